@@ -1,0 +1,513 @@
+//! The authorizer: builds the Cedar request and entities for one access, and decides it.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
+    EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema, SlotId,
+};
+
+use crate::actions::{Action, ResourceKind};
+use crate::load::{self, PolicyError, PolicyFile};
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The root credentials.
+    Root(String),
+    /// A user, with the groups it belongs to.
+    User {
+        /// User name.
+        name: String,
+        /// Group names.
+        groups: Vec<String>,
+    },
+    /// An unsigned request.
+    Anonymous,
+}
+
+impl Principal {
+    /// The name recorded in audit records.
+    #[must_use]
+    pub fn display_name(&self) -> &str {
+        match self {
+            Principal::Root(n) => n,
+            Principal::User { name, .. } => name,
+            Principal::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// What is being accessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The service (ListBuckets, admin API).
+    Service,
+    /// A bucket.
+    Bucket(String),
+    /// An object.
+    Object {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+    },
+}
+
+/// Request facts that conditions may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Client address.
+    pub source_ip: IpAddr,
+    /// Whether the connection used TLS.
+    pub secure_transport: bool,
+    /// Current time, seconds since the Unix epoch.
+    pub now: i64,
+    /// List prefix (listings only).
+    pub prefix: Option<String>,
+    /// List delimiter (listings only).
+    pub delimiter: Option<String>,
+    /// List max-keys (listings only).
+    pub max_keys: Option<i64>,
+}
+
+/// One access to decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// Who.
+    pub principal: Principal,
+    /// What.
+    pub action: Action,
+    /// On what.
+    pub resource: Resource,
+    /// In which circumstances.
+    pub context: RequestContext,
+}
+
+/// The outcome. A deny is a value, not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// True only when a policy permits and none forbids, with no evaluation error.
+    pub allowed: bool,
+    /// Ids of the policies that determined the decision.
+    pub policies: Vec<String>,
+    /// Evaluation errors (each one forces a deny).
+    pub errors: Vec<String>,
+}
+
+impl Decision {
+    fn deny_with_error(e: String) -> Self {
+        Self {
+            allowed: false,
+            policies: Vec::new(),
+            errors: vec![e],
+        }
+    }
+}
+
+/// Who a grant is attached to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantTarget {
+    /// A user.
+    User(String),
+    /// A group.
+    Group(String),
+}
+
+/// What a grant gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantPolicy {
+    /// A built-in role with its scope.
+    Role {
+        /// `readonly`, `readwrite`, `writeonly` or `admin`.
+        role: String,
+        /// One bucket, or all when `None`.
+        bucket: Option<String>,
+        /// One prefix of that bucket.
+        prefix: Option<String>,
+    },
+    /// A custom Cedar policy; its principal is scoped to the target.
+    Cedar(String),
+}
+
+/// A policy attached to a user or group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Unique id; the Cedar policy id is `att-<id>`.
+    pub id: String,
+    /// To whom.
+    pub target: GrantTarget,
+    /// What.
+    pub policy: GrantPolicy,
+}
+
+/// Built-in role names.
+pub const ROLES: [&str; 4] = ["readonly", "readwrite", "writeonly", "admin"];
+
+/// The Cedar id of the service entity.
+pub const SERVICE_ID: &str = "fsgate";
+
+#[derive(Debug, Clone)]
+struct Types {
+    service: EntityTypeName,
+    group: EntityTypeName,
+    user: EntityTypeName,
+    root: EntityTypeName,
+    anonymous: EntityTypeName,
+    prefix: EntityTypeName,
+    bucket: EntityTypeName,
+    object: EntityTypeName,
+    action: EntityTypeName,
+}
+
+impl Types {
+    fn new() -> Result<Self, PolicyError> {
+        let t = |s: &str| EntityTypeName::from_str(s).map_err(|e| PolicyError::one(e.to_string()));
+        Ok(Self {
+            service: t("Service")?,
+            group: t("Group")?,
+            user: t("User")?,
+            root: t("Root")?,
+            anonymous: t("Anonymous")?,
+            prefix: t("Prefix")?,
+            bucket: t("Bucket")?,
+            object: t("Object")?,
+            action: t("Action")?,
+        })
+    }
+}
+
+fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+}
+
+/// The schema, the policy set in force (files + grants), and what the entity builder needs.
+#[derive(Debug, Clone)]
+pub struct PolicyEngine {
+    schema: Schema,
+    types: Types,
+    files: Vec<PolicyFile>,
+    origin: HashMap<String, String>,
+    base: PolicySet,
+    set: PolicySet,
+    /// Granted prefixes per bucket: objects and listings under them are placed in the
+    /// matching `Prefix` entities.
+    prefix_grants: HashMap<String, Vec<String>>,
+    grant_text: HashMap<String, String>,
+}
+
+impl PolicyEngine {
+    /// Loads a schema (the one file named `*.cedarschema`) and policy files, validating every
+    /// policy strictly. Errors name file, line and reason.
+    pub fn load(files: &[PolicyFile]) -> Result<Self, PolicyError> {
+        let schema_file = files
+            .iter()
+            .find(|f| f.name.ends_with(".cedarschema"))
+            .ok_or_else(|| PolicyError::one("no *.cedarschema file among the policies"))?;
+        let schema = load::parse_schema(schema_file)?;
+        let policy_files: Vec<PolicyFile> = files
+            .iter()
+            .filter(|f| f.name.ends_with(".cedar"))
+            .cloned()
+            .collect();
+        let (base, origin) = load::parse_files(&policy_files)?;
+        let origin: HashMap<String, String> = origin.into_iter().collect();
+        let engine = Self {
+            schema,
+            types: Types::new()?,
+            files: policy_files,
+            origin,
+            set: base.clone(),
+            base,
+            prefix_grants: HashMap::new(),
+            grant_text: HashMap::new(),
+        };
+        engine.validate()?;
+        for role in ROLES {
+            let id = PolicyId::new(format!("role-{role}"));
+            if engine.base.template(&id).is_none() {
+                return Err(PolicyError::one(format!("role template role-{role} is missing")));
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The built-in policies (`policies/` compiled into the binary).
+    pub fn builtin() -> Result<Self, PolicyError> {
+        let files: Vec<PolicyFile> = load::BUILTIN_FILES
+            .iter()
+            .map(|(name, text)| PolicyFile {
+                name: (*name).to_owned(),
+                text: (*text).to_owned(),
+            })
+            .collect();
+        Self::load(&files)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        let source_of = |id: &str| -> Option<(String, String)> {
+            if let Some(file) = self.origin.get(id) {
+                let text = self.files.iter().find(|f| &f.name == file)?.text.clone();
+                return Some((file.clone(), text));
+            }
+            self.grant_text
+                .get(id)
+                .map(|t| (format!("attached policy {id}"), t.clone()))
+        };
+        load::validate(&self.schema, &self.set, &source_of)
+    }
+
+    fn target_uid(&self, t: &GrantTarget) -> EntityUid {
+        match t {
+            GrantTarget::User(n) => uid(&self.types.user, n),
+            GrantTarget::Group(n) => uid(&self.types.group, n),
+        }
+    }
+
+    /// A new engine with the file policies plus `grants`. Fails, naming the grant and the
+    /// reason, when any grant is invalid; the caller keeps the engine it had.
+    pub fn with_grants(&self, grants: &[Grant]) -> Result<Self, PolicyError> {
+        let mut next = Self {
+            set: self.base.clone(),
+            prefix_grants: HashMap::new(),
+            grant_text: HashMap::new(),
+            ..self.clone()
+        };
+        for g in grants {
+            let pid = format!("att-{}", g.id);
+            let principal = self.target_uid(&g.target);
+            match &g.policy {
+                GrantPolicy::Role { role, bucket, prefix } => {
+                    if !ROLES.contains(&role.as_str()) {
+                        return Err(PolicyError::one(format!(
+                            "{pid}: unknown role '{role}' (roles: {})",
+                            ROLES.join(", ")
+                        )));
+                    }
+                    let resource = match (bucket, prefix) {
+                        (None, None) => uid(&self.types.service, SERVICE_ID),
+                        (Some(b), None) => uid(&self.types.bucket, b),
+                        (Some(b), Some(p)) => {
+                            next.prefix_grants.entry(b.clone()).or_default().push(p.clone());
+                            uid(&self.types.prefix, &format!("{b}/{p}"))
+                        }
+                        (None, Some(_)) => {
+                            return Err(PolicyError::one(format!("{pid}: a prefix needs a bucket")));
+                        }
+                    };
+                    let vals = HashMap::from([
+                        (SlotId::principal(), principal),
+                        (SlotId::resource(), resource),
+                    ]);
+                    next.set
+                        .link(PolicyId::new(format!("role-{role}")), PolicyId::new(&pid), vals)
+                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                }
+                GrantPolicy::Cedar(text) => {
+                    let policy = scoped_policy(&pid, text, &principal)?;
+                    next.grant_text.insert(pid.clone(), text.clone());
+                    next.set
+                        .add(policy)
+                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                }
+            }
+        }
+        for prefixes in next.prefix_grants.values_mut() {
+            prefixes.sort();
+            prefixes.dedup();
+        }
+        next.validate()?;
+        Ok(next)
+    }
+
+    /// Decides one access. Never fails: anything that prevents a clean decision is a deny
+    /// carrying the reason in `errors`.
+    #[must_use]
+    pub fn decide(&self, req: &AccessRequest) -> Decision {
+        let (entities, principal, resource) = match self.entities(req) {
+            Ok(x) => x,
+            Err(e) => return Decision::deny_with_error(e),
+        };
+        let action = uid(&self.types.action, req.action.cedar_name());
+        let context = match self.context(&req.context) {
+            Ok(c) => c,
+            Err(e) => return Decision::deny_with_error(e),
+        };
+        let request = match Request::new(principal, action, resource, context, Some(&self.schema)) {
+            Ok(r) => r,
+            Err(e) => return Decision::deny_with_error(e.to_string()),
+        };
+        let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        let errors: Vec<String> = response.diagnostics().errors().map(ToString::to_string).collect();
+        let mut policies: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
+        policies.sort();
+        Decision {
+            // An erroring policy is skipped by Cedar; an erroring forbid would then fail open.
+            // Any error is a deny.
+            allowed: response.decision() == CedarDecision::Allow && errors.is_empty(),
+            policies,
+            errors,
+        }
+    }
+
+    fn context(&self, c: &RequestContext) -> Result<Context, String> {
+        let mut pairs: Vec<(String, RestrictedExpression)> = vec![
+            ("source_ip".into(), RestrictedExpression::new_ip(c.source_ip.to_string())),
+            ("secure_transport".into(), RestrictedExpression::new_bool(c.secure_transport)),
+            ("now".into(), RestrictedExpression::new_long(c.now)),
+        ];
+        if let Some(p) = &c.prefix {
+            pairs.push(("prefix".into(), RestrictedExpression::new_string(p.clone())));
+        }
+        if let Some(d) = &c.delimiter {
+            pairs.push(("delimiter".into(), RestrictedExpression::new_string(d.clone())));
+        }
+        if let Some(m) = c.max_keys {
+            pairs.push(("max_keys".into(), RestrictedExpression::new_long(m)));
+        }
+        Context::from_pairs(pairs).map_err(|e| e.to_string())
+    }
+
+    fn prefix_entity(&self, bucket: &str, prefix: &str) -> Result<Entity, String> {
+        Entity::new(
+            uid(&self.types.prefix, &format!("{bucket}/{prefix}")),
+            HashMap::from([
+                ("bucket".into(), RestrictedExpression::new_string(bucket.to_owned())),
+                ("prefix".into(), RestrictedExpression::new_string(prefix.to_owned())),
+            ]),
+            HashSet::new(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn entities(&self, req: &AccessRequest) -> Result<(Entities, EntityUid, EntityUid), String> {
+        let t = &self.types;
+        let mut list: Vec<Entity> = Vec::new();
+        let principal = match &req.principal {
+            Principal::Root(name) => {
+                let u = uid(&t.root, name);
+                list.push(Entity::with_uid(u.clone()));
+                u
+            }
+            Principal::User { name, groups } => {
+                let u = uid(&t.user, name);
+                let parents: HashSet<EntityUid> = groups.iter().map(|g| uid(&t.group, g)).collect();
+                for g in &parents {
+                    list.push(Entity::with_uid(g.clone()));
+                }
+                list.push(Entity::new_no_attrs(u.clone(), parents));
+                u
+            }
+            Principal::Anonymous => {
+                let u = uid(&t.anonymous, "anonymous");
+                list.push(Entity::with_uid(u.clone()));
+                u
+            }
+        };
+        let service = uid(&t.service, SERVICE_ID);
+        list.push(Entity::with_uid(service.clone()));
+        let granted = |bucket: &str| self.prefix_grants.get(bucket).map(Vec::as_slice).unwrap_or_default();
+        let bucket_entity = |bucket: &str, list: &mut Vec<Entity>, under: Option<&str>| -> Result<EntityUid, String> {
+            let b = uid(&t.bucket, bucket);
+            let mut parents = HashSet::from([service.clone()]);
+            if let Some(list_prefix) = under {
+                for p in granted(bucket).iter().filter(|p| list_prefix.starts_with(p.as_str())) {
+                    let pe = self.prefix_entity(bucket, p)?;
+                    parents.insert(pe.uid());
+                    list.push(pe);
+                }
+            }
+            list.push(Entity::new_no_attrs(b.clone(), parents));
+            Ok(b)
+        };
+        let resource = match (&req.resource, req.action.resource_kind()) {
+            (Resource::Service, ResourceKind::Service) => service.clone(),
+            (Resource::Bucket(b), ResourceKind::Bucket) => {
+                let under = if req.action.is_listing() {
+                    Some(req.context.prefix.as_deref().unwrap_or(""))
+                } else {
+                    None
+                };
+                bucket_entity(b, &mut list, under)?
+            }
+            (Resource::Object { bucket, key }, ResourceKind::Object) => {
+                let b = bucket_entity(bucket, &mut list, None)?;
+                let mut parents = HashSet::from([b]);
+                for p in granted(bucket).iter().filter(|p| key.starts_with(p.as_str())) {
+                    let pe = self.prefix_entity(bucket, p)?;
+                    parents.insert(pe.uid());
+                    list.push(pe);
+                }
+                let o = uid(&t.object, &format!("{bucket}/{key}"));
+                list.push(
+                    Entity::new(
+                        o.clone(),
+                        HashMap::from([
+                            ("bucket".into(), RestrictedExpression::new_string(bucket.clone())),
+                            ("key".into(), RestrictedExpression::new_string(key.clone())),
+                        ]),
+                        parents,
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
+                o
+            }
+            // Unsupported operations may name any resource; decide them on the service.
+            (_, ResourceKind::Service) if req.action == Action::Unsupported => service.clone(),
+            (r, kind) => {
+                return Err(format!(
+                    "{} applies to a {kind:?}, not to {r:?}",
+                    req.action.cedar_name()
+                ));
+            }
+        };
+        let entities = Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?;
+        Ok((entities, principal, resource))
+    }
+
+    /// Ids of every policy and template link in force.
+    #[must_use]
+    pub fn policy_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Parses a custom policy attached to `target` and scopes its principal to it: an
+/// unconstrained principal becomes `principal in target`; any other constraint must already
+/// name the target.
+fn scoped_policy(pid: &str, text: &str, target: &EntityUid) -> Result<Policy, PolicyError> {
+    let policy = Policy::parse(Some(PolicyId::new(pid)), text).map_err(|e| {
+        PolicyError::one(load::describe(&e, &format!("attached policy {pid}"), Some(text)))
+    })?;
+    let mut json = policy
+        .to_json()
+        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+    let target_json = serde_json::json!({
+        "type": target.type_name().to_string(),
+        "id": target.id().unescaped(),
+    });
+    let principal = json.get("principal").cloned().unwrap_or_default();
+    let op = principal.get("op").and_then(|v| v.as_str()).unwrap_or("");
+    match op {
+        "All" => {
+            if let Some(obj) = json.as_object_mut() {
+                obj.insert(
+                    "principal".into(),
+                    serde_json::json!({ "op": "in", "entity": target_json }),
+                );
+            }
+        }
+        "==" | "in" if principal.get("entity") == Some(&target_json) => {}
+        _ => {
+            return Err(PolicyError::one(format!(
+                "{pid}: a policy attached to {target} must leave `principal` unconstrained \
+                 (fsgate scopes it to {target})"
+            )));
+        }
+    }
+    Policy::from_json(Some(PolicyId::new(pid)), json).map_err(|e| PolicyError::one(format!("{pid}: {e}")))
+}

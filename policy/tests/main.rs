@@ -1,0 +1,234 @@
+//! Decision tables over the real `policies/*.cedar`.
+
+use std::net::IpAddr;
+
+use fsgate_policy::{
+    AccessRequest, Action, Grant, GrantPolicy, GrantTarget, PolicyEngine, PolicyFile, Principal,
+    RequestContext, Resource,
+};
+
+fn ctx() -> RequestContext {
+    RequestContext {
+        source_ip: "10.1.2.3".parse::<IpAddr>().unwrap(),
+        secure_transport: false,
+        now: 1_700_000_000,
+        prefix: None,
+        delimiter: None,
+        max_keys: None,
+    }
+}
+
+fn user(name: &str, groups: &[&str]) -> Principal {
+    Principal::User {
+        name: name.into(),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+    }
+}
+
+fn obj(b: &str, k: &str) -> Resource {
+    Resource::Object {
+        bucket: b.into(),
+        key: k.into(),
+    }
+}
+
+fn role(id: &str, target: GrantTarget, role: &str, bucket: Option<&str>, prefix: Option<&str>) -> Grant {
+    Grant {
+        id: id.into(),
+        target,
+        policy: GrantPolicy::Role {
+            role: role.into(),
+            bucket: bucket.map(Into::into),
+            prefix: prefix.map(Into::into),
+        },
+    }
+}
+
+fn decide(e: &PolicyEngine, p: Principal, a: Action, r: Resource) -> fsgate_policy::Decision {
+    e.decide(&AccessRequest {
+        principal: p,
+        action: a,
+        resource: r,
+        context: ctx(),
+    })
+}
+
+fn team_engine() -> PolicyEngine {
+    PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&[
+            role("alice-rw", GrantTarget::User("alice".into()), "readwrite", Some("team"), None),
+            role("bob-ro", GrantTarget::User("bob".into()), "readonly", Some("team"), None),
+            role("ops-ro", GrantTarget::Group("ops".into()), "readonly", None, None),
+            role("carol-home", GrantTarget::User("carol".into()), "readwrite", Some("team"), Some("home/carol/")),
+        ])
+        .unwrap()
+}
+
+#[test]
+fn decision_table() {
+    let e = team_engine();
+    use Action::*;
+    let rows: Vec<(Principal, Action, Resource, bool)> = vec![
+        (Principal::Root("root".into()), PutObject, obj("any", "k"), true),
+        (Principal::Root("root".into()), AdminAddUser, Resource::Service, true),
+        (user("alice", &[]), PutObject, obj("team", "a.txt"), true),
+        (user("alice", &[]), GetObject, obj("team", "a.txt"), true),
+        (user("alice", &[]), PutObject, obj("other", "a.txt"), false),
+        (user("alice", &[]), AdminAddUser, Resource::Service, false),
+        (user("bob", &[]), GetObject, obj("team", "a.txt"), true),
+        (user("bob", &[]), PutObject, obj("team", "a.txt"), false),
+        (user("bob", &[]), DeleteObject, obj("team", "a.txt"), false),
+        (user("dave", &["ops"]), GetObject, obj("anything", "x"), true),
+        (user("dave", &["ops"]), PutObject, obj("anything", "x"), false),
+        (user("dave", &["ops"]), ListBuckets, Resource::Service, true),
+        (user("carol", &[]), PutObject, obj("team", "home/carol/x"), true),
+        (user("carol", &[]), PutObject, obj("team", "home/carolyn/x"), false),
+        (user("carol", &[]), GetObject, obj("team", "a.txt"), false),
+        (Principal::Anonymous, GetObject, obj("team", "a.txt"), false),
+        (user("nobody", &[]), GetObject, obj("team", "a.txt"), false),
+    ];
+    for (p, a, r, want) in rows {
+        let d = decide(&e, p.clone(), a, r.clone());
+        assert_eq!(d.allowed, want, "{p:?} {a:?} {r:?} -> {d:?}");
+        assert!(d.errors.is_empty(), "{d:?}");
+    }
+}
+
+#[test]
+fn deciding_policies_are_reported() {
+    let e = team_engine();
+    let d = decide(&e, user("alice", &[]), Action::PutObject, obj("team", "k"));
+    assert_eq!(d.policies, vec!["att-alice-rw".to_string()]);
+    let d = decide(&e, Principal::Root("r".into()), Action::PutObject, obj("team", "k"));
+    assert_eq!(d.policies, vec!["root-all".to_string()]);
+    let d = decide(&e, user("bob", &[]), Action::PutObject, obj("team", "k"));
+    assert!(!d.allowed && d.policies.is_empty());
+}
+
+#[test]
+fn prefix_grants_cover_listings_under_them_only() {
+    let e = team_engine();
+    let list = |prefix: &str| {
+        e.decide(&AccessRequest {
+            principal: user("carol", &[]),
+            action: Action::ListObjectsV2,
+            resource: Resource::Bucket("team".into()),
+            context: RequestContext {
+                prefix: Some(prefix.into()),
+                ..ctx()
+            },
+        })
+        .allowed
+    };
+    assert!(list("home/carol/"));
+    assert!(list("home/carol/docs/"));
+    assert!(!list(""));
+    assert!(!list("home/"));
+}
+
+// Regression: Cedar skips a policy that errors during evaluation, so an erroring forbid would
+// turn into an allow. fsgate treats any evaluation error as a deny.
+#[test]
+fn erroring_forbid_denies() {
+    let e = PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&[
+            role("alice-rw", GrantTarget::User("alice".into()), "readwrite", None, None),
+            Grant {
+                id: "overflow".into(),
+                target: GrantTarget::User("alice".into()),
+                policy: GrantPolicy::Cedar(
+                    "forbid(principal, action, resource) when { context.now + 9223372036854775807 > 0 };".into(),
+                ),
+            },
+        ])
+        .unwrap();
+    let d = decide(&e, user("alice", &[]), Action::GetObject, obj("b", "k"));
+    assert!(!d.allowed, "{d:?}");
+    assert!(!d.errors.is_empty());
+}
+
+#[test]
+fn hostile_names_are_only_ids() {
+    let e = team_engine();
+    // Quotes, backslashes and Cedar syntax in names never change what a policy means.
+    for name in [r#"alice" || true || ""#, r"alice\", "alice\n", "*"] {
+        let d = decide(&e, user(name, &[]), Action::GetObject, obj("team", "k"));
+        assert!(!d.allowed, "{name:?}");
+    }
+    let d = decide(&e, user("bob", &[]), Action::GetObject, obj("team", r#"k" }; permit(principal,action,resource); //"#));
+    assert!(d.allowed && d.errors.is_empty());
+    // A group whose name looks like another one's does not inherit it.
+    let d = decide(&e, user("x", &[r#"ops""#]), Action::GetObject, obj("b", "k"));
+    assert!(!d.allowed);
+}
+
+#[test]
+fn strict_validation_rejects_bad_attached_policies() {
+    let base = PolicyEngine::builtin().unwrap();
+    let bad = |text: &str| {
+        base.with_grants(&[Grant {
+            id: "x".into(),
+            target: GrantTarget::User("alice".into()),
+            policy: GrantPolicy::Cedar(text.into()),
+        }])
+        .unwrap_err()
+    };
+    // Unknown attribute on a bucket.
+    let err = bad(r#"permit(principal, action == Action::"s3:HeadBucket", resource) when { resource.key == "x" };"#);
+    assert!(err.to_string().contains("att-x"), "{err}");
+    // Unguarded optional context attribute.
+    bad(r#"permit(principal, action == Action::"s3:ListObjectsV2", resource) when { context.prefix == "x" };"#);
+    // A principal constraint naming someone else.
+    let err = bad(r#"permit(principal == User::"bob", action, resource);"#);
+    assert!(err.to_string().contains("unconstrained"), "{err}");
+    // Syntax errors carry a line number.
+    let err = bad("permit(principal, action, resource)\nwhen { ;");
+    assert!(err.to_string().contains(":2:"), "{err}");
+    // Unknown role.
+    assert!(base
+        .with_grants(&[role("r", GrantTarget::User("a".into()), "superuser", None, None)])
+        .is_err());
+}
+
+#[test]
+fn attached_policy_is_scoped_to_its_target() {
+    let e = PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&[Grant {
+            id: "c".into(),
+            target: GrantTarget::User("alice".into()),
+            policy: GrantPolicy::Cedar(
+                r#"permit(principal, action == Action::"s3:GetObject", resource in Bucket::"pub");"#.into(),
+            ),
+        }])
+        .unwrap();
+    assert!(decide(&e, user("alice", &[]), Action::GetObject, obj("pub", "k")).allowed);
+    assert!(!decide(&e, user("bob", &[]), Action::GetObject, obj("pub", "k")).allowed);
+    assert!(!decide(&e, Principal::Anonymous, Action::GetObject, obj("pub", "k")).allowed);
+}
+
+#[test]
+fn bad_policy_file_names_file_line_and_reason() {
+    let mut files: Vec<PolicyFile> = fsgate_policy::BUILTIN_FILES
+        .iter()
+        .map(|(n, t)| PolicyFile {
+            name: (*n).into(),
+            text: (*t).into(),
+        })
+        .collect();
+    files.push(PolicyFile {
+        name: "extra.cedar".into(),
+        text: "// ok\npermit(principal, action == Action::\"s3:NoSuchThing\", resource);\n".into(),
+    });
+    let err = PolicyEngine::load(&files).unwrap_err().to_string();
+    assert!(err.starts_with("extra.cedar:2:"), "{err}");
+    files.pop();
+    files.push(PolicyFile {
+        name: "syntax.cedar".into(),
+        text: "\n\npermit(principal action, resource);".into(),
+    });
+    let err = PolicyEngine::load(&files).unwrap_err().to_string();
+    assert!(err.starts_with("syntax.cedar:3:"), "{err}");
+}

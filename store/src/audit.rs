@@ -1,0 +1,227 @@
+//! The audit table: one record per request, keyed by time, written in group-committed batches
+//! by a dedicated writer thread.
+//!
+//! Durability: a record is durable once the batch holding it has committed (a synced RocksDB
+//! write). The writer commits whatever is queued as soon as the previous batch is done, so a
+//! record is normally durable within a few milliseconds of its response. `AuditWriter::flush`
+//! and dropping the writer wait for every queued record. Senders block when the queue is full:
+//! requests wait rather than lose records.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::Store;
+use crate::error::{StoreError, StoreResult};
+use crate::meta::Cf;
+use crate::model::AuditRecord;
+
+/// Most records committed in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// Parses a request id (24 hex chars) into the 12-byte audit key.
+#[must_use]
+pub fn key_of_request_id(id: &str) -> Option<[u8; 12]> {
+    let mut out = [0u8; 12];
+    hex::decode_to_slice(id, &mut out).ok()?;
+    Some(out)
+}
+
+/// Builds a request id from arrival time and a sequence number.
+#[must_use]
+pub fn request_id(time_ns: u64, seq: u32) -> String {
+    format!("{time_ns:016x}{seq:08x}")
+}
+
+/// A query over the audit table.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Records at or after this time (ns).
+    pub since_ns: Option<u64>,
+    /// Records before this time (ns).
+    pub until_ns: Option<u64>,
+    /// Only this principal.
+    pub principal: Option<String>,
+    /// Only this bucket.
+    pub bucket: Option<String>,
+    /// Only this key.
+    pub key: Option<String>,
+    /// Only `allow` or `deny`.
+    pub decision: Option<String>,
+    /// At most this many (the most recent ones).
+    pub limit: usize,
+}
+
+impl Store {
+    /// Writes records in one synced batch.
+    pub fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        for r in records {
+            let key = key_of_request_id(&r.request_id).ok_or_else(|| StoreError::Corrupt {
+                what: "audit request id",
+                detail: r.request_id.clone(),
+            })?;
+            batch.put(Cf::Audit, &key, r)?;
+        }
+        batch.commit(true)
+    }
+
+    /// Records matching `f`, oldest first (the most recent `limit` of them).
+    pub fn query_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        let mut it = self.meta().raw_iter(Cf::Audit)?;
+        match f.until_ns {
+            Some(until) => {
+                it.seek_for_prev(until.saturating_sub(1).to_be_bytes().iter().chain(&[0xff; 4]).copied().collect::<Vec<u8>>());
+            }
+            None => it.seek_to_last(),
+        }
+        let since = f.since_ns.unwrap_or(0);
+        let limit = if f.limit == 0 { usize::MAX } else { f.limit };
+        let mut out = Vec::new();
+        while it.valid() && out.len() < limit {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            let t = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes).unwrap_or(0);
+            if t < since {
+                break;
+            }
+            let r: AuditRecord = crate::meta::codec::decode("audit", v)?;
+            let keep = f.principal.as_ref().is_none_or(|p| &r.principal == p)
+                && f.bucket.as_ref().is_none_or(|b| &r.bucket == b)
+                && f.key.as_ref().is_none_or(|k| &r.key == k)
+                && f.decision.as_ref().is_none_or(|d| &r.decision == d);
+            if keep {
+                out.push(r);
+            }
+            it.prev();
+        }
+        it.status()?;
+        out.reverse();
+        Ok(out)
+    }
+}
+
+enum Msg {
+    Record(Box<AuditRecord>),
+    Flush(SyncSender<()>),
+}
+
+/// The group-commit writer: a thread that drains a bounded queue into synced batches.
+pub struct AuditWriter {
+    tx: Option<SyncSender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AuditWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter").finish_non_exhaustive()
+    }
+}
+
+/// What `AuditWriter::try_send` hands back when the queue is full.
+#[derive(Debug)]
+pub struct QueueFull(pub AuditRecord);
+
+impl AuditWriter {
+    /// Starts the writer thread over `store` with a queue of `capacity` records.
+    pub fn start(store: Arc<Store>, capacity: usize) -> StoreResult<Self> {
+        let (tx, rx) = sync_channel(capacity);
+        let thread = std::thread::Builder::new()
+            .name("fsgate-audit".into())
+            .spawn(move || run(&store, &rx))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a record without blocking; gives it back when the queue is full.
+    pub fn try_send(&self, rec: AuditRecord) -> Result<(), QueueFull> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        match tx.try_send(Msg::Record(Box::new(rec))) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Msg::Record(r))) => Err(QueueFull(*r)),
+            Err(TrySendError::Full(Msg::Flush(_)) | TrySendError::Disconnected(_)) => Ok(()),
+        }
+    }
+
+    /// Queues a record, blocking while the queue is full.
+    pub fn send_blocking(&self, rec: AuditRecord) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Record(Box::new(rec)));
+        }
+    }
+
+    /// Waits until every record queued before this call is committed.
+    pub fn flush(&self) {
+        if let Some(tx) = &self.tx {
+            let (done_tx, done_rx) = sync_channel(1);
+            if tx.send(Msg::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(store: &Store, rx: &Receiver<Msg>) {
+    let mut batch: Vec<AuditRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters: Vec<SyncSender<()>> = Vec::new();
+    loop {
+        // Block for the first message, then take whatever else is already queued.
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(m) => push(m, &mut batch, &mut waiters),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => push(m, &mut batch, &mut waiters),
+                Err(_) => break,
+            }
+        }
+        commit(store, &mut batch);
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+    commit(store, &mut batch);
+    for w in waiters.drain(..) {
+        let _ = w.send(());
+    }
+}
+
+fn push(m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<SyncSender<()>>) {
+    match m {
+        Msg::Record(r) => batch.push(*r),
+        Msg::Flush(w) => waiters.push(w),
+    }
+}
+
+fn commit(store: &Store, batch: &mut Vec<AuditRecord>) {
+    if batch.is_empty() {
+        return;
+    }
+    // Retry until it lands: dropping records silently is not an option. A persistent failure
+    // (disk full) stalls the queue, which stalls requests, which the operator will notice.
+    let mut delay = Duration::from_millis(10);
+    loop {
+        match store.append_audit(batch) {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = %e, records = batch.len(), "audit commit failed; retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    batch.clear();
+}

@@ -1,0 +1,93 @@
+//! Content-addressed blobs: the seam where a scale-out backend (an S3 bucket on Ceph RGW,
+//! Garage or AWS) replaces the local file system.
+//!
+//! A blob is named by the SHA-256 of its bytes. Writers stage a blob (hashing as they go), the
+//! store publishes it under its name while holding the blob's lock, and only then commits the
+//! metadata that refers to it.
+
+mod fs;
+
+pub use self::fs::read_full;
+
+pub use self::fs::FsBlobStore;
+
+use std::fmt;
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreResult;
+
+/// The SHA-256 of a blob's content, which is also its name.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BlobId(pub [u8; 32]);
+
+impl BlobId {
+    /// Lower-case hex form, used as the file name.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses the hex form.
+    #[must_use]
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Self(out))
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", self.to_hex())
+    }
+}
+
+/// A blob whose bytes are written and synced but not yet published under its name.
+/// Dropping it without publishing removes the staged data.
+#[derive(Debug)]
+pub struct StagedBlob {
+    /// SHA-256 of the content.
+    pub id: BlobId,
+    /// MD5 of the content (the S3 ETag of a simple upload).
+    pub md5: [u8; 16],
+    /// Length in bytes.
+    pub len: u64,
+    pub(crate) tmp: Option<std::path::PathBuf>,
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Receives a blob's bytes in order, hashing them as they arrive.
+pub trait BlobSink: Send {
+    /// Appends bytes.
+    fn write(&mut self, data: &[u8]) -> StoreResult<()>;
+    /// Makes the bytes durable (fsync) and returns the staged blob.
+    fn finish(self: Box<Self>) -> StoreResult<StagedBlob>;
+}
+
+/// Where blob bytes live.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Starts a new staged blob.
+    fn stage(&self) -> StoreResult<Box<dyn BlobSink>>;
+    /// Publishes a staged blob under its name, durably. Publishing a blob that already exists
+    /// keeps the existing copy.
+    fn publish(&self, staged: &mut StagedBlob) -> StoreResult<()>;
+    /// Opens a blob for reading from `offset`.
+    fn open(&self, id: &BlobId, offset: u64) -> StoreResult<Box<dyn Read + Send>>;
+    /// Removes a blob. Removing a missing blob is not an error.
+    fn remove(&self, id: &BlobId) -> StoreResult<()>;
+    /// Every blob present (for garbage collection at start-up).
+    fn list(&self) -> StoreResult<Vec<BlobId>>;
+    /// Deletes staged data left behind by a crash; returns how many entries were removed.
+    fn collect_staged(&self) -> StoreResult<usize>;
+    /// Bytes physically held by blobs (for metrics); may be approximate.
+    fn physical_bytes(&self) -> StoreResult<u64>;
+}

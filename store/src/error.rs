@@ -1,0 +1,60 @@
+//! The outcomes of store operations that a caller can act on.
+
+use std::io;
+
+/// Errors returned by the store. No HTTP status or S3 code lives here: the gateway maps them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The bucket does not exist.
+    #[error("no such bucket")]
+    NoSuchBucket,
+    /// The bucket already exists.
+    #[error("bucket already exists")]
+    BucketExists,
+    /// The bucket still holds objects or uploads.
+    #[error("bucket not empty")]
+    BucketNotEmpty,
+    /// The object does not exist.
+    #[error("no such key")]
+    NoSuchKey,
+    /// The multipart upload does not exist (or belongs to another key).
+    #[error("no such upload")]
+    NoSuchUpload,
+    /// A part named in a completion is missing or its ETag differs.
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    /// Parts in a completion are not in ascending order.
+    #[error("parts not in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the minimum part size.
+    #[error("part {part} is {size} bytes, under the minimum part size")]
+    EntityTooSmall {
+        /// The part number.
+        part: u32,
+        /// Its size.
+        size: u64,
+    },
+    /// An IAM record (user, key, attachment) was not found.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// An IAM record already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// Stored data could not be decoded or is inconsistent.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// RocksDB reported an error.
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// A file-system operation failed.
+    #[error("io: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;

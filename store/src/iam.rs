@@ -1,0 +1,149 @@
+//! IAM records: users, their access keys and groups, and policy attachments.
+
+use crate::error::{StoreError, StoreResult};
+use crate::meta::Cf;
+use crate::model::{AccessKeyRecord, Attachment, UserRecord};
+use crate::{Store, now_ns};
+
+fn user_key(name: &str) -> Vec<u8> {
+    format!("user/{name}").into_bytes()
+}
+
+fn access_key_key(ak: &str) -> Vec<u8> {
+    format!("key/{ak}").into_bytes()
+}
+
+fn attachment_key(id: &str) -> Vec<u8> {
+    format!("att/{id}").into_bytes()
+}
+
+impl Store {
+    /// Creates an enabled user with no groups.
+    pub fn create_user(&self, name: &str) -> StoreResult<UserRecord> {
+        if self.meta().contains(Cf::Iam, &user_key(name))? {
+            return Err(StoreError::AlreadyExists(format!("user {name}")));
+        }
+        let rec = UserRecord {
+            name: name.to_owned(),
+            enabled: true,
+            groups: Vec::new(),
+            created_ns: now_ns(),
+        };
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &user_key(name), &rec)?;
+        self.commit(batch)?;
+        Ok(rec)
+    }
+
+    /// Reads a user.
+    pub fn user(&self, name: &str) -> StoreResult<UserRecord> {
+        self.meta()
+            .get(Cf::Iam, &user_key(name))?
+            .ok_or_else(|| StoreError::NotFound(format!("user {name}")))
+    }
+
+    /// Replaces a user record (enable/disable, groups).
+    pub fn update_user(&self, rec: &UserRecord) -> StoreResult<()> {
+        self.user(&rec.name)?;
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &user_key(&rec.name), rec)?;
+        self.commit(batch)
+    }
+
+    /// Every user, by name.
+    pub fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<UserRecord>(Cf::Iam, b"user/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Deletes a user with its access keys and the attachments that name it.
+    pub fn delete_user(&self, name: &str) -> StoreResult<()> {
+        self.user(name)?;
+        let mut batch = self.meta().batch();
+        batch.delete(Cf::Iam, &user_key(name))?;
+        for k in self.list_keys(Some(name))? {
+            batch.delete(Cf::Iam, &access_key_key(&k.access_key))?;
+        }
+        for a in self.list_attachments()? {
+            if a.target == crate::model::AttachTarget::User(name.to_owned()) {
+                batch.delete(Cf::Iam, &attachment_key(&a.id))?;
+            }
+        }
+        self.commit(batch)
+    }
+
+    /// Stores a new access key for an existing user.
+    pub fn create_key(&self, user: &str, access_key: &str, secret_key: &str) -> StoreResult<AccessKeyRecord> {
+        self.user(user)?;
+        if self.meta().contains(Cf::Iam, &access_key_key(access_key))? {
+            return Err(StoreError::AlreadyExists(format!("access key {access_key}")));
+        }
+        let rec = AccessKeyRecord {
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            user: user.to_owned(),
+            created_ns: now_ns(),
+        };
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &access_key_key(access_key), &rec)?;
+        self.commit(batch)?;
+        Ok(rec)
+    }
+
+    /// Reads an access key.
+    pub fn key(&self, access_key: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        self.meta().get(Cf::Iam, &access_key_key(access_key))
+    }
+
+    /// Access keys, all or one user's.
+    pub fn list_keys(&self, user: Option<&str>) -> StoreResult<Vec<AccessKeyRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<AccessKeyRecord>(Cf::Iam, b"key/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .filter(|k| user.is_none_or(|u| k.user == u))
+            .collect())
+    }
+
+    /// Deletes an access key.
+    pub fn delete_key(&self, access_key: &str) -> StoreResult<()> {
+        if self.key(access_key)?.is_none() {
+            return Err(StoreError::NotFound(format!("access key {access_key}")));
+        }
+        let mut batch = self.meta().batch();
+        batch.delete(Cf::Iam, &access_key_key(access_key))?;
+        self.commit(batch)
+    }
+
+    /// Stores a policy attachment.
+    pub fn add_attachment(&self, att: &Attachment) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &attachment_key(&att.id), att)?;
+        self.commit(batch)
+    }
+
+    /// Every attachment, by id.
+    pub fn list_attachments(&self) -> StoreResult<Vec<Attachment>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<Attachment>(Cf::Iam, b"att/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Removes an attachment.
+    pub fn delete_attachment(&self, id: &str) -> StoreResult<()> {
+        if !self.meta().contains(Cf::Iam, &attachment_key(id))? {
+            return Err(StoreError::NotFound(format!("attachment {id}")));
+        }
+        let mut batch = self.meta().batch();
+        batch.delete(Cf::Iam, &attachment_key(id))?;
+        self.commit(batch)
+    }
+}

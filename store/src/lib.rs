@@ -1,0 +1,263 @@
+//! Content-addressed blob store and RocksDB metadata for fsgate.
+//!
+//! This crate owns everything on disk: blobs named by their SHA-256 (`blob`), and the
+//! metadata in RocksDB column families (`meta`): buckets, object manifests, multipart state,
+//! blob reference counts, IAM records and the audit table. `FORMAT.md` describes the layout.
+//!
+//! This crate must not depend on hyper, http, s3s or cedar-policy: the gateway converts between
+//! S3 requests and store calls. Every call blocks; callers on an async runtime run them off the
+//! reactor.
+//!
+//! The one thing a newcomer must not break: an object commit is one atomic, synced write batch,
+//! made only after the blobs it names are durably in place, and a blob file is removed only
+//! after the batch that drops its last reference has committed.
+
+pub mod audit;
+pub mod blob;
+mod error;
+pub mod iam;
+pub mod meta;
+pub mod model;
+pub mod multipart;
+pub mod objects;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use self::error::{StoreError, StoreResult};
+
+use self::blob::{BlobId, BlobStore, FsBlobStore};
+use self::meta::{Batch, Cf, RocksMeta};
+
+/// The on-disk format version this release reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const STRIPES: usize = 1024;
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Sync every metadata commit to disk before it returns (the default; turning it off is
+    /// only for benchmarks that say so).
+    pub sync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { sync: true }
+    }
+}
+
+/// What start-up recovery found and removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Temporary (staged) files deleted.
+    pub staged_removed: usize,
+    /// Blobs with no reference deleted.
+    pub unreferenced_removed: usize,
+}
+
+/// The store: metadata plus blobs, with the locks that keep commits and blob removal apart.
+pub struct Store {
+    root: PathBuf,
+    meta: RocksMeta,
+    blobs: Arc<dyn BlobStore>,
+    opts: StoreOptions,
+    /// Stripes for object keys and upload ids.
+    key_locks: Vec<Mutex<()>>,
+    /// Stripes for blob ids.
+    blob_locks: Vec<Mutex<()>>,
+    /// Commits into a bucket hold it shared; deleting a bucket holds it exclusively.
+    bucket_gate: RwLock<()>,
+    recovery: RecoveryReport,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+/// Current time in nanoseconds since the Unix epoch.
+#[must_use]
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn stripe_of(bytes: &[u8]) -> usize {
+    // FNV-1a: cheap, and only needs to spread keys over the stripes.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    usize::try_from(h % STRIPES as u64).unwrap_or(0)
+}
+
+impl Store {
+    /// Opens the store under `root`, creating it if needed, and collects whatever a crash left
+    /// behind (temporary files, unreferenced blobs) before returning.
+    pub fn open(root: &Path, opts: StoreOptions) -> StoreResult<Self> {
+        fs::create_dir_all(root)?;
+        let format_file = root.join("FORMAT");
+        match fs::read_to_string(&format_file) {
+            Ok(text) => {
+                let expected = format!("fsgate-store {FORMAT_VERSION}");
+                if text.trim() != expected {
+                    return Err(StoreError::Corrupt {
+                        what: "data directory",
+                        detail: format!("format '{}' is not '{expected}'", text.trim()),
+                    });
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                fs::write(&format_file, format!("fsgate-store {FORMAT_VERSION}\n"))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let meta = RocksMeta::open(&root.join("meta"))?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(root)?);
+        let mut store = Self {
+            root: root.to_path_buf(),
+            meta,
+            blobs,
+            opts,
+            key_locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            blob_locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            bucket_gate: RwLock::new(()),
+            recovery: RecoveryReport::default(),
+        };
+        store.recovery = store.collect_garbage()?;
+        Ok(store)
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// What recovery removed when the store was opened.
+    #[must_use]
+    pub fn recovery(&self) -> RecoveryReport {
+        self.recovery
+    }
+
+    /// The blob backend.
+    #[must_use]
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+
+    pub(crate) fn meta(&self) -> &RocksMeta {
+        &self.meta
+    }
+
+    /// Deletes staged files and blobs that no manifest or part refers to. Runs at open, before
+    /// anything else can reference a blob.
+    fn collect_garbage(&self) -> StoreResult<RecoveryReport> {
+        let staged_removed = self.blobs.collect_staged()?;
+        let mut unreferenced_removed = 0;
+        for id in self.blobs.list()? {
+            let count: Option<u64> = self.meta.get(Cf::BlobRefs, &id.0)?;
+            if count.unwrap_or(0) == 0 {
+                self.blobs.remove(&id)?;
+                unreferenced_removed += 1;
+            }
+        }
+        Ok(RecoveryReport {
+            staged_removed,
+            unreferenced_removed,
+        })
+    }
+
+    /// Locks the key stripes for the given keys, in a fixed order (no deadlock).
+    pub(crate) fn lock_keys<'a>(&'a self, keys: &[&[u8]]) -> Vec<MutexGuard<'a, ()>> {
+        let set: BTreeSet<usize> = keys.iter().map(|k| stripe_of(k)).collect();
+        set.into_iter()
+            .filter_map(|i| self.key_locks.get(i).map(lock))
+            .collect()
+    }
+
+    /// Locks the blob stripes for the given blobs, in a fixed order. Always taken after any
+    /// key stripes, never before.
+    pub(crate) fn lock_blobs<'a>(
+        &'a self,
+        ids: impl IntoIterator<Item = &'a BlobId>,
+    ) -> Vec<MutexGuard<'a, ()>> {
+        let set: BTreeSet<usize> = ids.into_iter().map(|id| stripe_of(&id.0)).collect();
+        set.into_iter()
+            .filter_map(|i| self.blob_locks.get(i).map(lock))
+            .collect()
+    }
+
+    pub(crate) fn bucket_shared(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.bucket_gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn bucket_exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.bucket_gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds reference-count changes to `batch`; returns the blobs whose count drops to zero,
+    /// to remove once the batch has committed. The caller holds the blobs' stripe locks.
+    pub(crate) fn apply_ref_deltas(
+        &self,
+        batch: &mut Batch<'_>,
+        deltas: &HashMap<BlobId, i64>,
+    ) -> StoreResult<Vec<BlobId>> {
+        let mut dead = Vec::new();
+        for (id, delta) in deltas {
+            if *delta == 0 {
+                continue;
+            }
+            let cur: u64 = self.meta.get(Cf::BlobRefs, &id.0)?.unwrap_or(0);
+            let next = i128::from(cur) + i128::from(*delta);
+            if next <= 0 {
+                if next < 0 {
+                    tracing::error!(blob = %id.to_hex(), cur, delta, "reference count below zero");
+                }
+                batch.delete(Cf::BlobRefs, &id.0)?;
+                dead.push(*id);
+            } else {
+                let next = u64::try_from(next).unwrap_or(u64::MAX);
+                batch.put(Cf::BlobRefs, &id.0, &next)?;
+            }
+        }
+        Ok(dead)
+    }
+
+    /// Commits a batch with the store's durability setting.
+    pub(crate) fn commit(&self, batch: Batch<'_>) -> StoreResult<()> {
+        batch.commit(self.opts.sync)
+    }
+
+    /// Removes blobs whose last reference was dropped by a batch that has committed. The caller
+    /// still holds their stripe locks. A failure here only leaves garbage for the next start.
+    pub(crate) fn remove_dead(&self, dead: &[BlobId]) {
+        for id in dead {
+            if let Err(e) = self.blobs.remove(id) {
+                tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
+            }
+        }
+    }
+
+    /// Current reference count of a blob (for tests and tools).
+    pub fn blob_refs(&self, id: &BlobId) -> StoreResult<u64> {
+        Ok(self.meta.get(Cf::BlobRefs, &id.0)?.unwrap_or(0))
+    }
+}

@@ -1,0 +1,202 @@
+//! The records the store keeps. Their encoding is described in `FORMAT.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::blob::BlobId;
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+}
+
+/// The headers and metadata a client gave an object; returned unchanged on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Expires, as sent (an HTTP date string).
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` pairs, names without the prefix, sorted by name.
+    pub user_metadata: Vec<(String, String)>,
+}
+
+/// A checksum the client asked for (or sent), kept to return on GET/HEAD with checksum mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredChecksum {
+    /// Algorithm name as S3 spells it: CRC32, CRC32C, CRC64NVME, SHA1, SHA256.
+    pub algorithm: String,
+    /// Base64 value (for multipart objects the checksum of checksums, suffixed `-N`).
+    pub value: String,
+}
+
+/// One contiguous piece of an object's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extent {
+    /// The blob holding the bytes.
+    pub blob: BlobId,
+    /// Its length in bytes.
+    pub len: u64,
+}
+
+/// An object: what a GET returns, and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectManifest {
+    /// Total size in bytes.
+    pub size: u64,
+    /// The ETag without quotes (hex MD5, or `md5-of-md5s-N` for multipart objects).
+    pub etag: String,
+    /// Last-Modified, nanoseconds since the Unix epoch.
+    pub modified_ns: u64,
+    /// Content pieces in order: one for a simple upload, one per part for multipart.
+    pub extents: Vec<Extent>,
+    /// Number of parts for a multipart object, 0 otherwise.
+    pub parts_count: u32,
+    /// Client headers and metadata.
+    pub headers: ObjectHeaders,
+    /// Checksums to return when asked.
+    pub checksums: Vec<StoredChecksum>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// Initiation time, nanoseconds since the Unix epoch.
+    pub initiated_ns: u64,
+    /// Headers and metadata for the final object.
+    pub headers: ObjectHeaders,
+    /// The checksum algorithm the client declared, if any.
+    pub checksum_algorithm: Option<String>,
+    /// Who initiated it (principal name), for ListMultipartUploads.
+    pub initiator: String,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// Hex MD5 of the part.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The blob holding it.
+    pub blob: BlobId,
+    /// Upload time, nanoseconds since the Unix epoch.
+    pub modified_ns: u64,
+    /// Checksums the client sent with the part.
+    pub checksums: Vec<StoredChecksum>,
+}
+
+/// A user of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Unique name.
+    pub name: String,
+    /// A disabled user's keys are refused.
+    pub enabled: bool,
+    /// Groups the user belongs to.
+    pub groups: Vec<String>,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+}
+
+/// An access key pair owned by a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    /// The public access key id.
+    pub access_key: String,
+    /// The secret (needed in clear to verify SigV4 HMACs).
+    pub secret_key: String,
+    /// The owning user.
+    pub user: String,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+}
+
+/// Who a policy attachment applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachTarget {
+    /// A user by name.
+    User(String),
+    /// A group by name.
+    Group(String),
+}
+
+/// What is attached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachedPolicy {
+    /// A built-in role, scoped to all buckets, one bucket, or one prefix of a bucket.
+    Role {
+        /// Role name (`readonly`, `readwrite`, `writeonly`, `admin`).
+        role: String,
+        /// Bucket scope; `None` means every bucket.
+        bucket: Option<String>,
+        /// Prefix scope inside the bucket.
+        prefix: Option<String>,
+    },
+    /// A custom Cedar policy, as written.
+    Cedar {
+        /// Cedar source text.
+        text: String,
+    },
+}
+
+/// A policy attached to a user or a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Unique id (also the Cedar policy id prefix).
+    pub id: String,
+    /// Who it applies to.
+    pub target: AttachTarget,
+    /// What is attached.
+    pub policy: AttachedPolicy,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+}
+
+/// One audit record: one per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Time the request arrived, nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    /// Request id (the hex of the record's key).
+    pub request_id: String,
+    /// Principal name (`anonymous` when unsigned).
+    pub principal: String,
+    /// Access key used, if any.
+    pub access_key: String,
+    /// How the request authenticated: `sigv4`, `presigned`, `sigv2`, `anonymous`.
+    pub auth: String,
+    /// Client address.
+    pub source_ip: String,
+    /// User-Agent header.
+    pub user_agent: String,
+    /// Action name (`s3:GetObject`, `admin:AddUser`, or the HTTP route when none was resolved).
+    pub action: String,
+    /// Bucket, when the request named one.
+    pub bucket: String,
+    /// Object key, when the request named one.
+    pub key: String,
+    /// `allow`, `deny`, or empty when the request never reached a decision.
+    pub decision: String,
+    /// Ids of the policies that determined the decision.
+    pub policies: Vec<String>,
+    /// HTTP status sent.
+    pub status: u16,
+    /// S3 error code, when the response was an error.
+    pub error_code: String,
+    /// Request body bytes received.
+    pub bytes_in: u64,
+    /// Response body bytes sent.
+    pub bytes_out: u64,
+    /// Time from arrival to the end of the response body, in microseconds.
+    pub duration_us: u64,
+}
