@@ -1,1 +1,222 @@
-//! placeholder
+//! fsgate: an S3-compatible storage gateway with a Cedar policy layer.
+//!
+//! This crate owns the HTTP side: the server loop, the front layer (request ids, health,
+//! metrics, audit records), the S3 front-end on s3s (`s3/`), authentication against the IAM
+//! records, authorization through fsgate-policy (`access.rs`), and the admin API (`admin/`).
+//! It depends on `fsgate-policy` and `fsgate-store`; neither depends on it or on each other.
+//!
+//! The one thing a newcomer must not break: every S3 and admin request is decided by Cedar
+//! before any data is read or written, and produces exactly one audit record.
+
+pub mod access;
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod front;
+pub mod host;
+pub mod iam;
+pub mod s3;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use s3s::config::{S3Config, StaticConfigProvider};
+use s3s::service::S3ServiceBuilder;
+
+use fsgate_policy::{PolicyEngine, PolicyError, PolicyFile};
+use fsgate_store::audit::AuditWriter;
+use fsgate_store::{Store, StoreError, StoreOptions};
+
+pub use self::config::Config;
+use self::config::RootSource;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A policy file or the schema is invalid.
+    #[error("invalid policies:\n{0}")]
+    Policy(#[from] PolicyError),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// IAM state could not be loaded.
+    #[error("iam: {0}")]
+    Iam(#[from] iam::IamError),
+    /// Socket or file error.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Reads every `*.cedar` and `*.cedarschema` file of a policy directory, sorted by name.
+pub fn read_policy_dir(dir: &std::path::Path) -> Result<Vec<PolicyFile>, ServeError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_policy = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e == "cedar" || e == "cedarschema");
+        if is_policy {
+            files.push(PolicyFile {
+                name: path.display().to_string(),
+                text: std::fs::read_to_string(&path)?,
+            });
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// Loads the policies: the directory given, or the built-in copy.
+pub fn load_policies(dir: Option<&std::path::Path>) -> Result<PolicyEngine, ServeError> {
+    Ok(match dir {
+        Some(d) => PolicyEngine::load(&read_policy_dir(d)?)?,
+        None => PolicyEngine::builtin()?,
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(cfg: Config) -> Result<(), ServeError> {
+    let engine = Arc::new(load_policies(cfg.policies.as_deref())?);
+    let data = cfg.data.clone();
+    let store = Arc::new(
+        tokio::task::spawn_blocking(move || Store::open(&data, StoreOptions::default()))
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))??,
+    );
+    let rec = store.recovery();
+    if rec.staged_removed + rec.unreferenced_removed > 0 {
+        tracing::info!(
+            staged = rec.staged_removed,
+            unreferenced = rec.unreferenced_removed,
+            "recovery collected leftovers"
+        );
+    }
+    let (root, source) = config::resolve_root(&cfg)?;
+    let iam = Arc::new(iam::Iam::load(&store, root.clone(), engine)?);
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| ServeError::Config(format!("metrics: {e}")))?;
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    let audit = Arc::new(AuditWriter::start(store.clone(), 16_384)?);
+
+    let gate = access::Gate::new(iam.clone());
+    let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone()));
+    builder.set_auth(auth::IamAuth::new(iam.clone()));
+    builder.set_access(gate.clone());
+    builder.set_route(admin::AdminApi::new(store.clone(), iam.clone(), gate));
+    if let Some(d) = &cfg.domain {
+        builder.set_host(host::DomainHost::new(d));
+    }
+    let mut s3cfg = S3Config::default();
+    // POST-policy uploads are buffered before the access check: keep them small.
+    s3cfg.post_object_max_file_size = 64 << 20;
+    builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
+    let front = Arc::new(front::Front::new(
+        builder.build(),
+        store.clone(),
+        audit.clone(),
+        metrics,
+    ));
+
+    let listener = tokio::net::TcpListener::bind(cfg.address).await?;
+    let local = listener.local_addr()?;
+    print_banner(&cfg, local, &root, source);
+
+    let mut shutdown = Box::pin(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                // Without TCP_NODELAY every small response waits ~40 ms for a delayed ACK.
+                let _ = stream.set_nodelay(true);
+                let front = front.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| front.clone().handle(req, remote));
+                    if let Err(e) = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "connection closed with error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down: flushing audit records");
+    drop(listener);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let a = audit.clone();
+    let _ = tokio::task::spawn_blocking(move || a.flush()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn print_banner(cfg: &Config, local: SocketAddr, root: &iam::RootCredentials, source: RootSource) {
+    let mut out = format!(
+        "fsgate {}\n  Endpoint:  http://{local}\n  Data:      {}\n  RootUser:  {}\n",
+        env!("CARGO_PKG_VERSION"),
+        cfg.data.display(),
+        root.access_key
+    );
+    match source {
+        RootSource::Generated => out.push_str(&format!(
+            "  RootPass:  {}\n             (generated now and saved in {} with mode 0600; it is not printed again)\n",
+            root.secret_key,
+            cfg.data.join("root-credentials").display()
+        )),
+        RootSource::Saved => out.push_str(&format!(
+            "  RootPass:  (saved in {})\n",
+            cfg.data.join("root-credentials").display()
+        )),
+        RootSource::Environment => out.push_str("  RootPass:  (from the environment)\n"),
+    }
+    out.push_str(&format!(
+        "  Try:       aws --endpoint-url http://{local} s3 ls\n"
+    ));
+    println!("{out}");
+}

@@ -1,1 +1,108 @@
-fn main() {}
+//! `fsgate`: the server binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "fsgate",
+    version,
+    about = "S3-compatible storage gateway with Cedar policies and audit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "FSGATE_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    /// Log level (or RUST_LOG).
+    #[arg(long, global = true, default_value = "info", env = "FSGATE_LOG_LEVEL")]
+    log_level: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve S3 and the admin API.
+    Serve {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:9000", env = "FSGATE_ADDRESS")]
+        address: SocketAddr,
+        /// Data directory.
+        #[arg(long, default_value = "./data", env = "FSGATE_DATA")]
+        data: PathBuf,
+        /// Directory of Cedar policies (default: the built-in copy of policies/).
+        #[arg(long, env = "FSGATE_POLICIES")]
+        policies: Option<PathBuf>,
+        /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
+        #[arg(long, env = "FSGATE_DOMAIN")]
+        domain: Option<String>,
+    },
+    /// Validate a policy directory and exit.
+    CheckPolicies {
+        /// Directory of Cedar policies.
+        dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    match cli.command {
+        Command::Serve {
+            address,
+            data,
+            policies,
+            domain,
+        } => {
+            let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())
+                .map_err(anyhow::Error::msg)?;
+            let cfg = fsgate::Config {
+                address,
+                data,
+                policies,
+                domain,
+                root_from_env,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            if let Err(e) = rt.block_on(fsgate::serve(cfg)) {
+                eprintln!("fsgate: {e}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::CheckPolicies { dir } => match fsgate::load_policies(Some(&dir)) {
+            Ok(e) => {
+                println!("ok: {} policies", e.policy_ids().len());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("fsgate: {e}");
+                std::process::exit(1);
+            }
+        },
+    }
+}

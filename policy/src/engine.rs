@@ -228,7 +228,9 @@ impl PolicyEngine {
         for role in ROLES {
             let id = PolicyId::new(format!("role-{role}"));
             if engine.base.template(&id).is_none() {
-                return Err(PolicyError::one(format!("role template role-{role} is missing")));
+                return Err(PolicyError::one(format!(
+                    "role template role-{role} is missing"
+                )));
             }
         }
         Ok(engine)
@@ -279,7 +281,11 @@ impl PolicyEngine {
             let pid = format!("att-{}", g.id);
             let principal = self.target_uid(&g.target);
             match &g.policy {
-                GrantPolicy::Role { role, bucket, prefix } => {
+                GrantPolicy::Role {
+                    role,
+                    bucket,
+                    prefix,
+                } => {
                     if !ROLES.contains(&role.as_str()) {
                         return Err(PolicyError::one(format!(
                             "{pid}: unknown role '{role}' (roles: {})",
@@ -290,11 +296,16 @@ impl PolicyEngine {
                         (None, None) => uid(&self.types.service, SERVICE_ID),
                         (Some(b), None) => uid(&self.types.bucket, b),
                         (Some(b), Some(p)) => {
-                            next.prefix_grants.entry(b.clone()).or_default().push(p.clone());
+                            next.prefix_grants
+                                .entry(b.clone())
+                                .or_default()
+                                .push(p.clone());
                             uid(&self.types.prefix, &format!("{b}/{p}"))
                         }
                         (None, Some(_)) => {
-                            return Err(PolicyError::one(format!("{pid}: a prefix needs a bucket")));
+                            return Err(PolicyError::one(format!(
+                                "{pid}: a prefix needs a bucket"
+                            )));
                         }
                     };
                     let vals = HashMap::from([
@@ -302,7 +313,11 @@ impl PolicyEngine {
                         (SlotId::resource(), resource),
                     ]);
                     next.set
-                        .link(PolicyId::new(format!("role-{role}")), PolicyId::new(&pid), vals)
+                        .link(
+                            PolicyId::new(format!("role-{role}")),
+                            PolicyId::new(&pid),
+                            vals,
+                        )
                         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
                 }
                 GrantPolicy::Cedar(text) => {
@@ -340,8 +355,16 @@ impl PolicyEngine {
             Err(e) => return Decision::deny_with_error(e.to_string()),
         };
         let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
-        let errors: Vec<String> = response.diagnostics().errors().map(ToString::to_string).collect();
-        let mut policies: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
+        let mut policies: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
         policies.sort();
         Decision {
             // An erroring policy is skipped by Cedar; an erroring forbid would then fail open.
@@ -354,15 +377,24 @@ impl PolicyEngine {
 
     fn context(&self, c: &RequestContext) -> Result<Context, String> {
         let mut pairs: Vec<(String, RestrictedExpression)> = vec![
-            ("source_ip".into(), RestrictedExpression::new_ip(c.source_ip.to_string())),
-            ("secure_transport".into(), RestrictedExpression::new_bool(c.secure_transport)),
+            (
+                "source_ip".into(),
+                RestrictedExpression::new_ip(c.source_ip.to_string()),
+            ),
+            (
+                "secure_transport".into(),
+                RestrictedExpression::new_bool(c.secure_transport),
+            ),
             ("now".into(), RestrictedExpression::new_long(c.now)),
         ];
         if let Some(p) = &c.prefix {
             pairs.push(("prefix".into(), RestrictedExpression::new_string(p.clone())));
         }
         if let Some(d) = &c.delimiter {
-            pairs.push(("delimiter".into(), RestrictedExpression::new_string(d.clone())));
+            pairs.push((
+                "delimiter".into(),
+                RestrictedExpression::new_string(d.clone()),
+            ));
         }
         if let Some(m) = c.max_keys {
             pairs.push(("max_keys".into(), RestrictedExpression::new_long(m)));
@@ -374,8 +406,14 @@ impl PolicyEngine {
         Entity::new(
             uid(&self.types.prefix, &format!("{bucket}/{prefix}")),
             HashMap::from([
-                ("bucket".into(), RestrictedExpression::new_string(bucket.to_owned())),
-                ("prefix".into(), RestrictedExpression::new_string(prefix.to_owned())),
+                (
+                    "bucket".into(),
+                    RestrictedExpression::new_string(bucket.to_owned()),
+                ),
+                (
+                    "prefix".into(),
+                    RestrictedExpression::new_string(prefix.to_owned()),
+                ),
             ]),
             HashSet::new(),
         )
@@ -408,12 +446,23 @@ impl PolicyEngine {
         };
         let service = uid(&t.service, SERVICE_ID);
         list.push(Entity::with_uid(service.clone()));
-        let granted = |bucket: &str| self.prefix_grants.get(bucket).map(Vec::as_slice).unwrap_or_default();
-        let bucket_entity = |bucket: &str, list: &mut Vec<Entity>, under: Option<&str>| -> Result<EntityUid, String> {
+        let granted = |bucket: &str| {
+            self.prefix_grants
+                .get(bucket)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        };
+        let bucket_entity = |bucket: &str,
+                             list: &mut Vec<Entity>,
+                             under: Option<&str>|
+         -> Result<EntityUid, String> {
             let b = uid(&t.bucket, bucket);
             let mut parents = HashSet::from([service.clone()]);
             if let Some(list_prefix) = under {
-                for p in granted(bucket).iter().filter(|p| list_prefix.starts_with(p.as_str())) {
+                for p in granted(bucket)
+                    .iter()
+                    .filter(|p| list_prefix.starts_with(p.as_str()))
+                {
                     let pe = self.prefix_entity(bucket, p)?;
                     parents.insert(pe.uid());
                     list.push(pe);
@@ -435,7 +484,10 @@ impl PolicyEngine {
             (Resource::Object { bucket, key }, ResourceKind::Object) => {
                 let b = bucket_entity(bucket, &mut list, None)?;
                 let mut parents = HashSet::from([b]);
-                for p in granted(bucket).iter().filter(|p| key.starts_with(p.as_str())) {
+                for p in granted(bucket)
+                    .iter()
+                    .filter(|p| key.starts_with(p.as_str()))
+                {
                     let pe = self.prefix_entity(bucket, p)?;
                     parents.insert(pe.uid());
                     list.push(pe);
@@ -445,7 +497,10 @@ impl PolicyEngine {
                     Entity::new(
                         o.clone(),
                         HashMap::from([
-                            ("bucket".into(), RestrictedExpression::new_string(bucket.clone())),
+                            (
+                                "bucket".into(),
+                                RestrictedExpression::new_string(bucket.clone()),
+                            ),
                             ("key".into(), RestrictedExpression::new_string(key.clone())),
                         ]),
                         parents,
@@ -463,7 +518,8 @@ impl PolicyEngine {
                 ));
             }
         };
-        let entities = Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?;
+        let entities =
+            Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?;
         Ok((entities, principal, resource))
     }
 
@@ -481,7 +537,11 @@ impl PolicyEngine {
 /// name the target.
 fn scoped_policy(pid: &str, text: &str, target: &EntityUid) -> Result<Policy, PolicyError> {
     let policy = Policy::parse(Some(PolicyId::new(pid)), text).map_err(|e| {
-        PolicyError::one(load::describe(&e, &format!("attached policy {pid}"), Some(text)))
+        PolicyError::one(load::describe(
+            &e,
+            &format!("attached policy {pid}"),
+            Some(text),
+        ))
     })?;
     let mut json = policy
         .to_json()
@@ -509,5 +569,6 @@ fn scoped_policy(pid: &str, text: &str, target: &EntityUid) -> Result<Policy, Po
             )));
         }
     }
-    Policy::from_json(Some(PolicyId::new(pid)), json).map_err(|e| PolicyError::one(format!("{pid}: {e}")))
+    Policy::from_json(Some(PolicyId::new(pid)), json)
+        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))
 }

@@ -16,8 +16,14 @@ pub struct PolicyFile {
 
 /// The built-in copy of `policies/`: schema first, then the policy files.
 pub const BUILTIN_FILES: [(&str, &str); 3] = [
-    ("fsgate.cedarschema", include_str!("../../policies/fsgate.cedarschema")),
-    ("default.cedar", include_str!("../../policies/default.cedar")),
+    (
+        "fsgate.cedarschema",
+        include_str!("../../policies/fsgate.cedarschema"),
+    ),
+    (
+        "default.cedar",
+        include_str!("../../policies/default.cedar"),
+    ),
     ("roles.cedar", include_str!("../../policies/roles.cedar")),
 ];
 
@@ -48,7 +54,10 @@ impl PolicyError {
 fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let before = src.get(..offset.min(src.len())).unwrap_or(src);
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, col)
 }
 
@@ -81,7 +90,9 @@ pub(crate) fn parse_schema(file: &PolicyFile) -> Result<Schema, PolicyError> {
 
 /// Parses policy files into one set. Each policy or template takes its `@id("…")` annotation
 /// as its id, or `file:N` without one.
-pub(crate) fn parse_files(files: &[PolicyFile]) -> Result<(PolicySet, Vec<(String, String)>), PolicyError> {
+pub(crate) fn parse_files(
+    files: &[PolicyFile],
+) -> Result<(PolicySet, Vec<(String, String)>), PolicyError> {
     let mut set = PolicySet::new();
     let mut origin = Vec::new(); // (policy id, file name)
     let mut problems = Vec::new();

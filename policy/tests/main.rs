@@ -32,7 +32,13 @@ fn obj(b: &str, k: &str) -> Resource {
     }
 }
 
-fn role(id: &str, target: GrantTarget, role: &str, bucket: Option<&str>, prefix: Option<&str>) -> Grant {
+fn role(
+    id: &str,
+    target: GrantTarget,
+    role: &str,
+    bucket: Option<&str>,
+    prefix: Option<&str>,
+) -> Grant {
     Grant {
         id: id.into(),
         target,
@@ -57,10 +63,34 @@ fn team_engine() -> PolicyEngine {
     PolicyEngine::builtin()
         .unwrap()
         .with_grants(&[
-            role("alice-rw", GrantTarget::User("alice".into()), "readwrite", Some("team"), None),
-            role("bob-ro", GrantTarget::User("bob".into()), "readonly", Some("team"), None),
-            role("ops-ro", GrantTarget::Group("ops".into()), "readonly", None, None),
-            role("carol-home", GrantTarget::User("carol".into()), "readwrite", Some("team"), Some("home/carol/")),
+            role(
+                "alice-rw",
+                GrantTarget::User("alice".into()),
+                "readwrite",
+                Some("team"),
+                None,
+            ),
+            role(
+                "bob-ro",
+                GrantTarget::User("bob".into()),
+                "readonly",
+                Some("team"),
+                None,
+            ),
+            role(
+                "ops-ro",
+                GrantTarget::Group("ops".into()),
+                "readonly",
+                None,
+                None,
+            ),
+            role(
+                "carol-home",
+                GrantTarget::User("carol".into()),
+                "readwrite",
+                Some("team"),
+                Some("home/carol/"),
+            ),
         ])
         .unwrap()
 }
@@ -70,8 +100,18 @@ fn decision_table() {
     let e = team_engine();
     use Action::*;
     let rows: Vec<(Principal, Action, Resource, bool)> = vec![
-        (Principal::Root("root".into()), PutObject, obj("any", "k"), true),
-        (Principal::Root("root".into()), AdminAddUser, Resource::Service, true),
+        (
+            Principal::Root("root".into()),
+            PutObject,
+            obj("any", "k"),
+            true,
+        ),
+        (
+            Principal::Root("root".into()),
+            AdminAddUser,
+            Resource::Service,
+            true,
+        ),
         (user("alice", &[]), PutObject, obj("team", "a.txt"), true),
         (user("alice", &[]), GetObject, obj("team", "a.txt"), true),
         (user("alice", &[]), PutObject, obj("other", "a.txt"), false),
@@ -79,11 +119,31 @@ fn decision_table() {
         (user("bob", &[]), GetObject, obj("team", "a.txt"), true),
         (user("bob", &[]), PutObject, obj("team", "a.txt"), false),
         (user("bob", &[]), DeleteObject, obj("team", "a.txt"), false),
-        (user("dave", &["ops"]), GetObject, obj("anything", "x"), true),
-        (user("dave", &["ops"]), PutObject, obj("anything", "x"), false),
+        (
+            user("dave", &["ops"]),
+            GetObject,
+            obj("anything", "x"),
+            true,
+        ),
+        (
+            user("dave", &["ops"]),
+            PutObject,
+            obj("anything", "x"),
+            false,
+        ),
         (user("dave", &["ops"]), ListBuckets, Resource::Service, true),
-        (user("carol", &[]), PutObject, obj("team", "home/carol/x"), true),
-        (user("carol", &[]), PutObject, obj("team", "home/carolyn/x"), false),
+        (
+            user("carol", &[]),
+            PutObject,
+            obj("team", "home/carol/x"),
+            true,
+        ),
+        (
+            user("carol", &[]),
+            PutObject,
+            obj("team", "home/carolyn/x"),
+            false,
+        ),
         (user("carol", &[]), GetObject, obj("team", "a.txt"), false),
         (Principal::Anonymous, GetObject, obj("team", "a.txt"), false),
         (user("nobody", &[]), GetObject, obj("team", "a.txt"), false),
@@ -100,7 +160,12 @@ fn deciding_policies_are_reported() {
     let e = team_engine();
     let d = decide(&e, user("alice", &[]), Action::PutObject, obj("team", "k"));
     assert_eq!(d.policies, vec!["att-alice-rw".to_string()]);
-    let d = decide(&e, Principal::Root("r".into()), Action::PutObject, obj("team", "k"));
+    let d = decide(
+        &e,
+        Principal::Root("r".into()),
+        Action::PutObject,
+        obj("team", "k"),
+    );
     assert_eq!(d.policies, vec!["root-all".to_string()]);
     let d = decide(&e, user("bob", &[]), Action::PutObject, obj("team", "k"));
     assert!(!d.allowed && d.policies.is_empty());
@@ -157,10 +222,20 @@ fn hostile_names_are_only_ids() {
         let d = decide(&e, user(name, &[]), Action::GetObject, obj("team", "k"));
         assert!(!d.allowed, "{name:?}");
     }
-    let d = decide(&e, user("bob", &[]), Action::GetObject, obj("team", r#"k" }; permit(principal,action,resource); //"#));
+    let d = decide(
+        &e,
+        user("bob", &[]),
+        Action::GetObject,
+        obj("team", r#"k" }; permit(principal,action,resource); //"#),
+    );
     assert!(d.allowed && d.errors.is_empty());
     // A group whose name looks like another one's does not inherit it.
-    let d = decide(&e, user("x", &[r#"ops""#]), Action::GetObject, obj("b", "k"));
+    let d = decide(
+        &e,
+        user("x", &[r#"ops""#]),
+        Action::GetObject,
+        obj("b", "k"),
+    );
     assert!(!d.allowed);
 }
 
@@ -176,10 +251,14 @@ fn strict_validation_rejects_bad_attached_policies() {
         .unwrap_err()
     };
     // Unknown attribute on a bucket.
-    let err = bad(r#"permit(principal, action == Action::"s3:HeadBucket", resource) when { resource.key == "x" };"#);
+    let err = bad(
+        r#"permit(principal, action == Action::"s3:HeadBucket", resource) when { resource.key == "x" };"#,
+    );
     assert!(err.to_string().contains("att-x"), "{err}");
     // Unguarded optional context attribute.
-    bad(r#"permit(principal, action == Action::"s3:ListObjectsV2", resource) when { context.prefix == "x" };"#);
+    bad(
+        r#"permit(principal, action == Action::"s3:ListObjectsV2", resource) when { context.prefix == "x" };"#,
+    );
     // A principal constraint naming someone else.
     let err = bad(r#"permit(principal == User::"bob", action, resource);"#);
     assert!(err.to_string().contains("unconstrained"), "{err}");
@@ -187,9 +266,16 @@ fn strict_validation_rejects_bad_attached_policies() {
     let err = bad("permit(principal, action, resource)\nwhen { ;");
     assert!(err.to_string().contains(":2:"), "{err}");
     // Unknown role.
-    assert!(base
-        .with_grants(&[role("r", GrantTarget::User("a".into()), "superuser", None, None)])
-        .is_err());
+    assert!(
+        base.with_grants(&[role(
+            "r",
+            GrantTarget::User("a".into()),
+            "superuser",
+            None,
+            None
+        )])
+        .is_err()
+    );
 }
 
 #[test]

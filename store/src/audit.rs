@@ -72,7 +72,15 @@ impl Store {
         let mut it = self.meta().raw_iter(Cf::Audit)?;
         match f.until_ns {
             Some(until) => {
-                it.seek_for_prev(until.saturating_sub(1).to_be_bytes().iter().chain(&[0xff; 4]).copied().collect::<Vec<u8>>());
+                it.seek_for_prev(
+                    until
+                        .saturating_sub(1)
+                        .to_be_bytes()
+                        .iter()
+                        .chain(&[0xff; 4])
+                        .copied()
+                        .collect::<Vec<u8>>(),
+                );
             }
             None => it.seek_to_last(),
         }
@@ -80,8 +88,14 @@ impl Store {
         let limit = if f.limit == 0 { usize::MAX } else { f.limit };
         let mut out = Vec::new();
         while it.valid() && out.len() < limit {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
-            let t = k.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes).unwrap_or(0);
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            let t = k
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
             if t < since {
                 break;
             }

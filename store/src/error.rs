@@ -34,6 +34,9 @@ pub enum StoreError {
         /// Its size.
         size: u64,
     },
+    /// A condition the caller attached to the operation did not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// An IAM record (user, key, attachment) was not found.
     #[error("{0} not found")]
     NotFound(String),

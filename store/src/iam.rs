@@ -77,10 +77,17 @@ impl Store {
     }
 
     /// Stores a new access key for an existing user.
-    pub fn create_key(&self, user: &str, access_key: &str, secret_key: &str) -> StoreResult<AccessKeyRecord> {
+    pub fn create_key(
+        &self,
+        user: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> StoreResult<AccessKeyRecord> {
         self.user(user)?;
         if self.meta().contains(Cf::Iam, &access_key_key(access_key))? {
-            return Err(StoreError::AlreadyExists(format!("access key {access_key}")));
+            return Err(StoreError::AlreadyExists(format!(
+                "access key {access_key}"
+            )));
         }
         let rec = AccessKeyRecord {
             access_key: access_key.to_owned(),

@@ -11,7 +11,9 @@ use md5::{Digest, Md5};
 use crate::blob::{BlobId, StagedBlob};
 use crate::error::{StoreError, StoreResult};
 use crate::meta::{Cf, bucket_prefix, object_key, part_key, part_prefix, upload_key};
-use crate::model::{Extent, ObjectHeaders, ObjectManifest, PartRecord, StoredChecksum, UploadRecord};
+use crate::model::{
+    Extent, ObjectHeaders, ObjectManifest, PartRecord, StoredChecksum, UploadRecord,
+};
 use crate::{Store, now_ns};
 
 /// An upload in a listing.
@@ -89,7 +91,10 @@ impl Store {
         if !valid_upload_id(upload_id) {
             return Err(StoreError::NoSuchUpload);
         }
-        match self.meta().get(Cf::Uploads, &upload_key(bucket, key, upload_id))? {
+        match self
+            .meta()
+            .get(Cf::Uploads, &upload_key(bucket, key, upload_id))?
+        {
             Some(r) => Ok(r),
             None => {
                 self.bucket(bucket)?;
@@ -209,7 +214,9 @@ impl Store {
                 .get(n)
                 .ok_or_else(|| StoreError::InvalidPart(format!("part {n} was not uploaded")))?;
             if part.etag != etag.trim_matches('"') {
-                return Err(StoreError::InvalidPart(format!("part {n} has a different ETag")));
+                return Err(StoreError::InvalidPart(format!(
+                    "part {n} has a different ETag"
+                )));
             }
             used.push(part);
         }
@@ -218,7 +225,10 @@ impl Store {
                 && let Some(p) = used.get(i)
                 && p.size < min_part_size
             {
-                return Err(StoreError::EntityTooSmall { part: *n, size: p.size });
+                return Err(StoreError::EntityTooSmall {
+                    part: *n,
+                    size: p.size,
+                });
             }
         }
         let etags: Vec<&str> = used.iter().map(|p| p.etag.as_str()).collect();
@@ -294,7 +304,8 @@ impl Store {
             };
             let (key_bytes, id_bytes) = rest.split_at(split);
             let key = String::from_utf8_lossy(key_bytes).into_owned();
-            let upload_id = String::from_utf8_lossy(id_bytes.get(1..).unwrap_or_default()).into_owned();
+            let upload_id =
+                String::from_utf8_lossy(id_bytes.get(1..).unwrap_or_default()).into_owned();
             if let Some(km) = key_marker {
                 let after = match upload_id_marker {
                     Some(um) => key.as_str() > km || (key == km && upload_id.as_str() > um),
@@ -307,7 +318,10 @@ impl Store {
             if let Some(d) = delim
                 && let Some(pos) = key.get(prefix.len()..).and_then(|r| r.find(d))
             {
-                let cp = key.get(..prefix.len() + pos + d.len()).unwrap_or_default().to_owned();
+                let cp = key
+                    .get(..prefix.len() + pos + d.len())
+                    .unwrap_or_default()
+                    .to_owned();
                 if page.common_prefixes.last() != Some(&cp) {
                     if page.uploads.len() + page.common_prefixes.len() >= max {
                         page.truncated = true;

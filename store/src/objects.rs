@@ -90,7 +90,13 @@ impl Store {
             return Err(StoreError::BucketExists);
         }
         let mut batch = self.meta().batch();
-        batch.put(Cf::Buckets, name.as_bytes(), &BucketRecord { created_ns: now_ns() })?;
+        batch.put(
+            Cf::Buckets,
+            name.as_bytes(),
+            &BucketRecord {
+                created_ns: now_ns(),
+            },
+        )?;
         self.commit(batch)
     }
 
@@ -313,7 +319,11 @@ impl Store {
             if let Some(d) = delim
                 && let Some(pos) = rest.find(d)
             {
-                let cp = format!("{}{}", q.prefix, rest.get(..pos + d.len()).unwrap_or_default());
+                let cp = format!(
+                    "{}{}",
+                    q.prefix,
+                    rest.get(..pos + d.len()).unwrap_or_default()
+                );
                 let next = prefix_successor(&object_key(bucket, &cp));
                 page.entries.push(ListEntry::CommonPrefix(cp));
                 match next {
@@ -364,8 +374,17 @@ mod tests {
             assert!(is_valid_bucket_name(ok), "{ok}");
         }
         for bad in [
-            "ab", "ABC", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1", "xn--abc", "a_b",
-            "with space", "é-bucket",
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--abc",
+            "a_b",
+            "with space",
+            "é-bucket",
         ] {
             assert!(!is_valid_bucket_name(bad), "{bad}");
         }

@@ -85,7 +85,10 @@ impl BlobStore for FsBlobStore {
     fn stage(&self) -> StoreResult<Box<dyn BlobSink>> {
         let name: [u8; 16] = rand::random();
         let path = self.tmp.join(hex::encode(name));
-        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         Ok(Box::new(FsSink {
             file: BufWriter::with_capacity(1 << 20, file),
             path,
@@ -178,7 +181,9 @@ impl BlobStore for FsBlobStore {
     fn physical_bytes(&self) -> StoreResult<u64> {
         let mut total = 0;
         for id in self.list()? {
-            total += fs::metadata(self.path_of(&id)).map(|m| m.len()).unwrap_or(0);
+            total += fs::metadata(self.path_of(&id))
+                .map(|m| m.len())
+                .unwrap_or(0);
         }
         Ok(total)
     }

@@ -25,10 +25,12 @@ pub fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
 /// Decodes a value, refusing versions this release does not know.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreResult<T> {
     match bytes.split_first() {
-        Some((&VALUE_VERSION, body)) => postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
-            what,
-            detail: e.to_string(),
-        }),
+        Some((&VALUE_VERSION, body)) => {
+            postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
+                what,
+                detail: e.to_string(),
+            })
+        }
         Some((v, _)) => Err(StoreError::Corrupt {
             what,
             detail: format!("unknown value version {v}"),

@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, StoreResult};
 
 /// Column family names, in the order they are opened.
-pub const CFS: [&str; 7] = ["buckets", "objects", "uploads", "parts", "blobrefs", "iam", "audit"];
+pub const CFS: [&str; 7] = [
+    "buckets", "objects", "uploads", "parts", "blobrefs", "iam", "audit",
+];
 
 /// The column families by role.
 #[derive(Debug, Clone, Copy)]
@@ -80,10 +82,12 @@ impl RocksMeta {
     }
 
     fn cf(&self, cf: Cf) -> StoreResult<&ColumnFamily> {
-        self.db.cf_handle(cf.name()).ok_or_else(|| StoreError::Corrupt {
-            what: "column family",
-            detail: format!("{} missing", cf.name()),
-        })
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "column family",
+                detail: format!("{} missing", cf.name()),
+            })
     }
 
     /// Reads and decodes one value.

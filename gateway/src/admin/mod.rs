@@ -1,0 +1,614 @@
+//! The admin REST API under `/admin/v1/`: JSON in and out, authenticated by SigV4 (s3s checks
+//! the signature before this route runs) and decided by Cedar like every S3 request.
+//!
+//! | method | path | action |
+//! |---|---|---|
+//! | GET | /admin/v1/users | admin:ListUsers |
+//! | POST | /admin/v1/users `{"name"}` | admin:AddUser (returns the first key) |
+//! | DELETE | /admin/v1/users/{name} | admin:RemoveUser |
+//! | POST | /admin/v1/users/{name}/enable, /disable | admin:EnableUser, admin:DisableUser |
+//! | GET, POST | /admin/v1/users/{name}/keys | admin:ListKeys, admin:CreateKey |
+//! | DELETE | /admin/v1/keys/{access_key} | admin:DeleteKey |
+//! | PUT, DELETE | /admin/v1/groups/{group}/members/{user} | admin:AddGroupMember, admin:RemoveGroupMember |
+//! | GET, POST | /admin/v1/policies | admin:ListPolicies, admin:AttachPolicy |
+//! | DELETE | /admin/v1/policies/{id} | admin:DetachPolicy |
+//! | GET | /admin/v1/audit?principal&bucket&key&since&until&decision&limit | admin:QueryAudit |
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::BodyExt;
+use rand::Rng;
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use fsgate_policy::{Action, Resource};
+use fsgate_store::audit::AuditFilter;
+use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment};
+use fsgate_store::{Store, StoreError, now_ns};
+
+use crate::access::{Gate, ListingContext};
+use crate::context::RequestCtx;
+use crate::iam::{Iam, IamError};
+
+const PREFIX: &str = "/admin/v1/";
+const MAX_BODY: usize = 1 << 20;
+
+/// The admin route.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    store: Arc<Store>,
+    iam: Arc<Iam>,
+    gate: Gate,
+}
+
+/// An admin outcome: status and JSON body.
+struct Reply(StatusCode, Value);
+
+fn err(status: StatusCode, code: &str, msg: impl Into<String>) -> Reply {
+    Reply(status, json!({"code": code, "message": msg.into()}))
+}
+
+fn store_err(e: StoreError, rc: &RequestCtx) -> Reply {
+    match e {
+        StoreError::NotFound(w) => err(StatusCode::NOT_FOUND, "NotFound", format!("{w} not found")),
+        StoreError::AlreadyExists(w) => err(
+            StatusCode::CONFLICT,
+            "AlreadyExists",
+            format!("{w} already exists"),
+        ),
+        other => {
+            tracing::error!(request_id = %rc.request_id, error = %other, "admin store error");
+            err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "internal error",
+            )
+        }
+    }
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| {
+            let i = rng.random_range(0..alphabet.len());
+            char::from(alphabet.get(i).copied().unwrap_or(b'A'))
+        })
+        .collect()
+}
+
+/// A new access key pair: 20 upper-case characters and a 40-character secret.
+#[must_use]
+pub fn new_key_pair() -> (String, String) {
+    (
+        random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+        random_string(
+            40,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        ),
+    )
+}
+
+fn ns_to_rfc3339(ns: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses RFC 3339 or Unix seconds into ns.
+fn parse_time(s: &str) -> Option<u64> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return secs.checked_mul(1_000_000_000);
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos()).ok()
+}
+
+fn decode(seg: &str) -> String {
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn query_map(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(&v.replace('+', " ")))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct NewAttachment {
+    user: Option<String>,
+    group: Option<String>,
+    role: Option<String>,
+    bucket: Option<String>,
+    prefix: Option<String>,
+    cedar: Option<String>,
+}
+
+impl AdminApi {
+    /// The admin route over the store and IAM cache.
+    #[must_use]
+    pub fn new(store: Arc<Store>, iam: Arc<Iam>, gate: Gate) -> Self {
+        Self { store, iam, gate }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let s = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&s))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Io(std::io::Error::other(e.to_string()))))
+    }
+
+    async fn reload(&self, rc: &RequestCtx) -> Result<(), Reply> {
+        let (s, iam) = (self.store.clone(), self.iam.clone());
+        match tokio::task::spawn_blocking(move || iam.reload(&s)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(request_id = %rc.request_id, error = %e, "IAM reload failed");
+                Err(err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "IAM reload failed",
+                ))
+            }
+            Err(e) => {
+                tracing::error!(request_id = %rc.request_id, error = %e, "IAM reload panicked");
+                Err(err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "IAM reload failed",
+                ))
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        rc: &RequestCtx,
+        principal: &fsgate_policy::Principal,
+        method: &Method,
+        uri: &Uri,
+        body: Bytes,
+    ) -> Reply {
+        let rest = uri.path().strip_prefix(PREFIX).unwrap_or("");
+        let segs: Vec<String> = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode)
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let action = match (method.clone(), segs.as_slice()) {
+            (Method::GET, ["users"]) => Action::AdminListUsers,
+            (Method::POST, ["users"]) => Action::AdminAddUser,
+            (Method::DELETE, ["users", _]) => Action::AdminRemoveUser,
+            (Method::POST, ["users", _, "enable"]) => Action::AdminEnableUser,
+            (Method::POST, ["users", _, "disable"]) => Action::AdminDisableUser,
+            (Method::GET, ["users", _, "keys"]) => Action::AdminListKeys,
+            (Method::POST, ["users", _, "keys"]) => Action::AdminCreateKey,
+            (Method::DELETE, ["keys", _]) => Action::AdminDeleteKey,
+            (Method::PUT, ["groups", _, "members", _]) => Action::AdminAddGroupMember,
+            (Method::DELETE, ["groups", _, "members", _]) => Action::AdminRemoveGroupMember,
+            (Method::GET, ["policies"]) => Action::AdminListPolicies,
+            (Method::POST, ["policies"]) => Action::AdminAttachPolicy,
+            (Method::DELETE, ["policies", _]) => Action::AdminDetachPolicy,
+            (Method::GET, ["audit"]) => Action::AdminQueryAudit,
+            _ => {
+                return err(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchRoute",
+                    format!("no admin route {method} {}", uri.path()),
+                );
+            }
+        };
+        let d = self.gate.decide(
+            rc,
+            principal,
+            action,
+            Resource::Service,
+            ListingContext::default(),
+        );
+        if !d.allowed {
+            return err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
+        }
+        match self.run(rc, action, &segs, uri, body).await {
+            Ok(r) | Err(r) => r,
+        }
+    }
+
+    async fn run(
+        &self,
+        rc: &RequestCtx,
+        action: Action,
+        segs: &[&str],
+        uri: &Uri,
+        body: Bytes,
+    ) -> Result<Reply, Reply> {
+        let seg = |i: usize| segs.get(i).map(|s| (*s).to_owned()).unwrap_or_default();
+        let parse = |b: &Bytes| -> Result<Value, Reply> {
+            serde_json::from_slice(b)
+                .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))
+        };
+        match action {
+            Action::AdminListUsers => {
+                let users = self
+                    .blocking(|s| s.list_users())
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                let v: Vec<Value> = users
+                    .into_iter()
+                    .map(|u| json!({"name": u.name, "enabled": u.enabled, "groups": u.groups, "created": ns_to_rfc3339(u.created_ns)}))
+                    .collect();
+                Ok(Reply(StatusCode::OK, Value::Array(v)))
+            }
+            Action::AdminAddUser => {
+                let req: NewUser = serde_json::from_value(parse(&body)?)
+                    .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))?;
+                if !valid_name(&req.name) || req.name == self.iam.root().access_key {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidName",
+                        "user names are 1-64 of A-Z a-z 0-9 . _ @ + = , -",
+                    ));
+                }
+                let (ak, sk) = new_key_pair();
+                let (name, ak2, sk2) = (req.name.clone(), ak.clone(), sk.clone());
+                self.blocking(move |s| {
+                    s.create_user(&name)?;
+                    s.create_key(&name, &ak2, &sk2)
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(
+                    StatusCode::CREATED,
+                    json!({"user": req.name, "access_key": ak, "secret_key": sk}),
+                ))
+            }
+            Action::AdminRemoveUser => {
+                let name = seg(1);
+                self.blocking(move |s| s.delete_user(&name))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(StatusCode::OK, json!({"removed": seg(1)})))
+            }
+            Action::AdminEnableUser | Action::AdminDisableUser => {
+                let enabled = action == Action::AdminEnableUser;
+                let name = seg(1);
+                self.blocking(move |s| {
+                    let mut u = s.user(&name)?;
+                    u.enabled = enabled;
+                    s.update_user(&u)
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(
+                    StatusCode::OK,
+                    json!({"user": seg(1), "enabled": enabled}),
+                ))
+            }
+            Action::AdminListKeys => {
+                let name = seg(1);
+                let keys = self
+                    .blocking(move |s| {
+                        s.user(&name)?;
+                        s.list_keys(Some(&name))
+                    })
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                let v: Vec<Value> = keys
+                    .into_iter()
+                    .map(|k| json!({"access_key": k.access_key, "user": k.user, "created": ns_to_rfc3339(k.created_ns)}))
+                    .collect();
+                Ok(Reply(StatusCode::OK, Value::Array(v)))
+            }
+            Action::AdminCreateKey => {
+                let name = seg(1);
+                let (ak, sk) = new_key_pair();
+                let (ak2, sk2) = (ak.clone(), sk.clone());
+                self.blocking(move |s| s.create_key(&name, &ak2, &sk2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(
+                    StatusCode::CREATED,
+                    json!({"user": seg(1), "access_key": ak, "secret_key": sk}),
+                ))
+            }
+            Action::AdminDeleteKey => {
+                let ak = seg(1);
+                self.blocking(move |s| s.delete_key(&ak))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(StatusCode::OK, json!({"deleted": seg(1)})))
+            }
+            Action::AdminAddGroupMember | Action::AdminRemoveGroupMember => {
+                let add = action == Action::AdminAddGroupMember;
+                let (group, user) = (seg(1), seg(3));
+                if !valid_name(&group) {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidName",
+                        "invalid group name",
+                    ));
+                }
+                let g = group.clone();
+                self.blocking(move |s| {
+                    let mut u = s.user(&user)?;
+                    u.groups.retain(|x| x != &g);
+                    if add {
+                        u.groups.push(g);
+                        u.groups.sort();
+                    }
+                    s.update_user(&u)
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(
+                    StatusCode::OK,
+                    json!({"group": group, "user": seg(3), "member": add}),
+                ))
+            }
+            Action::AdminListPolicies => {
+                let atts = self
+                    .blocking(|s| s.list_attachments())
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Ok(Reply(
+                    StatusCode::OK,
+                    Value::Array(atts.iter().map(attachment_json).collect()),
+                ))
+            }
+            Action::AdminAttachPolicy => {
+                let req: NewAttachment = serde_json::from_value(parse(&body)?)
+                    .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))?;
+                let att = self.attachment_of(req)?;
+                let (s, iam, a) = (self.store.clone(), self.iam.clone(), att.clone());
+                let checked = tokio::task::spawn_blocking(move || iam.check_attachment(&s, &a))
+                    .await
+                    .map_err(|_| {
+                        err(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "InternalError",
+                            "policy check failed",
+                        )
+                    })?;
+                match checked {
+                    Ok(()) => {}
+                    Err(IamError::Policy(p)) => {
+                        return Err(err(
+                            StatusCode::BAD_REQUEST,
+                            "MalformedPolicy",
+                            p.to_string(),
+                        ));
+                    }
+                    Err(IamError::Store(e)) => return Err(store_err(e, rc)),
+                }
+                let a = att.clone();
+                self.blocking(move |s| s.add_attachment(&a))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(StatusCode::CREATED, attachment_json(&att)))
+            }
+            Action::AdminDetachPolicy => {
+                let id = seg(1);
+                self.blocking(move |s| s.delete_attachment(&id))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(StatusCode::OK, json!({"detached": seg(1)})))
+            }
+            Action::AdminQueryAudit => {
+                let mut f = AuditFilter {
+                    limit: 1000,
+                    ..Default::default()
+                };
+                for (k, v) in query_map(uri) {
+                    match k.as_str() {
+                        "principal" => f.principal = Some(v),
+                        "bucket" => f.bucket = Some(v),
+                        "key" => f.key = Some(v),
+                        "decision" => f.decision = Some(v),
+                        "since" => {
+                            f.since_ns = Some(parse_time(&v).ok_or_else(|| {
+                                err(
+                                    StatusCode::BAD_REQUEST,
+                                    "InvalidArgument",
+                                    "since: RFC 3339 or Unix seconds",
+                                )
+                            })?)
+                        }
+                        "until" => {
+                            f.until_ns = Some(parse_time(&v).ok_or_else(|| {
+                                err(
+                                    StatusCode::BAD_REQUEST,
+                                    "InvalidArgument",
+                                    "until: RFC 3339 or Unix seconds",
+                                )
+                            })?)
+                        }
+                        "limit" => {
+                            f.limit = v.parse().map_err(|_| {
+                                err(
+                                    StatusCode::BAD_REQUEST,
+                                    "InvalidArgument",
+                                    "limit: a number",
+                                )
+                            })?
+                        }
+                        _ => {}
+                    }
+                }
+                let recs = self
+                    .blocking(move |s| s.query_audit(&f))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                let v: Vec<Value> = recs
+                    .into_iter()
+                    .map(|r| {
+                        json!({
+                            "time": ns_to_rfc3339(r.time_ns), "request_id": r.request_id, "principal": r.principal,
+                            "access_key": r.access_key, "auth": r.auth, "source_ip": r.source_ip, "user_agent": r.user_agent,
+                            "action": r.action, "bucket": r.bucket, "key": r.key, "decision": r.decision,
+                            "policies": r.policies, "status": r.status, "error_code": r.error_code,
+                            "bytes_in": r.bytes_in, "bytes_out": r.bytes_out, "duration_ms": r.duration_us as f64 / 1000.0,
+                        })
+                    })
+                    .collect();
+                Ok(Reply(StatusCode::OK, Value::Array(v)))
+            }
+            _ => Err(err(
+                StatusCode::NOT_FOUND,
+                "NoSuchRoute",
+                "no such admin route",
+            )),
+        }
+    }
+
+    fn attachment_of(&self, req: NewAttachment) -> Result<Attachment, Reply> {
+        let target = match (req.user, req.group) {
+            (Some(u), None) if valid_name(&u) => AttachTarget::User(u),
+            (None, Some(g)) if valid_name(&g) => AttachTarget::Group(g),
+            _ => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    "give exactly one valid user or group",
+                ));
+            }
+        };
+        let policy = match (req.role, req.cedar) {
+            (Some(role), None) => {
+                if req.prefix.is_some() && req.bucket.is_none() {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidArgument",
+                        "a prefix needs a bucket",
+                    ));
+                }
+                AttachedPolicy::Role {
+                    role,
+                    bucket: req.bucket,
+                    prefix: req.prefix,
+                }
+            }
+            (None, Some(text)) => AttachedPolicy::Cedar { text },
+            _ => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidArgument",
+                    "give exactly one of role or cedar",
+                ));
+            }
+        };
+        let r: [u8; 6] = rand::random();
+        Ok(Attachment {
+            id: hex::encode(r),
+            target,
+            policy,
+            created_ns: now_ns(),
+        })
+    }
+}
+
+fn attachment_json(a: &Attachment) -> Value {
+    let (kind, name) = match &a.target {
+        AttachTarget::User(n) => ("user", n),
+        AttachTarget::Group(n) => ("group", n),
+    };
+    let mut v = json!({"id": a.id, kind: name, "created": ns_to_rfc3339(a.created_ns)});
+    if let Some(obj) = v.as_object_mut() {
+        match &a.policy {
+            AttachedPolicy::Role {
+                role,
+                bucket,
+                prefix,
+            } => {
+                obj.insert("role".into(), json!(role));
+                obj.insert("bucket".into(), json!(bucket));
+                obj.insert("prefix".into(), json!(prefix));
+            }
+            AttachedPolicy::Cedar { text } => {
+                obj.insert("cedar".into(), json!(text));
+            }
+        }
+    }
+    v
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminApi {
+    fn is_match(
+        &self,
+        _method: &Method,
+        uri: &Uri,
+        _headers: &HeaderMap,
+        _ext: &mut http::Extensions,
+    ) -> bool {
+        uri.path().starts_with(PREFIX)
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let rc = req
+            .extensions
+            .get::<Arc<RequestCtx>>()
+            .cloned()
+            .ok_or_else(|| s3_error!(InternalError, "missing request context"))?;
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        let principal = self.gate.principal(access_key.as_deref())?;
+        rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
+        let body = http_body_util::Limited::new(req.input, MAX_BODY)
+            .collect()
+            .await
+            .map_err(|_| {
+                s3_error!(
+                    IncompleteBody,
+                    "admin request body unreadable or over 1 MiB"
+                )
+            })?
+            .to_bytes();
+        let Reply(status, value) = self
+            .dispatch(&rc, &principal, &req.method, &req.uri, body)
+            .await;
+        let mut resp = S3Response::with_status(Body::from(value.to_string()), status);
+        resp.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(resp)
+    }
+}

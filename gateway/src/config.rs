@@ -1,0 +1,163 @@
+//! Server configuration and the root credentials.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::iam::RootCredentials;
+
+/// What `fsgate serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub address: SocketAddr,
+    /// Data directory.
+    pub data: PathBuf,
+    /// Policy directory (`None`: the built-in copy of `policies/`).
+    pub policies: Option<PathBuf>,
+    /// Base domain for virtual-hosted-style requests.
+    pub domain: Option<String>,
+    /// Root credentials given by the environment, if any.
+    pub root_from_env: Option<RootCredentials>,
+}
+
+/// Where the root credentials came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSource {
+    /// `FSGATE_ROOT_USER`/`FSGATE_ROOT_PASSWORD` or `MINIO_ROOT_USER`/`MINIO_ROOT_PASSWORD`.
+    Environment,
+    /// Generated now and saved in the data directory.
+    Generated,
+    /// Generated earlier, read back from the data directory.
+    Saved,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedRoot {
+    access_key: String,
+    secret_key: String,
+}
+
+/// Reads root credentials from the environment (fsgate's names first, then MinIO's).
+/// Returns an error message when only half of a pair is set or values are too short.
+pub fn root_from_env(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<RootCredentials>, String> {
+    for (u, p) in [
+        ("FSGATE_ROOT_USER", "FSGATE_ROOT_PASSWORD"),
+        ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"),
+    ] {
+        match (
+            get(u).filter(|s| !s.is_empty()),
+            get(p).filter(|s| !s.is_empty()),
+        ) {
+            (Some(user), Some(pass)) => {
+                if user.len() < 3 || pass.len() < 8 {
+                    return Err(format!(
+                        "{u} must be at least 3 characters and {p} at least 8"
+                    ));
+                }
+                return Ok(Some(RootCredentials {
+                    access_key: user,
+                    secret_key: pass,
+                }));
+            }
+            (None, None) => {}
+            _ => return Err(format!("set both {u} and {p}, or neither")),
+        }
+    }
+    Ok(None)
+}
+
+/// Resolves the root credentials: environment, else the saved file, else new ones saved with
+/// mode 0600.
+pub fn resolve_root(cfg: &Config) -> std::io::Result<(RootCredentials, RootSource)> {
+    if let Some(r) = &cfg.root_from_env {
+        return Ok((r.clone(), RootSource::Environment));
+    }
+    let path = cfg.data.join("root-credentials");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let saved: SavedRoot = serde_json::from_str(&text)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        return Ok((
+            RootCredentials {
+                access_key: saved.access_key,
+                secret_key: saved.secret_key,
+            },
+            RootSource::Saved,
+        ));
+    }
+    let (ak, sk) = crate::admin::new_key_pair();
+    write_private(
+        &path,
+        &serde_json::to_string_pretty(&SavedRoot {
+            access_key: ak.clone(),
+            secret_key: sk.clone(),
+        })?,
+    )?;
+    Ok((
+        RootCredentials {
+            access_key: ak,
+            secret_key: sk,
+        },
+        RootSource::Generated,
+    ))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_precedence_and_validation() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let r = root_from_env(env(&[
+            ("MINIO_ROOT_USER", "minio"),
+            ("MINIO_ROOT_PASSWORD", "minio123"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.access_key, "minio");
+        let r = root_from_env(env(&[
+            ("FSGATE_ROOT_USER", "fsg"),
+            ("FSGATE_ROOT_PASSWORD", "secret123"),
+            ("MINIO_ROOT_USER", "minio"),
+            ("MINIO_ROOT_PASSWORD", "minio123"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.access_key, "fsg");
+        assert!(root_from_env(env(&[("FSGATE_ROOT_USER", "fsg")])).is_err());
+        assert!(
+            root_from_env(env(&[
+                ("FSGATE_ROOT_USER", "fsg"),
+                ("FSGATE_ROOT_PASSWORD", "short")
+            ]))
+            .is_err()
+        );
+        assert!(root_from_env(env(&[])).unwrap().is_none());
+    }
+}

@@ -1,0 +1,103 @@
+//! Per-request state shared by the front layer, the access hook, the S3 handlers and the audit
+//! record: the request id, who asked, what was decided.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use fsgate_policy::{Action, Decision, Principal};
+
+/// What the audit record needs to know that only inner layers learn.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFields {
+    /// Principal name.
+    pub principal: String,
+    /// Access key used.
+    pub access_key: String,
+    /// Cedar action name, once resolved.
+    pub action: String,
+    /// Bucket named by the request.
+    pub bucket: String,
+    /// Key named by the request.
+    pub key: String,
+    /// `None` until a decision is made; then whether every decision allowed.
+    pub allowed: Option<bool>,
+    /// Deciding policy ids (all decisions of the request).
+    pub policies: Vec<String>,
+    /// Bytes received by the S3 handler (decoded body), when known.
+    pub object_bytes_in: Option<u64>,
+}
+
+/// One request's shared state. Lives in the HTTP request's extensions as `Arc<RequestCtx>`.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Request id, also the audit record's key.
+    pub request_id: String,
+    /// Arrival time, ns since the Unix epoch.
+    pub time_ns: u64,
+    /// Arrival instant, for durations.
+    pub started: Instant,
+    /// Client address.
+    pub source_ip: IpAddr,
+    /// Whether the connection used TLS.
+    pub secure: bool,
+    /// User-Agent header.
+    pub user_agent: String,
+    /// How the request authenticated (`sigv4`, `presigned`, `sigv2`, `anonymous`).
+    pub auth: String,
+    fields: Mutex<AuditFields>,
+}
+
+impl RequestCtx {
+    /// New state for a request that just arrived.
+    #[must_use]
+    pub fn new(
+        request_id: String,
+        time_ns: u64,
+        source_ip: IpAddr,
+        secure: bool,
+        user_agent: String,
+        auth: String,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            request_id,
+            time_ns,
+            started: Instant::now(),
+            source_ip,
+            secure,
+            user_agent,
+            auth,
+            fields: Mutex::new(AuditFields::default()),
+        })
+    }
+
+    /// The audit fields, for reading or updating.
+    pub fn fields(&self) -> MutexGuard<'_, AuditFields> {
+        self.fields
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records who is asking.
+    pub fn set_principal(&self, p: &Principal, access_key: &str) {
+        let mut f = self.fields();
+        p.display_name().clone_into(&mut f.principal);
+        access_key.clone_into(&mut f.access_key);
+    }
+
+    /// Records one decision. The request's decision is `allow` only if all of them allowed.
+    pub fn record_decision(&self, action: Action, bucket: &str, key: &str, d: &Decision) {
+        let mut f = self.fields();
+        if f.action.is_empty() {
+            action.cedar_name().clone_into(&mut f.action);
+            bucket.clone_into(&mut f.bucket);
+            key.clone_into(&mut f.key);
+        }
+        f.allowed = Some(f.allowed.unwrap_or(true) && d.allowed);
+        for p in &d.policies {
+            if !f.policies.contains(p) {
+                f.policies.push(p.clone());
+            }
+        }
+    }
+}

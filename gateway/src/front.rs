@@ -1,0 +1,490 @@
+//! The front layer: every HTTP request passes here first. It answers health and metrics,
+//! gives every other request its id and `RequestCtx`, enforces the limits s3s leaves open
+//! (presigned expiry cap, DeleteObjects' Content-MD5), counts bytes, and — when the response
+//! body is finished or abandoned — writes exactly one audit record and updates metrics.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use md5::{Digest, Md5};
+use s3s::service::S3Service;
+use s3s::{Body, S3Error, S3ErrorCode};
+
+use fsgate_store::audit::{AuditWriter, request_id};
+use fsgate_store::model::AuditRecord;
+use fsgate_store::{Store, now_ns};
+
+use crate::context::RequestCtx;
+
+/// Presigned URLs may live at most 7 days (AWS).
+const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
+/// Largest DeleteObjects body accepted (1000 keys of 1024 bytes plus XML).
+const MAX_DELETE_BODY: usize = 2 << 20;
+
+/// Shared state of the front layer.
+pub struct Front {
+    /// The s3s service (S3 operations and the admin route).
+    pub s3: S3Service,
+    /// The store, for readiness.
+    pub store: Arc<Store>,
+    /// The audit writer.
+    pub audit: Arc<AuditWriter>,
+    /// Prometheus renderer.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Whether the connection is TLS (not yet supported: always false).
+    pub secure: bool,
+    seq: AtomicU32,
+}
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Front").finish_non_exhaustive()
+    }
+}
+
+/// The response body type: s3s's body, counted, with the audit record attached.
+pub struct AuditedBody {
+    inner: Body,
+    sent: u64,
+    guard: Option<AuditGuard>,
+}
+
+impl AuditedBody {
+    fn plain(inner: Body) -> Self {
+        Self {
+            inner,
+            sent: 0,
+            guard: None,
+        }
+    }
+}
+
+impl HttpBody for AuditedBody {
+    type Data = Bytes;
+    type Error = s3s::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &polled
+            && let Some(d) = f.data_ref()
+        {
+            self.sent += d.len() as u64;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AuditedBody {
+    fn drop(&mut self) {
+        if let Some(g) = self.guard.take() {
+            g.finish(self.sent);
+        }
+    }
+}
+
+/// Everything needed to write the audit record once the response is done.
+struct AuditGuard {
+    rc: Arc<RequestCtx>,
+    audit: Arc<AuditWriter>,
+    status: u16,
+    error_code: String,
+    received: Arc<AtomicU64>,
+    route: String,
+}
+
+impl AuditGuard {
+    fn finish(self, sent: u64) {
+        let f = self.rc.fields().clone();
+        let duration = self.rc.started.elapsed();
+        let action = if f.action.is_empty() {
+            self.route.clone()
+        } else {
+            f.action.clone()
+        };
+        let rec = AuditRecord {
+            time_ns: self.rc.time_ns,
+            request_id: self.rc.request_id.clone(),
+            principal: if f.principal.is_empty() {
+                "-".into()
+            } else {
+                f.principal
+            },
+            access_key: f.access_key,
+            auth: self.rc.auth.clone(),
+            source_ip: self.rc.source_ip.to_string(),
+            user_agent: self.rc.user_agent.clone(),
+            action: action.clone(),
+            bucket: f.bucket,
+            key: f.key,
+            decision: match f.allowed {
+                Some(true) => "allow".into(),
+                Some(false) => "deny".into(),
+                None => String::new(),
+            },
+            policies: f.policies,
+            status: self.status,
+            error_code: self.error_code.clone(),
+            bytes_in: self.received.load(Ordering::Relaxed),
+            bytes_out: sent,
+            duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
+        };
+        let status = self.status.to_string();
+        metrics::counter!("fsgate_requests_total", "api" => action.clone(), "status" => status)
+            .increment(1);
+        metrics::histogram!("fsgate_request_duration_seconds", "api" => action)
+            .record(duration.as_secs_f64());
+        metrics::counter!("fsgate_received_bytes_total").increment(rec.bytes_in);
+        metrics::counter!("fsgate_sent_bytes_total").increment(sent);
+        if !self.error_code.is_empty() {
+            metrics::counter!("fsgate_errors_total", "code" => self.error_code.clone())
+                .increment(1);
+        }
+        // Requests wait rather than lose records: when the queue is full, block this worker
+        // (telling the runtime to move other tasks off it) until there is room.
+        if let Err(full) = self.audit.try_send(rec) {
+            let audit = self.audit.clone();
+            let rec = full.0;
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::task::block_in_place(move || audit.send_blocking(rec));
+            } else {
+                audit.send_blocking(rec);
+            }
+        }
+    }
+}
+
+/// Counts request body bytes.
+struct CountingBody {
+    inner: Incoming,
+    counter: Arc<AtomicU64>,
+}
+
+impl HttpBody for CountingBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(f))) = &polled
+            && let Some(d) = f.data_ref()
+        {
+            self.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn text(
+    status: StatusCode,
+    body: impl Into<String>,
+    content_type: &'static str,
+) -> Response<AuditedBody> {
+    let mut r = Response::new(AuditedBody::plain(Body::from(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+fn auth_method<B>(req: &Request<B>) -> &'static str {
+    let q = req.uri().query().unwrap_or("");
+    if q.contains("X-Amz-Signature=") {
+        "presigned"
+    } else if q.contains("Signature=") && q.contains("AWSAccessKeyId=") {
+        "presigned-v2"
+    } else {
+        match req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(a) if a.starts_with("AWS4-HMAC-SHA256") => "sigv4",
+            Some(a) if a.starts_with("AWS ") => "sigv2",
+            Some(_) => "other",
+            None => "anonymous",
+        }
+    }
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then_some(v)
+    })
+}
+
+fn s3_error_response(e: S3Error) -> Response<Body> {
+    match e.to_http_response() {
+        Ok(r) => r.map(|b| b),
+        Err(_) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    }
+}
+
+/// `<Code>…</Code>` of an S3 XML error body.
+fn error_code_of(body: &Body) -> String {
+    let Some(bytes) = body.bytes() else {
+        return String::new();
+    };
+    let s = String::from_utf8_lossy(&bytes);
+    s.split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_owned())
+        .unwrap_or_default()
+}
+
+impl Front {
+    /// Builds the front layer.
+    pub fn new(
+        s3: S3Service,
+        store: Arc<Store>,
+        audit: Arc<AuditWriter>,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> Self {
+        Self {
+            s3,
+            store,
+            audit,
+            metrics,
+            secure: false,
+            seq: AtomicU32::new(0),
+        }
+    }
+
+    /// Handles one request.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> Result<Response<AuditedBody>, Infallible> {
+        let path = req.uri().path();
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            match path {
+                "/health/live" | "/minio/health/live" => {
+                    return Ok(text(StatusCode::OK, "", "text/plain"));
+                }
+                "/health/ready" | "/minio/health/ready" => return Ok(self.ready().await),
+                "/metrics" | "/minio/v2/metrics/cluster" => {
+                    return Ok(text(
+                        StatusCode::OK,
+                        self.metrics.render(),
+                        "text/plain; version=0.0.4",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(self.s3_request(req, remote).await)
+    }
+
+    async fn ready(&self) -> Response<AuditedBody> {
+        let store = self.store.clone();
+        let ok = tokio::task::spawn_blocking(move || {
+            store.list_buckets().is_ok() && std::fs::metadata(store.root()).is_ok()
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            text(StatusCode::OK, "", "text/plain")
+        } else {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"ready":false,"reason":"store unavailable"}"#,
+                "application/json",
+            )
+        }
+    }
+
+    async fn s3_request(
+        &self,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> Response<AuditedBody> {
+        let time_ns = now_ns();
+        let id = request_id(time_ns, self.seq.fetch_add(1, Ordering::Relaxed));
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let rc = RequestCtx::new(
+            id.clone(),
+            time_ns,
+            remote.ip(),
+            self.secure,
+            user_agent,
+            auth_method(&req).into(),
+        );
+        let route = format!("{} {}", req.method(), req.uri().path());
+        let received = Arc::new(AtomicU64::new(0));
+        metrics::gauge!("fsgate_requests_in_flight").increment(1.0);
+
+        let resp = match self.precheck(req, &received).await {
+            Ok(mut req) => {
+                req.extensions_mut().insert(rc.clone());
+                match self.s3.call(req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(request_id = %id, error = ?e, "s3 service error");
+                        s3_error_response(S3Error::new(S3ErrorCode::InternalError))
+                    }
+                }
+            }
+            Err(e) => s3_error_response(e),
+        };
+        metrics::gauge!("fsgate_requests_in_flight").decrement(1.0);
+
+        let status = resp.status().as_u16();
+        let error_code = if status >= 300 {
+            error_code_of(resp.body())
+        } else {
+            String::new()
+        };
+        let (mut parts, body) = resp.into_parts();
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            parts.headers.insert("x-amz-request-id", v);
+        }
+        tracing::debug!(request_id = %id, %route, status, "request");
+        let body = AuditedBody {
+            inner: body,
+            sent: 0,
+            guard: Some(AuditGuard {
+                rc,
+                audit: self.audit.clone(),
+                status,
+                error_code,
+                received,
+                route,
+            }),
+        };
+        Response::from_parts(parts, body)
+    }
+
+    /// Limits s3s does not enforce. Returns the request to pass on, with a counted body.
+    async fn precheck(
+        &self,
+        req: Request<Incoming>,
+        received: &Arc<AtomicU64>,
+    ) -> Result<Request<Body>, S3Error> {
+        let query = req.uri().query().unwrap_or("").to_owned();
+        if let Some(exp) = query_param(&query, "X-Amz-Expires") {
+            match exp.parse::<u64>() {
+                Ok(n) if n <= MAX_PRESIGNED_EXPIRES => {}
+                _ => {
+                    return Err(S3Error::with_message(
+                        S3ErrorCode::AuthorizationQueryParametersError,
+                        "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+                    ));
+                }
+            }
+        }
+        let is_delete_objects = req.method() == Method::POST
+            && query
+                .split('&')
+                .any(|kv| kv == "delete" || kv.starts_with("delete="));
+        let (parts, body) = req.into_parts();
+        let counted = CountingBody {
+            inner: body,
+            counter: received.clone(),
+        };
+        if !is_delete_objects {
+            return Ok(Request::from_parts(parts, Body::http_body_unsync(counted)));
+        }
+        // DeleteObjects: verify Content-MD5 / x-amz-checksum-* over the raw XML, which s3s
+        // parses without checking.
+        let limited = http_body_util::Limited::new(counted, MAX_DELETE_BODY);
+        let bytes = limited
+            .collect()
+            .await
+            .map_err(|_| {
+                S3Error::with_message(
+                    S3ErrorCode::MalformedXML,
+                    "The DeleteObjects body is too large or incomplete",
+                )
+            })?
+            .to_bytes();
+        verify_delete_body(&parts.headers, &bytes)?;
+        Ok(Request::from_parts(parts, Body::from(bytes)))
+    }
+}
+
+fn verify_delete_body(headers: &http::HeaderMap, bytes: &Bytes) -> Result<(), S3Error> {
+    if let Some(md5) = headers.get("content-md5").and_then(|v| v.to_str().ok()) {
+        let want = base64::engine::general_purpose::STANDARD
+            .decode(md5.trim())
+            .map_err(|_| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidDigest,
+                    "The Content-MD5 you specified was invalid.",
+                )
+            })?;
+        if want.as_slice() != Md5::digest(bytes).as_slice() {
+            return Err(S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    for algo in crate::s3::checksum_algorithms() {
+        let name = format!("x-amz-checksum-{}", algo.to_ascii_lowercase());
+        if let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+            let mut h = s3s::checksum::ChecksumHasher::default();
+            crate::s3::enable_checksum(&mut h, algo)
+                .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument))?;
+            h.update(bytes);
+            let c = h.finalize();
+            let computed = [
+                c.checksum_crc32,
+                c.checksum_crc32c,
+                c.checksum_crc64nvme,
+                c.checksum_sha1,
+                c.checksum_sha256,
+            ];
+            if !computed.iter().flatten().any(|x| x == v.trim()) {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::BadDigest,
+                    format!("The {algo} you specified did not match the calculated checksum."),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

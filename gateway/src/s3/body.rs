@@ -1,0 +1,147 @@
+//! Moving object bytes: request bodies into staged blobs (hashing as they pass), and blob
+//! ranges into response bodies. Neither holds more than a few MiB of an object in memory.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use s3s::checksum::ChecksumHasher;
+use s3s::dto::{Checksum, StreamingBlob};
+use s3s::{S3Result, s3_error};
+
+use fsgate_store::Store;
+use fsgate_store::blob::{StagedBlob, read_full};
+use fsgate_store::model::Extent;
+
+use crate::context::RequestCtx;
+use crate::error;
+
+/// Bytes handed to the blob writer at a time.
+const WRITE_CHUNK: usize = 1 << 20;
+/// Bytes read from a blob at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Reads a request body into a staged (synced, unpublished) blob, computing the requested
+/// checksums on the way. A body shorter than `expected_len`, or one whose stream fails (bad
+/// chunk signature, SHA-256 mismatch), stages nothing.
+pub async fn stage(
+    store: &Arc<Store>,
+    rc: &RequestCtx,
+    body: Option<StreamingBlob>,
+    mut hasher: ChecksumHasher,
+    expected_len: Option<u64>,
+) -> S3Result<(StagedBlob, Checksum)> {
+    let s = store.clone();
+    let mut sink = blocking(rc, move || s.blobs().stage()).await?;
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK);
+    let mut total: u64 = 0;
+    if let Some(mut body) = body {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| error::body_error(&e))?;
+            hasher.update(&chunk);
+            total += chunk.len() as u64;
+            buf.extend_from_slice(&chunk);
+            if buf.len() >= WRITE_CHUNK {
+                let data = std::mem::replace(&mut buf, Vec::with_capacity(WRITE_CHUNK));
+                sink = blocking(rc, move || sink.write(&data).map(|()| sink)).await?;
+            }
+        }
+    }
+    if let Some(exp) = expected_len
+        && exp != total
+    {
+        return Err(s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        ));
+    }
+    let staged = blocking(rc, move || {
+        sink.write(&buf)?;
+        sink.finish()
+    })
+    .await?;
+    rc.fields().object_bytes_in = Some(total);
+    Ok((staged, hasher.finalize()))
+}
+
+async fn blocking<T, F>(rc: &RequestCtx, f: F) -> S3Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> fsgate_store::StoreResult<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(error::store_error(e, &rc.request_id)),
+        Err(e) => Err(error::internal(&e, &rc.request_id)),
+    }
+}
+
+struct ChannelStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl Stream for ChannelStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Streams `len` bytes of an object's content starting at `start`. A blocking reader fills a
+/// small bounded channel; it stops as soon as the client goes away.
+#[must_use]
+pub fn stream_range(
+    store: Arc<Store>,
+    extents: Vec<Extent>,
+    start: u64,
+    len: u64,
+) -> StreamingBlob {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut skip = start;
+        let mut left = len;
+        for e in extents {
+            if left == 0 {
+                break;
+            }
+            if skip >= e.len {
+                skip -= e.len;
+                continue;
+            }
+            let mut reader = match store.blobs().open(&e.blob, skip) {
+                Ok(r) => r,
+                Err(err) => {
+                    tracing::error!(error = %err, "blob read failed");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
+                    return;
+                }
+            };
+            let mut in_extent = (e.len - skip).min(left);
+            skip = 0;
+            while in_extent > 0 {
+                let n = usize::try_from(in_extent.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
+                let mut buf = vec![0u8; n];
+                match read_full(&mut reader, &mut buf) {
+                    Ok(got) if got == n => {}
+                    Ok(_) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "blob shorter than its manifest",
+                        )));
+                        return;
+                    }
+                    Err(err) => {
+                        let _ = tx.blocking_send(Err(err));
+                        return;
+                    }
+                }
+                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    return; // the client went away
+                }
+                in_extent -= n as u64;
+                left -= n as u64;
+            }
+        }
+    });
+    StreamingBlob::wrap(ChannelStream(rx))
+}

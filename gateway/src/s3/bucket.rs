@@ -1,0 +1,94 @@
+//! Buckets: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use fsgate_store::objects::is_valid_bucket_name;
+
+use super::object_get::timestamp;
+use super::{FsGate, ctx};
+
+/// The owner shown in listings: fsgate has one account.
+pub fn owner() -> Owner {
+    Owner {
+        display_name: Some("fsgate".into()),
+        id: Some("fsgate".into()),
+    }
+}
+
+impl FsGate {
+    pub(super) async fn do_list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let rc = ctx(&req)?;
+        let prefix = req.input.prefix.clone();
+        let all = self.run(&rc, |s| s.list_buckets()).await?;
+        let buckets = all
+            .into_iter()
+            .filter(|(name, _)| prefix.as_deref().is_none_or(|p| name.starts_with(p)))
+            .map(|(name, rec)| Bucket {
+                name: Some(name),
+                creation_date: Some(timestamp(rec.created_ns)),
+                bucket_region: None,
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner()),
+            prefix: req.input.prefix,
+            continuation_token: None,
+        }))
+    }
+
+    pub(super) async fn do_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let rc = ctx(&req)?;
+        let name = req.input.bucket;
+        if !is_valid_bucket_name(&name) {
+            return Err(s3_error!(
+                InvalidBucketName,
+                "The specified bucket is not valid."
+            ));
+        }
+        let location = format!("/{name}");
+        self.run(&rc, move |s| s.create_bucket(&name)).await?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(location),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        let rc = ctx(&req)?;
+        let name = req.input.bucket;
+        self.run(&rc, move |s| s.bucket(&name)).await?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    pub(super) async fn do_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let rc = ctx(&req)?;
+        let name = req.input.bucket;
+        self.run(&rc, move |s| s.delete_bucket(&name)).await?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+
+    pub(super) async fn do_get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        let rc = ctx(&req)?;
+        let name = req.input.bucket;
+        self.run(&rc, move |s| s.bucket(&name)).await?;
+        // AWS: us-east-1 answers an empty LocationConstraint.
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+}

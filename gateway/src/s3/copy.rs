@@ -1,0 +1,135 @@
+//! CopyObject. Content-addressed blobs make a copy a metadata operation: the destination
+//! names the source's blobs, whatever their size.
+
+use s3s::dto::*;
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use fsgate_store::StoreError;
+
+use super::object_get::{Conditions, check_conditions, timestamp};
+use super::object_put::object_headers;
+use super::{FsGate, check_key, checksum, ctx};
+
+/// Owned copy-source conditions, checked against the source under the store's locks.
+#[derive(Debug, Clone, Default)]
+pub struct SourceConditions {
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+    if_modified_since: Option<Timestamp>,
+    if_unmodified_since: Option<Timestamp>,
+}
+
+impl SourceConditions {
+    /// From the `x-amz-copy-source-if-*` fields.
+    pub fn new(
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+        if_unmodified_since: Option<&Timestamp>,
+    ) -> Self {
+        Self {
+            if_match: if_match.cloned(),
+            if_none_match: if_none_match.cloned(),
+            if_modified_since: if_modified_since.cloned(),
+            if_unmodified_since: if_unmodified_since.cloned(),
+        }
+    }
+
+    /// AWS: a failed copy-source condition is always 412.
+    pub fn check(&self, m: &fsgate_store::model::ObjectManifest) -> Result<(), StoreError> {
+        check_conditions(
+            m,
+            &Conditions {
+                if_match: self.if_match.as_ref(),
+                if_none_match: self.if_none_match.as_ref(),
+                if_modified_since: self.if_modified_since.as_ref(),
+                if_unmodified_since: self.if_unmodified_since.as_ref(),
+            },
+            S3ErrorCode::PreconditionFailed,
+        )
+        .map_err(|_| StoreError::PreconditionFailed)
+    }
+}
+
+/// The (bucket, key) of a copy source.
+pub fn source_of(src: &CopySource) -> S3Result<(String, String)> {
+    match src {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            if version_id.as_deref().is_some_and(|v| v != "null") {
+                return Err(s3_error!(
+                    NoSuchVersion,
+                    "Versioning is not enabled on this bucket"
+                ));
+            }
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "Only bucket/key copy sources are supported"
+        )),
+    }
+}
+
+impl FsGate {
+    pub(super) async fn do_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        check_key(&i.key)?;
+        let (sb, sk) = source_of(&i.copy_source)?;
+        let replace = i
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
+        if !replace && sb == i.bucket && sk == i.key {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let headers = replace.then(|| {
+            object_headers(
+                i.content_type.as_ref(),
+                i.content_encoding.as_ref(),
+                i.content_disposition.as_ref(),
+                i.content_language.as_ref(),
+                i.cache_control.as_ref(),
+                i.expires.as_ref(),
+                i.metadata.as_ref(),
+            )
+        });
+        let conds = SourceConditions::new(
+            i.copy_source_if_match.as_ref(),
+            i.copy_source_if_none_match.as_ref(),
+            i.copy_source_if_modified_since.as_ref(),
+            i.copy_source_if_unmodified_since.as_ref(),
+        );
+        let (db, dk) = (i.bucket, i.key);
+        let m = self
+            .run(&rc, move |s| {
+                s.copy_object(&sb, &sk, &db, &dk, headers, |m| conds.check(m))
+            })
+            .await?;
+        let c = checksum::from_stored(&m.checksums);
+        let out = CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(m.etag.clone())),
+                last_modified: Some(timestamp(m.modified_ns)),
+                checksum_crc32: c.checksum_crc32,
+                checksum_crc32c: c.checksum_crc32c,
+                checksum_crc64nvme: c.checksum_crc64nvme,
+                checksum_sha1: c.checksum_sha1,
+                checksum_sha256: c.checksum_sha256,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok(S3Response::new(out))
+    }
+}

@@ -1,0 +1,213 @@
+//! ListObjects (v1) and ListObjectsV2: prefix, delimiter, pagination, `encoding-type=url`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use fsgate_store::meta::prefix_successor;
+use fsgate_store::objects::{ListEntry, ListPage, ListQuery};
+
+use super::bucket::owner;
+use super::object_get::timestamp;
+use super::{FsGate, ctx};
+
+/// What S3 leaves unescaped in `encoding-type=url` output.
+const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+fn max_keys(v: Option<i32>) -> S3Result<usize> {
+    match v {
+        None => Ok(1000),
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be non-negative")),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(1000).min(1000)),
+    }
+}
+
+fn wants_url(e: Option<&EncodingType>) -> S3Result<bool> {
+    match e {
+        None => Ok(false),
+        Some(e) if e.as_str() == EncodingType::URL => Ok(true),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "Invalid Encoding Method specified in Request"
+        )),
+    }
+}
+
+fn enc(url: bool, s: String) -> String {
+    if url {
+        utf8_percent_encode(&s, URL_KEEP).to_string()
+    } else {
+        s
+    }
+}
+
+fn split(page: ListPage, url: bool, fetch_owner: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for e in page.entries {
+        match e {
+            ListEntry::Object {
+                key,
+                size,
+                etag,
+                modified_ns,
+            } => contents.push(Object {
+                key: Some(enc(url, key)),
+                size: i64::try_from(size).ok(),
+                e_tag: Some(ETag::Strong(etag)),
+                last_modified: Some(timestamp(modified_ns)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
+                owner: fetch_owner.then(owner),
+                ..Default::default()
+            }),
+            ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix {
+                prefix: Some(enc(url, p)),
+            }),
+        }
+    }
+    (contents, prefixes)
+}
+
+fn last_name(page: &ListPage) -> Option<String> {
+    page.entries.last().map(|e| match e {
+        ListEntry::Object { key, .. } => key.clone(),
+        ListEntry::CommonPrefix(p) => p.clone(),
+    })
+}
+
+impl FsGate {
+    async fn page(
+        &self,
+        rc: &crate::context::RequestCtx,
+        bucket: String,
+        prefix: String,
+        delimiter: Option<String>,
+        start_at: Option<Vec<u8>>,
+        start_after: Option<String>,
+        max: usize,
+    ) -> S3Result<ListPage> {
+        self.run(rc, move |s| {
+            s.list_objects(
+                &bucket,
+                &ListQuery {
+                    prefix: &prefix,
+                    delimiter: delimiter.as_deref(),
+                    start_at: start_at.as_deref(),
+                    start_after: start_after.as_deref(),
+                    max,
+                },
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn do_list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let max = max_keys(i.max_keys)?;
+        let url = wants_url(i.encoding_type.as_ref())?;
+        let start_at = match &i.continuation_token {
+            Some(t) => Some(URL_SAFE_NO_PAD.decode(t).map_err(|_| {
+                s3_error!(
+                    InvalidArgument,
+                    "The continuation token provided is incorrect"
+                )
+            })?),
+            None => None,
+        };
+        // AWS: start-after is ignored once a continuation token is given.
+        let start_after = if start_at.is_none() {
+            i.start_after.clone()
+        } else {
+            None
+        };
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let page = self
+            .page(
+                &rc,
+                i.bucket.clone(),
+                prefix,
+                i.delimiter.clone(),
+                start_at,
+                start_after,
+                max,
+            )
+            .await?;
+        let next = page.next.as_ref().map(|n| URL_SAFE_NO_PAD.encode(n));
+        let fetch_owner = i.fetch_owner.unwrap_or(false);
+        let (contents, prefixes) = split(page, url, fetch_owner);
+        let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(i32::MAX);
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(i.bucket),
+            prefix: Some(enc(url, i.prefix.unwrap_or_default())),
+            delimiter: i.delimiter.map(|d| enc(url, d)),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            key_count: Some(key_count),
+            continuation_token: i.continuation_token,
+            next_continuation_token: next.clone(),
+            is_truncated: Some(next.is_some()),
+            start_after: i.start_after.map(|s| enc(url, s)),
+            encoding_type: i.encoding_type,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let max = max_keys(i.max_keys)?;
+        let url = wants_url(i.encoding_type.as_ref())?;
+        let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
+        // A marker that is a common prefix means "after everything under it".
+        let (start_at, start_after) = match (&i.marker, &delimiter) {
+            (Some(m), Some(d)) if m.ends_with(d.as_str()) => (prefix_successor(m.as_bytes()), None),
+            (Some(m), _) => (None, Some(m.clone())),
+            (None, _) => (None, None),
+        };
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let page = self
+            .page(
+                &rc,
+                i.bucket.clone(),
+                prefix,
+                delimiter,
+                start_at,
+                start_after,
+                max,
+            )
+            .await?;
+        let truncated = page.next.is_some();
+        let next_marker = if truncated { last_name(&page) } else { None };
+        let (contents, prefixes) = split(page, url, true);
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(i.bucket),
+            prefix: Some(enc(url, i.prefix.unwrap_or_default())),
+            delimiter: i.delimiter.map(|d| enc(url, d)),
+            marker: Some(enc(url, i.marker.unwrap_or_default())),
+            next_marker: next_marker.map(|m| enc(url, m)),
+            max_keys: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(truncated),
+            encoding_type: i.encoding_type,
+            contents: Some(contents),
+            common_prefixes: Some(prefixes),
+            ..Default::default()
+        }))
+    }
+}

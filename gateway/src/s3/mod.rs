@@ -1,0 +1,218 @@
+//! The S3 front-end: `impl s3s::S3` for fsgate, one file per operation family.
+//!
+//! Handlers run after the access gate has decided the request (see `access.rs`); they turn
+//! typed s3s inputs into store calls, off the async reactor, and store outcomes into S3 errors
+//! through `error.rs` only.
+
+mod body;
+mod bucket;
+mod checksum;
+mod copy;
+mod delete;
+mod list;
+mod multipart;
+mod object_get;
+mod object_put;
+
+use std::sync::Arc;
+
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+
+use fsgate_store::{Store, StoreError};
+
+use crate::access::Gate;
+use crate::context::RequestCtx;
+use crate::error;
+
+pub use self::checksum::ALGORITHMS as CHECKSUM_ALGORITHMS;
+
+/// The checksum algorithms fsgate verifies.
+#[must_use]
+pub fn checksum_algorithms() -> [&'static str; 5] {
+    checksum::ALGORITHMS
+}
+
+/// Turns on one algorithm in a hasher.
+pub fn enable_checksum(h: &mut s3s::checksum::ChecksumHasher, algo: &str) -> S3Result<()> {
+    checksum::enable(h, algo)
+}
+
+/// Longest object key S3 accepts, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Smallest part (but the last) of a multipart upload.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// The S3 service.
+#[derive(Debug, Clone)]
+pub struct FsGate {
+    store: Arc<Store>,
+    gate: Gate,
+}
+
+impl FsGate {
+    /// A service over `store`, deciding per-key accesses with `gate`.
+    #[must_use]
+    pub fn new(store: Arc<Store>, gate: Gate) -> Self {
+        Self { store, gate }
+    }
+
+    /// Runs a blocking store call off the reactor, mapping its error for the client.
+    async fn run<T, F>(&self, rc: &RequestCtx, f: F) -> S3Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(error::store_error(e, &rc.request_id)),
+            Err(e) => Err(error::internal(&e, &rc.request_id)),
+        }
+    }
+}
+
+/// The request state the front layer attached.
+fn ctx<T>(req: &S3Request<T>) -> S3Result<Arc<RequestCtx>> {
+    req.extensions
+        .get::<Arc<RequestCtx>>()
+        .cloned()
+        .ok_or_else(|| s3s::s3_error!(InternalError, "missing request context"))
+}
+
+fn check_key(key: &str) -> S3Result<()> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(s3s::s3_error!(KeyTooLongError, "Your key is too long"));
+    }
+    if key.is_empty() {
+        return Err(s3s::s3_error!(
+            InvalidArgument,
+            "Object key must not be empty"
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl S3 for FsGate {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.do_list_buckets(req).await
+    }
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.do_create_bucket(req).await
+    }
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.do_head_bucket(req).await
+    }
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.do_delete_bucket(req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.do_get_bucket_location(req).await
+    }
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.do_put_object(req).await
+    }
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.do_get_object(req).await
+    }
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.do_head_object(req).await
+    }
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.do_copy_object(req).await
+    }
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.do_delete_object(req).await
+    }
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.do_delete_objects(req).await
+    }
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.do_list_objects(req).await
+    }
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.do_list_objects_v2(req).await
+    }
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.do_create_multipart_upload(req).await
+    }
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.do_upload_part(req).await
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.do_upload_part_copy(req).await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.do_complete_multipart_upload(req).await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.do_abort_multipart_upload(req).await
+    }
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        self.do_list_parts(req).await
+    }
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.do_list_multipart_uploads(req).await
+    }
+}

@@ -1,0 +1,384 @@
+//! Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+//! ListMultipartUploads.
+
+use s3s::checksum::ChecksumHasher;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use fsgate_store::StoreError;
+
+use super::copy::{SourceConditions, source_of};
+use super::object_get::timestamp;
+use super::object_put::object_headers;
+use super::{FsGate, MIN_PART_SIZE, body, check_key, checksum, ctx};
+
+fn part_number(n: i32) -> S3Result<u32> {
+    match u32::try_from(n) {
+        Ok(n @ 1..=10000) => Ok(n),
+        _ => Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        )),
+    }
+}
+
+/// Parses `x-amz-copy-source-range: bytes=first-last` against the source size.
+fn copy_range(range: Option<&String>, size: u64) -> S3Result<(u64, u64)> {
+    let Some(r) = range else { return Ok((0, size)) };
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let spec = r.strip_prefix("bytes=").ok_or_else(bad)?;
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok((first, last + 1))
+}
+
+impl FsGate {
+    pub(super) async fn do_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        check_key(&i.key)?;
+        let headers = object_headers(
+            i.content_type.as_ref(),
+            i.content_encoding.as_ref(),
+            i.content_disposition.as_ref(),
+            i.content_language.as_ref(),
+            i.cache_control.as_ref(),
+            i.expires.as_ref(),
+            i.metadata.as_ref(),
+        );
+        let algo = i
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_ascii_uppercase());
+        if let Some(a) = &algo
+            && !checksum::ALGORITHMS.contains(&a.as_str())
+        {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Unsupported checksum algorithm {a}"
+            ));
+        }
+        let initiator = rc.fields().principal.clone();
+        let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
+        let id = self
+            .run(&rc, move |s| {
+                s.create_upload(&b, &k, headers, a, &initiator)
+            })
+            .await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(i.bucket),
+            key: Some(i.key),
+            upload_id: Some(id),
+            checksum_algorithm: i.checksum_algorithm,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let rc = ctx(&req)?;
+        let trailers = req.trailing_headers.clone();
+        let headers = req.headers.clone();
+        let i = req.input;
+        let n = part_number(i.part_number)?;
+        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
+        self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let md5 = checksum::content_md5(i.content_md5.as_ref())?;
+        let claimed = checksum::Claimed::from_fields([
+            i.checksum_crc32.as_ref(),
+            i.checksum_crc32c.as_ref(),
+            i.checksum_crc64nvme.as_ref(),
+            i.checksum_sha1.as_ref(),
+            i.checksum_sha256.as_ref(),
+        ]);
+        let hasher = checksum::hasher_for(
+            i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
+            &claimed,
+            &headers,
+        )?;
+        let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
+        let (staged, computed) =
+            body::stage(&self.store, &rc, i.body, hasher, expected_len).await?;
+        checksum::verify_md5(md5, &staged.md5)?;
+        let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
+        checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
+        let stored = checksum::to_stored(&computed);
+        let (b, k, u) = (i.bucket, i.key, i.upload_id);
+        let part = self
+            .run(&rc, move |s| s.put_part(&b, &k, &u, n, staged, stored))
+            .await?;
+        let c = checksum::from_stored(&part.checksums);
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(part.etag)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let n = part_number(i.part_number)?;
+        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
+        self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let (sb, sk) = source_of(&i.copy_source)?;
+        let src = self.run(&rc, move |s| s.head_object(&sb, &sk)).await?;
+        let conds = SourceConditions::new(
+            i.copy_source_if_match.as_ref(),
+            i.copy_source_if_none_match.as_ref(),
+            i.copy_source_if_modified_since.as_ref(),
+            i.copy_source_if_unmodified_since.as_ref(),
+        );
+        conds
+            .check(&src)
+            .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
+        let (start, end) = copy_range(i.copy_source_range.as_ref(), src.size)?;
+        let stream =
+            body::stream_range(self.store.clone(), src.extents.clone(), start, end - start);
+        let (staged, _) = body::stage(
+            &self.store,
+            &rc,
+            Some(stream),
+            ChecksumHasher::default(),
+            Some(end - start),
+        )
+        .await?;
+        let (b, k, u) = (i.bucket, i.key, i.upload_id);
+        let part = self
+            .run(&rc, move |s| s.put_part(&b, &k, &u, n, staged, Vec::new()))
+            .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(part.etag)),
+                last_modified: Some(timestamp(part.modified_ns)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let parts = i
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"))?;
+        let mut chosen = Vec::with_capacity(parts.len());
+        for p in parts {
+            let (Some(n), Some(e)) = (p.part_number, p.e_tag) else {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "Each part needs a PartNumber and an ETag"
+                ));
+            };
+            chosen.push((part_number(n)?, e.value().to_owned()));
+        }
+        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
+        let upload = self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let algo = upload.checksum_algorithm.clone();
+        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id);
+        let m = self
+            .run(&rc, move |s| {
+                s.complete_upload(&b, &k, &u, &chosen, MIN_PART_SIZE, |parts| {
+                    let Some(algo) = algo else {
+                        return Ok(Vec::new());
+                    };
+                    let values: Option<Vec<&str>> = parts
+                        .iter()
+                        .map(|p| {
+                            p.checksums
+                                .iter()
+                                .find(|c| c.algorithm == algo)
+                                .map(|c| c.value.as_str())
+                        })
+                        .collect();
+                    match values {
+                        Some(v) => Ok(checksum::composite(&algo, &v)
+                            .map_err(|_| StoreError::InvalidPart("bad part checksum".into()))?
+                            .into_iter()
+                            .collect()),
+                        None => Ok(Vec::new()),
+                    }
+                })
+            })
+            .await?;
+        let c = checksum::from_stored(&m.checksums);
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(i.bucket.clone()),
+            key: Some(i.key.clone()),
+            location: Some(format!("/{}/{}", i.bucket, i.key)),
+            e_tag: Some(ETag::Strong(m.etag)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let (b, k, u) = (i.bucket, i.key, i.upload_id);
+        self.run(&rc, move |s| s.abort_upload(&b, &k, &u)).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn do_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let max = match i.max_parts {
+            None => 1000,
+            Some(n) if n < 0 => {
+                return Err(s3_error!(InvalidArgument, "max-parts must be non-negative"));
+            }
+            Some(n) => usize::try_from(n).unwrap_or(1000).min(1000),
+        };
+        let marker = match i.part_number_marker {
+            None => 0,
+            Some(m) => u32::try_from(m)
+                .map_err(|_| s3_error!(InvalidArgument, "Invalid part-number-marker"))?,
+        };
+        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
+        let (parts, truncated) = self
+            .run(&rc, move |s| s.list_parts(&b, &k, &u, marker, max))
+            .await?;
+        let next = if truncated {
+            parts.last().and_then(|(n, _)| i32::try_from(*n).ok())
+        } else {
+            None
+        };
+        let parts = parts
+            .into_iter()
+            .map(|(n, p)| {
+                let c = checksum::from_stored(&p.checksums);
+                Part {
+                    part_number: i32::try_from(n).ok(),
+                    e_tag: Some(ETag::Strong(p.etag)),
+                    size: i64::try_from(p.size).ok(),
+                    last_modified: Some(timestamp(p.modified_ns)),
+                    checksum_crc32: c.checksum_crc32,
+                    checksum_crc32c: c.checksum_crc32c,
+                    checksum_crc64nvme: c.checksum_crc64nvme,
+                    checksum_sha1: c.checksum_sha1,
+                    checksum_sha256: c.checksum_sha256,
+                }
+            })
+            .collect();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(i.bucket),
+            key: Some(i.key),
+            upload_id: Some(i.upload_id),
+            max_parts: Some(i32::try_from(max).unwrap_or(1000)),
+            part_number_marker: i.part_number_marker,
+            next_part_number_marker: next,
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn do_list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let max = match i.max_uploads {
+            None => 1000,
+            Some(n) if n < 0 => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-uploads must be non-negative"
+                ));
+            }
+            Some(n) => usize::try_from(n).unwrap_or(1000).min(1000),
+        };
+        let (b, p, d, km, um) = (
+            i.bucket.clone(),
+            i.prefix.clone().unwrap_or_default(),
+            i.delimiter.clone(),
+            i.key_marker.clone(),
+            i.upload_id_marker.clone(),
+        );
+        let page = self
+            .run(&rc, move |s| {
+                s.list_uploads(&b, &p, d.as_deref(), km.as_deref(), um.as_deref(), max)
+            })
+            .await?;
+        let (next_key, next_id) = match (page.truncated, page.uploads.last()) {
+            (true, Some(u)) => (Some(u.key.clone()), Some(u.upload_id.clone())),
+            _ => (None, None),
+        };
+        let uploads = page
+            .uploads
+            .into_iter()
+            .map(|u| MultipartUpload {
+                key: Some(u.key),
+                upload_id: Some(u.upload_id),
+                initiated: Some(timestamp(u.record.initiated_ns)),
+                initiator: Some(Initiator {
+                    display_name: Some(u.record.initiator.clone()),
+                    id: Some(u.record.initiator),
+                }),
+                owner: Some(super::bucket::owner()),
+                storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(i.bucket),
+            prefix: i.prefix,
+            delimiter: i.delimiter,
+            key_marker: i.key_marker,
+            upload_id_marker: i.upload_id_marker,
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+            is_truncated: Some(page.truncated),
+            uploads: Some(uploads),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+}

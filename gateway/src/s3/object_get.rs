@@ -1,0 +1,306 @@
+//! GetObject and HeadObject, with ranges, part numbers and conditional headers.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use fsgate_store::model::ObjectManifest;
+
+use super::{FsGate, body, checksum, ctx};
+
+/// Converts store nanoseconds into an S3 timestamp.
+pub fn timestamp(ns: u64) -> Timestamp {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+fn secs(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+fn etag_matches(cond: &ETagCondition, etag: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == etag,
+    }
+}
+
+/// The conditional request headers of GET/HEAD, as RFC 9110 and S3 order them.
+#[derive(Debug, Default, Clone)]
+pub struct Conditions<'a> {
+    /// If-Match.
+    pub if_match: Option<&'a ETagCondition>,
+    /// If-None-Match.
+    pub if_none_match: Option<&'a ETagCondition>,
+    /// If-Modified-Since.
+    pub if_modified_since: Option<&'a Timestamp>,
+    /// If-Unmodified-Since.
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// Applies the conditions: 412 PreconditionFailed or 304 NotModified (`not_modified` gives
+/// the error to use for the latter: copies answer 412 there too).
+pub fn check_conditions(
+    m: &ObjectManifest,
+    c: &Conditions<'_>,
+    not_modified: S3ErrorCode,
+) -> S3Result<()> {
+    let modified = i64::try_from(m.modified_ns / 1_000_000_000).unwrap_or(i64::MAX);
+    // AWS: If-Match true and If-Unmodified-Since false → 200.
+    match c.if_match {
+        Some(cond) if !etag_matches(cond, &m.etag) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
+            ));
+        }
+        Some(_) => {}
+        None => {
+            if let Some(since) = c.if_unmodified_since
+                && modified > secs(since)
+            {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold",
+                ));
+            }
+        }
+    }
+    // AWS: If-None-Match false and If-Modified-Since true → 304.
+    match c.if_none_match {
+        Some(cond) if etag_matches(cond, &m.etag) => return Err(S3Error::new(not_modified)),
+        Some(_) => {}
+        None => {
+            if let Some(since) = c.if_modified_since
+                && modified <= secs(since)
+            {
+                return Err(S3Error::new(not_modified));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Byte range [start, end) of part `n` (1-based) of an object.
+fn part_range(m: &ObjectManifest, n: i32) -> S3Result<(u64, u64)> {
+    let idx = usize::try_from(n).ok().and_then(|n| n.checked_sub(1));
+    let parts = if m.parts_count == 0 {
+        1
+    } else {
+        m.extents.len()
+    };
+    match idx {
+        Some(i) if i < parts => {
+            if m.parts_count == 0 {
+                return Ok((0, m.size));
+            }
+            let start: u64 = m.extents.iter().take(i).map(|e| e.len).sum();
+            let len = m.extents.get(i).map_or(0, |e| e.len);
+            Ok((start, start + len))
+        }
+        _ => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("InvalidPartNumber".into()),
+                "The requested partnumber is not satisfiable",
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            Err(e)
+        }
+    }
+}
+
+fn content_type(m: &ObjectManifest) -> ContentType {
+    m.headers
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "binary/octet-stream".to_owned())
+}
+
+fn metadata(m: &ObjectManifest) -> Option<Metadata> {
+    if m.headers.user_metadata.is_empty() {
+        None
+    } else {
+        Some(m.headers.user_metadata.iter().cloned().collect())
+    }
+}
+
+fn expires(m: &ObjectManifest) -> Option<Timestamp> {
+    m.headers
+        .expires
+        .as_deref()
+        .and_then(|s| Timestamp::parse(TimestampFormat::HttpDate, s).ok())
+}
+
+fn want_checksums(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
+}
+
+impl FsGate {
+    async fn manifest(
+        &self,
+        rc: &crate::context::RequestCtx,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<ObjectManifest> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.run(rc, move |s| s.head_object(&b, &k)).await
+    }
+
+    pub(super) async fn do_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let rc = ctx(&req)?;
+        let i = &req.input;
+        let m = self.manifest(&rc, &i.bucket, &i.key).await?;
+        check_conditions(
+            &m,
+            &Conditions {
+                if_match: i.if_match.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+            },
+            S3ErrorCode::NotModified,
+        )?;
+        let (start, end, content_range) = match (i.part_number, &i.range) {
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber"
+                ));
+            }
+            (Some(n), None) => {
+                let (s, e) = part_range(&m, n)?;
+                let cr = (m.parts_count > 0)
+                    .then(|| format!("bytes {s}-{}/{}", e.saturating_sub(1), m.size));
+                (s, e, cr)
+            }
+            (None, Some(r)) => {
+                let r = r.check(m.size).map_err(|_| {
+                    let mut e = S3Error::with_message(
+                        S3ErrorCode::InvalidRange,
+                        "The requested range is not satisfiable",
+                    );
+                    e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+                    e
+                })?;
+                (
+                    r.start,
+                    r.end,
+                    Some(format!(
+                        "bytes {}-{}/{}",
+                        r.start,
+                        r.end.saturating_sub(1),
+                        m.size
+                    )),
+                )
+            }
+            (None, None) => (0, m.size, None),
+        };
+        let len = end - start;
+        let whole = content_range.is_none() || (start == 0 && end == m.size && m.parts_count == 0);
+        let c = if want_checksums(i.checksum_mode.as_ref()) && whole {
+            checksum::from_stored(&m.checksums)
+        } else {
+            Checksum::default()
+        };
+        let body = body::stream_range(self.store.clone(), m.extents.clone(), start, len);
+        let out = GetObjectOutput {
+            body: Some(body),
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: i64::try_from(len).ok(),
+            content_range,
+            content_type: Some(content_type(&m)),
+            content_encoding: m.headers.content_encoding.clone(),
+            content_disposition: m.headers.content_disposition.clone(),
+            content_language: m.headers.content_language.clone(),
+            cache_control: m.headers.cache_control.clone(),
+            expires: expires(&m),
+            e_tag: Some(ETag::Strong(m.etag.clone())),
+            last_modified: Some(timestamp(m.modified_ns)),
+            metadata: metadata(&m),
+            parts_count: (m.parts_count > 0 && i.part_number.is_some())
+                .then(|| i32::try_from(m.parts_count).unwrap_or(i32::MAX)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            ..Default::default()
+        };
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn do_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let rc = ctx(&req)?;
+        let i = &req.input;
+        let m = self.manifest(&rc, &i.bucket, &i.key).await?;
+        check_conditions(
+            &m,
+            &Conditions {
+                if_match: i.if_match.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+            },
+            S3ErrorCode::NotModified,
+        )?;
+        let (len, content_range) = match (i.part_number, &i.range) {
+            (Some(n), _) => {
+                let (s, e) = part_range(&m, n)?;
+                (
+                    e - s,
+                    (m.parts_count > 0)
+                        .then(|| format!("bytes {s}-{}/{}", e.saturating_sub(1), m.size)),
+                )
+            }
+            (None, Some(r)) => {
+                let r = r.check(m.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                (
+                    r.end - r.start,
+                    Some(format!(
+                        "bytes {}-{}/{}",
+                        r.start,
+                        r.end.saturating_sub(1),
+                        m.size
+                    )),
+                )
+            }
+            (None, None) => (m.size, None),
+        };
+        let c = if want_checksums(i.checksum_mode.as_ref()) {
+            checksum::from_stored(&m.checksums)
+        } else {
+            Checksum::default()
+        };
+        let out = HeadObjectOutput {
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: i64::try_from(len).ok(),
+            content_range,
+            content_type: Some(content_type(&m)),
+            content_encoding: m.headers.content_encoding.clone(),
+            content_disposition: m.headers.content_disposition.clone(),
+            content_language: m.headers.content_language.clone(),
+            cache_control: m.headers.cache_control.clone(),
+            expires: expires(&m),
+            e_tag: Some(ETag::Strong(m.etag.clone())),
+            last_modified: Some(timestamp(m.modified_ns)),
+            metadata: metadata(&m),
+            parts_count: (m.parts_count > 0 && i.part_number.is_some())
+                .then(|| i32::try_from(m.parts_count).unwrap_or(i32::MAX)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            ..Default::default()
+        };
+        Ok(S3Response::new(out))
+    }
+}

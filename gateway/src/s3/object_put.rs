@@ -1,0 +1,109 @@
+//! PutObject.
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use fsgate_store::model::ObjectHeaders;
+use fsgate_store::objects::NewObject;
+
+use super::{FsGate, body, check_key, checksum, ctx};
+
+/// Formats a timestamp as an HTTP date (for `Expires`).
+pub fn http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// Object headers from the fields every write operation carries.
+pub fn object_headers(
+    content_type: Option<&ContentType>,
+    content_encoding: Option<&ContentEncoding>,
+    content_disposition: Option<&ContentDisposition>,
+    content_language: Option<&ContentLanguage>,
+    cache_control: Option<&CacheControl>,
+    expires: Option<&Expires>,
+    metadata: Option<&Metadata>,
+) -> ObjectHeaders {
+    let mut user_metadata: Vec<(String, String)> = metadata
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    user_metadata.sort();
+    ObjectHeaders {
+        content_type: content_type.cloned(),
+        content_encoding: content_encoding.cloned(),
+        content_disposition: content_disposition.cloned(),
+        content_language: content_language.cloned(),
+        cache_control: cache_control.cloned(),
+        expires: expires.and_then(http_date),
+        user_metadata,
+    }
+}
+
+impl FsGate {
+    pub(super) async fn do_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let rc = ctx(&req)?;
+        let trailers = req.trailing_headers.clone();
+        let headers = req.headers.clone();
+        let i = req.input;
+        check_key(&i.key)?;
+        // Fail before reading the body when the bucket is missing.
+        let bucket = i.bucket.clone();
+        self.run(&rc, move |s| s.bucket(&bucket)).await?;
+
+        let md5 = checksum::content_md5(i.content_md5.as_ref())?;
+        let claimed = checksum::Claimed::from_fields([
+            i.checksum_crc32.as_ref(),
+            i.checksum_crc32c.as_ref(),
+            i.checksum_crc64nvme.as_ref(),
+            i.checksum_sha1.as_ref(),
+            i.checksum_sha256.as_ref(),
+        ]);
+        let hasher = checksum::hasher_for(
+            i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
+            &claimed,
+            &headers,
+        )?;
+        let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
+        let (staged, computed) =
+            body::stage(&self.store, &rc, i.body, hasher, expected_len).await?;
+        checksum::verify_md5(md5, &staged.md5)?;
+        let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
+        checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
+
+        let new = NewObject {
+            headers: object_headers(
+                i.content_type.as_ref(),
+                i.content_encoding.as_ref(),
+                i.content_disposition.as_ref(),
+                i.content_language.as_ref(),
+                i.cache_control.as_ref(),
+                i.expires.as_ref(),
+                i.metadata.as_ref(),
+            ),
+            checksums: checksum::to_stored(&computed),
+        };
+        let (bucket, key) = (i.bucket, i.key);
+        let m = self
+            .run(&rc, move |s| s.put_object(&bucket, &key, staged, new))
+            .await?;
+        let c = checksum::from_stored(&m.checksums);
+        let out = PutObjectOutput {
+            e_tag: Some(ETag::Strong(m.etag)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            ..Default::default()
+        };
+        Ok(S3Response::new(out))
+    }
+}
