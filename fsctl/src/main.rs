@@ -1,1 +1,403 @@
-fn main() {}
+//! `fsctl`: the operator's command-line client for fsgate. It speaks HTTP only: the admin API
+//! under `/admin/v1/`, signed with SigV4 like any S3 request.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "fsctl", version, about = "Operate an fsgate server: users, keys, groups, policies, audit")]
+struct Cli {
+    #[command(flatten)]
+    conn: Conn,
+    /// Machine-readable output: JSON (one object per line for lists).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Conn {
+    /// A saved alias (see `fsctl alias set`).
+    #[arg(long, global = true, env = "FSCTL_ALIAS")]
+    alias: Option<String>,
+    /// Server URL.
+    #[arg(long, global = true, env = "FSCTL_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Access key.
+    #[arg(long, global = true, env = "FSCTL_ACCESS_KEY")]
+    access_key: Option<String>,
+    /// Secret key.
+    #[arg(long, global = true, env = "FSCTL_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Saved connections.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Access keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Roles and Cedar policies attached to users and groups.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum AliasCmd {
+    /// Save NAME → URL with credentials.
+    Set { name: String, url: String, access_key: String, secret_key: String },
+    /// List aliases.
+    Ls,
+    /// Remove an alias.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user with one access key (printed once).
+    Add { name: String },
+    /// List users.
+    Ls,
+    /// Disable a user: every key, presigned URL and request of theirs is refused from now on.
+    Disable { name: String },
+    /// Enable a user again.
+    Enable { name: String },
+    /// Remove a user, its keys and its attachments.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create another access key for a user.
+    Create { user: String },
+    /// List a user's access keys.
+    Ls { user: String },
+    /// Delete an access key.
+    Rm { access_key: String },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Add a user to a group.
+    AddMember { group: String, user: String },
+    /// Remove a user from a group.
+    RmMember { group: String, user: String },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Attach a role (readonly, readwrite, writeonly, admin) or a Cedar policy file.
+    Attach {
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
+        role: Option<String>,
+        /// A Cedar policy file (its principal is scoped to the user or group).
+        #[arg(long)]
+        cedar: Option<PathBuf>,
+        /// Limit the role to one bucket.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Limit the role to one prefix of that bucket.
+        #[arg(long, requires = "bucket")]
+        prefix: Option<String>,
+    },
+    /// List attachments.
+    Ls,
+    /// Detach by id.
+    Detach { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Query audit records (oldest first; the most recent LIMIT).
+    Query {
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["allow", "deny"])]
+        decision: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Alias {
+    url: String,
+    access_key: String,
+    secret_key: String,
+}
+
+fn config_path() -> PathBuf {
+    if let Ok(dir) = std::env::var("FSCTL_CONFIG_DIR") {
+        return PathBuf::from(dir).join("aliases.json");
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".config").join("fsctl").join("aliases.json")
+}
+
+fn load_aliases() -> Result<BTreeMap<String, Alias>> {
+    match std::fs::read_to_string(config_path()) {
+        Ok(t) => Ok(serde_json::from_str(&t).context("reading aliases")?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn save_aliases(a: &BTreeMap<String, Alias>) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = config_path();
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+    f.write_all(serde_json::to_string_pretty(a)?.as_bytes())?;
+    Ok(())
+}
+
+impl Conn {
+    fn resolve(&self) -> Result<Alias> {
+        let base = match &self.alias {
+            Some(name) => Some(load_aliases()?.remove(name).ok_or_else(|| anyhow!("no alias '{name}'"))?),
+            None => None,
+        };
+        let pick = |flag: &Option<String>, from: Option<String>, what: &str| -> Result<String> {
+            flag.clone().or(from).ok_or_else(|| anyhow!("no {what}: use --alias, --{what} or FSCTL_{}", what.to_uppercase().replace('-', "_")))
+        };
+        Ok(Alias {
+            url: pick(&self.endpoint, base.as_ref().map(|b| b.url.clone()), "endpoint")?,
+            access_key: pick(&self.access_key, base.as_ref().map(|b| b.access_key.clone()), "access-key")?,
+            secret_key: pick(&self.secret_key, base.map(|b| b.secret_key), "secret-key")?,
+        })
+    }
+}
+
+/// Percent-encodes one path segment or query value.
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn call(conn: &Alias, method: &str, path_and_query: &str, body: Option<Value>) -> Result<Value> {
+    let url = format!("{}{}", conn.url.trim_end_matches('/'), path_and_query);
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(&url)
+        .header("content-type", "application/json")
+        .header("x-amz-content-sha256", sha256_hex(body.as_bytes()))
+        .body(Full::new(Bytes::from(body.clone())))?;
+    let host = req.uri().authority().map(|a| a.to_string()).ok_or_else(|| anyhow!("bad endpoint {url}"))?;
+    req.headers_mut().insert("host", host.parse()?);
+    let identity = Credentials::new(&conn.access_key, &conn.secret_key, None, None, "fsctl").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let signable = SignableRequest::new(method, url.clone(), headers.into_iter(), SignableBody::Bytes(body.as_bytes()))?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let resp = client.request(req).await.with_context(|| format!("connecting to {}", conn.url))?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    if !status.is_success() {
+        let msg = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| Some(format!("{}: {}", v.get("code")?.as_str()?, v.get("message")?.as_str()?)))
+            .or_else(|| {
+                let code = text.split_once("<Code>")?.1.split_once("</Code>")?.0.to_owned();
+                let msg = text.split_once("<Message>").and_then(|(_, r)| r.split_once("</Message>")).map(|(m, _)| m).unwrap_or("");
+                Some(format!("{code}: {msg}"))
+            })
+            .unwrap_or(text);
+        bail!("{status}: {msg}");
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(b);
+    digest.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
+}
+
+
+fn print_rows(json_out: bool, rows: &[Value], cols: &[&str]) {
+    if json_out {
+        for r in rows {
+            println!("{r}");
+        }
+        return;
+    }
+    let cell = |r: &Value, c: &str| -> String {
+        match r.get(c) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => "-".into(),
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>().join(","),
+            Some(v) => v.to_string(),
+        }
+    };
+    let widths: Vec<usize> = cols
+        .iter()
+        .map(|c| rows.iter().map(|r| cell(r, c).len()).chain([c.len()]).max().unwrap_or(0))
+        .collect();
+    let line = |vals: Vec<String>| {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    println!("{}", line(cols.iter().map(|c| c.to_uppercase()).collect()));
+    for r in rows {
+        println!("{}", line(cols.iter().map(|c| cell(r, c)).collect()));
+    }
+}
+
+fn print_one(json_out: bool, v: &Value) {
+    if json_out {
+        println!("{v}");
+    } else if let Some(o) = v.as_object() {
+        for (k, val) in o {
+            let s = val.as_str().map_or_else(|| val.to_string(), str::to_owned);
+            println!("{k}: {s}");
+        }
+    } else {
+        println!("{v}");
+    }
+}
+
+fn array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        other => vec![other],
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("fsctl: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let j = cli.json;
+    if let Cmd::Alias(a) = &cli.cmd {
+        let mut all = load_aliases()?;
+        match a {
+            AliasCmd::Set { name, url, access_key, secret_key } => {
+                all.insert(name.clone(), Alias { url: url.clone(), access_key: access_key.clone(), secret_key: secret_key.clone() });
+                save_aliases(&all)?;
+                print_one(j, &json!({"alias": name, "url": url}));
+            }
+            AliasCmd::Ls => {
+                let rows: Vec<Value> = all.iter().map(|(n, a)| json!({"alias": n, "url": a.url, "access_key": a.access_key})).collect();
+                print_rows(j, &rows, &["alias", "url", "access_key"]);
+            }
+            AliasCmd::Rm { name } => {
+                all.remove(name).ok_or_else(|| anyhow!("no alias '{name}'"))?;
+                save_aliases(&all)?;
+            }
+        }
+        return Ok(());
+    }
+    let c = cli.conn.resolve()?;
+    match cli.cmd {
+        Cmd::Alias(_) => {}
+        Cmd::User(u) => match u {
+            UserCmd::Add { name } => print_one(j, &call(&c, "POST", "/admin/v1/users", Some(json!({"name": name}))).await?),
+            UserCmd::Ls => print_rows(j, &array(call(&c, "GET", "/admin/v1/users", None).await?), &["name", "enabled", "groups", "created"]),
+            UserCmd::Disable { name } => print_one(j, &call(&c, "POST", &format!("/admin/v1/users/{}/disable", enc(&name)), None).await?),
+            UserCmd::Enable { name } => print_one(j, &call(&c, "POST", &format!("/admin/v1/users/{}/enable", enc(&name)), None).await?),
+            UserCmd::Rm { name } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/users/{}", enc(&name)), None).await?),
+        },
+        Cmd::Key(k) => match k {
+            KeyCmd::Create { user } => print_one(j, &call(&c, "POST", &format!("/admin/v1/users/{}/keys", enc(&user)), None).await?),
+            KeyCmd::Ls { user } => print_rows(j, &array(call(&c, "GET", &format!("/admin/v1/users/{}/keys", enc(&user)), None).await?), &["access_key", "user", "created"]),
+            KeyCmd::Rm { access_key } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/keys/{}", enc(&access_key)), None).await?),
+        },
+        Cmd::Group(g) => match g {
+            GroupCmd::AddMember { group, user } => print_one(j, &call(&c, "PUT", &format!("/admin/v1/groups/{}/members/{}", enc(&group), enc(&user)), None).await?),
+            GroupCmd::RmMember { group, user } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/groups/{}/members/{}", enc(&group), enc(&user)), None).await?),
+        },
+        Cmd::Policy(p) => match p {
+            PolicyCmd::Attach { user, group, role, cedar, bucket, prefix } => {
+                let cedar = match cedar {
+                    Some(path) => Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?),
+                    None => None,
+                };
+                let body = json!({"user": user, "group": group, "role": role, "cedar": cedar, "bucket": bucket, "prefix": prefix});
+                print_one(j, &call(&c, "POST", "/admin/v1/policies", Some(body)).await?);
+            }
+            PolicyCmd::Ls => print_rows(j, &array(call(&c, "GET", "/admin/v1/policies", None).await?), &["id", "user", "group", "role", "bucket", "prefix", "cedar"]),
+            PolicyCmd::Detach { id } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/policies/{}", enc(&id)), None).await?),
+        },
+        Cmd::Audit(AuditCmd::Query { principal, bucket, key, since, until, decision, limit }) => {
+            let mut q = vec![format!("limit={limit}")];
+            for (k, v) in [("principal", principal), ("bucket", bucket), ("key", key), ("since", since), ("until", until), ("decision", decision)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", enc(&v)));
+                }
+            }
+            let rows = array(call(&c, "GET", &format!("/admin/v1/audit?{}", q.join("&")), None).await?);
+            print_rows(j, &rows, &["time", "principal", "action", "bucket", "key", "decision", "status", "error_code", "policies"]);
+        }
+    }
+    Ok(())
+}

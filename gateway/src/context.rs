@@ -7,6 +7,11 @@ use std::time::Instant;
 
 use fsgate_policy::{Action, Decision, Principal};
 
+/// Recorded as the deciding policy when nothing permitted a request.
+pub const DEFAULT_DENY: &str = "default-deny";
+/// Recorded when a policy failed to evaluate (which denies the request).
+pub const EVALUATION_ERROR: &str = "evaluation-error";
+
 /// What the audit record needs to know that only inner layers learn.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFields {
@@ -94,6 +99,13 @@ impl RequestCtx {
             key.clone_into(&mut f.key);
         }
         f.allowed = Some(f.allowed.unwrap_or(true) && d.allowed);
+        if !d.allowed && d.policies.is_empty() {
+            // No policy permitted it: the schema's default deny decided.
+            let marker = if d.errors.is_empty() { DEFAULT_DENY } else { EVALUATION_ERROR };
+            if !f.policies.iter().any(|p| p == marker) {
+                f.policies.push(marker.to_owned());
+            }
+        }
         for p in &d.policies {
             if !f.policies.contains(p) {
                 f.policies.push(p.clone());
