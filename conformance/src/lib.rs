@@ -42,6 +42,13 @@ pub fn python() -> PathBuf {
     std::env::var("FSGATE_PYTHON").map_or_else(|_| PathBuf::from("python3"), PathBuf::from)
 }
 
+/// aws cli v2 (Debian's `awscli` package at /usr/bin/aws, or `FSGATE_AWS`): a `pip install
+/// awscli` elsewhere on PATH is v1.
+#[must_use]
+pub fn aws_bin() -> PathBuf {
+    std::env::var("FSGATE_AWS").map_or_else(|_| PathBuf::from("/usr/bin/aws"), PathBuf::from)
+}
+
 /// Directory of the Python client scripts.
 #[must_use]
 pub fn scripts() -> PathBuf {
@@ -168,7 +175,10 @@ impl Server {
         if let Some(mut c) = self.child.take() {
             let pid = i32::try_from(c.id()).unwrap_or(0);
             // SAFETY-free: libc::kill is a plain syscall wrapper.
-            let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -225,7 +235,11 @@ impl Server {
     /// Runs aws cli v2 with the given credentials.
     #[must_use]
     pub fn aws_as(&self, ak: &str, sk: &str, args: &[&str]) -> Output {
-        run(self.cmd_as("aws", ak, sk).arg("--endpoint-url").arg(self.endpoint()).args(args))
+        run(self
+            .cmd_as(aws_bin(), ak, sk)
+            .arg("--endpoint-url")
+            .arg(self.endpoint())
+            .args(args))
     }
 
     /// Runs fsctl as root with `--json`.
@@ -255,6 +269,7 @@ impl Drop for Server {
 }
 
 /// Runs a command to completion, capturing output.
+#[track_caller]
 pub fn run(c: &mut Command) -> Output {
     c.stdin(Stdio::null())
         .output()
@@ -262,7 +277,7 @@ pub fn run(c: &mut Command) -> Output {
 }
 
 /// Asserts success and returns stdout, printing everything on failure.
-#[must_use]
+#[track_caller]
 pub fn ok(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
@@ -275,7 +290,7 @@ pub fn ok(o: &Output) -> String {
 }
 
 /// Asserts failure and returns stderr.
-#[must_use]
+#[track_caller]
 pub fn fails(o: &Output) -> String {
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(
@@ -289,8 +304,11 @@ pub fn fails(o: &Output) -> String {
 /// GETs a path with a plain HTTP/1.1 request; returns the status.
 #[must_use]
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
-    raw(port, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"))
-        .and_then(|r| r.split(' ').nth(1)?.parse().ok())
+    raw(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+    )
+    .and_then(|r| r.split(' ').nth(1)?.parse().ok())
 }
 
 /// Sends raw bytes and returns the whole response as text.
@@ -306,7 +324,6 @@ pub fn raw_bytes(port: u16, request: &[u8]) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     s.write_all(request).ok()?;
-    let _ = s.shutdown(std::net::Shutdown::Write);
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     Some(String::from_utf8_lossy(&out).into_owned())
@@ -325,8 +342,14 @@ pub fn json_lines(s: &str) -> Vec<serde_json::Value> {
 #[must_use]
 pub fn add_user(s: &Server, name: &str) -> (String, String) {
     let out = ok(&s.fsctl(&["user", "add", name]));
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{out}: {e}"));
-    let f = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_owned();
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{out}: {e}"));
+    let f = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
     assert_eq!(f("user"), name);
     (f("access_key"), f("secret_key"))
 }

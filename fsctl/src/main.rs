@@ -18,7 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "fsctl", version, about = "Operate an fsgate server: users, keys, groups, policies, audit")]
+#[command(
+    name = "fsctl",
+    version,
+    about = "Operate an fsgate server: users, keys, groups, policies, audit"
+)]
 struct Cli {
     #[command(flatten)]
     conn: Conn,
@@ -70,7 +74,14 @@ enum Cmd {
 #[derive(Subcommand)]
 enum AliasCmd {
     /// Save NAME → URL with credentials.
-    Set { name: String, url: String, access_key: String, secret_key: String },
+    Set {
+        name: String,
+        url: String,
+        #[arg(value_name = "ACCESS_KEY")]
+        key: String,
+        #[arg(value_name = "SECRET_KEY")]
+        secret: String,
+    },
     /// List aliases.
     Ls,
     /// Remove an alias.
@@ -98,7 +109,10 @@ enum KeyCmd {
     /// List a user's access keys.
     Ls { user: String },
     /// Delete an access key.
-    Rm { access_key: String },
+    Rm {
+        #[arg(value_name = "ACCESS_KEY")]
+        key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,7 +184,10 @@ fn config_path() -> PathBuf {
         return PathBuf::from(dir).join("aliases.json");
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
-    PathBuf::from(home).join(".config").join("fsctl").join("aliases.json")
+    PathBuf::from(home)
+        .join(".config")
+        .join("fsctl")
+        .join("aliases.json")
 }
 
 fn load_aliases() -> Result<BTreeMap<String, Alias>> {
@@ -188,7 +205,12 @@ fn save_aliases(a: &BTreeMap<String, Alias>) -> Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
     f.write_all(serde_json::to_string_pretty(a)?.as_bytes())?;
     Ok(())
 }
@@ -196,15 +218,32 @@ fn save_aliases(a: &BTreeMap<String, Alias>) -> Result<()> {
 impl Conn {
     fn resolve(&self) -> Result<Alias> {
         let base = match &self.alias {
-            Some(name) => Some(load_aliases()?.remove(name).ok_or_else(|| anyhow!("no alias '{name}'"))?),
+            Some(name) => Some(
+                load_aliases()?
+                    .remove(name)
+                    .ok_or_else(|| anyhow!("no alias '{name}'"))?,
+            ),
             None => None,
         };
         let pick = |flag: &Option<String>, from: Option<String>, what: &str| -> Result<String> {
-            flag.clone().or(from).ok_or_else(|| anyhow!("no {what}: use --alias, --{what} or FSCTL_{}", what.to_uppercase().replace('-', "_")))
+            flag.clone().or(from).ok_or_else(|| {
+                anyhow!(
+                    "no {what}: use --alias, --{what} or FSCTL_{}",
+                    what.to_uppercase().replace('-', "_")
+                )
+            })
         };
         Ok(Alias {
-            url: pick(&self.endpoint, base.as_ref().map(|b| b.url.clone()), "endpoint")?,
-            access_key: pick(&self.access_key, base.as_ref().map(|b| b.access_key.clone()), "access-key")?,
+            url: pick(
+                &self.endpoint,
+                base.as_ref().map(|b| b.url.clone()),
+                "endpoint",
+            )?,
+            access_key: pick(
+                &self.access_key,
+                base.as_ref().map(|b| b.access_key.clone()),
+                "access-key",
+            )?,
             secret_key: pick(&self.secret_key, base.map(|b| b.secret_key), "secret-key")?,
         })
     }
@@ -215,7 +254,12 @@ fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-async fn call(conn: &Alias, method: &str, path_and_query: &str, body: Option<Value>) -> Result<Value> {
+async fn call(
+    conn: &Alias,
+    method: &str,
+    path_and_query: &str,
+    body: Option<Value>,
+) -> Result<Value> {
     let url = format!("{}{}", conn.url.trim_end_matches('/'), path_and_query);
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = http::Request::builder()
@@ -224,7 +268,11 @@ async fn call(conn: &Alias, method: &str, path_and_query: &str, body: Option<Val
         .header("content-type", "application/json")
         .header("x-amz-content-sha256", sha256_hex(body.as_bytes()))
         .body(Full::new(Bytes::from(body.clone())))?;
-    let host = req.uri().authority().map(|a| a.to_string()).ok_or_else(|| anyhow!("bad endpoint {url}"))?;
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .ok_or_else(|| anyhow!("bad endpoint {url}"))?;
     req.headers_mut().insert("host", host.parse()?);
     let identity = Credentials::new(&conn.access_key, &conn.secret_key, None, None, "fsctl").into();
     let params = v4::SigningParams::builder()
@@ -240,21 +288,44 @@ async fn call(conn: &Alias, method: &str, path_and_query: &str, body: Option<Val
         .iter()
         .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
         .collect();
-    let signable = SignableRequest::new(method, url.clone(), headers.into_iter(), SignableBody::Bytes(body.as_bytes()))?;
+    let signable = SignableRequest::new(
+        method,
+        url.clone(),
+        headers.into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )?;
     let (instructions, _) = sign(signable, &params)?.into_parts();
     instructions.apply_to_request_http1x(&mut req);
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let resp = client.request(req).await.with_context(|| format!("connecting to {}", conn.url))?;
+    let resp = client
+        .request(req)
+        .await
+        .with_context(|| format!("connecting to {}", conn.url))?;
     let status = resp.status();
     let bytes = resp.into_body().collect().await?.to_bytes();
     let text = String::from_utf8_lossy(&bytes).to_string();
     if !status.is_success() {
         let msg = serde_json::from_str::<Value>(&text)
             .ok()
-            .and_then(|v| Some(format!("{}: {}", v.get("code")?.as_str()?, v.get("message")?.as_str()?)))
+            .and_then(|v| {
+                Some(format!(
+                    "{}: {}",
+                    v.get("code")?.as_str()?,
+                    v.get("message")?.as_str()?
+                ))
+            })
             .or_else(|| {
-                let code = text.split_once("<Code>")?.1.split_once("</Code>")?.0.to_owned();
-                let msg = text.split_once("<Message>").and_then(|(_, r)| r.split_once("</Message>")).map(|(m, _)| m).unwrap_or("");
+                let code = text
+                    .split_once("<Code>")?
+                    .1
+                    .split_once("</Code>")?
+                    .0
+                    .to_owned();
+                let msg = text
+                    .split_once("<Message>")
+                    .and_then(|(_, r)| r.split_once("</Message>"))
+                    .map(|(m, _)| m)
+                    .unwrap_or("");
                 Some(format!("{code}: {msg}"))
             })
             .unwrap_or(text);
@@ -272,7 +343,6 @@ fn sha256_hex(b: &[u8]) -> String {
     })
 }
 
-
 fn print_rows(json_out: bool, rows: &[Value], cols: &[&str]) {
     if json_out {
         for r in rows {
@@ -284,13 +354,23 @@ fn print_rows(json_out: bool, rows: &[Value], cols: &[&str]) {
         match r.get(c) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => "-".into(),
-            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>().join(","),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
             Some(v) => v.to_string(),
         }
     };
     let widths: Vec<usize> = cols
         .iter()
-        .map(|c| rows.iter().map(|r| cell(r, c).len()).chain([c.len()]).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| cell(r, c).len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |vals: Vec<String>| {
         vals.iter()
@@ -341,17 +421,33 @@ async fn run(cli: Cli) -> Result<()> {
     if let Cmd::Alias(a) = &cli.cmd {
         let mut all = load_aliases()?;
         match a {
-            AliasCmd::Set { name, url, access_key, secret_key } => {
-                all.insert(name.clone(), Alias { url: url.clone(), access_key: access_key.clone(), secret_key: secret_key.clone() });
+            AliasCmd::Set {
+                name,
+                url,
+                key,
+                secret,
+            } => {
+                all.insert(
+                    name.clone(),
+                    Alias {
+                        url: url.clone(),
+                        access_key: key.clone(),
+                        secret_key: secret.clone(),
+                    },
+                );
                 save_aliases(&all)?;
                 print_one(j, &json!({"alias": name, "url": url}));
             }
             AliasCmd::Ls => {
-                let rows: Vec<Value> = all.iter().map(|(n, a)| json!({"alias": n, "url": a.url, "access_key": a.access_key})).collect();
+                let rows: Vec<Value> = all
+                    .iter()
+                    .map(|(n, a)| json!({"alias": n, "url": a.url, "access_key": a.access_key}))
+                    .collect();
                 print_rows(j, &rows, &["alias", "url", "access_key"]);
             }
             AliasCmd::Rm { name } => {
-                all.remove(name).ok_or_else(|| anyhow!("no alias '{name}'"))?;
+                all.remove(name)
+                    .ok_or_else(|| anyhow!("no alias '{name}'"))?;
                 save_aliases(&all)?;
             }
         }
@@ -361,42 +457,174 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Alias(_) => {}
         Cmd::User(u) => match u {
-            UserCmd::Add { name } => print_one(j, &call(&c, "POST", "/admin/v1/users", Some(json!({"name": name}))).await?),
-            UserCmd::Ls => print_rows(j, &array(call(&c, "GET", "/admin/v1/users", None).await?), &["name", "enabled", "groups", "created"]),
-            UserCmd::Disable { name } => print_one(j, &call(&c, "POST", &format!("/admin/v1/users/{}/disable", enc(&name)), None).await?),
-            UserCmd::Enable { name } => print_one(j, &call(&c, "POST", &format!("/admin/v1/users/{}/enable", enc(&name)), None).await?),
-            UserCmd::Rm { name } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/users/{}", enc(&name)), None).await?),
+            UserCmd::Add { name } => print_one(
+                j,
+                &call(&c, "POST", "/admin/v1/users", Some(json!({"name": name}))).await?,
+            ),
+            UserCmd::Ls => print_rows(
+                j,
+                &array(call(&c, "GET", "/admin/v1/users", None).await?),
+                &["name", "enabled", "groups", "created"],
+            ),
+            UserCmd::Disable { name } => print_one(
+                j,
+                &call(
+                    &c,
+                    "POST",
+                    &format!("/admin/v1/users/{}/disable", enc(&name)),
+                    None,
+                )
+                .await?,
+            ),
+            UserCmd::Enable { name } => print_one(
+                j,
+                &call(
+                    &c,
+                    "POST",
+                    &format!("/admin/v1/users/{}/enable", enc(&name)),
+                    None,
+                )
+                .await?,
+            ),
+            UserCmd::Rm { name } => print_one(
+                j,
+                &call(
+                    &c,
+                    "DELETE",
+                    &format!("/admin/v1/users/{}", enc(&name)),
+                    None,
+                )
+                .await?,
+            ),
         },
         Cmd::Key(k) => match k {
-            KeyCmd::Create { user } => print_one(j, &call(&c, "POST", &format!("/admin/v1/users/{}/keys", enc(&user)), None).await?),
-            KeyCmd::Ls { user } => print_rows(j, &array(call(&c, "GET", &format!("/admin/v1/users/{}/keys", enc(&user)), None).await?), &["access_key", "user", "created"]),
-            KeyCmd::Rm { access_key } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/keys/{}", enc(&access_key)), None).await?),
+            KeyCmd::Create { user } => print_one(
+                j,
+                &call(
+                    &c,
+                    "POST",
+                    &format!("/admin/v1/users/{}/keys", enc(&user)),
+                    None,
+                )
+                .await?,
+            ),
+            KeyCmd::Ls { user } => print_rows(
+                j,
+                &array(
+                    call(
+                        &c,
+                        "GET",
+                        &format!("/admin/v1/users/{}/keys", enc(&user)),
+                        None,
+                    )
+                    .await?,
+                ),
+                &["access_key", "user", "created"],
+            ),
+            KeyCmd::Rm { key } => print_one(
+                j,
+                &call(&c, "DELETE", &format!("/admin/v1/keys/{}", enc(&key)), None).await?,
+            ),
         },
         Cmd::Group(g) => match g {
-            GroupCmd::AddMember { group, user } => print_one(j, &call(&c, "PUT", &format!("/admin/v1/groups/{}/members/{}", enc(&group), enc(&user)), None).await?),
-            GroupCmd::RmMember { group, user } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/groups/{}/members/{}", enc(&group), enc(&user)), None).await?),
+            GroupCmd::AddMember { group, user } => print_one(
+                j,
+                &call(
+                    &c,
+                    "PUT",
+                    &format!("/admin/v1/groups/{}/members/{}", enc(&group), enc(&user)),
+                    None,
+                )
+                .await?,
+            ),
+            GroupCmd::RmMember { group, user } => print_one(
+                j,
+                &call(
+                    &c,
+                    "DELETE",
+                    &format!("/admin/v1/groups/{}/members/{}", enc(&group), enc(&user)),
+                    None,
+                )
+                .await?,
+            ),
         },
         Cmd::Policy(p) => match p {
-            PolicyCmd::Attach { user, group, role, cedar, bucket, prefix } => {
+            PolicyCmd::Attach {
+                user,
+                group,
+                role,
+                cedar,
+                bucket,
+                prefix,
+            } => {
                 let cedar = match cedar {
-                    Some(path) => Some(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?),
+                    Some(path) => Some(
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    ),
                     None => None,
                 };
                 let body = json!({"user": user, "group": group, "role": role, "cedar": cedar, "bucket": bucket, "prefix": prefix});
-                print_one(j, &call(&c, "POST", "/admin/v1/policies", Some(body)).await?);
+                print_one(
+                    j,
+                    &call(&c, "POST", "/admin/v1/policies", Some(body)).await?,
+                );
             }
-            PolicyCmd::Ls => print_rows(j, &array(call(&c, "GET", "/admin/v1/policies", None).await?), &["id", "user", "group", "role", "bucket", "prefix", "cedar"]),
-            PolicyCmd::Detach { id } => print_one(j, &call(&c, "DELETE", &format!("/admin/v1/policies/{}", enc(&id)), None).await?),
+            PolicyCmd::Ls => print_rows(
+                j,
+                &array(call(&c, "GET", "/admin/v1/policies", None).await?),
+                &["id", "user", "group", "role", "bucket", "prefix", "cedar"],
+            ),
+            PolicyCmd::Detach { id } => print_one(
+                j,
+                &call(
+                    &c,
+                    "DELETE",
+                    &format!("/admin/v1/policies/{}", enc(&id)),
+                    None,
+                )
+                .await?,
+            ),
         },
-        Cmd::Audit(AuditCmd::Query { principal, bucket, key, since, until, decision, limit }) => {
+        Cmd::Audit(AuditCmd::Query {
+            principal,
+            bucket,
+            key,
+            since,
+            until,
+            decision,
+            limit,
+        }) => {
             let mut q = vec![format!("limit={limit}")];
-            for (k, v) in [("principal", principal), ("bucket", bucket), ("key", key), ("since", since), ("until", until), ("decision", decision)] {
+            for (k, v) in [
+                ("principal", principal),
+                ("bucket", bucket),
+                ("key", key),
+                ("since", since),
+                ("until", until),
+                ("decision", decision),
+            ] {
                 if let Some(v) = v {
                     q.push(format!("{k}={}", enc(&v)));
                 }
             }
-            let rows = array(call(&c, "GET", &format!("/admin/v1/audit?{}", q.join("&")), None).await?);
-            print_rows(j, &rows, &["time", "principal", "action", "bucket", "key", "decision", "status", "error_code", "policies"]);
+            let rows =
+                array(call(&c, "GET", &format!("/admin/v1/audit?{}", q.join("&")), None).await?);
+            print_rows(
+                j,
+                &rows,
+                &[
+                    "time",
+                    "principal",
+                    "action",
+                    "bucket",
+                    "key",
+                    "decision",
+                    "status",
+                    "error_code",
+                    "policies",
+                ],
+            );
         }
     }
     Ok(())

@@ -99,12 +99,19 @@ impl RequestCtx {
             key.clone_into(&mut f.key);
         }
         f.allowed = Some(f.allowed.unwrap_or(true) && d.allowed);
-        if !d.allowed && d.policies.is_empty() {
-            // No policy permitted it: the schema's default deny decided.
-            let marker = if d.errors.is_empty() { DEFAULT_DENY } else { EVALUATION_ERROR };
-            if !f.policies.iter().any(|p| p == marker) {
-                f.policies.push(marker.to_owned());
-            }
+        let marker = if !d.errors.is_empty() {
+            // A policy failed to evaluate (its id follows), which denies the request.
+            Some(EVALUATION_ERROR)
+        } else if !d.allowed && d.policies.is_empty() {
+            // No policy permitted it: the default deny decided.
+            Some(DEFAULT_DENY)
+        } else {
+            None
+        };
+        if let Some(m) = marker
+            && !f.policies.iter().any(|p| p == m)
+        {
+            f.policies.push(m.to_owned());
         }
         for p in &d.policies {
             if !f.policies.contains(p) {

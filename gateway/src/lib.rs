@@ -156,6 +156,8 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                     let svc = service_fn(move |req| front.clone().handle(req, remote));
                     if let Err(e) = http1::Builder::new()
                         .keep_alive(true)
+                        // A client that half-closes after its request still gets the response.
+                        .half_close(true)
                         .serve_connection(TokioIo::new(stream), svc)
                         .await
                     {

@@ -321,7 +321,7 @@ impl PolicyEngine {
                         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
                 }
                 GrantPolicy::Cedar(text) => {
-                    let policy = scoped_policy(&pid, text, &principal)?;
+                    let policy = scoped_policy(&pid, text, &principal, &self.schema)?;
                     next.grant_text.insert(pid.clone(), text.clone());
                     next.set
                         .add(policy)
@@ -360,12 +360,26 @@ impl PolicyEngine {
             .errors()
             .map(ToString::to_string)
             .collect();
-        let mut policies: Vec<String> = response
-            .diagnostics()
-            .reason()
-            .map(ToString::to_string)
-            .collect();
+        let mut policies: Vec<String> = if errors.is_empty() {
+            response
+                .diagnostics()
+                .reason()
+                .map(ToString::to_string)
+                .collect()
+        } else {
+            // The erroring policies are what decided this deny.
+            response
+                .diagnostics()
+                .errors()
+                .map(|e| match e {
+                    cedar_policy::AuthorizationError::PolicyEvaluationError(p) => {
+                        p.policy_id().to_string()
+                    }
+                })
+                .collect()
+        };
         policies.sort();
+        policies.dedup();
         Decision {
             // An erroring policy is skipped by Cedar; an erroring forbid would then fail open.
             // Any error is a deny.
@@ -535,14 +549,22 @@ impl PolicyEngine {
 /// Parses a custom policy attached to `target` and scopes its principal to it: an
 /// unconstrained principal becomes `principal in target`; any other constraint must already
 /// name the target.
-fn scoped_policy(pid: &str, text: &str, target: &EntityUid) -> Result<Policy, PolicyError> {
-    let policy = Policy::parse(Some(PolicyId::new(pid)), text).map_err(|e| {
-        PolicyError::one(load::describe(
-            &e,
-            &format!("attached policy {pid}"),
-            Some(text),
-        ))
-    })?;
+fn scoped_policy(
+    pid: &str,
+    text: &str,
+    target: &EntityUid,
+    schema: &Schema,
+) -> Result<Policy, PolicyError> {
+    let name = format!("attached policy {pid}");
+    let policy = Policy::parse(Some(PolicyId::new(pid)), text)
+        .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
+    // Validate the text as written, so that errors point at its lines; scoping the principal
+    // afterwards only narrows it.
+    let mut alone = PolicySet::new();
+    alone
+        .add(policy.clone())
+        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+    load::validate(schema, &alone, &|_| Some((name.clone(), text.to_owned())))?;
     let mut json = policy
         .to_json()
         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;

