@@ -1,5 +1,12 @@
 //! Black-box conformance harness: starts the real `fsgate` binary on a free port with a
 //! temporary data directory and drives it with real clients. Depends on no fsgate crate.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test harness: failing loudly with context is its job"
+)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,11 @@
 //! Conformance: the real `fsgate` binary driven by real clients. One test binary (link time).
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly"
+)]
 
 mod aws_cli;
 mod boto3;

@@ -164,7 +164,7 @@ impl AuditGuard {
         // (telling the runtime to move other tasks off it) until there is room.
         if let Err(full) = self.audit.try_send(rec) {
             let audit = self.audit.clone();
-            let rec = full.0;
+            let rec = *full.0;
             if tokio::runtime::Handle::try_current().is_ok() {
                 tokio::task::block_in_place(move || audit.send_blocking(rec));
             } else {

@@ -1,4 +1,11 @@
 //! Decision tables over the real `policies/*.cedar`.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly"
+)]
 
 use std::net::IpAddr;
 

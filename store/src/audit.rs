@@ -134,7 +134,7 @@ impl std::fmt::Debug for AuditWriter {
 
 /// What `AuditWriter::try_send` hands back when the queue is full.
 #[derive(Debug)]
-pub struct QueueFull(pub AuditRecord);
+pub struct QueueFull(pub Box<AuditRecord>);
 
 impl AuditWriter {
     /// Starts the writer thread over `store` with a queue of `capacity` records.
@@ -154,7 +154,7 @@ impl AuditWriter {
         let Some(tx) = &self.tx else { return Ok(()) };
         match tx.try_send(Msg::Record(Box::new(rec))) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(Msg::Record(r))) => Err(QueueFull(*r)),
+            Err(TrySendError::Full(Msg::Record(r))) => Err(QueueFull(r)),
             Err(TrySendError::Full(Msg::Flush(_)) | TrySendError::Disconnected(_)) => Ok(()),
         }
     }

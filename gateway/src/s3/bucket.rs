@@ -57,7 +57,6 @@ impl FsGate {
         self.run(&rc, move |s| s.create_bucket(&name)).await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(location),
-            ..Default::default()
         }))
     }
 

@@ -84,26 +84,27 @@ fn last_name(page: &ListPage) -> Option<String> {
     })
 }
 
+/// An owned listing request, to move onto the blocking pool.
+struct PageRequest {
+    bucket: String,
+    prefix: String,
+    delimiter: Option<String>,
+    start_at: Option<Vec<u8>>,
+    start_after: Option<String>,
+    max: usize,
+}
+
 impl FsGate {
-    async fn page(
-        &self,
-        rc: &crate::context::RequestCtx,
-        bucket: String,
-        prefix: String,
-        delimiter: Option<String>,
-        start_at: Option<Vec<u8>>,
-        start_after: Option<String>,
-        max: usize,
-    ) -> S3Result<ListPage> {
+    async fn page(&self, rc: &crate::context::RequestCtx, p: PageRequest) -> S3Result<ListPage> {
         self.run(rc, move |s| {
             s.list_objects(
-                &bucket,
+                &p.bucket,
                 &ListQuery {
-                    prefix: &prefix,
-                    delimiter: delimiter.as_deref(),
-                    start_at: start_at.as_deref(),
-                    start_after: start_after.as_deref(),
-                    max,
+                    prefix: &p.prefix,
+                    delimiter: p.delimiter.as_deref(),
+                    start_at: p.start_at.as_deref(),
+                    start_after: p.start_after.as_deref(),
+                    max: p.max,
                 },
             )
         })
@@ -137,12 +138,14 @@ impl FsGate {
         let page = self
             .page(
                 &rc,
-                i.bucket.clone(),
-                prefix,
-                i.delimiter.clone(),
-                start_at,
-                start_after,
-                max,
+                PageRequest {
+                    bucket: i.bucket.clone(),
+                    prefix,
+                    delimiter: i.delimiter.clone(),
+                    start_at,
+                    start_after,
+                    max,
+                },
             )
             .await?;
         let next = page.next.as_ref().map(|n| URL_SAFE_NO_PAD.encode(n));
@@ -185,12 +188,14 @@ impl FsGate {
         let page = self
             .page(
                 &rc,
-                i.bucket.clone(),
-                prefix,
-                delimiter,
-                start_at,
-                start_after,
-                max,
+                PageRequest {
+                    bucket: i.bucket.clone(),
+                    prefix,
+                    delimiter,
+                    start_at,
+                    start_after,
+                    max,
+                },
             )
             .await?;
         let truncated = page.next.is_some();

@@ -1,0 +1,454 @@
+//! The store against a real RocksDB in a temporary directory: commits, reference counting and
+//! blob removal, listing order and pagination, multipart, recovery, IAM and audit.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly"
+)]
+
+use std::sync::Arc;
+
+use fsgate_store::audit::{AuditFilter, AuditWriter, request_id};
+use fsgate_store::blob::{BlobId, StagedBlob};
+use fsgate_store::model::{AuditRecord, ObjectHeaders};
+use fsgate_store::objects::{ListEntry, ListQuery, NewObject};
+use fsgate_store::{Store, StoreError, StoreOptions};
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), StoreOptions::default()).unwrap()
+}
+
+fn stage(s: &Store, data: &[u8]) -> StagedBlob {
+    let mut sink = s.blobs().stage().unwrap();
+    for chunk in data.chunks(7) {
+        sink.write(chunk).unwrap();
+    }
+    sink.finish().unwrap()
+}
+
+fn put(s: &Store, b: &str, k: &str, data: &[u8]) {
+    let staged = stage(s, data);
+    s.put_object(b, k, staged, NewObject::default()).unwrap();
+}
+
+fn read(s: &Store, b: &str, k: &str) -> Vec<u8> {
+    let m = s.head_object(b, k).unwrap();
+    let mut out = Vec::new();
+    for e in &m.extents {
+        let mut r = s.blobs().open(&e.blob, 0).unwrap();
+        std::io::Read::read_to_end(&mut r, &mut out).unwrap();
+    }
+    out
+}
+
+fn blob_count(dir: &tempfile::TempDir) -> usize {
+    fn walk(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&dir.path().join("blobs"))
+}
+
+#[test]
+fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b").unwrap();
+    put(&s, "b", "one", b"same bytes");
+    put(&s, "b", "two", b"same bytes");
+    assert_eq!(blob_count(&dir), 1);
+    let id = s.head_object("b", "one").unwrap().extents[0].blob;
+    assert_eq!(s.blob_refs(&id).unwrap(), 2);
+    s.copy_object("b", "one", "b", "three", None, |_| Ok(()))
+        .unwrap();
+    assert_eq!(s.blob_refs(&id).unwrap(), 3);
+    s.delete_object("b", "one").unwrap();
+    put(&s, "b", "two", b"other bytes"); // overwrite releases the old reference
+    assert_eq!(s.blob_refs(&id).unwrap(), 1);
+    assert_eq!(blob_count(&dir), 2);
+    s.delete_object("b", "three").unwrap();
+    assert_eq!(s.blob_refs(&id).unwrap(), 0);
+    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(read(&s, "b", "two"), b"other bytes");
+    // Deleting a missing key is not an error (S3), a missing bucket is.
+    assert!(!s.delete_object("b", "nope").unwrap());
+    assert!(matches!(
+        s.delete_object("nob", "k"),
+        Err(StoreError::NoSuchBucket)
+    ));
+}
+
+#[test]
+fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b").unwrap();
+    assert!(matches!(
+        s.create_bucket("b"),
+        Err(StoreError::BucketExists)
+    ));
+    put(&s, "b", "k", b"x");
+    assert!(matches!(
+        s.delete_bucket("b"),
+        Err(StoreError::BucketNotEmpty)
+    ));
+    s.delete_object("b", "k").unwrap();
+    let id = s
+        .create_upload("b", "k", ObjectHeaders::default(), None, "root")
+        .unwrap();
+    assert!(matches!(
+        s.delete_bucket("b"),
+        Err(StoreError::BucketNotEmpty)
+    ));
+    s.abort_upload("b", "k", &id).unwrap();
+    s.delete_bucket("b").unwrap();
+    assert!(matches!(s.bucket("b"), Err(StoreError::NoSuchBucket)));
+    // A bucket whose name is a prefix of another's does not see its objects.
+    s.create_bucket("ab").unwrap();
+    s.create_bucket("abc").unwrap();
+    put(&s, "abc", "k", b"x");
+    s.delete_bucket("ab").unwrap();
+}
+
+fn names(page: &fsgate_store::objects::ListPage) -> Vec<String> {
+    page.entries
+        .iter()
+        .map(|e| match e {
+            ListEntry::Object { key, .. } => key.clone(),
+            ListEntry::CommonPrefix(p) => p.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn listing_order_delimiters_and_pagination() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b").unwrap();
+    let keys = [
+        "a/1", "a/2", "a/3/x", "b", "c/d/e", "é", "Z", "a0", "a\u{7f}",
+    ];
+    for k in keys {
+        put(&s, "b", k, k.as_bytes());
+    }
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let all = s
+        .list_objects(
+            "b",
+            &ListQuery {
+                max: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&all), sorted);
+    let top = s
+        .list_objects(
+            "b",
+            &ListQuery {
+                delimiter: Some("/"),
+                max: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&top), ["Z", "a/", "a0", "a\u{7f}", "b", "c/", "é"]);
+    let under = s
+        .list_objects(
+            "b",
+            &ListQuery {
+                prefix: "a/",
+                delimiter: Some("/"),
+                max: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&under), ["a/1", "a/2", "a/3/"]);
+    // Page through two at a time with the store's own continuation positions.
+    for delim in [None, Some("/")] {
+        let mut seen = Vec::new();
+        let mut next: Option<Vec<u8>> = None;
+        loop {
+            let page = s
+                .list_objects(
+                    "b",
+                    &ListQuery {
+                        delimiter: delim,
+                        start_at: next.as_deref(),
+                        max: 2,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert!(page.entries.len() <= 2);
+            seen.extend(names(&page));
+            match page.next {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        let want = if delim.is_some() {
+            names(&top)
+        } else {
+            names(&all)
+        };
+        assert_eq!(seen, want, "{delim:?}");
+    }
+    let after = s
+        .list_objects(
+            "b",
+            &ListQuery {
+                start_after: Some("a0"),
+                max: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(names(&after), ["a\u{7f}", "b", "c/d/e", "é"]);
+}
+
+#[test]
+fn multipart_moves_references_and_checks_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b").unwrap();
+    let id = s
+        .create_upload("b", "k", ObjectHeaders::default(), None, "root")
+        .unwrap();
+    let p1 = vec![1u8; 100];
+    let p2 = vec![2u8; 10];
+    let r1 = s
+        .put_part("b", "k", &id, 1, stage(&s, &p1), Vec::new())
+        .unwrap();
+    // Re-uploading part 2 replaces (and releases) the first upload of it.
+    s.put_part("b", "k", &id, 2, stage(&s, b"first try"), Vec::new())
+        .unwrap();
+    let r2 = s
+        .put_part("b", "k", &id, 2, stage(&s, &p2), Vec::new())
+        .unwrap();
+    s.put_part("b", "k", &id, 3, stage(&s, b"unused part"), Vec::new())
+        .unwrap();
+    assert_eq!(blob_count(&dir), 3);
+    let chosen = vec![(1, r1.etag.clone()), (2, r2.etag.clone())];
+    assert!(matches!(
+        s.complete_upload(
+            "b",
+            "k",
+            &id,
+            &[(2, r2.etag.clone()), (1, r1.etag.clone())],
+            0,
+            |_| Ok(Vec::new())
+        ),
+        Err(StoreError::InvalidPartOrder)
+    ));
+    assert!(matches!(
+        s.complete_upload("b", "k", &id, &[(1, "00".into())], 0, |_| Ok(Vec::new())),
+        Err(StoreError::InvalidPart(_))
+    ));
+    assert!(matches!(
+        s.complete_upload("b", "k", &id, &chosen, 1000, |_| Ok(Vec::new())),
+        Err(StoreError::EntityTooSmall { part: 1, size: 100 })
+    ));
+    let m = s
+        .complete_upload("b", "k", &id, &chosen, 100, |_| Ok(Vec::new()))
+        .unwrap();
+    assert!(m.etag.ends_with("-2"));
+    assert_eq!(m.parts_count, 2);
+    assert_eq!(read(&s, "b", "k"), [p1.as_slice(), p2.as_slice()].concat());
+    // The unused part's blob is gone; the upload too.
+    assert_eq!(blob_count(&dir), 2);
+    assert!(matches!(
+        s.upload("b", "k", &id),
+        Err(StoreError::NoSuchUpload)
+    ));
+    assert!(matches!(
+        s.upload("b", "k", "not-an-id"),
+        Err(StoreError::NoSuchUpload)
+    ));
+    s.delete_object("b", "k").unwrap();
+    assert_eq!(blob_count(&dir), 0);
+}
+
+#[test]
+fn listing_uploads_in_key_then_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b").unwrap();
+    let a1 = s
+        .create_upload("b", "a", ObjectHeaders::default(), None, "root")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let a2 = s
+        .create_upload("b", "a", ObjectHeaders::default(), None, "root")
+        .unwrap();
+    let c = s
+        .create_upload("b", "dir/c", ObjectHeaders::default(), None, "root")
+        .unwrap();
+    let page = s.list_uploads("b", "", None, None, None, 1000).unwrap();
+    let got: Vec<(&str, &str)> = page
+        .uploads
+        .iter()
+        .map(|u| (u.key.as_str(), u.upload_id.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", a1.as_str()),
+            ("a", a2.as_str()),
+            ("dir/c", c.as_str())
+        ]
+    );
+    let page = s
+        .list_uploads("b", "", Some("/"), None, None, 1000)
+        .unwrap();
+    assert_eq!(page.common_prefixes, ["dir/"]);
+    let page = s
+        .list_uploads("b", "", None, Some("a"), Some(&a1), 1)
+        .unwrap();
+    assert_eq!(page.uploads[0].upload_id, a2);
+    assert!(page.truncated);
+}
+
+#[test]
+fn recovery_collects_staged_files_and_unreferenced_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(&dir);
+        s.create_bucket("b").unwrap();
+        put(&s, "b", "kept", b"kept bytes");
+        // A crash after staging (never published) and one after publishing but before commit.
+        let staged = stage(&s, b"staged only");
+        std::mem::forget(staged);
+        let mut published = stage(&s, b"published only");
+        s.blobs().publish(&mut published).unwrap();
+    }
+    assert_eq!(blob_count(&dir), 2);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        1
+    );
+    let s = open(&dir);
+    let r = s.recovery();
+    assert_eq!((r.staged_removed, r.unreferenced_removed), (1, 1));
+    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(read(&s, "b", "kept"), b"kept bytes");
+}
+
+#[test]
+fn unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(&dir));
+    std::fs::write(dir.path().join("FORMAT"), "fsgate-store 99\n").unwrap();
+    assert!(matches!(
+        Store::open(dir.path(), StoreOptions::default()),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn iam_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_user("alice").unwrap();
+    assert!(matches!(
+        s.create_user("alice"),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    s.create_key("alice", "AK1", "SK1").unwrap();
+    assert!(matches!(
+        s.create_key("nobody", "AK2", "SK2"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.key("AK1").unwrap().unwrap().user, "alice");
+    let mut u = s.user("alice").unwrap();
+    u.enabled = false;
+    u.groups = vec!["ops".into()];
+    s.update_user(&u).unwrap();
+    assert_eq!(s.user("alice").unwrap(), u);
+    s.delete_user("alice").unwrap();
+    assert!(s.key("AK1").unwrap().is_none(), "a user's keys go with it");
+}
+
+#[test]
+fn audit_writer_commits_everything_and_queries_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&dir));
+    let w = AuditWriter::start(s.clone(), 8).unwrap();
+    let base = 1_700_000_000_000_000_000u64;
+    for i in 0..500u32 {
+        let t = base + u64::from(i) * 1000;
+        w.send_blocking(AuditRecord {
+            time_ns: t,
+            request_id: request_id(t, i),
+            principal: if i % 2 == 0 {
+                "alice".into()
+            } else {
+                "bob".into()
+            },
+            bucket: "b".into(),
+            key: format!("k{}", i % 5),
+            decision: if i % 3 == 0 {
+                "deny".into()
+            } else {
+                "allow".into()
+            },
+            ..Default::default()
+        });
+    }
+    w.flush();
+    let all = s.query_audit(&AuditFilter::default()).unwrap();
+    assert_eq!(all.len(), 500);
+    assert!(all.windows(2).all(|p| p[0].time_ns < p[1].time_ns));
+    let f = AuditFilter {
+        principal: Some("alice".into()),
+        decision: Some("deny".into()),
+        key: Some("k0".into()),
+        ..Default::default()
+    };
+    let got = s.query_audit(&f).unwrap();
+    assert!(
+        !got.is_empty()
+            && got
+                .iter()
+                .all(|r| r.principal == "alice" && r.decision == "deny" && r.key == "k0")
+    );
+    let recent = s
+        .query_audit(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(recent.len(), 10);
+    assert_eq!(recent.last().unwrap().time_ns, base + 499 * 1000);
+    let window = s
+        .query_audit(&AuditFilter {
+            since_ns: Some(base + 100_000),
+            until_ns: Some(base + 200_000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(window.len(), 100);
+    drop(w);
+}
+
+#[test]
+fn blob_ids_round_trip() {
+    let id = BlobId([7u8; 32]);
+    assert_eq!(BlobId::from_hex(&id.to_hex()), Some(id));
+    assert_eq!(BlobId::from_hex("zz"), None);
+}
