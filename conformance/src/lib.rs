@@ -169,6 +169,21 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// The server's process id.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// A field of `/proc/PID/status` in KiB (`VmHWM`: peak resident memory; `VmRSS`: now).
+    #[must_use]
+    pub fn proc_status_kib(&self, field: &str) -> Option<u64> {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Kills the server with SIGKILL (no cleanup, no flush).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

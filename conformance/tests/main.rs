@@ -10,6 +10,8 @@
 mod aws_cli;
 mod boto3;
 mod crash;
+mod js_sdk;
+mod memory;
 mod minio_py;
 mod policy;
 mod raw;
