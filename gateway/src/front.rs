@@ -111,6 +111,7 @@ struct AuditGuard {
     error_code: String,
     received: Arc<AtomicU64>,
     route: String,
+    claimed_key: String,
 }
 
 impl AuditGuard {
@@ -130,7 +131,11 @@ impl AuditGuard {
             } else {
                 f.principal
             },
-            access_key: f.access_key,
+            access_key: if f.access_key.is_empty() {
+                self.claimed_key.clone()
+            } else {
+                f.access_key
+            },
             auth: self.rc.auth.clone(),
             source_ip: self.rc.source_ip.to_string(),
             user_agent: self.rc.user_agent.clone(),
@@ -263,11 +268,41 @@ fn error_code_of(body: &Body) -> String {
     let Some(bytes) = body.bytes() else {
         return String::new();
     };
+    // Admin API errors are JSON.
+    if bytes.first() == Some(&b'{') {
+        return serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("code")?.as_str().map(str::to_owned))
+            .unwrap_or_default();
+    }
     let s = String::from_utf8_lossy(&bytes);
     s.split_once("<Code>")
         .and_then(|(_, rest)| rest.split_once("</Code>"))
         .map(|(code, _)| code.to_owned())
         .unwrap_or_default()
+}
+
+/// The access key a request claims (header or presigned query), for the audit record of a
+/// request whose signature never verified.
+fn claimed_access_key<B>(req: &Request<B>) -> String {
+    let from_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split_once("Credential="))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or("").to_owned());
+    let from_query = || {
+        let q = req.uri().query()?;
+        let cred =
+            query_param(q, "X-Amz-Credential").or_else(|| query_param(q, "AWSAccessKeyId"))?;
+        let cred = percent_encoding::percent_decode_str(cred)
+            .decode_utf8_lossy()
+            .into_owned();
+        Some(cred.split('/').next().unwrap_or("").to_owned())
+    };
+    let mut ak = from_header.or_else(from_query).unwrap_or_default();
+    ak.truncate(128);
+    ak
 }
 
 impl Front {
@@ -354,6 +389,7 @@ impl Front {
             auth_method(&req).into(),
         );
         let route = format!("{} {}", req.method(), req.uri().path());
+        let claimed_key = claimed_access_key(&req);
         let received = Arc::new(AtomicU64::new(0));
         metrics::gauge!("fsgate_requests_in_flight").increment(1.0);
 
@@ -393,6 +429,7 @@ impl Front {
                 error_code,
                 received,
                 route,
+                claimed_key,
             }),
         };
         Response::from_parts(parts, body)
