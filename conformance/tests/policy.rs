@@ -158,6 +158,14 @@ fn team_scenario_with_audit() {
         fails(&s.aws_as(&bob_ak, &bob_sk, &["s3", "ls", "s3://team"]))
             .contains("InvalidAccessKeyId")
     );
+    // The refused request is audited with the key it claimed.
+    let recent = audit(&s, &["--limit", "5"]);
+    assert!(
+        recent.iter().any(|r| r["access_key"] == bob_ak.as_str()
+            && r["error_code"] == "InvalidAccessKeyId"
+            && r["status"] == 403),
+        "{recent:?}"
+    );
     let users = json_lines(&ok(&s.fsctl(&["user", "ls"])));
     assert_eq!(
         users
