@@ -58,6 +58,13 @@ fn team_scenario_with_audit() {
         fails(&s.aws_as(&alice_ak, &alice_sk, &["s3", "mb", "s3://other-bucket"]))
             .contains("AccessDenied")
     );
+    // ListBuckets shows a user the buckets a role gives them, and no others.
+    ok(&s.aws(&["s3", "mb", "s3://private-bucket"]));
+    let listed = ok(&s.aws_as(&alice_ak, &alice_sk, &["s3", "ls"]));
+    assert!(
+        listed.contains(" team") && !listed.contains("private-bucket"),
+        "{listed}"
+    );
     let resp = raw(
         s.port,
         &format!(

@@ -50,7 +50,7 @@ pub fn stage_of(op: &str) -> Stage {
         "GetBucketLocation" => Stage::Now(A::GetBucketLocation),
         "CreateBucket" => Stage::Now(A::CreateBucket),
         "DeleteBucket" => Stage::Now(A::DeleteBucket),
-        "ListBuckets" => Stage::Now(A::ListBuckets),
+        "ListBuckets" => Stage::PerKey,
         "ListObjects" => Stage::Hook(A::ListObjects),
         "ListObjectsV2" => Stage::Hook(A::ListObjectsV2),
         "ListMultipartUploads" => Stage::Hook(A::ListMultipartUploads),
@@ -148,6 +148,31 @@ impl Gate {
         }
         rc.record_decision(action, &bucket, &key, &d);
         d
+    }
+
+    /// Decides without recording: for filtering (ListBuckets), where the request records one
+    /// summary decision itself.
+    pub fn decide_quietly(
+        &self,
+        rc: &RequestCtx,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+    ) -> Decision {
+        let req = AccessRequest {
+            principal: principal.clone(),
+            action,
+            resource,
+            context: RequestContext {
+                source_ip: rc.source_ip,
+                secure_transport: rc.secure,
+                now: now_secs(),
+                prefix: None,
+                delimiter: None,
+                max_keys: None,
+            },
+        };
+        self.iam.snapshot_now().engine.decide(&req)
     }
 
     /// Decides, and turns a deny into `AccessDenied`.
@@ -346,7 +371,6 @@ mod tests {
             "GetBucketLocation",
             "CreateBucket",
             "DeleteBucket",
-            "ListBuckets",
         ] {
             assert!(
                 matches!(stage_of(op), Stage::Now(a) if a != Action::Unsupported),
@@ -363,6 +387,7 @@ mod tests {
             assert!(matches!(stage_of(op), Stage::Hook(_)), "{op}");
         }
         assert_eq!(stage_of("DeleteObjects"), Stage::PerKey);
+        assert_eq!(stage_of("ListBuckets"), Stage::PerKey);
         assert_eq!(stage_of("PutBucketPolicy"), Stage::Now(Action::Unsupported));
     }
 }

@@ -487,6 +487,10 @@ impl PolicyEngine {
         };
         let resource = match (&req.resource, req.action.resource_kind()) {
             (Resource::Service, ResourceKind::Service) => service.clone(),
+            // ListBuckets is also decided bucket by bucket, to filter the listing.
+            (Resource::Bucket(b), ResourceKind::Service) if req.action == Action::ListBuckets => {
+                bucket_entity(b, &mut list, None)?
+            }
             (Resource::Bucket(b), ResourceKind::Bucket) => {
                 let under = if req.action.is_listing() {
                     Some(req.context.prefix.as_deref().unwrap_or(""))

@@ -3,7 +3,10 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use fsgate_policy::{Action, Resource};
 use fsgate_store::objects::is_valid_bucket_name;
+
+use crate::access::{ListingContext, request_state};
 
 use super::object_get::timestamp;
 use super::{FsGate, ctx};
@@ -21,9 +24,46 @@ impl FsGate {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = request_state(&req)?;
         let prefix = req.input.prefix.clone();
         let all = self.run(&rc, |s| s.list_buckets()).await?;
+        // Every bucket when allowed on the service; otherwise the buckets allowed one by one
+        // (as MinIO shows a user the buckets it can use); AccessDenied when none is.
+        let whole = self.gate.decide(
+            &rc,
+            &principal,
+            Action::ListBuckets,
+            Resource::Service,
+            ListingContext::default(),
+        );
+        let all: Vec<_> = if whole.allowed {
+            all
+        } else {
+            let mut allowed = Vec::new();
+            let mut policies = Vec::new();
+            for (name, rec) in all {
+                let d = self.gate.decide_quietly(
+                    &rc,
+                    &principal,
+                    Action::ListBuckets,
+                    Resource::Bucket(name.clone()),
+                );
+                if d.allowed {
+                    policies.extend(d.policies);
+                    allowed.push((name, rec));
+                }
+            }
+            if allowed.is_empty() {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+            policies.sort();
+            policies.dedup();
+            // Allowed, by the policies that allowed its buckets.
+            let mut f = rc.fields();
+            f.allowed = Some(true);
+            f.policies = policies;
+            allowed
+        };
         let buckets = all
             .into_iter()
             .filter(|(name, _)| prefix.as_deref().is_none_or(|p| name.starts_with(p)))
