@@ -8,6 +8,7 @@
 )]
 
 mod aws_cli;
+mod bench;
 mod boto3;
 mod crash;
 mod js_sdk;

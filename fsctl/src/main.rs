@@ -17,6 +17,8 @@ use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "fsctl",
@@ -69,6 +71,8 @@ enum Cmd {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -407,7 +411,7 @@ fn array(v: Value) -> Vec<Value> {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
@@ -586,6 +590,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?,
             ),
         },
+        Cmd::Bench(args) => bench::run(&c, args, j).await?,
         Cmd::Audit(AuditCmd::Query {
             principal,
             bucket,

@@ -1,0 +1,489 @@
+//! `fsctl bench`: a load generator in the spirit of MinIO's warp. Keep-alive HTTP/1.1
+//! connections, SigV4 per request (unsigned payload), distinct object contents (no dedup wins),
+//! bounded by object count and duration; prints ops/s, MiB/s and latency percentiles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+use crate::Alias;
+
+/// What to measure.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Workload {
+    /// Upload objects.
+    Put,
+    /// Download objects (uploaded first).
+    Get,
+    /// Delete objects (uploaded first).
+    Delete,
+    /// 45% GET, 30% HEAD, 15% PUT, 10% DELETE (warp's mix).
+    Mixed,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Put => "put",
+            Workload::Get => "get",
+            Workload::Delete => "delete",
+            Workload::Mixed => "mixed",
+        }
+    }
+}
+
+/// `fsctl bench` arguments.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Workload.
+    #[arg(value_enum)]
+    workload: Workload,
+    /// Number of objects.
+    #[arg(long, default_value_t = 1000)]
+    objects: usize,
+    /// Object size, e.g. 4KiB, 1MiB, 64MiB.
+    #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+    size: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Longest run of the measured phase, e.g. 30s, 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Bucket to use (created if missing; default: a new one, removed afterwards).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// No progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("bad size {s}"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1024,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return Err(format!("bad size unit in {s}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s} too large"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("bad duration unit in {s}")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+struct Target {
+    client: HttpClient,
+    conn: Alias,
+    base: String,
+}
+
+impl Target {
+    async fn send(&self, method: &str, path: &str, body: Bytes) -> Result<(u16, u64)> {
+        let url = format!("{}{path}", self.base);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+            .body(Full::new(body))?;
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .ok_or_else(|| anyhow!("bad endpoint"))?;
+        req.headers_mut().insert("host", host.parse()?);
+        let identity = Credentials::new(
+            &self.conn.access_key,
+            &self.conn.secret_key,
+            None,
+            None,
+            "bench",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode =
+            aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()?
+            .into();
+        let headers: Vec<(&str, &str)> = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+            .collect();
+        let signable = SignableRequest::new(
+            method,
+            url.clone(),
+            headers.into_iter(),
+            SignableBody::UnsignedPayload,
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        instructions.apply_to_request_http1x(&mut req);
+        let resp = self.client.request(req).await?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(d) = frame?.into_data() {
+                n += d.len() as u64;
+            }
+        }
+        Ok((status, n))
+    }
+}
+
+/// Latencies and counts of one phase.
+#[derive(Default)]
+struct Stats {
+    lat_us: Vec<u64>,
+    bytes: u64,
+    errors: u64,
+}
+
+/// Distinct contents for every object: windows of one random buffer at distinct offsets.
+struct Payloads {
+    buf: Bytes,
+    size: usize,
+}
+
+impl Payloads {
+    fn new(size: usize, objects: usize) -> Self {
+        let len = size + objects * 8 + 8;
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15
+            ^ SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1);
+        let mut v = Vec::with_capacity(len);
+        while v.len() < len {
+            // xorshift64*: fast, and plenty to keep contents distinct.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            v.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+        }
+        v.truncate(len);
+        Self {
+            buf: Bytes::from(v),
+            size,
+        }
+    }
+
+    fn object(&self, i: usize) -> Bytes {
+        let off = (i * 8) % (self.buf.len() - self.size);
+        self.buf.slice(off..off + self.size)
+    }
+}
+
+/// One request of a workload: method, path, and which payload to upload (if any).
+type Op = (String, String, Option<usize>);
+/// Builds the request for the i-th operation from a random number.
+type OpFn = Arc<dyn Fn(usize, u64) -> Op + Send + Sync>;
+
+/// How one phase runs.
+struct PhaseSpec<'a> {
+    name: &'a str,
+    concurrency: usize,
+    objects: usize,
+    duration: Option<Duration>,
+    quiet: bool,
+}
+
+fn key(i: usize) -> String {
+    format!("bench/{i:08}")
+}
+
+async fn phase(
+    t: &Arc<Target>,
+    spec: PhaseSpec<'_>,
+    op: OpFn,
+    payloads: &Arc<Payloads>,
+) -> Result<(Stats, Duration)> {
+    let PhaseSpec {
+        name,
+        concurrency,
+        objects,
+        duration,
+        quiet,
+    } = spec;
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = duration.map(|d| started + d);
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (t, next, done, op, payloads) = (
+            t.clone(),
+            next.clone(),
+            done.clone(),
+            op.clone(),
+            payloads.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut st = Stats::default();
+            let mut rng = (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if deadline.is_none() && i >= objects {
+                    break;
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let (method, path, upload) = op(i, rng);
+                let body = upload.map_or_else(Bytes::new, |n| payloads.object(n));
+                let sent = body.len() as u64;
+                let t0 = Instant::now();
+                match t.send(&method, &path, body).await {
+                    Ok((status, got)) if status < 300 => {
+                        st.lat_us.push(t0.elapsed().as_micros() as u64);
+                        st.bytes += sent + got;
+                    }
+                    _ => st.errors += 1,
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            st
+        }));
+    }
+    let progress = (!quiet).then(|| {
+        let done = done.clone();
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let n = done.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                eprint!("\r{name}: {n} ops, {:.0} ops/s   ", n as f64 / secs);
+            }
+        })
+    });
+    let mut total = Stats::default();
+    for task in tasks {
+        let st = task.await?;
+        total.lat_us.extend(st.lat_us);
+        total.bytes += st.bytes;
+        total.errors += st.errors;
+    }
+    if let Some(p) = progress {
+        p.abort();
+        eprint!("\r");
+    }
+    Ok((total, started.elapsed()))
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(idx).copied().unwrap_or(0) as f64 / 1000.0
+}
+
+/// Runs the benchmark and prints the result.
+pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
+    if args.objects == 0 || args.concurrency == 0 {
+        bail!("--objects and --concurrency must be positive");
+    }
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.concurrency)
+        .build(connector);
+    let t = Arc::new(Target {
+        client,
+        conn: conn.clone(),
+        base: conn.url.trim_end_matches('/').to_owned(),
+    });
+    let own_bucket = args.bucket.is_none();
+    let bucket = args
+        .bucket
+        .clone()
+        .unwrap_or_else(|| format!("fsctl-bench-{:08x}", rand_u32()));
+    let (status, _) = t
+        .send("PUT", &format!("/{bucket}"), Bytes::new())
+        .await
+        .context("creating the bucket")?;
+    if status >= 300 && status != 409 {
+        bail!("creating bucket {bucket}: HTTP {status}");
+    }
+    let payloads = Arc::new(Payloads::new(args.size, args.objects));
+    let deadline = Some(args.duration);
+    let spec = |name: &'static str, duration: Option<Duration>| PhaseSpec {
+        name,
+        concurrency: args.concurrency,
+        objects: args.objects,
+        duration,
+        quiet: args.quiet,
+    };
+    let n = args.objects;
+    let b = bucket.clone();
+    let put_op: OpFn = Arc::new(move |i, _| ("PUT".into(), format!("/{b}/{}", key(i)), Some(i)));
+    let (stats, elapsed) = match args.workload {
+        Workload::Put => phase(&t, spec("put", None), put_op.clone(), &payloads).await?,
+        Workload::Get | Workload::Delete | Workload::Mixed => {
+            let (prep, _) = phase(&t, spec("prepare", None), put_op.clone(), &payloads).await?;
+            if prep.errors > 0 {
+                bail!("{} uploads failed while preparing", prep.errors);
+            }
+            let b = bucket.clone();
+            let op: OpFn = match args.workload {
+                Workload::Get => Arc::new(move |_, r| {
+                    ("GET".into(), format!("/{b}/{}", key(r as usize % n)), None)
+                }),
+                Workload::Delete => {
+                    Arc::new(move |i, _| ("DELETE".into(), format!("/{b}/{}", key(i)), None))
+                }
+                _ => Arc::new(move |i, r| {
+                    let k = key(r as usize % n);
+                    match r % 100 {
+                        0..=44 => ("GET".into(), format!("/{b}/{k}"), None),
+                        45..=74 => ("HEAD".into(), format!("/{b}/{k}"), None),
+                        75..=89 => ("PUT".into(), format!("/{b}/{k}"), Some(n + i)),
+                        _ => ("DELETE".into(), format!("/{b}/{}", key(n + i)), None),
+                    }
+                }),
+            };
+            let dl = if args.workload == Workload::Delete {
+                None
+            } else {
+                deadline
+            };
+            phase(&t, spec(args.workload.name(), dl), op, &payloads).await?
+        }
+    };
+    let mut lat = stats.lat_us.clone();
+    lat.sort_unstable();
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let ops = lat.len() as f64 / secs;
+    let mib = stats.bytes as f64 / secs / (1 << 20) as f64;
+    let result = json!({
+        "workload": args.workload.name(),
+        "endpoint": conn.url, "objects": args.objects, "size": args.size, "concurrency": args.concurrency,
+        "seconds": secs, "ops": lat.len(), "errors": stats.errors,
+        "ops_per_sec": ops, "mib_per_sec": mib,
+        "latency_ms": {"p50": pct(&lat, 0.50), "p90": pct(&lat, 0.90), "p99": pct(&lat, 0.99),
+                        "max": lat.last().copied().unwrap_or(0) as f64 / 1000.0},
+    });
+    if own_bucket {
+        cleanup(&t, &bucket, n * 2 + 10).await;
+    }
+    if json_out {
+        println!("{result}");
+    } else {
+        println!(
+            "{}: {} ops in {:.2}s, {:.1} ops/s, {:.2} MiB/s, latency p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms, {} errors",
+            result
+                .get("workload")
+                .and_then(|w| w.as_str())
+                .unwrap_or(""),
+            lat.len(),
+            secs,
+            ops,
+            mib,
+            pct(&lat, 0.5),
+            pct(&lat, 0.9),
+            pct(&lat, 0.99),
+            lat.last().copied().unwrap_or(0) as f64 / 1000.0,
+            stats.errors
+        );
+    }
+    Ok(())
+}
+
+async fn cleanup(t: &Arc<Target>, bucket: &str, max_keys: usize) {
+    let mut handles = Vec::new();
+    for chunk in (0..max_keys)
+        .collect::<Vec<_>>()
+        .chunks(max_keys.div_ceil(16).max(1))
+    {
+        let (t, bucket, chunk) = (t.clone(), bucket.to_owned(), chunk.to_vec());
+        handles.push(tokio::spawn(async move {
+            for i in chunk {
+                let _ = t
+                    .send("DELETE", &format!("/{bucket}/{}", key(i)), Bytes::new())
+                    .await;
+            }
+        }));
+    }
+    for h in handles {
+        let _ = h.await;
+    }
+    let _ = t.send("DELETE", &format!("/{bucket}"), Bytes::new()).await;
+}
+
+fn rand_u32() -> u32 {
+    let t = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7);
+    t ^ std::process::id().rotate_left(16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("4KiB"), Ok(4096));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("10"), Ok(10));
+        assert!(parse_size("4XB").is_err());
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn payloads_are_distinct() {
+        let p = Payloads::new(4096, 100);
+        assert_ne!(p.object(0), p.object(1));
+        assert_eq!(p.object(99).len(), 4096);
+    }
+}
