@@ -122,6 +122,11 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        self.spawn_only();
+        self.wait_ready();
+    }
+
+    fn spawn_only(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,15 +149,22 @@ impl Server {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn fsgate: {e}"));
         self.child = Some(child);
-        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut retries = 3;
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
+                // Another test took the free port between our probe and the server's bind.
+                if retries > 0 && self.log().contains("Address already in use") {
+                    retries -= 1;
+                    self.port = free_port();
+                    self.spawn_only();
+                    continue;
+                }
                 panic!("fsgate exited early ({status}):\n{}", self.log());
             }
             if http_status(self.port, "/health/ready") == Some(200) {
