@@ -9,4 +9,13 @@ scripts/deps.sh
 export FSGATE_PYTHON="${FSGATE_VENV:-$PWD/.venv}/bin/python"
 # One profile (release) for the binaries the tests start and for the tests: RocksDB builds once.
 cargo build --release --bins
-cargo test --release --workspace -- --test-threads "${FSGATE_TEST_THREADS:-4}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --release --workspace --lib --bins --tests -- --test-threads "${FSGATE_TEST_THREADS:-4}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
