@@ -21,7 +21,7 @@ pub mod model;
 pub mod multipart;
 pub mod objects;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -73,6 +73,42 @@ pub struct Store {
     /// Commits into a bucket hold it shared; deleting a bucket holds it exclusively.
     bucket_gate: RwLock<()>,
     recovery: RecoveryReport,
+    /// Blobs being read right now (reader count): an overwrite or delete that drops their
+    /// last reference leaves their file to the last reader.
+    pins: Mutex<HashMap<BlobId, usize>>,
+    /// Unreferenced blobs whose removal waits for their readers.
+    pending: Mutex<HashSet<BlobId>>,
+}
+
+/// An object's manifest with its blobs pinned: they stay readable until this is dropped, even
+/// if the object is overwritten or deleted meanwhile (a GET that started sees the old object).
+pub struct PinnedObject {
+    store: Arc<Store>,
+    /// The manifest as read.
+    pub manifest: model::ObjectManifest,
+}
+
+impl std::fmt::Debug for PinnedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinnedObject")
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PinnedObject {
+    /// The store the blobs are read from.
+    #[must_use]
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+impl Drop for PinnedObject {
+    fn drop(&mut self) {
+        let ids: Vec<BlobId> = self.manifest.extents.iter().map(|e| e.blob).collect();
+        self.store.unpin(&ids);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -138,6 +174,8 @@ impl Store {
             blob_locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             bucket_gate: RwLock::new(()),
             recovery: RecoveryReport::default(),
+            pins: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashSet::new()),
         };
         store.recovery = store.collect_garbage()?;
         Ok(store)
@@ -251,9 +289,63 @@ impl Store {
     /// Removes blobs whose last reference was dropped by a batch that has committed. The caller
     /// still holds their stripe locks. A failure here only leaves garbage for the next start.
     pub(crate) fn remove_dead(&self, dead: &[BlobId]) {
+        let pins = lock(&self.pins);
         for id in dead {
+            if pins.get(id).copied().unwrap_or(0) > 0 {
+                // A reader still streams it: the last one removes it (see `unpin`).
+                lock(&self.pending).insert(*id);
+                continue;
+            }
             if let Err(e) = self.blobs.remove(id) {
                 tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
+            }
+        }
+    }
+
+    /// Reads an object's manifest and pins its blobs, under the object's key lock: while the
+    /// lock is held the object references them, so none can be removed before it is pinned.
+    pub fn pin_object(self: &Arc<Self>, bucket: &str, key: &str) -> StoreResult<PinnedObject> {
+        let okey = meta::object_key(bucket, key);
+        let _key_guard = self.lock_keys(&[&okey]);
+        let manifest = self.head_object(bucket, key)?;
+        let mut pins = lock(&self.pins);
+        for e in &manifest.extents {
+            *pins.entry(e.blob).or_default() += 1;
+        }
+        drop(pins);
+        Ok(PinnedObject {
+            store: self.clone(),
+            manifest,
+        })
+    }
+
+    fn unpin(&self, ids: &[BlobId]) {
+        for id in ids {
+            let last = {
+                let mut pins = lock(&self.pins);
+                match pins.get_mut(id) {
+                    Some(n) if *n > 1 => {
+                        *n -= 1;
+                        false
+                    }
+                    Some(_) => {
+                        pins.remove(id);
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if last && lock(&self.pending).remove(id) {
+                // Under the blob's lock: a new upload of the same bytes may have referenced
+                // it again since it became pending.
+                let _blob_guard = self.lock_blobs([id]);
+                if lock(&self.pins).get(id).is_none() && self.blob_refs(id).unwrap_or(1) == 0 {
+                    if let Err(e) = self.blobs.remove(id) {
+                        tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
+                    }
+                } else if lock(&self.pins).get(id).is_some() {
+                    lock(&self.pending).insert(*id);
+                }
             }
         }
     }

@@ -11,9 +11,9 @@ use s3s::checksum::ChecksumHasher;
 use s3s::dto::{Checksum, StreamingBlob};
 use s3s::{S3Result, s3_error};
 
-use fsgate_store::Store;
 use fsgate_store::blob::{StagedBlob, read_full};
 use fsgate_store::model::Extent;
+use fsgate_store::{PinnedObject, Store};
 
 use crate::context::RequestCtx;
 use crate::error;
@@ -90,14 +90,12 @@ impl Stream for ChannelStream {
 /// Streams `len` bytes of an object's content starting at `start`. A blocking reader fills a
 /// small bounded channel; it stops as soon as the client goes away.
 #[must_use]
-pub fn stream_range(
-    store: Arc<Store>,
-    extents: Vec<Extent>,
-    start: u64,
-    len: u64,
-) -> StreamingBlob {
+pub fn stream_range(object: PinnedObject, start: u64, len: u64) -> StreamingBlob {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
+        // `object` keeps the blobs pinned until the last byte is read or the client leaves.
+        let store = object.store().clone();
+        let extents: Vec<Extent> = object.manifest.extents.clone();
         let mut skip = start;
         let mut left = len;
         for e in extents {

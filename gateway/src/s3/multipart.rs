@@ -146,7 +146,9 @@ impl FsGate {
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
         let (sb, sk) = source_of(&i.copy_source)?;
-        let src = self.run(&rc, move |s| s.head_object(&sb, &sk)).await?;
+        let store = self.store.clone();
+        let pinned = self.run(&rc, move |_| store.pin_object(&sb, &sk)).await?;
+        let src = pinned.manifest.clone();
         let conds = SourceConditions::new(
             i.copy_source_if_match.as_ref(),
             i.copy_source_if_none_match.as_ref(),
@@ -157,8 +159,7 @@ impl FsGate {
             .check(&src)
             .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
         let (start, end) = copy_range(i.copy_source_range.as_ref(), src.size)?;
-        let stream =
-            body::stream_range(self.store.clone(), src.extents.clone(), start, end - start);
+        let stream = body::stream_range(pinned, start, end - start);
         let (staged, _) = body::stage(
             &self.store,
             &rc,

@@ -152,7 +152,10 @@ impl FsGate {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let rc = ctx(&req)?;
         let i = &req.input;
-        let m = self.manifest(&rc, &i.bucket, &i.key).await?;
+        let (b, k) = (i.bucket.clone(), i.key.clone());
+        let store = self.store.clone();
+        let pinned = self.run(&rc, move |_| store.pin_object(&b, &k)).await?;
+        let m = pinned.manifest.clone();
         check_conditions(
             &m,
             &Conditions {
@@ -205,7 +208,7 @@ impl FsGate {
         } else {
             Checksum::default()
         };
-        let body = body::stream_range(self.store.clone(), m.extents.clone(), start, len);
+        let body = body::stream_range(pinned, start, len);
         let out = GetObjectOutput {
             body: Some(body),
             accept_ranges: Some("bytes".to_owned()),
