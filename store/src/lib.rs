@@ -86,6 +86,8 @@ pub struct PinnedObject {
     store: Arc<Store>,
     /// The manifest as read.
     pub manifest: model::ObjectManifest,
+    /// The bytes of an inline object, read with its manifest.
+    pub inline: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for PinnedObject {
@@ -308,6 +310,11 @@ impl Store {
         let okey = meta::object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
         let manifest = self.head_object(bucket, key)?;
+        let inline = if manifest.inline {
+            Some(self.inline_data(bucket, key)?)
+        } else {
+            None
+        };
         let mut pins = lock(&self.pins);
         for e in &manifest.extents {
             *pins.entry(e.blob).or_default() += 1;
@@ -316,6 +323,7 @@ impl Store {
         Ok(PinnedObject {
             store: self.clone(),
             manifest,
+            inline,
         })
     }
 

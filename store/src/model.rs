@@ -65,6 +65,9 @@ pub struct ObjectManifest {
     pub headers: ObjectHeaders,
     /// Checksums to return when asked.
     pub checksums: Vec<StoredChecksum>,
+    /// The bytes live in the `inline` column family under the same key (small objects), not
+    /// in blobs; `extents` is then empty.
+    pub inline: bool,
 }
 
 /// A multipart upload in progress.

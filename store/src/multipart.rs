@@ -247,6 +247,7 @@ impl Store {
             parts_count: u32::try_from(used.len()).unwrap_or(u32::MAX),
             headers: upload.headers,
             checksums,
+            inline: false,
         };
         let mut batch = self.meta().batch();
         let mut deltas: HashMap<BlobId, i64> = HashMap::new();
@@ -255,7 +256,7 @@ impl Store {
             batch.delete(Cf::Parts, &part_key(upload_id, *n))?;
             *deltas.entry(p.blob).or_default() -= 1;
         }
-        self.commit_manifest_locked(bucket, key, manifest, None, batch, deltas)
+        self.commit_manifest_locked(bucket, key, manifest, None, None, batch, deltas)
     }
 
     /// Aborts an upload, releasing its parts.

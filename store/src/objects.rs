@@ -8,6 +8,10 @@ use crate::meta::{Cf, bucket_prefix, object_key, prefix_successor};
 use crate::model::{BucketRecord, Extent, ObjectHeaders, ObjectManifest, StoredChecksum};
 use crate::{Store, now_ns};
 
+/// Objects up to this size keep their bytes in RocksDB (one synced write, no file, no
+/// directory fsync); larger ones go to blobs.
+pub const INLINE_MAX: u64 = 64 * 1024;
+
 /// What a new object is made of, besides its bytes.
 #[derive(Debug, Clone, Default)]
 pub struct NewObject {
@@ -169,8 +173,42 @@ impl Store {
             parts_count: 0,
             headers: new.headers,
             checksums: new.checksums,
+            inline: false,
         };
-        self.commit_manifest(bucket, key, manifest, Some(&mut staged))
+        self.commit_manifest(bucket, key, manifest, Some(&mut staged), None)
+    }
+
+    /// Commits a small object whose bytes live in RocksDB next to its manifest: one synced
+    /// batch, no blob file. `md5` is the MD5 of `data` (its ETag).
+    pub fn put_object_inline(
+        &self,
+        bucket: &str,
+        key: &str,
+        data: &[u8],
+        md5: [u8; 16],
+        new: NewObject,
+    ) -> StoreResult<ObjectManifest> {
+        let manifest = ObjectManifest {
+            size: data.len() as u64,
+            etag: hex::encode(md5),
+            modified_ns: now_ns(),
+            extents: Vec::new(),
+            parts_count: 0,
+            headers: new.headers,
+            checksums: new.checksums,
+            inline: true,
+        };
+        self.commit_manifest(bucket, key, manifest, None, Some(data))
+    }
+
+    /// The bytes of an inline object.
+    pub fn inline_data(&self, bucket: &str, key: &str) -> StoreResult<Vec<u8>> {
+        self.meta()
+            .get(Cf::Inline, &object_key(bucket, key))?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "inline object",
+                detail: format!("{bucket}/{key} has no inline bytes"),
+            })
     }
 
     /// Writes `manifest` at bucket/key, replacing any previous object: the common path of put
@@ -181,13 +219,14 @@ impl Store {
         key: &str,
         manifest: ObjectManifest,
         staged: Option<&mut StagedBlob>,
+        inline: Option<&[u8]>,
     ) -> StoreResult<ObjectManifest> {
         let _gate = self.bucket_shared();
         self.bucket(bucket)?;
         let okey = object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
         let batch = self.meta().batch();
-        self.commit_manifest_locked(bucket, key, manifest, staged, batch, HashMap::new())
+        self.commit_manifest_locked(bucket, key, manifest, staged, inline, batch, HashMap::new())
     }
 
     /// As `commit_manifest`, for callers already holding the bucket gate and the key stripe.
@@ -199,11 +238,17 @@ impl Store {
         key: &str,
         manifest: ObjectManifest,
         staged: Option<&mut StagedBlob>,
+        inline: Option<&[u8]>,
         mut batch: crate::meta::Batch<'_>,
         mut deltas: HashMap<BlobId, i64>,
     ) -> StoreResult<ObjectManifest> {
         let okey = object_key(bucket, key);
         let old: Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)?;
+        match inline {
+            Some(data) => batch.put(Cf::Inline, &okey, &data)?,
+            None if old.as_ref().is_some_and(|o| o.inline) => batch.delete(Cf::Inline, &okey)?,
+            None => {}
+        }
         for e in &manifest.extents {
             *deltas.entry(e.blob).or_default() += 1;
         }
@@ -241,13 +286,26 @@ impl Store {
         let _key_guard = self.lock_keys(&[&skey, &dkey]);
         let src = self.head_object(src_bucket, src_key)?;
         check(&src)?;
+        let inline = if src.inline {
+            Some(self.inline_data(src_bucket, src_key)?)
+        } else {
+            None
+        };
         let manifest = ObjectManifest {
             modified_ns: now_ns(),
             headers: headers.unwrap_or_else(|| src.headers.clone()),
             ..src
         };
         let batch = self.meta().batch();
-        self.commit_manifest_locked(dst_bucket, dst_key, manifest, None, batch, HashMap::new())
+        self.commit_manifest_locked(
+            dst_bucket,
+            dst_key,
+            manifest,
+            None,
+            inline.as_deref(),
+            batch,
+            HashMap::new(),
+        )
     }
 
     /// Deletes an object; deleting a missing key succeeds (as S3 does). Returns whether it
@@ -267,6 +325,9 @@ impl Store {
         let _blob_guard = self.lock_blobs(deltas.keys());
         let mut batch = self.meta().batch();
         batch.delete(Cf::Objects, &okey)?;
+        if old.inline {
+            batch.delete(Cf::Inline, &okey)?;
+        }
         let dead = self.apply_ref_deltas(&mut batch, &deltas)?;
         self.commit(batch)?;
         self.remove_dead(&dead);

@@ -87,10 +87,53 @@ impl Stream for ChannelStream {
     }
 }
 
+/// Reads a small request body (at most `len` bytes, the declared length) into memory,
+/// computing its MD5 and the requested checksums: the inline-object path.
+pub async fn collect_small(
+    body: Option<StreamingBlob>,
+    mut hasher: ChecksumHasher,
+    len: u64,
+) -> S3Result<(Vec<u8>, [u8; 16], Checksum)> {
+    use md5::Digest as _;
+    let cap = usize::try_from(len).unwrap_or(0);
+    let mut data = Vec::with_capacity(cap);
+    if let Some(mut body) = body {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| error::body_error(&e))?;
+            if data.len() + chunk.len() > cap {
+                return Err(s3_error!(
+                    IncompleteBody,
+                    "The body is longer than the Content-Length HTTP header says."
+                ));
+            }
+            hasher.update(&chunk);
+            data.extend_from_slice(&chunk);
+        }
+    }
+    if data.len() != cap {
+        return Err(s3_error!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        ));
+    }
+    let md5: [u8; 16] = md5::Md5::digest(&data).into();
+    Ok((data, md5, hasher.finalize()))
+}
+
 /// Streams `len` bytes of an object's content starting at `start`. A blocking reader fills a
 /// small bounded channel; it stops as soon as the client goes away.
 #[must_use]
 pub fn stream_range(object: PinnedObject, start: u64, len: u64) -> StreamingBlob {
+    if let Some(data) = &object.inline {
+        let from = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
+        let to = usize::try_from(start + len)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let chunk = Bytes::copy_from_slice(data.get(from..to).unwrap_or_default());
+        return StreamingBlob::wrap(futures::stream::once(async move {
+            Ok::<_, std::io::Error>(chunk)
+        }));
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
         // `object` keeps the blobs pinned until the last byte is read or the client leaves.

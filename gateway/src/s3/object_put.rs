@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use fsgate_store::model::ObjectHeaders;
-use fsgate_store::objects::NewObject;
+use fsgate_store::objects::{INLINE_MAX, NewObject};
 
 use super::{FsGate, body, check_key, checksum, ctx};
 
@@ -72,28 +72,47 @@ impl FsGate {
             &headers,
         )?;
         let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
-        let (staged, computed) =
-            body::stage(&self.store, &rc, i.body, hasher, expected_len).await?;
-        checksum::verify_md5(md5, &staged.md5)?;
-        let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
-        checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
-
-        let new = NewObject {
-            headers: object_headers(
-                i.content_type.as_ref(),
-                i.content_encoding.as_ref(),
-                i.content_disposition.as_ref(),
-                i.content_language.as_ref(),
-                i.cache_control.as_ref(),
-                i.expires.as_ref(),
-                i.metadata.as_ref(),
-            ),
-            checksums: checksum::to_stored(&computed),
-        };
+        let headers = object_headers(
+            i.content_type.as_ref(),
+            i.content_encoding.as_ref(),
+            i.content_disposition.as_ref(),
+            i.content_language.as_ref(),
+            i.cache_control.as_ref(),
+            i.expires.as_ref(),
+            i.metadata.as_ref(),
+        );
         let (bucket, key) = (i.bucket, i.key);
-        let m = self
-            .run(&rc, move |s| s.put_object(&bucket, &key, staged, new))
-            .await?;
+        let m = match expected_len.filter(|n| *n <= INLINE_MAX) {
+            // Small objects: bytes in memory, stored inline in one synced RocksDB batch.
+            Some(len) => {
+                let (data, body_md5, computed) = body::collect_small(i.body, hasher, len).await?;
+                rc.fields().object_bytes_in = Some(len);
+                checksum::verify_md5(md5, &body_md5)?;
+                let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
+                checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
+                let new = NewObject {
+                    headers,
+                    checksums: checksum::to_stored(&computed),
+                };
+                self.run(&rc, move |s| {
+                    s.put_object_inline(&bucket, &key, &data, body_md5, new)
+                })
+                .await?
+            }
+            None => {
+                let (staged, computed) =
+                    body::stage(&self.store, &rc, i.body, hasher, expected_len).await?;
+                checksum::verify_md5(md5, &staged.md5)?;
+                let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
+                checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
+                let new = NewObject {
+                    headers,
+                    checksums: checksum::to_stored(&computed),
+                };
+                self.run(&rc, move |s| s.put_object(&bucket, &key, staged, new))
+                    .await?
+            }
+        };
         let c = checksum::from_stored(&m.checksums);
         let out = PutObjectOutput {
             e_tag: Some(ETag::Strong(m.etag)),

@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, StoreResult};
 
 /// Column family names, in the order they are opened.
-pub const CFS: [&str; 7] = [
-    "buckets", "objects", "uploads", "parts", "blobrefs", "iam", "audit",
+pub const CFS: [&str; 8] = [
+    "buckets", "objects", "inline", "uploads", "parts", "blobrefs", "iam", "audit",
 ];
 
 /// The column families by role.
@@ -27,6 +27,8 @@ pub enum Cf {
     Buckets,
     /// Object manifests by bucket and key.
     Objects,
+    /// Bytes of small objects, by bucket and key.
+    Inline,
     /// Multipart uploads by bucket, key and upload id.
     Uploads,
     /// Multipart parts by upload id and part number.
@@ -44,6 +46,7 @@ impl Cf {
         match self {
             Cf::Buckets => "buckets",
             Cf::Objects => "objects",
+            Cf::Inline => "inline",
             Cf::Uploads => "uploads",
             Cf::Parts => "parts",
             Cf::BlobRefs => "blobrefs",
