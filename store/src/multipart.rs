@@ -14,6 +14,7 @@ use crate::meta::{Cf, bucket_prefix, object_key, part_key, part_prefix, upload_k
 use crate::model::{
     Extent, ObjectHeaders, ObjectManifest, PartRecord, StoredChecksum, UploadRecord,
 };
+use crate::objects::Content;
 use crate::{Store, now_ns};
 
 /// An upload in a listing.
@@ -256,7 +257,7 @@ impl Store {
             batch.delete(Cf::Parts, &part_key(upload_id, *n))?;
             *deltas.entry(p.blob).or_default() -= 1;
         }
-        self.commit_manifest_locked(bucket, key, manifest, None, None, batch, deltas)
+        self.commit_manifest_locked(bucket, key, manifest, Content::Existing, batch, deltas)
     }
 
     /// Aborts an upload, releasing its parts.

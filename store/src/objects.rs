@@ -12,6 +12,17 @@ use crate::{Store, now_ns};
 /// directory fsync); larger ones go to blobs.
 pub const INLINE_MAX: u64 = 64 * 1024;
 
+/// Where a committed object's bytes come from.
+#[derive(Debug)]
+pub(crate) enum Content<'a> {
+    /// A staged blob, published before the commit.
+    Staged(&'a mut StagedBlob),
+    /// Small object bytes, written in the same batch as the manifest.
+    Inline(&'a [u8]),
+    /// Blobs the manifest already names (copies, multipart completion).
+    Existing,
+}
+
 /// What a new object is made of, besides its bytes.
 #[derive(Debug, Clone, Default)]
 pub struct NewObject {
@@ -175,7 +186,7 @@ impl Store {
             checksums: new.checksums,
             inline: false,
         };
-        self.commit_manifest(bucket, key, manifest, Some(&mut staged), None)
+        self.commit_manifest(bucket, key, manifest, Content::Staged(&mut staged))
     }
 
     /// Commits a small object whose bytes live in RocksDB next to its manifest: one synced
@@ -198,7 +209,7 @@ impl Store {
             checksums: new.checksums,
             inline: true,
         };
-        self.commit_manifest(bucket, key, manifest, None, Some(data))
+        self.commit_manifest(bucket, key, manifest, Content::Inline(data))
     }
 
     /// The bytes of an inline object.
@@ -218,15 +229,14 @@ impl Store {
         bucket: &str,
         key: &str,
         manifest: ObjectManifest,
-        staged: Option<&mut StagedBlob>,
-        inline: Option<&[u8]>,
+        content: Content<'_>,
     ) -> StoreResult<ObjectManifest> {
         let _gate = self.bucket_shared();
         self.bucket(bucket)?;
         let okey = object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
         let batch = self.meta().batch();
-        self.commit_manifest_locked(bucket, key, manifest, staged, inline, batch, HashMap::new())
+        self.commit_manifest_locked(bucket, key, manifest, content, batch, HashMap::new())
     }
 
     /// As `commit_manifest`, for callers already holding the bucket gate and the key stripe.
@@ -237,17 +247,16 @@ impl Store {
         bucket: &str,
         key: &str,
         manifest: ObjectManifest,
-        staged: Option<&mut StagedBlob>,
-        inline: Option<&[u8]>,
+        content: Content<'_>,
         mut batch: crate::meta::Batch<'_>,
         mut deltas: HashMap<BlobId, i64>,
     ) -> StoreResult<ObjectManifest> {
         let okey = object_key(bucket, key);
         let old: Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)?;
-        match inline {
-            Some(data) => batch.put(Cf::Inline, &okey, &data)?,
-            None if old.as_ref().is_some_and(|o| o.inline) => batch.delete(Cf::Inline, &okey)?,
-            None => {}
+        match &content {
+            Content::Inline(data) => batch.put(Cf::Inline, &okey, data)?,
+            _ if old.as_ref().is_some_and(|o| o.inline) => batch.delete(Cf::Inline, &okey)?,
+            _ => {}
         }
         for e in &manifest.extents {
             *deltas.entry(e.blob).or_default() += 1;
@@ -258,7 +267,7 @@ impl Store {
             }
         }
         let _blob_guard = self.lock_blobs(deltas.keys());
-        if let Some(staged) = staged {
+        if let Content::Staged(staged) = content {
             self.blobs().publish(staged)?;
         }
         batch.put(Cf::Objects, &okey, &manifest)?;
@@ -297,12 +306,15 @@ impl Store {
             ..src
         };
         let batch = self.meta().batch();
+        let content = match &inline {
+            Some(d) => Content::Inline(d),
+            None => Content::Existing,
+        };
         self.commit_manifest_locked(
             dst_bucket,
             dst_key,
             manifest,
-            None,
-            inline.as_deref(),
+            content,
             batch,
             HashMap::new(),
         )
