@@ -225,6 +225,31 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
+    /// Waits for the server to exit on its own; returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Starts the server again on the same data directory and port.
     pub fn restart(&mut self) {
         self.kill9();

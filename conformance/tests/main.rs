@@ -19,3 +19,4 @@ mod raw;
 mod rclone;
 mod rust_sdk;
 mod s3cmd;
+mod shutdown;

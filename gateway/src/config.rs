@@ -21,6 +21,8 @@ pub struct Config {
     pub domain: Option<String>,
     /// Root credentials given by the environment, if any.
     pub root_from_env: Option<RootCredentials>,
+    /// How long SIGTERM/SIGINT waits for in-flight requests.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// Where the root credentials came from.

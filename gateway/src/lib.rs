@@ -138,6 +138,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let local = listener.local_addr()?;
     print_banner(&cfg, local, &root, source);
 
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = Box::pin(shutdown_signal());
     loop {
         tokio::select! {
@@ -152,15 +153,16 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                 // Without TCP_NODELAY every small response waits ~40 ms for a delayed ACK.
                 let _ = stream.set_nodelay(true);
                 let front = front.clone();
+                let svc = service_fn(move |req| front.clone().handle(req, remote));
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    // A client that half-closes after its request still gets the response.
+                    .half_close(true)
+                    .serve_connection(TokioIo::new(stream), svc);
+                // Watched: on shutdown, idle connections close and busy ones finish their request.
+                let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| front.clone().handle(req, remote));
-                    if let Err(e) = http1::Builder::new()
-                        .keep_alive(true)
-                        // A client that half-closes after its request still gets the response.
-                        .half_close(true)
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await
-                    {
+                    if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed with error");
                     }
                 });
@@ -168,11 +170,24 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
             () = &mut shutdown => break,
         }
     }
-    tracing::info!("shutting down: flushing audit records");
+    // Stop accepting, let in-flight requests finish (up to the timeout), then flush every
+    // audit record and close RocksDB.
     drop(listener);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tracing::info!(
+        timeout_s = cfg.shutdown_timeout.as_secs(),
+        "shutting down: draining requests"
+    );
+    if tokio::time::timeout(cfg.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout: closing the remaining connections");
+    }
+    drop(front);
     let a = audit.clone();
     let _ = tokio::task::spawn_blocking(move || a.flush()).await;
+    drop(audit);
+    tracing::info!("audit flushed; stopped");
     Ok(())
 }
 

@@ -50,6 +50,9 @@ enum Command {
         /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
         #[arg(long, env = "FSGATE_DOMAIN")]
         domain: Option<String>,
+        /// Seconds SIGTERM/SIGINT waits for in-flight requests before closing connections.
+        #[arg(long, default_value_t = 30, env = "FSGATE_SHUTDOWN_TIMEOUT")]
+        shutdown_timeout: u64,
     },
     /// Validate a policy directory and exit.
     CheckPolicies {
@@ -76,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             data,
             policies,
             domain,
+            shutdown_timeout,
         } => {
             let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())
                 .map_err(anyhow::Error::msg)?;
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
                 policies,
                 domain,
                 root_from_env,
+                shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
