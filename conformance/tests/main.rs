@@ -11,6 +11,7 @@ mod aws_cli;
 mod bench;
 mod boto3;
 mod crash;
+mod explain;
 mod js_sdk;
 mod memory;
 mod minio_py;

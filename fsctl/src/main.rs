@@ -151,6 +151,30 @@ enum PolicyCmd {
     Ls,
     /// Detach by id.
     Detach { id: String },
+    /// Check a Cedar policy file against the server's schema (strict validation).
+    Validate { file: PathBuf },
+    /// May PRINCIPAL do ACTION on RESOURCE? Prints the decision and the deciding policies.
+    Test {
+        /// A user name, `root` or `anonymous`.
+        #[arg(long)]
+        principal: String,
+        /// e.g. s3:GetObject.
+        #[arg(long)]
+        action: String,
+        /// `bucket/key` for object actions, `bucket` for bucket actions.
+        #[arg(long, default_value = "")]
+        resource: String,
+        /// Request context: ip=10.1.2.3, prefix=reports/, secure=true.
+        #[arg(long, value_name = "KEY=VALUE")]
+        context: Vec<String>,
+    },
+    /// Which users and groups may do ACTION on RESOURCE (root always may).
+    WhoCan {
+        #[arg(long)]
+        action: String,
+        #[arg(long, default_value = "")]
+        resource: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -589,6 +613,104 @@ async fn run(cli: Cli) -> Result<()> {
                 )
                 .await?,
             ),
+            PolicyCmd::Validate { file } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                print_one(
+                    j,
+                    &call(
+                        &c,
+                        "POST",
+                        "/admin/v1/policy/validate",
+                        Some(json!({"cedar": text})),
+                    )
+                    .await?,
+                );
+            }
+            PolicyCmd::Test {
+                principal,
+                action,
+                resource,
+                context,
+            } => {
+                let mut ctx = serde_json::Map::new();
+                for kv in context {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| anyhow!("--context takes KEY=VALUE, not {kv}"))?;
+                    let v = if k == "secure" {
+                        json!(v == "true")
+                    } else {
+                        json!(v)
+                    };
+                    ctx.insert(k.to_owned(), v);
+                }
+                let body = json!({"principal": principal, "action": action, "resource": resource, "context": ctx});
+                let r = call(&c, "POST", "/admin/v1/policy/test", Some(body)).await?;
+                if j {
+                    println!("{r}");
+                } else {
+                    let list = |k: &str| {
+                        r.get(k)
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default()
+                    };
+                    println!(
+                        "{}: {} {} {}",
+                        r.get("decision")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                            .to_uppercase(),
+                        principal,
+                        action,
+                        resource
+                    );
+                    println!("  deciding policies: {}", list("policies"));
+                    let errors = list("errors");
+                    if !errors.is_empty() {
+                        println!("  errors: {errors}");
+                    }
+                }
+            }
+            PolicyCmd::WhoCan { action, resource } => {
+                let r = call(
+                    &c,
+                    "POST",
+                    "/admin/v1/policy/who-can",
+                    Some(json!({"action": action, "resource": resource})),
+                )
+                .await?;
+                if j {
+                    println!("{r}");
+                } else {
+                    let mut rows = vec![
+                        json!({"principal": "root", "kind": "root", "policies": ["root-all"]}),
+                    ];
+                    for u in r
+                        .get("users")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        rows.push(json!({"principal": u.get("user"), "kind": "user", "policies": u.get("policies")}));
+                    }
+                    for g in r
+                        .get("groups")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                    {
+                        rows.push(json!({"principal": g.get("group"), "kind": "group", "policies": g.get("policies")}));
+                    }
+                    print_rows(false, &rows, &["principal", "kind", "policies"]);
+                }
+            }
         },
         Cmd::Bench(args) => bench::run(&c, args, j).await?,
         Cmd::Audit(AuditCmd::Query {

@@ -124,19 +124,7 @@ impl Gate {
             Resource::Bucket(b) => (b.clone(), String::new()),
             Resource::Object { bucket, key } => (bucket.clone(), key.clone()),
         };
-        let req = AccessRequest {
-            principal: principal.clone(),
-            action,
-            resource,
-            context: RequestContext {
-                source_ip: rc.source_ip,
-                secure_transport: rc.secure,
-                now: now_secs(),
-                prefix: listing.prefix.map(str::to_owned),
-                delimiter: listing.delimiter.map(str::to_owned),
-                max_keys: listing.max_keys.map(i64::from),
-            },
-        };
+        let req = access_request(rc, principal, action, resource, listing);
         let started = std::time::Instant::now();
         let engine = self.iam.snapshot_now().engine.clone();
         let d = engine.decide(&req);
@@ -150,6 +138,19 @@ impl Gate {
         d
     }
 
+    /// Decides for an explanation (`fsctl policy test`, `who-can`): nothing is recorded.
+    pub fn explain(
+        &self,
+        rc: &RequestCtx,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+        listing: ListingContext<'_>,
+    ) -> Decision {
+        let req = access_request(rc, principal, action, resource, listing);
+        self.iam.snapshot_now().engine.decide(&req)
+    }
+
     /// Decides without recording: for filtering (ListBuckets), where the request records one
     /// summary decision itself.
     pub fn decide_quietly(
@@ -159,20 +160,7 @@ impl Gate {
         action: Action,
         resource: Resource,
     ) -> Decision {
-        let req = AccessRequest {
-            principal: principal.clone(),
-            action,
-            resource,
-            context: RequestContext {
-                source_ip: rc.source_ip,
-                secure_transport: rc.secure,
-                now: now_secs(),
-                prefix: None,
-                delimiter: None,
-                max_keys: None,
-            },
-        };
-        self.iam.snapshot_now().engine.decide(&req)
+        self.explain(rc, principal, action, resource, ListingContext::default())
     }
 
     /// Decides, and turns a deny into `AccessDenied`.
@@ -192,6 +180,29 @@ impl Gate {
         } else {
             Err(denied())
         }
+    }
+}
+
+/// The Cedar request for one access.
+fn access_request(
+    rc: &RequestCtx,
+    principal: &Principal,
+    action: Action,
+    resource: Resource,
+    listing: ListingContext<'_>,
+) -> AccessRequest {
+    AccessRequest {
+        principal: principal.clone(),
+        action,
+        resource,
+        context: RequestContext {
+            source_ip: rc.source_ip,
+            secure_transport: rc.secure,
+            now: now_secs(),
+            prefix: listing.prefix.map(str::to_owned),
+            delimiter: listing.delimiter.map(str::to_owned),
+            max_keys: listing.max_keys.map(i64::from),
+        },
     }
 }
 

@@ -172,6 +172,32 @@ impl Iam {
         Some(secret.clone())
     }
 
+    /// The principal named `name` for explanations (`fsctl policy test`): `root`/the root
+    /// access key, `anonymous`, or a user (enabled or not).
+    #[must_use]
+    pub fn principal_named(&self, name: &str) -> Option<Principal> {
+        if name == "anonymous" {
+            return Some(Principal::Anonymous);
+        }
+        if name == "root" || name == self.root.access_key {
+            return Some(Principal::Root(self.root.access_key.clone()));
+        }
+        let snap = self.snapshot_now();
+        let u = snap.users.get(name)?;
+        Some(Principal::User {
+            name: u.name.clone(),
+            groups: u.groups.clone(),
+        })
+    }
+
+    /// Every user, for `who-can`.
+    #[must_use]
+    pub fn users(&self) -> Vec<UserRecord> {
+        let mut v: Vec<UserRecord> = self.snapshot_now().users.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     /// The principal an access key stands for, if it may still be used.
     #[must_use]
     pub fn principal_for(&self, access_key: &str) -> Option<Principal> {
