@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result, anyhow, bail};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use anyhow::{Context, Result, bail};
+use aws_sigv4::http_request::SignableBody;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use http_body_util::{BodyExt, Full};
@@ -122,45 +120,7 @@ impl Target {
             .uri(&url)
             .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
             .body(Full::new(body))?;
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .ok_or_else(|| anyhow!("bad endpoint"))?;
-        req.headers_mut().insert("host", host.parse()?);
-        let identity = Credentials::new(
-            &self.conn.access_key,
-            &self.conn.secret_key,
-            None,
-            None,
-            "bench",
-        )
-        .into();
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode =
-            aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()?
-            .into();
-        let headers: Vec<(&str, &str)> = req
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-            .collect();
-        let signable = SignableRequest::new(
-            method,
-            url.clone(),
-            headers.into_iter(),
-            SignableBody::UnsignedPayload,
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        instructions.apply_to_request_http1x(&mut req);
+        crate::sign_request(&self.conn, &mut req, SignableBody::UnsignedPayload)?;
         let resp = self.client.request(req).await?;
         let status = resp.status().as_u16();
         let mut body = resp.into_body();

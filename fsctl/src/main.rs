@@ -277,9 +277,60 @@ impl Conn {
     }
 }
 
+/// What SigV4 (and S3) leave unencoded: letters, digits and `-_.~`. Encoding anything else
+/// differently from the server's canonical form breaks the signature.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encodes one path segment or query value.
 fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+/// Signs a request with SigV4 as S3 expects it (single-encoded path, no normalization), after
+/// setting its Host header from the URI.
+pub(crate) fn sign_request<B>(
+    conn: &Alias,
+    req: &mut http::Request<B>,
+    body: SignableBody<'_>,
+) -> Result<()> {
+    let url = req.uri().to_string();
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .ok_or_else(|| anyhow!("bad endpoint {url}"))?;
+    req.headers_mut().insert("host", host.parse()?);
+    let identity = Credentials::new(&conn.access_key, &conn.secret_key, None, None, "fsctl").into();
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode =
+        aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()?
+        .into();
+    let headers: Vec<(&str, &str)> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        url.clone(),
+        headers.into_iter(),
+        body,
+    )?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    instructions.apply_to_request_http1x(req);
+    Ok(())
 }
 
 async fn call(
@@ -296,34 +347,7 @@ async fn call(
         .header("content-type", "application/json")
         .header("x-amz-content-sha256", sha256_hex(body.as_bytes()))
         .body(Full::new(Bytes::from(body.clone())))?;
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.to_string())
-        .ok_or_else(|| anyhow!("bad endpoint {url}"))?;
-    req.headers_mut().insert("host", host.parse()?);
-    let identity = Credentials::new(&conn.access_key, &conn.secret_key, None, None, "fsctl").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()?
-        .into();
-    let headers: Vec<(&str, &str)> = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-        .collect();
-    let signable = SignableRequest::new(
-        method,
-        url.clone(),
-        headers.into_iter(),
-        SignableBody::Bytes(body.as_bytes()),
-    )?;
-    let (instructions, _) = sign(signable, &params)?.into_parts();
-    instructions.apply_to_request_http1x(&mut req);
+    sign_request(conn, &mut req, SignableBody::Bytes(body.as_bytes()))?;
     let client = Client::builder(TokioExecutor::new()).build_http();
     let resp = client
         .request(req)
