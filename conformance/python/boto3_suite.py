@@ -105,9 +105,15 @@ def objects_and_headers():
     s3.put_object(Bucket=b, Key="empty", Body=b"")
     assert s3.get_object(Bucket=b, Key="empty")["Body"].read() == b""
     # Unicode and awkward keys.
-    for k in ["ünïcödé/ключ.txt", "sp ace+plus&amp=eq?q", "a//double", "x" * 1024]:
+    hostile = ["ünïcödé/ключ.txt", "sp ace+plus&amp=eq?q", "a//double", "x" * 1024, "../../etc/passwd",
+               "a/./b", "a/../b", "%2e%2e/x", "tab\there", "new\nline", "<xml>&amp;", "\u202eevil", "emoji/😀"]
+    for k in hostile:
         s3.put_object(Bucket=b, Key=k, Body=k.encode())
         assert s3.get_object(Bucket=b, Key=k)["Body"].read() == k.encode(), k
+    # Keys are names, never paths: all of them list back exactly (url-encoded on the wire).
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"]]
+    assert sorted(listed, key=lambda k: k.encode()) == listed
+    assert set(hostile) <= set(listed), set(hostile) - set(listed)
     expect("KeyTooLongError", s3.put_object, Bucket=b, Key="y" * 1025, Body=b"x")
 
 
