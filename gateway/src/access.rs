@@ -267,36 +267,21 @@ impl S3Access for Gate {
     }
 
     async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
-        let (rc, p) = request_state(req)?;
         let i = &req.input;
-        let listing = ListingContext {
-            prefix: Some(i.prefix.as_deref().unwrap_or("")),
-            delimiter: i.delimiter.as_deref(),
-            max_keys: i.max_keys,
-        };
-        self.require(
-            &rc,
-            &p,
-            Action::ListObjects,
-            Resource::Bucket(i.bucket.clone()),
-            listing,
-        )
+        let (prefix, delimiter, max) = (i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+        self.require_listing(req, Action::ListObjects, &i.bucket, prefix, delimiter, max)
     }
 
     async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
-        let (rc, p) = request_state(req)?;
         let i = &req.input;
-        let listing = ListingContext {
-            prefix: Some(i.prefix.as_deref().unwrap_or("")),
-            delimiter: i.delimiter.as_deref(),
-            max_keys: i.max_keys,
-        };
-        self.require(
-            &rc,
-            &p,
+        let (prefix, delimiter, max) = (i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+        self.require_listing(
+            req,
             Action::ListObjectsV2,
-            Resource::Bucket(i.bucket.clone()),
-            listing,
+            &i.bucket,
+            prefix,
+            delimiter,
+            max,
         )
     }
 
@@ -304,56 +289,79 @@ impl S3Access for Gate {
         &self,
         req: &mut S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<()> {
-        let (rc, p) = request_state(req)?;
         let i = &req.input;
-        let listing = ListingContext {
-            prefix: Some(i.prefix.as_deref().unwrap_or("")),
-            delimiter: i.delimiter.as_deref(),
-            max_keys: i.max_uploads,
-        };
-        self.require(
-            &rc,
-            &p,
+        let (prefix, delimiter, max) = (i.prefix.as_deref(), i.delimiter.as_deref(), i.max_uploads);
+        self.require_listing(
+            req,
             Action::ListMultipartUploads,
-            Resource::Bucket(i.bucket.clone()),
-            listing,
+            &i.bucket,
+            prefix,
+            delimiter,
+            max,
         )
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let (rc, p) = request_state(req)?;
         let i = &req.input;
-        let src = copy_source(&i.copy_source)?;
-        let dst = Resource::Object {
-            bucket: i.bucket.clone(),
-            key: i.key.clone(),
-        };
-        // Both ends are decided: reading the source and writing the destination.
-        let read = self.decide(&rc, &p, Action::GetObject, src, ListingContext::default());
-        let write = self.decide(&rc, &p, Action::CopyObject, dst, ListingContext::default());
-        if read.allowed && write.allowed {
-            Ok(())
-        } else {
-            Err(denied())
-        }
+        self.require_copy(req, Action::CopyObject, &i.copy_source, &i.bucket, &i.key)
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        let (rc, p) = request_state(req)?;
         let i = &req.input;
-        let src = copy_source(&i.copy_source)?;
-        let dst = Resource::Object {
-            bucket: i.bucket.clone(),
-            key: i.key.clone(),
+        self.require_copy(
+            req,
+            Action::UploadPartCopy,
+            &i.copy_source,
+            &i.bucket,
+            &i.key,
+        )
+    }
+}
+
+impl Gate {
+    /// A listing is decided on its bucket, with the prefix (and delimiter, max-keys) in the
+    /// context; the bucket is placed in the granted prefixes the listing prefix falls under.
+    fn require_listing<T>(
+        &self,
+        req: &S3Request<T>,
+        action: Action,
+        bucket: &str,
+        prefix: Option<&str>,
+        delimiter: Option<&str>,
+        max_keys: Option<i32>,
+    ) -> S3Result<()> {
+        let (rc, p) = request_state(req)?;
+        let listing = ListingContext {
+            prefix: Some(prefix.unwrap_or("")),
+            delimiter,
+            max_keys,
         };
-        let read = self.decide(&rc, &p, Action::GetObject, src, ListingContext::default());
-        let write = self.decide(
+        self.require(
             &rc,
             &p,
-            Action::UploadPartCopy,
-            dst,
-            ListingContext::default(),
-        );
+            action,
+            Resource::Bucket(bucket.to_owned()),
+            listing,
+        )
+    }
+
+    /// A copy is decided at both ends: reading the source, and writing the destination.
+    fn require_copy<T>(
+        &self,
+        req: &S3Request<T>,
+        action: Action,
+        source: &CopySource,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<()> {
+        let (rc, p) = request_state(req)?;
+        let src = copy_source(source)?;
+        let dst = Resource::Object {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        };
+        let read = self.decide(&rc, &p, Action::GetObject, src, ListingContext::default());
+        let write = self.decide(&rc, &p, action, dst, ListingContext::default());
         if read.allowed && write.allowed {
             Ok(())
         } else {
