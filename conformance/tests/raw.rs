@@ -112,3 +112,22 @@ fn unsigned_requests_are_denied_everywhere() {
     .into_owned();
     assert!(err.contains("NotImplemented"), "{err}");
 }
+
+// Regression (seen once in CI): the request after an UploadPart answered NoSuchUpload before
+// its body was read failed SignatureDoesNotMatch on the same keep-alive connection. An error
+// sent before the request body is read now closes the connection.
+#[test]
+fn early_errors_close_the_connection() {
+    let s = Server::start();
+    let h = format!("Host: 127.0.0.1:{}\r\n", s.port);
+    let resp = raw(
+        s.port,
+        &format!("PUT /no-such-bucket-x/k HTTP/1.1\r\n{h}Content-Length: 5\r\n\r\n"),
+    )
+    .unwrap();
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("connection: close"),
+        "{resp}"
+    );
+}

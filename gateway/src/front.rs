@@ -183,6 +183,8 @@ impl AuditGuard {
 struct CountingBody {
     inner: Incoming,
     counter: Arc<AtomicU64>,
+    /// Set once the body has been read to its end.
+    done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HttpBody for CountingBody {
@@ -194,10 +196,14 @@ impl HttpBody for CountingBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(f))) = &polled
-            && let Some(d) = f.data_ref()
-        {
-            self.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+        match &polled {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    self.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(None) => self.done.store(true, Ordering::Relaxed),
+            _ => {}
         }
         polled
     }
@@ -393,7 +399,10 @@ impl Front {
         let received = Arc::new(AtomicU64::new(0));
         metrics::gauge!("fsgate_requests_in_flight").increment(1.0);
 
-        let resp = match self.precheck(req, &received).await {
+        // Whether the request has a body that a handler may answer before reading (an error).
+        let has_body = !req.body().is_end_stream();
+        let body_done = Arc::new(std::sync::atomic::AtomicBool::new(!has_body));
+        let resp = match self.precheck(req, &received, &body_done).await {
             Ok(mut req) => {
                 req.extensions_mut().insert(rc.clone());
                 match self.s3.call(req).await {
@@ -415,6 +424,13 @@ impl Front {
             String::new()
         };
         let (mut parts, body) = resp.into_parts();
+        // A response sent before its request body was read leaves unread bytes on the
+        // connection: close it rather than trust the next request's framing.
+        if !body_done.load(Ordering::Relaxed) {
+            parts
+                .headers
+                .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Ok(v) = HeaderValue::from_str(&id) {
             parts.headers.insert("x-amz-request-id", v);
         }
@@ -440,6 +456,7 @@ impl Front {
         &self,
         req: Request<Incoming>,
         received: &Arc<AtomicU64>,
+        done: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Request<Body>, S3Error> {
         let query = req.uri().query().unwrap_or("").to_owned();
         if let Some(exp) = query_param(&query, "X-Amz-Expires") {
@@ -461,6 +478,7 @@ impl Front {
         let counted = CountingBody {
             inner: body,
             counter: received.clone(),
+            done: done.clone(),
         };
         if !is_delete_objects {
             return Ok(Request::from_parts(parts, Body::http_body_unsync(counted)));
