@@ -187,6 +187,8 @@ fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
     schema: Schema,
+    /// The action hierarchy (from the schema), the base every request's entities extend.
+    actions: Entities,
     types: Types,
     files: Vec<PolicyFile>,
     origin: HashMap<String, String>,
@@ -214,8 +216,12 @@ impl PolicyEngine {
             .collect();
         let (base, origin) = load::parse_files(&policy_files)?;
         let origin: HashMap<String, String> = origin.into_iter().collect();
+        let actions = schema
+            .action_entities()
+            .map_err(|e| PolicyError::one(format!("schema actions: {e}")))?;
         let engine = Self {
             schema,
+            actions,
             types: Types::new()?,
             files: policy_files,
             origin,
@@ -350,7 +356,9 @@ impl PolicyEngine {
             Ok(c) => c,
             Err(e) => return Decision::deny_with_error(e),
         };
-        let request = match Request::new(principal, action, resource, context, Some(&self.schema)) {
+        // Built by this module for schema types (checked by `conforms` in tests), so the
+        // per-request schema validation is skipped: it cost more than the decision itself.
+        let request = match Request::new(principal, action, resource, context, None) {
             Ok(r) => r,
             Err(e) => return Decision::deny_with_error(e.to_string()),
         };
@@ -435,6 +443,19 @@ impl PolicyEngine {
     }
 
     fn entities(&self, req: &AccessRequest) -> Result<(Entities, EntityUid, EntityUid), String> {
+        let (list, principal, resource) = self.entity_list(req)?;
+        let entities = self
+            .actions
+            .clone()
+            .add_entities(list, None)
+            .map_err(|e| e.to_string())?;
+        Ok((entities, principal, resource))
+    }
+
+    fn entity_list(
+        &self,
+        req: &AccessRequest,
+    ) -> Result<(Vec<Entity>, EntityUid, EntityUid), String> {
         let t = &self.types;
         let mut list: Vec<Entity> = Vec::new();
         let principal = match &req.principal {
@@ -536,9 +557,19 @@ impl PolicyEngine {
                 ));
             }
         };
-        let entities =
-            Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?;
-        Ok((entities, principal, resource))
+        Ok((list, principal, resource))
+    }
+
+    /// Checks that the Cedar request and entities built for `req` conform to the schema (the
+    /// hot path skips this; tests run it over every action).
+    pub fn conforms(&self, req: &AccessRequest) -> Result<(), String> {
+        let (list, principal, resource) = self.entity_list(req)?;
+        Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?;
+        let action = uid(&self.types.action, req.action.cedar_name());
+        let context = self.context(&req.context)?;
+        Request::new(principal, action, resource, context, Some(&self.schema))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Ids of every policy and template link in force.

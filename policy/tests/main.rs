@@ -340,3 +340,41 @@ fn bad_policy_file_names_file_line_and_reason() {
     let err = PolicyEngine::load(&files).unwrap_err().to_string();
     assert!(err.starts_with("syntax.cedar:3:"), "{err}");
 }
+
+// The hot path skips per-request schema validation; this proves what it builds conforms, for
+// every action with the resource kinds it is used with.
+#[test]
+fn requests_built_for_every_action_conform_to_the_schema() {
+    let e = team_engine();
+    for action in fsgate_policy::ALL_ACTIONS {
+        let mut resources = match action.resource_kind() {
+            fsgate_policy::ResourceKind::Object => vec![obj("team", "home/carol/x")],
+            fsgate_policy::ResourceKind::Bucket => vec![Resource::Bucket("team".into())],
+            fsgate_policy::ResourceKind::Service => vec![Resource::Service],
+        };
+        if action == Action::ListBuckets {
+            resources.push(Resource::Bucket("team".into()));
+        }
+        for resource in resources {
+            for principal in [
+                user("carol", &["ops"]),
+                Principal::Root("r".into()),
+                Principal::Anonymous,
+            ] {
+                let req = AccessRequest {
+                    principal,
+                    action,
+                    resource: resource.clone(),
+                    context: RequestContext {
+                        prefix: Some("home/carol/".into()),
+                        delimiter: Some("/".into()),
+                        max_keys: Some(10),
+                        ..ctx()
+                    },
+                };
+                e.conforms(&req)
+                    .unwrap_or_else(|err| panic!("{action:?} {resource:?}: {err}"));
+            }
+        }
+    }
+}
