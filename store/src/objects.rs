@@ -215,7 +215,7 @@ impl Store {
     /// The bytes of an inline object.
     pub fn inline_data(&self, bucket: &str, key: &str) -> StoreResult<Vec<u8>> {
         self.meta()
-            .get(Cf::Inline, &object_key(bucket, key))?
+            .get_raw(Cf::Inline, &object_key(bucket, key))?
             .ok_or_else(|| StoreError::Corrupt {
                 what: "inline object",
                 detail: format!("{bucket}/{key} has no inline bytes"),
@@ -254,7 +254,7 @@ impl Store {
         let okey = object_key(bucket, key);
         let old: Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)?;
         match &content {
-            Content::Inline(data) => batch.put(Cf::Inline, &okey, data)?,
+            Content::Inline(data) => batch.put_raw(Cf::Inline, &okey, data)?,
             _ if old.as_ref().is_some_and(|o| o.inline) => batch.delete(Cf::Inline, &okey)?,
             _ => {}
         }

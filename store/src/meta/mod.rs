@@ -101,6 +101,20 @@ impl RocksMeta {
         }
     }
 
+    /// Reads a raw byte value (`[version][bytes]`, for object bytes: no per-byte decoding).
+    pub fn get_raw(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        match self.db.get_pinned_cf(self.cf(cf)?, key)? {
+            Some(bytes) => match bytes.split_first() {
+                Some((&codec::VALUE_VERSION, body)) => Ok(Some(body.to_vec())),
+                _ => Err(StoreError::Corrupt {
+                    what: cf.name(),
+                    detail: "unknown value version".into(),
+                }),
+            },
+            None => Ok(None),
+        }
+    }
+
     /// True when the key exists.
     pub fn contains(&self, cf: Cf, key: &[u8]) -> StoreResult<bool> {
         Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.is_some())
@@ -164,6 +178,15 @@ impl Batch<'_> {
     pub fn put<T: Serialize>(&mut self, cf: Cf, key: &[u8], value: &T) -> StoreResult<()> {
         let bytes = codec::encode(value)?;
         self.inner.put_cf(self.meta.cf(cf)?, key, bytes);
+        Ok(())
+    }
+
+    /// Adds a raw byte value as `[version][bytes]`.
+    pub fn put_raw(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
+        let mut v = Vec::with_capacity(value.len() + 1);
+        v.push(codec::VALUE_VERSION);
+        v.extend_from_slice(value);
+        self.inner.put_cf(self.meta.cf(cf)?, key, v);
         Ok(())
     }
 
