@@ -6,57 +6,15 @@ import hashlib
 import io
 import os
 import socket
-import sys
 import time
-import traceback
 import urllib.error
 import urllib.request
 import uuid
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
+from s3check import AK, ARGS, EP, PORT, SK, bucket, client, expect, md5b64, run, s3, test
 from sigv4 import signed_request
 
-EP, AK, SK = sys.argv[1:4]
-DOMAIN = sys.argv[4] if len(sys.argv) > 4 else None
-PORT = int(EP.rsplit(":", 1)[1])
-
-
-def client(ak=AK, sk=SK, style="path", endpoint=EP, **cfg):
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ak, aws_secret_access_key=sk,
-                        region_name="us-east-1",
-                        config=Config(s3={"addressing_style": style}, retries={"max_attempts": 1}, **cfg))
-
-
-s3 = client()
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def bucket():
-    name = "b3-" + uuid.uuid4().hex[:12]
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-def expect(code, fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
-
-
-def md5b64(b):
-    return base64.b64encode(hashlib.md5(b).digest()).decode()
+DOMAIN = ARGS[0] if ARGS else None
 
 
 @test
@@ -416,14 +374,4 @@ def virtual_hosted_style():
         socket.getaddrinfo = real
 
 
-failed = 0
-for t in TESTS:
-    try:
-        t()
-        print(f"ok   {t.__name__}")
-    except Exception:
-        failed += 1
-        print(f"FAIL {t.__name__}")
-        traceback.print_exc()
-print(f"{len(TESTS) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+run()

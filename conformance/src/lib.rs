@@ -59,7 +59,16 @@ pub fn aws_bin() -> PathBuf {
 /// Directory of the Python client scripts.
 #[must_use]
 pub fn scripts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python")
+    crate_dir().join("python")
+}
+
+/// This crate's directory. Read at run time (cargo sets it for tests) before the compile-time
+/// value: a target directory shared between clones at different paths may hold a build whose
+/// compile-time path is another clone's.
+#[must_use]
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// A free TCP port on 127.0.0.1.

@@ -1,6 +1,5 @@
 //! The AWS SDK for JavaScript v3 (npm `@aws-sdk/client-s3`, default checksums on).
 
-use std::path::Path;
 use std::process::Command;
 
 use fsgate_conformance::{ROOT_PASS, ROOT_USER, Server, ok, run};
@@ -8,7 +7,7 @@ use fsgate_conformance::{ROOT_PASS, ROOT_USER, Server, ok, run};
 #[test]
 fn js_sdk_v3_suite() {
     let s = Server::start();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let dir = fsgate_conformance::crate_dir().join("js");
     assert!(
         dir.join("node_modules/@aws-sdk/client-s3").exists(),
         "run scripts/deps.sh (npm ci in conformance/js)"

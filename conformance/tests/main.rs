@@ -10,6 +10,7 @@
 mod aws_cli;
 mod bench;
 mod boto3;
+mod breadth;
 mod crash;
 mod explain;
 mod js_sdk;

@@ -464,7 +464,7 @@ fn invalid_policy_files_stop_startup_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("policies");
     fs::create_dir_all(&pol).unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let root = fsgate_conformance::crate_dir().join("../policies");
     for f in ["fsgate.cedarschema", "default.cedar", "roles.cedar"] {
         fs::copy(root.join(f), pol.join(f)).unwrap();
     }

@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use fsgate_policy::{AccessRequest, Action, Decision, Principal, RequestContext, Resource};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::{
-    CopyObjectInput, CopySource, ListMultipartUploadsInput, ListObjectsInput, ListObjectsV2Input,
-    UploadPartCopyInput,
+    CopyObjectInput, CopySource, ListMultipartUploadsInput, ListObjectVersionsInput,
+    ListObjectsInput, ListObjectsV2Input, UploadPartCopyInput,
 };
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
@@ -36,29 +36,84 @@ pub enum Stage {
 #[must_use]
 pub fn stage_of(op: &str) -> Stage {
     use Action as A;
+    let now = |a| Stage::Now(a);
     match op {
-        "GetObject" => Stage::Now(A::GetObject),
-        "HeadObject" => Stage::Now(A::HeadObject),
-        "PutObject" => Stage::Now(A::PutObject),
-        "DeleteObject" => Stage::Now(A::DeleteObject),
-        "CreateMultipartUpload" => Stage::Now(A::CreateMultipartUpload),
-        "UploadPart" => Stage::Now(A::UploadPart),
-        "CompleteMultipartUpload" => Stage::Now(A::CompleteMultipartUpload),
-        "AbortMultipartUpload" => Stage::Now(A::AbortMultipartUpload),
-        "ListParts" => Stage::Now(A::ListParts),
-        "HeadBucket" => Stage::Now(A::HeadBucket),
-        "GetBucketLocation" => Stage::Now(A::GetBucketLocation),
-        "CreateBucket" => Stage::Now(A::CreateBucket),
-        "DeleteBucket" => Stage::Now(A::DeleteBucket),
+        "GetObject" => now(A::GetObject),
+        "HeadObject" => now(A::HeadObject),
+        "GetObjectAttributes" => now(A::GetObjectAttributes),
+        "GetObjectTagging" => now(A::GetObjectTagging),
+        "GetObjectRetention" => now(A::GetObjectRetention),
+        "GetObjectLegalHold" => now(A::GetObjectLegalHold),
+        "GetObjectAcl" => now(A::GetObjectAcl),
+        "PutObject" => now(A::PutObject),
+        "DeleteObject" => now(A::DeleteObject),
+        "PutObjectTagging" => now(A::PutObjectTagging),
+        "DeleteObjectTagging" => now(A::DeleteObjectTagging),
+        "PutObjectRetention" => now(A::PutObjectRetention),
+        "PutObjectLegalHold" => now(A::PutObjectLegalHold),
+        "PutObjectAcl" => now(A::PutObjectAcl),
+        "CreateMultipartUpload" => now(A::CreateMultipartUpload),
+        "UploadPart" => now(A::UploadPart),
+        "CompleteMultipartUpload" => now(A::CompleteMultipartUpload),
+        "AbortMultipartUpload" => now(A::AbortMultipartUpload),
+        "ListParts" => now(A::ListParts),
+        "HeadBucket" => now(A::HeadBucket),
+        "GetBucketLocation" => now(A::GetBucketLocation),
+        "GetBucketVersioning" => now(A::GetBucketVersioning),
+        "GetBucketTagging" => now(A::GetBucketTagging),
+        "GetBucketCors" => now(A::GetBucketCors),
+        "GetBucketLifecycleConfiguration" => now(A::GetBucketLifecycleConfiguration),
+        "GetBucketEncryption" => now(A::GetBucketEncryption),
+        "GetObjectLockConfiguration" => now(A::GetObjectLockConfiguration),
+        "GetBucketPolicy" => now(A::GetBucketPolicy),
+        "GetBucketPolicyStatus" => now(A::GetBucketPolicyStatus),
+        "GetBucketAcl" => now(A::GetBucketAcl),
+        "GetBucketOwnershipControls" => now(A::GetBucketOwnershipControls),
+        "CreateBucket" => now(A::CreateBucket),
+        "DeleteBucket" => now(A::DeleteBucket),
+        "PutBucketVersioning" => now(A::PutBucketVersioning),
+        "PutBucketTagging" => now(A::PutBucketTagging),
+        "DeleteBucketTagging" => now(A::DeleteBucketTagging),
+        "PutBucketCors" => now(A::PutBucketCors),
+        "DeleteBucketCors" => now(A::DeleteBucketCors),
+        "PutBucketLifecycleConfiguration" => now(A::PutBucketLifecycleConfiguration),
+        "DeleteBucketLifecycle" => now(A::DeleteBucketLifecycle),
+        "PutBucketEncryption" => now(A::PutBucketEncryption),
+        "DeleteBucketEncryption" => now(A::DeleteBucketEncryption),
+        "PutObjectLockConfiguration" => now(A::PutObjectLockConfiguration),
+        "PutBucketPolicy" => now(A::PutBucketPolicy),
+        "DeleteBucketPolicy" => now(A::DeleteBucketPolicy),
+        "PutBucketAcl" => now(A::PutBucketAcl),
+        "PutBucketOwnershipControls" => now(A::PutBucketOwnershipControls),
+        "DeleteBucketOwnershipControls" => now(A::DeleteBucketOwnershipControls),
         "ListBuckets" => Stage::PerKey,
         "ListObjects" => Stage::Hook(A::ListObjects),
         "ListObjectsV2" => Stage::Hook(A::ListObjectsV2),
+        "ListObjectVersions" => Stage::Hook(A::ListObjectVersions),
         "ListMultipartUploads" => Stage::Hook(A::ListMultipartUploads),
         "CopyObject" => Stage::Hook(A::CopyObject),
         "UploadPartCopy" => Stage::Hook(A::UploadPartCopy),
         "DeleteObjects" => Stage::PerKey,
-        _ => Stage::Now(A::Unsupported),
+        _ => now(A::Unsupported),
     }
+}
+
+/// AWS decides reads and deletes of a named version as their own permissions.
+#[must_use]
+pub fn versioned_action(action: Action, has_version: bool) -> Action {
+    match action {
+        Action::GetObject | Action::HeadObject if has_version => Action::GetObjectVersion,
+        Action::DeleteObject if has_version => Action::DeleteObjectVersion,
+        a => a,
+    }
+}
+
+/// True when a request's query names a version (`versionId=`).
+fn query_has_version(uri: &http::Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.split('=').next() == Some("versionId"))
+    })
 }
 
 /// Listing parameters that go into the Cedar context.
@@ -228,12 +283,19 @@ fn resource_of(path: &S3Path) -> Resource {
     }
 }
 
-fn copy_source(src: &CopySource) -> S3Result<Resource> {
+fn copy_source(src: &CopySource) -> S3Result<(Resource, bool)> {
     match src {
-        CopySource::Bucket { bucket, key, .. } => Ok(Resource::Object {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        }),
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            Resource::Object {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            },
+            version_id.is_some(),
+        )),
         _ => Err(s3_error!(
             NotImplemented,
             "Only bucket/key copy sources are supported"
@@ -256,6 +318,7 @@ impl S3Access for Gate {
         cx.extensions_mut().insert(principal.clone());
         match stage_of(cx.s3_op().name()) {
             Stage::Now(action) => {
+                let action = versioned_action(action, query_has_version(cx.uri()));
                 let resource = match (action, resource) {
                     (Action::Unsupported, _) => Resource::Service,
                     (_, r) => r,
@@ -294,6 +357,22 @@ impl S3Access for Gate {
         self.require_listing(
             req,
             Action::ListMultipartUploads,
+            &i.bucket,
+            prefix,
+            delimiter,
+            max,
+        )
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: &mut S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<()> {
+        let i = &req.input;
+        let (prefix, delimiter, max) = (i.prefix.as_deref(), i.delimiter.as_deref(), i.max_keys);
+        self.require_listing(
+            req,
+            Action::ListObjectVersions,
             &i.bucket,
             prefix,
             delimiter,
@@ -355,12 +434,13 @@ impl Gate {
         key: &str,
     ) -> S3Result<()> {
         let (rc, p) = request_state(req)?;
-        let src = copy_source(source)?;
+        let (src, versioned) = copy_source(source)?;
         let dst = Resource::Object {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
         };
-        let read = self.decide(&rc, &p, Action::GetObject, src, ListingContext::default());
+        let read_action = versioned_action(Action::GetObject, versioned);
+        let read = self.decide(&rc, &p, read_action, src, ListingContext::default());
         let write = self.decide(&rc, &p, action, dst, ListingContext::default());
         if read.allowed && write.allowed {
             Ok(())
@@ -400,6 +480,7 @@ mod tests {
             "ListObjects",
             "ListObjectsV2",
             "ListMultipartUploads",
+            "ListObjectVersions",
             "CopyObject",
             "UploadPartCopy",
         ] {
@@ -407,6 +488,18 @@ mod tests {
         }
         assert_eq!(stage_of("DeleteObjects"), Stage::PerKey);
         assert_eq!(stage_of("ListBuckets"), Stage::PerKey);
-        assert_eq!(stage_of("PutBucketPolicy"), Stage::Now(Action::Unsupported));
+        assert_eq!(
+            stage_of("SelectObjectContent"),
+            Stage::Now(Action::Unsupported)
+        );
+        assert_eq!(
+            versioned_action(Action::HeadObject, true),
+            Action::GetObjectVersion
+        );
+        assert_eq!(
+            versioned_action(Action::DeleteObject, true),
+            Action::DeleteObjectVersion
+        );
+        assert_eq!(versioned_action(Action::PutObject, true), Action::PutObject);
     }
 }

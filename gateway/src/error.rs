@@ -33,6 +33,22 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
             S3ErrorCode::EntityTooSmall,
             format!("Part {part} is {size} bytes; every part but the last must be at least 5 MiB."),
         ),
+        StoreError::NoSuchVersion => S3Error::with_message(
+            S3ErrorCode::NoSuchVersion,
+            "The specified version does not exist.",
+        ),
+        StoreError::InvalidVersionId => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, "Invalid version id specified")
+        }
+        StoreError::DeleteMarker => S3Error::with_message(
+            S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        ),
+        StoreError::ObjectLocked => S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "Access Denied because object protected by object lock.",
+        ),
+        StoreError::InvalidRequest(msg) => S3Error::with_message(S3ErrorCode::InvalidRequest, msg),
         StoreError::PreconditionFailed => S3Error::with_message(
             S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",

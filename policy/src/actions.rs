@@ -1,78 +1,6 @@
-//! The actions fsgate decides: one per S3 operation, and one per admin API call.
-
-/// Every action a request can be decided as. Matched exhaustively: a new operation cannot slip
-/// past policy without a name here and in `policies/fsgate.cedarschema`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// GetObject.
-    GetObject,
-    /// HeadObject.
-    HeadObject,
-    /// PutObject.
-    PutObject,
-    /// CopyObject (the destination; the source is decided as GetObject).
-    CopyObject,
-    /// DeleteObject (also each key of DeleteObjects).
-    DeleteObject,
-    /// CreateMultipartUpload.
-    CreateMultipartUpload,
-    /// UploadPart.
-    UploadPart,
-    /// UploadPartCopy (the destination; the source is decided as GetObject).
-    UploadPartCopy,
-    /// CompleteMultipartUpload.
-    CompleteMultipartUpload,
-    /// AbortMultipartUpload.
-    AbortMultipartUpload,
-    /// ListParts.
-    ListParts,
-    /// HeadBucket.
-    HeadBucket,
-    /// GetBucketLocation.
-    GetBucketLocation,
-    /// ListObjects (v1).
-    ListObjects,
-    /// ListObjectsV2.
-    ListObjectsV2,
-    /// ListMultipartUploads.
-    ListMultipartUploads,
-    /// CreateBucket.
-    CreateBucket,
-    /// DeleteBucket.
-    DeleteBucket,
-    /// ListBuckets.
-    ListBuckets,
-    /// Any S3 operation fsgate does not implement.
-    Unsupported,
-    /// Admin: list users.
-    AdminListUsers,
-    /// Admin: add a user.
-    AdminAddUser,
-    /// Admin: remove a user.
-    AdminRemoveUser,
-    /// Admin: enable a user.
-    AdminEnableUser,
-    /// Admin: disable a user.
-    AdminDisableUser,
-    /// Admin: create an access key.
-    AdminCreateKey,
-    /// Admin: list access keys.
-    AdminListKeys,
-    /// Admin: delete an access key.
-    AdminDeleteKey,
-    /// Admin: add a user to a group.
-    AdminAddGroupMember,
-    /// Admin: remove a user from a group.
-    AdminRemoveGroupMember,
-    /// Admin: attach a role or policy.
-    AdminAttachPolicy,
-    /// Admin: detach a policy.
-    AdminDetachPolicy,
-    /// Admin: list attached policies.
-    AdminListPolicies,
-    /// Admin: query the audit log.
-    AdminQueryAudit,
-}
+//! The actions fsgate decides: one per S3 operation (with AWS's extra permissions where an
+//! operation's meaning depends on its arguments: `s3:GetObjectVersion`,
+//! `s3:DeleteObjectVersion`, `s3:BypassGovernanceRetention`), and one per admin API call.
 
 /// What kind of resource an action applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,95 +13,199 @@ pub enum ResourceKind {
     Service,
 }
 
+/// Declares the action enum, its Cedar names and resource kinds, and `ALL`, from one table so
+/// that they cannot disagree.
+macro_rules! actions {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal, $kind:ident;)*) => {
+        /// Every action a request can be decided as. Matched exhaustively: a new operation
+        /// cannot slip past policy without a name here and in `policies/fsgate.cedarschema`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Action {
+            /// The Cedar action id (`Action::"s3:GetObject"`).
+            #[must_use]
+            pub fn cedar_name(&self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)*
+                }
+            }
+
+            /// The resource kind the action applies to.
+            #[must_use]
+            pub fn resource_kind(&self) -> ResourceKind {
+                match self {
+                    $(Action::$variant => ResourceKind::$kind,)*
+                }
+            }
+        }
+
+        /// Every action, for tools (`who-can`, tests).
+        pub const ALL: &[Action] = &[$(Action::$variant,)*];
+    };
+}
+
+actions! {
+    /// GetObject (the current version).
+    GetObject => "s3:GetObject", Object;
+    /// HeadObject (the current version).
+    HeadObject => "s3:HeadObject", Object;
+    /// GetObject or HeadObject of a named version.
+    GetObjectVersion => "s3:GetObjectVersion", Object;
+    /// GetObjectAttributes.
+    GetObjectAttributes => "s3:GetObjectAttributes", Object;
+    /// GetObjectTagging.
+    GetObjectTagging => "s3:GetObjectTagging", Object;
+    /// GetObjectRetention.
+    GetObjectRetention => "s3:GetObjectRetention", Object;
+    /// GetObjectLegalHold.
+    GetObjectLegalHold => "s3:GetObjectLegalHold", Object;
+    /// GetObjectAcl.
+    GetObjectAcl => "s3:GetObjectAcl", Object;
+    /// PutObject (also POST form uploads).
+    PutObject => "s3:PutObject", Object;
+    /// CopyObject (the destination; the source is decided as GetObject).
+    CopyObject => "s3:CopyObject", Object;
+    /// DeleteObject without a version (also each such key of DeleteObjects).
+    DeleteObject => "s3:DeleteObject", Object;
+    /// DeleteObject of a named version (also each such key of DeleteObjects).
+    DeleteObjectVersion => "s3:DeleteObjectVersion", Object;
+    /// PutObjectTagging.
+    PutObjectTagging => "s3:PutObjectTagging", Object;
+    /// DeleteObjectTagging.
+    DeleteObjectTagging => "s3:DeleteObjectTagging", Object;
+    /// PutObjectRetention.
+    PutObjectRetention => "s3:PutObjectRetention", Object;
+    /// PutObjectLegalHold.
+    PutObjectLegalHold => "s3:PutObjectLegalHold", Object;
+    /// Bypassing GOVERNANCE retention (decided in addition to the operation).
+    BypassGovernanceRetention => "s3:BypassGovernanceRetention", Object;
+    /// PutObjectAcl.
+    PutObjectAcl => "s3:PutObjectAcl", Object;
+    /// CreateMultipartUpload.
+    CreateMultipartUpload => "s3:CreateMultipartUpload", Object;
+    /// UploadPart.
+    UploadPart => "s3:UploadPart", Object;
+    /// UploadPartCopy (the destination; the source is decided as GetObject).
+    UploadPartCopy => "s3:UploadPartCopy", Object;
+    /// CompleteMultipartUpload.
+    CompleteMultipartUpload => "s3:CompleteMultipartUpload", Object;
+    /// AbortMultipartUpload.
+    AbortMultipartUpload => "s3:AbortMultipartUpload", Object;
+    /// ListParts.
+    ListParts => "s3:ListParts", Object;
+    /// HeadBucket.
+    HeadBucket => "s3:HeadBucket", Bucket;
+    /// GetBucketLocation.
+    GetBucketLocation => "s3:GetBucketLocation", Bucket;
+    /// GetBucketVersioning.
+    GetBucketVersioning => "s3:GetBucketVersioning", Bucket;
+    /// GetBucketTagging.
+    GetBucketTagging => "s3:GetBucketTagging", Bucket;
+    /// GetBucketCors.
+    GetBucketCors => "s3:GetBucketCors", Bucket;
+    /// GetBucketLifecycleConfiguration.
+    GetBucketLifecycleConfiguration => "s3:GetBucketLifecycleConfiguration", Bucket;
+    /// GetBucketEncryption.
+    GetBucketEncryption => "s3:GetBucketEncryption", Bucket;
+    /// GetObjectLockConfiguration.
+    GetObjectLockConfiguration => "s3:GetObjectLockConfiguration", Bucket;
+    /// GetBucketPolicy.
+    GetBucketPolicy => "s3:GetBucketPolicy", Bucket;
+    /// GetBucketPolicyStatus.
+    GetBucketPolicyStatus => "s3:GetBucketPolicyStatus", Bucket;
+    /// GetBucketAcl.
+    GetBucketAcl => "s3:GetBucketAcl", Bucket;
+    /// GetBucketOwnershipControls.
+    GetBucketOwnershipControls => "s3:GetBucketOwnershipControls", Bucket;
+    /// ListObjects (v1).
+    ListObjects => "s3:ListObjects", Bucket;
+    /// ListObjectsV2.
+    ListObjectsV2 => "s3:ListObjectsV2", Bucket;
+    /// ListObjectVersions.
+    ListObjectVersions => "s3:ListObjectVersions", Bucket;
+    /// ListMultipartUploads.
+    ListMultipartUploads => "s3:ListMultipartUploads", Bucket;
+    /// CreateBucket.
+    CreateBucket => "s3:CreateBucket", Bucket;
+    /// DeleteBucket.
+    DeleteBucket => "s3:DeleteBucket", Bucket;
+    /// PutBucketVersioning.
+    PutBucketVersioning => "s3:PutBucketVersioning", Bucket;
+    /// PutBucketTagging.
+    PutBucketTagging => "s3:PutBucketTagging", Bucket;
+    /// DeleteBucketTagging.
+    DeleteBucketTagging => "s3:DeleteBucketTagging", Bucket;
+    /// PutBucketCors.
+    PutBucketCors => "s3:PutBucketCors", Bucket;
+    /// DeleteBucketCors.
+    DeleteBucketCors => "s3:DeleteBucketCors", Bucket;
+    /// PutBucketLifecycleConfiguration.
+    PutBucketLifecycleConfiguration => "s3:PutBucketLifecycleConfiguration", Bucket;
+    /// DeleteBucketLifecycle.
+    DeleteBucketLifecycle => "s3:DeleteBucketLifecycle", Bucket;
+    /// PutBucketEncryption.
+    PutBucketEncryption => "s3:PutBucketEncryption", Bucket;
+    /// DeleteBucketEncryption.
+    DeleteBucketEncryption => "s3:DeleteBucketEncryption", Bucket;
+    /// PutObjectLockConfiguration.
+    PutObjectLockConfiguration => "s3:PutObjectLockConfiguration", Bucket;
+    /// PutBucketPolicy.
+    PutBucketPolicy => "s3:PutBucketPolicy", Bucket;
+    /// DeleteBucketPolicy.
+    DeleteBucketPolicy => "s3:DeleteBucketPolicy", Bucket;
+    /// PutBucketAcl.
+    PutBucketAcl => "s3:PutBucketAcl", Bucket;
+    /// PutBucketOwnershipControls.
+    PutBucketOwnershipControls => "s3:PutBucketOwnershipControls", Bucket;
+    /// DeleteBucketOwnershipControls.
+    DeleteBucketOwnershipControls => "s3:DeleteBucketOwnershipControls", Bucket;
+    /// ListBuckets.
+    ListBuckets => "s3:ListBuckets", Service;
+    /// Any S3 operation fsgate does not implement.
+    Unsupported => "s3:Unsupported", Service;
+    /// Admin: list users.
+    AdminListUsers => "admin:ListUsers", Service;
+    /// Admin: add a user.
+    AdminAddUser => "admin:AddUser", Service;
+    /// Admin: remove a user.
+    AdminRemoveUser => "admin:RemoveUser", Service;
+    /// Admin: enable a user.
+    AdminEnableUser => "admin:EnableUser", Service;
+    /// Admin: disable a user.
+    AdminDisableUser => "admin:DisableUser", Service;
+    /// Admin: create an access key.
+    AdminCreateKey => "admin:CreateKey", Service;
+    /// Admin: list access keys.
+    AdminListKeys => "admin:ListKeys", Service;
+    /// Admin: delete an access key.
+    AdminDeleteKey => "admin:DeleteKey", Service;
+    /// Admin: add a user to a group.
+    AdminAddGroupMember => "admin:AddGroupMember", Service;
+    /// Admin: remove a user from a group.
+    AdminRemoveGroupMember => "admin:RemoveGroupMember", Service;
+    /// Admin: attach a role or policy.
+    AdminAttachPolicy => "admin:AttachPolicy", Service;
+    /// Admin: detach a policy.
+    AdminDetachPolicy => "admin:DetachPolicy", Service;
+    /// Admin: list attached policies.
+    AdminListPolicies => "admin:ListPolicies", Service;
+    /// Admin: query the audit log.
+    AdminQueryAudit => "admin:QueryAudit", Service;
+}
+
 impl Action {
-    /// The Cedar action id (`Action::"s3:GetObject"`).
-    #[must_use]
-    pub fn cedar_name(&self) -> &'static str {
-        match self {
-            Action::GetObject => "s3:GetObject",
-            Action::HeadObject => "s3:HeadObject",
-            Action::PutObject => "s3:PutObject",
-            Action::CopyObject => "s3:CopyObject",
-            Action::DeleteObject => "s3:DeleteObject",
-            Action::CreateMultipartUpload => "s3:CreateMultipartUpload",
-            Action::UploadPart => "s3:UploadPart",
-            Action::UploadPartCopy => "s3:UploadPartCopy",
-            Action::CompleteMultipartUpload => "s3:CompleteMultipartUpload",
-            Action::AbortMultipartUpload => "s3:AbortMultipartUpload",
-            Action::ListParts => "s3:ListParts",
-            Action::HeadBucket => "s3:HeadBucket",
-            Action::GetBucketLocation => "s3:GetBucketLocation",
-            Action::ListObjects => "s3:ListObjects",
-            Action::ListObjectsV2 => "s3:ListObjectsV2",
-            Action::ListMultipartUploads => "s3:ListMultipartUploads",
-            Action::CreateBucket => "s3:CreateBucket",
-            Action::DeleteBucket => "s3:DeleteBucket",
-            Action::ListBuckets => "s3:ListBuckets",
-            Action::Unsupported => "s3:Unsupported",
-            Action::AdminListUsers => "admin:ListUsers",
-            Action::AdminAddUser => "admin:AddUser",
-            Action::AdminRemoveUser => "admin:RemoveUser",
-            Action::AdminEnableUser => "admin:EnableUser",
-            Action::AdminDisableUser => "admin:DisableUser",
-            Action::AdminCreateKey => "admin:CreateKey",
-            Action::AdminListKeys => "admin:ListKeys",
-            Action::AdminDeleteKey => "admin:DeleteKey",
-            Action::AdminAddGroupMember => "admin:AddGroupMember",
-            Action::AdminRemoveGroupMember => "admin:RemoveGroupMember",
-            Action::AdminAttachPolicy => "admin:AttachPolicy",
-            Action::AdminDetachPolicy => "admin:DetachPolicy",
-            Action::AdminListPolicies => "admin:ListPolicies",
-            Action::AdminQueryAudit => "admin:QueryAudit",
-        }
-    }
-
-    /// The resource kind the action applies to.
-    #[must_use]
-    pub fn resource_kind(&self) -> ResourceKind {
-        match self {
-            Action::GetObject
-            | Action::HeadObject
-            | Action::PutObject
-            | Action::CopyObject
-            | Action::DeleteObject
-            | Action::CreateMultipartUpload
-            | Action::UploadPart
-            | Action::UploadPartCopy
-            | Action::CompleteMultipartUpload
-            | Action::AbortMultipartUpload
-            | Action::ListParts => ResourceKind::Object,
-            Action::HeadBucket
-            | Action::GetBucketLocation
-            | Action::ListObjects
-            | Action::ListObjectsV2
-            | Action::ListMultipartUploads
-            | Action::CreateBucket
-            | Action::DeleteBucket => ResourceKind::Bucket,
-            Action::ListBuckets
-            | Action::Unsupported
-            | Action::AdminListUsers
-            | Action::AdminAddUser
-            | Action::AdminRemoveUser
-            | Action::AdminEnableUser
-            | Action::AdminDisableUser
-            | Action::AdminCreateKey
-            | Action::AdminListKeys
-            | Action::AdminDeleteKey
-            | Action::AdminAddGroupMember
-            | Action::AdminRemoveGroupMember
-            | Action::AdminAttachPolicy
-            | Action::AdminDetachPolicy
-            | Action::AdminListPolicies
-            | Action::AdminQueryAudit => ResourceKind::Service,
-        }
-    }
-
     /// True for bucket listings, whose prefix places the bucket under granted prefixes.
     #[must_use]
     pub fn is_listing(&self) -> bool {
         matches!(
             self,
-            Action::ListObjects | Action::ListObjectsV2 | Action::ListMultipartUploads
+            Action::ListObjects
+                | Action::ListObjectsV2
+                | Action::ListMultipartUploads
+                | Action::ListObjectVersions
         )
     }
 
@@ -183,41 +215,3 @@ impl Action {
         ALL.iter().copied().find(|a| a.cedar_name() == name)
     }
 }
-
-/// Every action, for tools (`who-can`, tests).
-pub const ALL: [Action; 34] = [
-    Action::GetObject,
-    Action::HeadObject,
-    Action::PutObject,
-    Action::CopyObject,
-    Action::DeleteObject,
-    Action::CreateMultipartUpload,
-    Action::UploadPart,
-    Action::UploadPartCopy,
-    Action::CompleteMultipartUpload,
-    Action::AbortMultipartUpload,
-    Action::ListParts,
-    Action::HeadBucket,
-    Action::GetBucketLocation,
-    Action::ListObjects,
-    Action::ListObjectsV2,
-    Action::ListMultipartUploads,
-    Action::CreateBucket,
-    Action::DeleteBucket,
-    Action::ListBuckets,
-    Action::Unsupported,
-    Action::AdminListUsers,
-    Action::AdminAddUser,
-    Action::AdminRemoveUser,
-    Action::AdminEnableUser,
-    Action::AdminDisableUser,
-    Action::AdminCreateKey,
-    Action::AdminListKeys,
-    Action::AdminDeleteKey,
-    Action::AdminAddGroupMember,
-    Action::AdminRemoveGroupMember,
-    Action::AdminAttachPolicy,
-    Action::AdminDetachPolicy,
-    Action::AdminListPolicies,
-    Action::AdminQueryAudit,
-];

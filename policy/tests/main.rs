@@ -346,7 +346,7 @@ fn bad_policy_file_names_file_line_and_reason() {
 #[test]
 fn requests_built_for_every_action_conform_to_the_schema() {
     let e = team_engine();
-    for action in fsgate_policy::ALL_ACTIONS {
+    for &action in fsgate_policy::ALL_ACTIONS {
         let mut resources = match action.resource_kind() {
             fsgate_policy::ResourceKind::Object => vec![obj("team", "home/carol/x")],
             fsgate_policy::ResourceKind::Bucket => vec![Resource::Bucket("team".into())],

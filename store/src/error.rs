@@ -34,6 +34,21 @@ pub enum StoreError {
         /// Its size.
         size: u64,
     },
+    /// The version does not exist.
+    #[error("no such version")]
+    NoSuchVersion,
+    /// A version id that this store could not have issued.
+    #[error("invalid version id")]
+    InvalidVersionId,
+    /// The operation names a delete marker, which has no content, tags or lock state.
+    #[error("the version is a delete marker")]
+    DeleteMarker,
+    /// Object Lock (retention or legal hold) protects the version.
+    #[error("the version is protected by object lock")]
+    ObjectLocked,
+    /// The request contradicts the bucket's state (the reason is for the client).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// A condition the caller attached to the operation did not hold.
     #[error("precondition failed")]
     PreconditionFailed,

@@ -20,6 +20,7 @@ pub mod meta;
 pub mod model;
 pub mod multipart;
 pub mod objects;
+pub mod versions;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
@@ -33,7 +34,7 @@ use self::blob::{BlobId, BlobStore, FsBlobStore};
 use self::meta::{Batch, Cf, RocksMeta};
 
 /// The on-disk format version this release reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const STRIPES: usize = 1024;
 
@@ -78,6 +79,8 @@ pub struct Store {
     pins: Mutex<HashMap<BlobId, usize>>,
     /// Unreferenced blobs whose removal waits for their readers.
     pending: Mutex<HashSet<BlobId>>,
+    /// The last commit sequence handed out (see `next_seq`).
+    last_seq: std::sync::atomic::AtomicU64,
 }
 
 /// An object's manifest with its blobs pinned: they stay readable until this is dropped, even
@@ -178,6 +181,7 @@ impl Store {
             recovery: RecoveryReport::default(),
             pins: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
+            last_seq: std::sync::atomic::AtomicU64::new(0),
         };
         store.recovery = store.collect_garbage()?;
         Ok(store)
@@ -221,6 +225,26 @@ impl Store {
             staged_removed,
             unreferenced_removed,
         })
+    }
+
+    /// A unique, increasing commit sequence: the current time in nanoseconds, bumped past the
+    /// last one handed out. It is a version's modification time and orders a key's versions.
+    pub(crate) fn next_seq(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = now_ns();
+        let mut last = self.last_seq.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last.saturating_add(1));
+            match self.last_seq.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
     }
 
     /// Locks the key stripes for the given keys, in a fixed order (no deadlock).
@@ -304,14 +328,21 @@ impl Store {
         }
     }
 
-    /// Reads an object's manifest and pins its blobs, under the object's key lock: while the
-    /// lock is held the object references them, so none can be removed before it is pinned.
-    pub fn pin_object(self: &Arc<Self>, bucket: &str, key: &str) -> StoreResult<PinnedObject> {
+    /// Reads a version's manifest (the current one when `version` is `None`; `"null"` names
+    /// the null version) and pins its blobs, under the object's key lock: while the lock is
+    /// held the version references them, so none can be removed before it is pinned. A delete
+    /// marker comes back as such (the caller answers for it).
+    pub fn pin_object(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<PinnedObject> {
         let okey = meta::object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
-        let manifest = self.head_object(bucket, key)?;
+        let manifest = self.head_version(bucket, key, version)?;
         let inline = if manifest.inline {
-            Some(self.inline_data(bucket, key)?)
+            Some(self.inline_data(bucket, key, manifest.seq)?)
         } else {
             None
         };

@@ -4,11 +4,69 @@ use serde::{Deserialize, Serialize};
 
 use crate::blob::BlobId;
 
+/// A bucket's versioning state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never enabled: one version per key, with the `null` version id.
+    #[default]
+    Unversioned,
+    /// Every write makes a new version; deletes make delete markers.
+    Enabled,
+    /// Writes replace the `null` version; older versions stay.
+    Suspended,
+}
+
 /// A bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRecord {
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_ns: u64,
+    /// Versioning state.
+    pub versioning: Versioning,
+    /// Object Lock was enabled at creation (it cannot be turned off; versioning stays on).
+    pub object_lock: bool,
+}
+
+/// Object Lock retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionMode {
+    /// Users with the bypass permission may shorten or remove it.
+    Governance,
+    /// No one can shorten or remove it, nor delete the version, until it expires.
+    Compliance,
+}
+
+/// A version's retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// The mode.
+    pub mode: RetentionMode,
+    /// Retain until, nanoseconds since the Unix epoch.
+    pub until_ns: u64,
+}
+
+/// How a version's bytes are encrypted at rest (interpreted by the gateway, not the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseInfo {
+    /// `SSE-S3` or `SSE-C`.
+    pub kind: String,
+    /// Base64 MD5 of the customer key (SSE-C), to check the key given on GET.
+    pub key_md5: String,
+    /// The sealed (wrapped) data key and whatever the cipher needs to open it.
+    pub sealed: Vec<u8>,
+}
+
+/// What a version carries besides its bytes and headers: tags, lock state and encryption.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectExtras {
+    /// Object tags, in the order given.
+    pub tags: Vec<(String, String)>,
+    /// Object Lock retention.
+    pub retention: Option<Retention>,
+    /// Object Lock legal hold.
+    pub legal_hold: bool,
+    /// Encryption at rest.
+    pub sse: Option<SseInfo>,
 }
 
 /// The headers and metadata a client gave an object; returned unchanged on GET/HEAD.
@@ -65,9 +123,17 @@ pub struct ObjectManifest {
     pub headers: ObjectHeaders,
     /// Checksums to return when asked.
     pub checksums: Vec<StoredChecksum>,
-    /// The bytes live in the `inline` column family under the same key (small objects), not
-    /// in blobs; `extents` is then empty.
+    /// The bytes live in the `inline` column family under the version's key (small objects),
+    /// not in blobs; `extents` is then empty.
     pub inline: bool,
+    /// Unique, increasing commit sequence (nanoseconds; also orders versions of a key).
+    pub seq: u64,
+    /// Version id; `None` is the `null` version (unversioned or suspended buckets).
+    pub version_id: Option<String>,
+    /// A delete marker: no bytes, hides older versions from GET and listings.
+    pub delete_marker: bool,
+    /// Tags, lock state and encryption.
+    pub extras: ObjectExtras,
 }
 
 /// A multipart upload in progress.
@@ -81,6 +147,8 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
     /// Who initiated it (principal name), for ListMultipartUploads.
     pub initiator: String,
+    /// Tags, lock state and encryption for the final object.
+    pub extras: ObjectExtras,
 }
 
 /// An uploaded part.

@@ -12,9 +12,9 @@ use crate::blob::{BlobId, StagedBlob};
 use crate::error::{StoreError, StoreResult};
 use crate::meta::{Cf, bucket_prefix, object_key, part_key, part_prefix, upload_key};
 use crate::model::{
-    Extent, ObjectHeaders, ObjectManifest, PartRecord, StoredChecksum, UploadRecord,
+    Extent, ObjectExtras, ObjectHeaders, ObjectManifest, PartRecord, StoredChecksum, UploadRecord,
 };
-use crate::objects::Content;
+use crate::objects::{Content, WriteCondition, new_manifest};
 use crate::{Store, now_ns};
 
 /// An upload in a listing.
@@ -71,6 +71,7 @@ impl Store {
         headers: ObjectHeaders,
         checksum_algorithm: Option<String>,
         initiator: &str,
+        extras: ObjectExtras,
     ) -> StoreResult<String> {
         let _gate = self.bucket_shared();
         self.bucket(bucket)?;
@@ -80,6 +81,7 @@ impl Store {
             headers,
             checksum_algorithm,
             initiator: initiator.to_owned(),
+            extras,
         };
         let mut batch = self.meta().batch();
         batch.put(Cf::Uploads, &upload_key(bucket, key, &id), &rec)?;
@@ -185,6 +187,10 @@ impl Store {
     /// Completes an upload with the client's list of (part number, ETag). `min_part_size`
     /// applies to every part but the last. `checksums_of` derives the object's checksums from
     /// the chosen parts.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of a completion request"
+    )]
     pub fn complete_upload(
         &self,
         bucket: &str,
@@ -192,6 +198,7 @@ impl Store {
         upload_id: &str,
         chosen: &[(u32, String)],
         min_part_size: u64,
+        cond: &WriteCondition,
         checksums_of: impl FnOnce(&[&PartRecord]) -> StoreResult<Vec<StoredChecksum>>,
     ) -> StoreResult<ObjectManifest> {
         let _gate = self.bucket_shared();
@@ -234,22 +241,21 @@ impl Store {
         }
         let etags: Vec<&str> = used.iter().map(|p| p.etag.as_str()).collect();
         let checksums = checksums_of(&used)?;
-        let manifest = ObjectManifest {
-            size: used.iter().map(|p| p.size).sum(),
-            etag: multipart_etag(&etags),
-            modified_ns: now_ns(),
-            extents: used
-                .iter()
+        let manifest = new_manifest(
+            used.iter().map(|p| p.size).sum(),
+            multipart_etag(&etags),
+            used.iter()
                 .map(|p| Extent {
                     blob: p.blob,
                     len: p.size,
                 })
                 .collect(),
-            parts_count: u32::try_from(used.len()).unwrap_or(u32::MAX),
-            headers: upload.headers,
+            u32::try_from(used.len()).unwrap_or(u32::MAX),
+            false,
+            upload.headers,
             checksums,
-            inline: false,
-        };
+            upload.extras,
+        );
         let mut batch = self.meta().batch();
         let mut deltas: HashMap<BlobId, i64> = HashMap::new();
         batch.delete(Cf::Uploads, &upload_key(bucket, key, upload_id))?;
@@ -257,7 +263,15 @@ impl Store {
             batch.delete(Cf::Parts, &part_key(upload_id, *n))?;
             *deltas.entry(p.blob).or_default() -= 1;
         }
-        self.commit_manifest_locked(bucket, key, manifest, Content::Existing, batch, deltas)
+        self.commit_manifest_locked(
+            bucket,
+            key,
+            manifest,
+            Content::Existing,
+            batch,
+            deltas,
+            cond,
+        )
     }
 
     /// Aborts an upload, releasing its parts.

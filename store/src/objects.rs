@@ -4,8 +4,14 @@ use std::collections::HashMap;
 
 use crate::blob::{BlobId, StagedBlob};
 use crate::error::{StoreError, StoreResult};
-use crate::meta::{Cf, bucket_prefix, object_key, prefix_successor};
-use crate::model::{BucketRecord, Extent, ObjectHeaders, ObjectManifest, StoredChecksum};
+use crate::meta::{
+    Batch, Cf, bucket_cfg_key, bucket_prefix, object_key, prefix_successor, version_key,
+    version_prefix,
+};
+use crate::model::{
+    BucketRecord, Extent, ObjectExtras, ObjectHeaders, ObjectManifest, RetentionMode,
+    StoredChecksum, Versioning,
+};
 use crate::{Store, now_ns};
 
 /// Objects up to this size keep their bytes in RocksDB (one synced write, no file, no
@@ -30,6 +36,132 @@ pub struct NewObject {
     pub headers: ObjectHeaders,
     /// Checksums to keep.
     pub checksums: Vec<StoredChecksum>,
+    /// Tags, lock state, encryption.
+    pub extras: ObjectExtras,
+    /// Conditions on the current object, checked atomically with the commit.
+    pub cond: WriteCondition,
+}
+
+/// Conditional-write preconditions (`If-None-Match: *`, `If-Match`), checked under the key's
+/// lock so that two racing writers cannot both pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteCondition {
+    /// `If-None-Match: *`: only when no current object exists.
+    pub if_none_match: bool,
+    /// `If-Match`: only when the current object's ETag is one of these (or `*`).
+    pub if_match: Option<String>,
+}
+
+impl WriteCondition {
+    fn check(&self, current: Option<&ObjectManifest>) -> StoreResult<()> {
+        let live = current.filter(|m| !m.delete_marker);
+        if self.if_none_match && live.is_some() {
+            return Err(StoreError::PreconditionFailed);
+        }
+        if let Some(want) = &self.if_match {
+            let Some(m) = live else {
+                return Err(StoreError::NoSuchKey);
+            };
+            if !etag_list_matches(want, &m.etag) {
+                return Err(StoreError::PreconditionFailed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when an `If-Match`-style list (`*`, or comma-separated, possibly quoted and weak
+/// ETags) names `etag`.
+#[must_use]
+pub fn etag_list_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag
+    })
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// The version removed or the delete marker made (`"null"` for the null version); `None`
+    /// in an unversioned bucket.
+    pub version_id: Option<String>,
+    /// The version removed, or the one made, is a delete marker.
+    pub delete_marker: bool,
+    /// Something was there (or a marker was made).
+    pub existed: bool,
+}
+
+/// Which version a request names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VersionSel<'a> {
+    /// The `null` version.
+    Null,
+    /// An issued id and its sequence.
+    Id(&'a str, u64),
+}
+
+impl<'a> VersionSel<'a> {
+    pub(crate) fn parse(v: &'a str) -> StoreResult<Self> {
+        if v == "null" {
+            return Ok(Self::Null);
+        }
+        parse_version_id(v)
+            .map(|seq| Self::Id(v, seq))
+            .ok_or(StoreError::InvalidVersionId)
+    }
+
+    fn matches(self, m: &ObjectManifest) -> bool {
+        match self {
+            Self::Null => is_null_version(m),
+            Self::Id(id, _) => m.version_id.as_deref() == Some(id),
+        }
+    }
+}
+
+/// The version id issued for a sequence: 16 hex digits of the inverted sequence.
+#[must_use]
+pub fn version_id_of(seq: u64) -> String {
+    format!("{:016x}", !seq)
+}
+
+/// The sequence a version id was issued for, if it is one this store could have issued.
+#[must_use]
+pub fn parse_version_id(v: &str) -> Option<u64> {
+    if v.len() != 16 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(v, 16).ok().map(|x| !x)
+}
+
+/// The null version: unversioned objects (no id) and those written while versioning was
+/// suspended (shown as `null`).
+#[must_use]
+pub fn is_null_version(m: &ObjectManifest) -> bool {
+    m.version_id.as_deref().is_none_or(|v| v == "null")
+}
+
+/// The version id as S3 shows it (`null` for the null version).
+#[must_use]
+pub fn shown_version_id(m: &ObjectManifest) -> String {
+    m.version_id.clone().unwrap_or_else(|| "null".to_owned())
+}
+
+/// Refuses to remove (or shorten the protection of) a locked version. `bypass` is the
+/// caller's permission to bypass GOVERNANCE retention; nothing bypasses COMPLIANCE or a
+/// legal hold.
+pub fn check_lock(m: &ObjectManifest, bypass: bool, now_ns: u64) -> StoreResult<()> {
+    if m.extras.legal_hold {
+        return Err(StoreError::ObjectLocked);
+    }
+    match m.extras.retention {
+        Some(r) if r.until_ns > now_ns => match r.mode {
+            RetentionMode::Compliance => Err(StoreError::ObjectLocked),
+            RetentionMode::Governance if !bypass => Err(StoreError::ObjectLocked),
+            RetentionMode::Governance => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 /// One entry of a listing page.
@@ -98,8 +230,8 @@ pub fn is_valid_bucket_name(name: &str) -> bool {
 }
 
 impl Store {
-    /// Creates a bucket.
-    pub fn create_bucket(&self, name: &str) -> StoreResult<()> {
+    /// Creates a bucket; with `object_lock` versioning is enabled for good.
+    pub fn create_bucket(&self, name: &str, object_lock: bool) -> StoreResult<()> {
         let _gate = self.bucket_exclusive();
         if self.meta().contains(Cf::Buckets, name.as_bytes())? {
             return Err(StoreError::BucketExists);
@@ -110,6 +242,12 @@ impl Store {
             name.as_bytes(),
             &BucketRecord {
                 created_ns: now_ns(),
+                versioning: if object_lock {
+                    Versioning::Enabled
+                } else {
+                    Versioning::Unversioned
+                },
+                object_lock,
             },
         )?;
         self.commit(batch)
@@ -120,6 +258,94 @@ impl Store {
         self.meta()
             .get(Cf::Buckets, name.as_bytes())?
             .ok_or(StoreError::NoSuchBucket)
+    }
+
+    /// Changes a bucket's record (versioning, object lock) under the exclusive bucket gate.
+    fn update_bucket(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut BucketRecord) -> StoreResult<()>,
+    ) -> StoreResult<BucketRecord> {
+        let _gate = self.bucket_exclusive();
+        let mut rec = self.bucket(name)?;
+        f(&mut rec)?;
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Buckets, name.as_bytes(), &rec)?;
+        self.commit(batch)?;
+        Ok(rec)
+    }
+
+    /// Sets a bucket's versioning to Enabled or Suspended. A bucket with Object Lock stays
+    /// Enabled; no bucket goes back to Unversioned.
+    pub fn set_versioning(&self, name: &str, v: Versioning) -> StoreResult<()> {
+        self.update_bucket(name, |rec| {
+            if v == Versioning::Unversioned {
+                return Err(StoreError::InvalidRequest(
+                    "versioning can only be Enabled or Suspended".into(),
+                ));
+            }
+            if rec.object_lock && v != Versioning::Enabled {
+                return Err(StoreError::InvalidRequest(
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+                ));
+            }
+            rec.versioning = v;
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// Turns Object Lock on for a bucket whose versioning is enabled (it cannot be turned off).
+    pub fn enable_object_lock(&self, name: &str) -> StoreResult<()> {
+        self.update_bucket(name, |rec| {
+            if rec.versioning != Versioning::Enabled {
+                return Err(StoreError::InvalidRequest(
+                    "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration".into(),
+                ));
+            }
+            rec.object_lock = true;
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// A bucket configuration document (`tagging`, `cors`, `lifecycle`, `policy`, ...).
+    pub fn bucket_config(&self, bucket: &str, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.bucket(bucket)?;
+        self.meta()
+            .get_raw(Cf::BucketCfg, &bucket_cfg_key(bucket, name))
+    }
+
+    /// Every bucket's document of one kind (for background workers such as lifecycle).
+    pub fn bucket_configs(&self, name: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for (bucket, _) in self.list_buckets()? {
+            if let Some(doc) = self
+                .meta()
+                .get_raw(Cf::BucketCfg, &bucket_cfg_key(&bucket, name))?
+            {
+                out.push((bucket, doc));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets (or with `None` removes) a bucket configuration document.
+    pub fn set_bucket_config(
+        &self,
+        bucket: &str,
+        name: &str,
+        doc: Option<&[u8]>,
+    ) -> StoreResult<()> {
+        let _gate = self.bucket_shared();
+        self.bucket(bucket)?;
+        let mut batch = self.meta().batch();
+        let k = bucket_cfg_key(bucket, name);
+        match doc {
+            Some(d) => batch.put_raw(Cf::BucketCfg, &k, d)?,
+            None => batch.delete(Cf::BucketCfg, &k)?,
+        }
+        self.commit(batch)
     }
 
     /// Every bucket, by name.
@@ -138,34 +364,99 @@ impl Store {
             .collect()
     }
 
-    /// Deletes an empty bucket.
+    /// Deletes an empty bucket (delete markers count: a bucket holding any is not empty) and
+    /// its configuration documents.
     pub fn delete_bucket(&self, name: &str) -> StoreResult<()> {
         let _gate = self.bucket_exclusive();
         self.bucket(name)?;
         let prefix = bucket_prefix(name);
         if self.meta().any_with_prefix(Cf::Objects, &prefix)?
+            || self.meta().any_with_prefix(Cf::Versions, &prefix)?
             || self.meta().any_with_prefix(Cf::Uploads, &prefix)?
         {
             return Err(StoreError::BucketNotEmpty);
         }
         let mut batch = self.meta().batch();
         batch.delete(Cf::Buckets, name.as_bytes())?;
+        for (k, _) in self.meta().scan_prefix_raw(Cf::BucketCfg, &prefix)? {
+            batch.delete(Cf::BucketCfg, &k)?;
+        }
         self.commit(batch)
     }
 
-    /// Reads an object's manifest.
+    /// Reads the current version when it is an object (a delete marker reads as `NoSuchKey`).
     pub fn head_object(&self, bucket: &str, key: &str) -> StoreResult<ObjectManifest> {
-        match self.meta().get(Cf::Objects, &object_key(bucket, key))? {
-            Some(m) => Ok(m),
-            None => {
+        match self
+            .meta()
+            .get::<ObjectManifest>(Cf::Objects, &object_key(bucket, key))?
+        {
+            Some(m) if !m.delete_marker => Ok(m),
+            _ => {
                 self.bucket(bucket)?;
                 Err(StoreError::NoSuchKey)
             }
         }
     }
 
-    /// Commits a simple upload: publishes the staged blob and writes the manifest, replacing
-    /// any previous object (whose blob references are released).
+    /// Reads one version: the current one (which may be a delete marker) when `version` is
+    /// `None`, the null version for `"null"`, else the version with that id.
+    pub fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<ObjectManifest> {
+        let sel = version.map(VersionSel::parse).transpose()?;
+        let current: Option<ObjectManifest> =
+            self.meta().get(Cf::Objects, &object_key(bucket, key))?;
+        let found = match (sel, current) {
+            (None, cur) => cur,
+            (Some(sel), Some(cur)) if sel.matches(&cur) => Some(cur),
+            (Some(sel), _) => self.find_noncurrent(bucket, key, sel)?,
+        };
+        match found {
+            Some(m) => Ok(m),
+            None => {
+                self.bucket(bucket)?;
+                Err(if version.is_some() {
+                    StoreError::NoSuchVersion
+                } else {
+                    StoreError::NoSuchKey
+                })
+            }
+        }
+    }
+
+    /// A key's noncurrent versions, newest first.
+    pub fn noncurrent_versions(&self, bucket: &str, key: &str) -> StoreResult<Vec<ObjectManifest>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<ObjectManifest>(Cf::Versions, &version_prefix(bucket, key))?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect())
+    }
+
+    fn find_noncurrent(
+        &self,
+        bucket: &str,
+        key: &str,
+        sel: VersionSel<'_>,
+    ) -> StoreResult<Option<ObjectManifest>> {
+        match sel {
+            VersionSel::Id(_, seq) => Ok(self
+                .meta()
+                .get::<ObjectManifest>(Cf::Versions, &version_key(bucket, key, seq))?
+                .filter(|m| sel.matches(m))),
+            VersionSel::Null => Ok(self
+                .noncurrent_versions(bucket, key)?
+                .into_iter()
+                .find(is_null_version)),
+        }
+    }
+
+    /// Commits a simple upload: publishes the staged blob and writes the manifest as the new
+    /// current version (see `commit_manifest_locked` for what happens to the previous one).
     pub fn put_object(
         &self,
         bucket: &str,
@@ -173,20 +464,27 @@ impl Store {
         mut staged: StagedBlob,
         new: NewObject,
     ) -> StoreResult<ObjectManifest> {
-        let manifest = ObjectManifest {
-            size: staged.len,
-            etag: hex::encode(staged.md5),
-            modified_ns: now_ns(),
-            extents: vec![Extent {
-                blob: staged.id,
-                len: staged.len,
-            }],
-            parts_count: 0,
-            headers: new.headers,
-            checksums: new.checksums,
-            inline: false,
-        };
-        self.commit_manifest(bucket, key, manifest, Content::Staged(&mut staged))
+        let extents = vec![Extent {
+            blob: staged.id,
+            len: staged.len,
+        }];
+        let manifest = new_manifest(
+            staged.len,
+            hex::encode(staged.md5),
+            extents,
+            0,
+            false,
+            new.headers,
+            new.checksums,
+            new.extras,
+        );
+        self.commit_manifest(
+            bucket,
+            key,
+            manifest,
+            Content::Staged(&mut staged),
+            &new.cond,
+        )
     }
 
     /// Commits a small object whose bytes live in RocksDB next to its manifest: one synced
@@ -199,73 +497,82 @@ impl Store {
         md5: [u8; 16],
         new: NewObject,
     ) -> StoreResult<ObjectManifest> {
-        let manifest = ObjectManifest {
-            size: data.len() as u64,
-            etag: hex::encode(md5),
-            modified_ns: now_ns(),
-            extents: Vec::new(),
-            parts_count: 0,
-            headers: new.headers,
-            checksums: new.checksums,
-            inline: true,
-        };
-        self.commit_manifest(bucket, key, manifest, Content::Inline(data))
+        let manifest = new_manifest(
+            data.len() as u64,
+            hex::encode(md5),
+            Vec::new(),
+            0,
+            true,
+            new.headers,
+            new.checksums,
+            new.extras,
+        );
+        self.commit_manifest(bucket, key, manifest, Content::Inline(data), &new.cond)
     }
 
-    /// The bytes of an inline object.
-    pub fn inline_data(&self, bucket: &str, key: &str) -> StoreResult<Vec<u8>> {
+    /// The bytes of an inline version.
+    pub fn inline_data(&self, bucket: &str, key: &str, seq: u64) -> StoreResult<Vec<u8>> {
         self.meta()
-            .get_raw(Cf::Inline, &object_key(bucket, key))?
+            .get_raw(Cf::Inline, &version_key(bucket, key, seq))?
             .ok_or_else(|| StoreError::Corrupt {
                 what: "inline object",
                 detail: format!("{bucket}/{key} has no inline bytes"),
             })
     }
 
-    /// Writes `manifest` at bucket/key, replacing any previous object: the common path of put
-    /// and copy. `staged` is published (durably) before the metadata commit.
+    /// Writes `manifest` as bucket/key's new current version: the common path of put and copy.
+    /// `staged` is published (durably) before the metadata commit.
     pub(crate) fn commit_manifest(
         &self,
         bucket: &str,
         key: &str,
         manifest: ObjectManifest,
         content: Content<'_>,
+        cond: &WriteCondition,
     ) -> StoreResult<ObjectManifest> {
         let _gate = self.bucket_shared();
-        self.bucket(bucket)?;
         let okey = object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
         let batch = self.meta().batch();
-        self.commit_manifest_locked(bucket, key, manifest, content, batch, HashMap::new())
+        self.commit_manifest_locked(bucket, key, manifest, content, batch, HashMap::new(), cond)
     }
 
     /// As `commit_manifest`, for callers already holding the bucket gate and the key stripe.
     /// `batch` and `deltas` may already carry the caller's own changes (multipart completion
     /// moves part references and deletes the upload in the same atomic batch).
+    ///
+    /// The manifest gets its sequence and version id here. The previous current version is
+    /// released (unversioned bucket, or the null version of a suspended one) or kept as a
+    /// noncurrent version (versioning enabled).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the shared tail of every object commit"
+    )]
     pub(crate) fn commit_manifest_locked(
         &self,
         bucket: &str,
         key: &str,
-        manifest: ObjectManifest,
+        mut manifest: ObjectManifest,
         content: Content<'_>,
-        mut batch: crate::meta::Batch<'_>,
+        mut batch: Batch<'_>,
         mut deltas: HashMap<BlobId, i64>,
+        cond: &WriteCondition,
     ) -> StoreResult<ObjectManifest> {
+        let rec = self.bucket(bucket)?;
         let okey = object_key(bucket, key);
         let old: Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)?;
-        match &content {
-            Content::Inline(data) => batch.put_raw(Cf::Inline, &okey, data)?,
-            _ if old.as_ref().is_some_and(|o| o.inline) => batch.delete(Cf::Inline, &okey)?,
-            _ => {}
+        cond.check(old.as_ref())?;
+        let seq = self.next_seq();
+        manifest.seq = seq;
+        manifest.modified_ns = seq;
+        manifest.version_id = new_version_id(rec.versioning, seq);
+        if let Content::Inline(data) = &content {
+            batch.put_raw(Cf::Inline, &version_key(bucket, key, seq), data)?;
         }
         for e in &manifest.extents {
             *deltas.entry(e.blob).or_default() += 1;
         }
-        if let Some(old) = &old {
-            for e in &old.extents {
-                *deltas.entry(e.blob).or_default() -= 1;
-            }
-        }
+        self.retire_current(&rec, bucket, key, old, &mut batch, &mut deltas)?;
         let _blob_guard = self.lock_blobs(deltas.keys());
         if let Content::Staged(staged) = content {
             self.blobs().publish(staged)?;
@@ -277,73 +584,227 @@ impl Store {
         Ok(manifest)
     }
 
-    /// Copies an object without copying bytes: the destination names the source's blobs.
-    /// `check` sees the source manifest first and may refuse (conditional copy).
+    /// What becomes of the current version when a new one (object or delete marker) takes its
+    /// place: kept as noncurrent when versioning is enabled (or it has a real id in a suspended
+    /// bucket), released otherwise. In a suspended bucket a noncurrent null version is
+    /// replaced too.
+    fn retire_current(
+        &self,
+        rec: &BucketRecord,
+        bucket: &str,
+        key: &str,
+        old: Option<ObjectManifest>,
+        batch: &mut Batch<'_>,
+        deltas: &mut HashMap<BlobId, i64>,
+    ) -> StoreResult<()> {
+        if rec.versioning == Versioning::Suspended
+            && let Some(null) = self.find_noncurrent(bucket, key, VersionSel::Null)?
+        {
+            check_lock(&null, false, now_ns())?;
+            batch.delete(Cf::Versions, &version_key(bucket, key, null.seq))?;
+            release(batch, deltas, bucket, key, &null)?;
+        }
+        let Some(old) = old else { return Ok(()) };
+        let keep = match rec.versioning {
+            Versioning::Unversioned => false,
+            Versioning::Enabled => true,
+            Versioning::Suspended => !is_null_version(&old),
+        };
+        if keep {
+            batch.put(Cf::Versions, &version_key(bucket, key, old.seq), &old)?;
+        } else {
+            check_lock(&old, false, now_ns())?;
+            release(batch, deltas, bucket, key, &old)?;
+        }
+        Ok(())
+    }
+
+    /// Copies a version without copying bytes: the destination names the source's blobs.
+    /// `build` sees the source first, may refuse (conditional copy), and says what the new
+    /// object carries. Returns the source and the new object.
     pub fn copy_object(
         &self,
         src_bucket: &str,
         src_key: &str,
+        src_version: Option<&str>,
         dst_bucket: &str,
         dst_key: &str,
-        headers: Option<ObjectHeaders>,
-        check: impl FnOnce(&ObjectManifest) -> StoreResult<()>,
-    ) -> StoreResult<ObjectManifest> {
+        build: impl FnOnce(&ObjectManifest) -> StoreResult<NewObject>,
+    ) -> StoreResult<(ObjectManifest, ObjectManifest)> {
         let _gate = self.bucket_shared();
         self.bucket(dst_bucket)?;
         let skey = object_key(src_bucket, src_key);
         let dkey = object_key(dst_bucket, dst_key);
         let _key_guard = self.lock_keys(&[&skey, &dkey]);
-        let src = self.head_object(src_bucket, src_key)?;
-        check(&src)?;
+        let src = self.head_version(src_bucket, src_key, src_version)?;
+        if src.delete_marker {
+            return Err(match src_version {
+                Some(_) => StoreError::InvalidRequest(
+                    "The source of a copy request may not specifically refer to a delete marker by version id.".into(),
+                ),
+                None => StoreError::NoSuchKey,
+            });
+        }
+        let new = build(&src)?;
         let inline = if src.inline {
-            Some(self.inline_data(src_bucket, src_key)?)
+            Some(self.inline_data(src_bucket, src_key, src.seq)?)
         } else {
             None
         };
         let manifest = ObjectManifest {
-            modified_ns: now_ns(),
-            headers: headers.unwrap_or_else(|| src.headers.clone()),
-            ..src
+            headers: new.headers,
+            checksums: new.checksums,
+            extras: new.extras,
+            ..src.clone()
         };
         let batch = self.meta().batch();
         let content = match &inline {
             Some(d) => Content::Inline(d),
             None => Content::Existing,
         };
-        self.commit_manifest_locked(
+        let made = self.commit_manifest_locked(
             dst_bucket,
             dst_key,
             manifest,
             content,
             batch,
             HashMap::new(),
-        )
+            &new.cond,
+        )?;
+        Ok((src, made))
     }
 
-    /// Deletes an object; deleting a missing key succeeds (as S3 does). Returns whether it
-    /// existed.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<bool> {
+    /// Deletes an object (`version` `None`) or one version of it.
+    ///
+    /// Without a version: an unversioned bucket drops the object; a versioned one makes a
+    /// delete marker the current version (a suspended one with the null id, replacing the null
+    /// version). With a version: that version is removed for good, unless Object Lock
+    /// protects it (`bypass_governance` is the caller's right to bypass GOVERNANCE
+    /// retention); removing the current version makes the newest noncurrent one current.
+    /// Deleting what does not exist succeeds, as S3 does.
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        bypass_governance: bool,
+    ) -> StoreResult<Deleted> {
+        let sel = version.map(VersionSel::parse).transpose()?;
         let _gate = self.bucket_shared();
-        self.bucket(bucket)?;
+        let rec = self.bucket(bucket)?;
         let okey = object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
-        let Some(old): Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)? else {
-            return Ok(false);
-        };
-        let mut deltas: HashMap<BlobId, i64> = HashMap::new();
-        for e in &old.extents {
-            *deltas.entry(e.blob).or_default() -= 1;
-        }
-        let _blob_guard = self.lock_blobs(deltas.keys());
+        let current: Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)?;
         let mut batch = self.meta().batch();
-        batch.delete(Cf::Objects, &okey)?;
-        if old.inline {
-            batch.delete(Cf::Inline, &okey)?;
-        }
+        let mut deltas: HashMap<BlobId, i64> = HashMap::new();
+        let outcome = match sel {
+            None if rec.versioning == Versioning::Unversioned => {
+                let Some(cur) = current else {
+                    return Ok(Deleted::default());
+                };
+                check_lock(&cur, bypass_governance, now_ns())?;
+                batch.delete(Cf::Objects, &okey)?;
+                release(&mut batch, &mut deltas, bucket, key, &cur)?;
+                Deleted {
+                    version_id: None,
+                    delete_marker: false,
+                    existed: true,
+                }
+            }
+            None => {
+                let seq = self.next_seq();
+                let marker = ObjectManifest {
+                    seq,
+                    modified_ns: seq,
+                    version_id: (rec.versioning == Versioning::Enabled).then(|| version_id_of(seq)),
+                    delete_marker: true,
+                    ..new_manifest(
+                        0,
+                        String::new(),
+                        Vec::new(),
+                        0,
+                        false,
+                        ObjectHeaders::default(),
+                        Vec::new(),
+                        ObjectExtras::default(),
+                    )
+                };
+                self.retire_current(&rec, bucket, key, current, &mut batch, &mut deltas)?;
+                batch.put(Cf::Objects, &okey, &marker)?;
+                Deleted {
+                    version_id: Some(shown_version_id(&marker)),
+                    delete_marker: true,
+                    existed: true,
+                }
+            }
+            Some(sel) => {
+                let (victim, was_current) = match current {
+                    Some(cur) if sel.matches(&cur) => (Some(cur), true),
+                    _ => (self.find_noncurrent(bucket, key, sel)?, false),
+                };
+                let Some(victim) = victim else {
+                    return Ok(Deleted {
+                        version_id: version.map(str::to_owned),
+                        ..Deleted::default()
+                    });
+                };
+                check_lock(&victim, bypass_governance, now_ns())?;
+                if was_current {
+                    match self.noncurrent_versions(bucket, key)?.into_iter().next() {
+                        Some(next) => {
+                            batch.delete(Cf::Versions, &version_key(bucket, key, next.seq))?;
+                            batch.put(Cf::Objects, &okey, &next)?;
+                        }
+                        None => batch.delete(Cf::Objects, &okey)?,
+                    }
+                } else {
+                    batch.delete(Cf::Versions, &version_key(bucket, key, victim.seq))?;
+                }
+                release(&mut batch, &mut deltas, bucket, key, &victim)?;
+                Deleted {
+                    version_id: Some(shown_version_id(&victim)),
+                    delete_marker: victim.delete_marker,
+                    existed: true,
+                }
+            }
+        };
+        let _blob_guard = self.lock_blobs(deltas.keys());
         let dead = self.apply_ref_deltas(&mut batch, &deltas)?;
         self.commit(batch)?;
         self.remove_dead(&dead);
-        Ok(true)
+        Ok(outcome)
+    }
+
+    /// Changes one version's tags, retention or legal hold in place (where it lives: current
+    /// or noncurrent). `f` may refuse; a delete marker is refused before `f` sees it.
+    pub fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        f: impl FnOnce(&mut ObjectManifest) -> StoreResult<()>,
+    ) -> StoreResult<ObjectManifest> {
+        let _gate = self.bucket_shared();
+        let okey = object_key(bucket, key);
+        let _key_guard = self.lock_keys(&[&okey]);
+        let mut m = self.head_version(bucket, key, version)?;
+        if m.delete_marker {
+            return Err(if version.is_some() {
+                StoreError::DeleteMarker
+            } else {
+                StoreError::NoSuchKey
+            });
+        }
+        f(&mut m)?;
+        let current: Option<ObjectManifest> = self.meta().get(Cf::Objects, &okey)?;
+        let mut batch = self.meta().batch();
+        if current.is_some_and(|c| c.seq == m.seq) {
+            batch.put(Cf::Objects, &okey, &m)?;
+        } else {
+            batch.put(Cf::Versions, &version_key(bucket, key, m.seq), &m)?;
+        }
+        self.commit(batch)?;
+        Ok(m)
     }
 
     /// Lists a bucket's objects in UTF-8 byte order, rolling keys up into common prefixes at
@@ -407,6 +868,10 @@ impl Store {
             }
             let Some(v) = it.value() else { break };
             let m: ObjectManifest = crate::meta::codec::decode("object", v)?;
+            if m.delete_marker {
+                it.next();
+                continue;
+            }
             page.entries.push(ListEntry::Object {
                 key: key.to_owned(),
                 size: m.size,
@@ -419,21 +884,81 @@ impl Store {
         Ok(page)
     }
 
-    /// Number of objects and their logical size in bytes, across all buckets (for metrics).
+    /// Number of object versions (delete markers aside) and their logical size in bytes,
+    /// across all buckets (for metrics).
     pub fn usage(&self) -> StoreResult<(u64, u64)> {
-        let mut it = self.meta().raw_iter(Cf::Objects)?;
-        it.seek_to_first();
         let (mut n, mut bytes) = (0u64, 0u64);
-        while it.valid() {
-            if let Some(v) = it.value() {
-                let m: ObjectManifest = crate::meta::codec::decode("object", v)?;
-                n += 1;
-                bytes += m.size;
+        for cf in [Cf::Objects, Cf::Versions] {
+            let mut it = self.meta().raw_iter(cf)?;
+            it.seek_to_first();
+            while it.valid() {
+                if let Some(v) = it.value() {
+                    let m: ObjectManifest = crate::meta::codec::decode("object", v)?;
+                    if !m.delete_marker {
+                        n += 1;
+                        bytes += m.size;
+                    }
+                }
+                it.next();
             }
-            it.next();
+            it.status()?;
         }
-        it.status()?;
         Ok((n, bytes))
+    }
+}
+
+/// The id a new version gets: issued while versioning is enabled, `null` while suspended, none
+/// in a never-versioned bucket (whose responses carry no version id).
+fn new_version_id(v: Versioning, seq: u64) -> Option<String> {
+    match v {
+        Versioning::Enabled => Some(version_id_of(seq)),
+        Versioning::Suspended => Some("null".to_owned()),
+        Versioning::Unversioned => None,
+    }
+}
+
+/// Drops a version's hold on its bytes: blob references and inline bytes.
+fn release(
+    batch: &mut Batch<'_>,
+    deltas: &mut HashMap<BlobId, i64>,
+    bucket: &str,
+    key: &str,
+    m: &ObjectManifest,
+) -> StoreResult<()> {
+    for e in &m.extents {
+        *deltas.entry(e.blob).or_default() -= 1;
+    }
+    if m.inline {
+        batch.delete(Cf::Inline, &version_key(bucket, key, m.seq))?;
+    }
+    Ok(())
+}
+
+/// A manifest before commit (sequence, time and version id are set by the commit).
+#[expect(clippy::too_many_arguments, reason = "every field of a fresh manifest")]
+pub(crate) fn new_manifest(
+    size: u64,
+    etag: String,
+    extents: Vec<Extent>,
+    parts_count: u32,
+    inline: bool,
+    headers: ObjectHeaders,
+    checksums: Vec<StoredChecksum>,
+    extras: ObjectExtras,
+) -> ObjectManifest {
+    ObjectManifest {
+        size,
+        etag,
+        modified_ns: 0,
+        extents,
+        parts_count,
+        headers,
+        checksums,
+        inline,
+        seq: 0,
+        version_id: None,
+        delete_marker: false,
+        extras,
     }
 }
 

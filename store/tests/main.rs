@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use fsgate_store::audit::{AuditFilter, AuditWriter, request_id};
 use fsgate_store::blob::{BlobId, StagedBlob};
-use fsgate_store::model::{AuditRecord, ObjectHeaders};
-use fsgate_store::objects::{ListEntry, ListQuery, NewObject};
+use fsgate_store::model::{AuditRecord, ObjectExtras, ObjectHeaders, ObjectManifest, Versioning};
+use fsgate_store::objects::{ListEntry, ListQuery, NewObject, WriteCondition};
 use fsgate_store::{Store, StoreError, StoreOptions};
 use md5::Digest as _;
 
@@ -29,6 +29,14 @@ fn stage(s: &Store, data: &[u8]) -> StagedBlob {
     sink.finish().unwrap()
 }
 
+fn copy_of(src: &ObjectManifest) -> NewObject {
+    NewObject {
+        headers: src.headers.clone(),
+        checksums: src.checksums.clone(),
+        ..NewObject::default()
+    }
+}
+
 fn put(s: &Store, b: &str, k: &str, data: &[u8]) {
     let staged = stage(s, data);
     s.put_object(b, k, staged, NewObject::default()).unwrap();
@@ -37,7 +45,7 @@ fn put(s: &Store, b: &str, k: &str, data: &[u8]) {
 fn read(s: &Store, b: &str, k: &str) -> Vec<u8> {
     let m = s.head_object(b, k).unwrap();
     if m.inline {
-        return s.inline_data(b, k).unwrap();
+        return s.inline_data(b, k, m.seq).unwrap();
     }
     let mut out = Vec::new();
     for e in &m.extents {
@@ -70,27 +78,27 @@ fn blob_count(dir: &tempfile::TempDir) -> usize {
 fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     put(&s, "b", "one", b"same bytes");
     put(&s, "b", "two", b"same bytes");
     assert_eq!(blob_count(&dir), 1);
     let id = s.head_object("b", "one").unwrap().extents[0].blob;
     assert_eq!(s.blob_refs(&id).unwrap(), 2);
-    s.copy_object("b", "one", "b", "three", None, |_| Ok(()))
+    s.copy_object("b", "one", None, "b", "three", |src| Ok(copy_of(src)))
         .unwrap();
     assert_eq!(s.blob_refs(&id).unwrap(), 3);
-    s.delete_object("b", "one").unwrap();
+    s.delete_object("b", "one", None, false).unwrap();
     put(&s, "b", "two", b"other bytes"); // overwrite releases the old reference
     assert_eq!(s.blob_refs(&id).unwrap(), 1);
     assert_eq!(blob_count(&dir), 2);
-    s.delete_object("b", "three").unwrap();
+    s.delete_object("b", "three", None, false).unwrap();
     assert_eq!(s.blob_refs(&id).unwrap(), 0);
     assert_eq!(blob_count(&dir), 1);
     assert_eq!(read(&s, "b", "two"), b"other bytes");
     // Deleting a missing key is not an error (S3), a missing bucket is.
-    assert!(!s.delete_object("b", "nope").unwrap());
+    assert!(!s.delete_object("b", "nope", None, false).unwrap().existed);
     assert!(matches!(
-        s.delete_object("nob", "k"),
+        s.delete_object("nob", "k", None, false),
         Err(StoreError::NoSuchBucket)
     ));
 }
@@ -99,9 +107,9 @@ fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
 fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     assert!(matches!(
-        s.create_bucket("b"),
+        s.create_bucket("b", false),
         Err(StoreError::BucketExists)
     ));
     put(&s, "b", "k", b"x");
@@ -109,9 +117,16 @@ fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
         s.delete_bucket("b"),
         Err(StoreError::BucketNotEmpty)
     ));
-    s.delete_object("b", "k").unwrap();
+    s.delete_object("b", "k", None, false).unwrap();
     let id = s
-        .create_upload("b", "k", ObjectHeaders::default(), None, "root")
+        .create_upload(
+            "b",
+            "k",
+            ObjectHeaders::default(),
+            None,
+            "root",
+            ObjectExtras::default(),
+        )
         .unwrap();
     assert!(matches!(
         s.delete_bucket("b"),
@@ -121,8 +136,8 @@ fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
     s.delete_bucket("b").unwrap();
     assert!(matches!(s.bucket("b"), Err(StoreError::NoSuchBucket)));
     // A bucket whose name is a prefix of another's does not see its objects.
-    s.create_bucket("ab").unwrap();
-    s.create_bucket("abc").unwrap();
+    s.create_bucket("ab", false).unwrap();
+    s.create_bucket("abc", false).unwrap();
     put(&s, "abc", "k", b"x");
     s.delete_bucket("ab").unwrap();
 }
@@ -141,7 +156,7 @@ fn names(page: &fsgate_store::objects::ListPage) -> Vec<String> {
 fn listing_order_delimiters_and_pagination() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     let keys = [
         "a/1", "a/2", "a/3/x", "b", "c/d/e", "é", "Z", "a0", "a\u{7f}",
     ];
@@ -230,9 +245,16 @@ fn listing_order_delimiters_and_pagination() {
 fn multipart_moves_references_and_checks_parts() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     let id = s
-        .create_upload("b", "k", ObjectHeaders::default(), None, "root")
+        .create_upload(
+            "b",
+            "k",
+            ObjectHeaders::default(),
+            None,
+            "root",
+            ObjectExtras::default(),
+        )
         .unwrap();
     let p1 = vec![1u8; 100];
     let p2 = vec![2u8; 10];
@@ -256,20 +278,45 @@ fn multipart_moves_references_and_checks_parts() {
             &id,
             &[(2, r2.etag.clone()), (1, r1.etag.clone())],
             0,
+            &WriteCondition::default(),
             |_| Ok(Vec::new())
         ),
         Err(StoreError::InvalidPartOrder)
     ));
     assert!(matches!(
-        s.complete_upload("b", "k", &id, &[(1, "00".into())], 0, |_| Ok(Vec::new())),
+        s.complete_upload(
+            "b",
+            "k",
+            &id,
+            &[(1, "00".into())],
+            0,
+            &WriteCondition::default(),
+            |_| Ok(Vec::new())
+        ),
         Err(StoreError::InvalidPart(_))
     ));
     assert!(matches!(
-        s.complete_upload("b", "k", &id, &chosen, 1000, |_| Ok(Vec::new())),
+        s.complete_upload(
+            "b",
+            "k",
+            &id,
+            &chosen,
+            1000,
+            &WriteCondition::default(),
+            |_| Ok(Vec::new())
+        ),
         Err(StoreError::EntityTooSmall { part: 1, size: 100 })
     ));
     let m = s
-        .complete_upload("b", "k", &id, &chosen, 100, |_| Ok(Vec::new()))
+        .complete_upload(
+            "b",
+            "k",
+            &id,
+            &chosen,
+            100,
+            &WriteCondition::default(),
+            |_| Ok(Vec::new()),
+        )
         .unwrap();
     assert!(m.etag.ends_with("-2"));
     assert_eq!(m.parts_count, 2);
@@ -284,7 +331,7 @@ fn multipart_moves_references_and_checks_parts() {
         s.upload("b", "k", "not-an-id"),
         Err(StoreError::NoSuchUpload)
     ));
-    s.delete_object("b", "k").unwrap();
+    s.delete_object("b", "k", None, false).unwrap();
     assert_eq!(blob_count(&dir), 0);
 }
 
@@ -292,16 +339,37 @@ fn multipart_moves_references_and_checks_parts() {
 fn listing_uploads_in_key_then_time_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     let a1 = s
-        .create_upload("b", "a", ObjectHeaders::default(), None, "root")
+        .create_upload(
+            "b",
+            "a",
+            ObjectHeaders::default(),
+            None,
+            "root",
+            ObjectExtras::default(),
+        )
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
     let a2 = s
-        .create_upload("b", "a", ObjectHeaders::default(), None, "root")
+        .create_upload(
+            "b",
+            "a",
+            ObjectHeaders::default(),
+            None,
+            "root",
+            ObjectExtras::default(),
+        )
         .unwrap();
     let c = s
-        .create_upload("b", "dir/c", ObjectHeaders::default(), None, "root")
+        .create_upload(
+            "b",
+            "dir/c",
+            ObjectHeaders::default(),
+            None,
+            "root",
+            ObjectExtras::default(),
+        )
         .unwrap();
     let page = s.list_uploads("b", "", None, None, None, 1000).unwrap();
     let got: Vec<(&str, &str)> = page
@@ -333,7 +401,7 @@ fn recovery_collects_staged_files_and_unreferenced_blobs() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(&dir);
-        s.create_bucket("b").unwrap();
+        s.create_bucket("b", false).unwrap();
         put(&s, "b", "kept", b"kept bytes");
         // A crash after staging (never published) and one after publishing but before commit.
         let staged = stage(&s, b"staged only");
@@ -463,13 +531,13 @@ fn blob_ids_round_trip() {
 fn pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     put(&s, "b", "k", b"old content");
-    let pinned = s.pin_object("b", "k").unwrap();
+    let pinned = s.pin_object("b", "k", None).unwrap();
     let old = pinned.manifest.extents[0].blob;
-    let second = s.pin_object("b", "k").unwrap();
+    let second = s.pin_object("b", "k", None).unwrap();
     put(&s, "b", "k", b"new content");
-    s.delete_object("b", "k").unwrap();
+    s.delete_object("b", "k", None, false).unwrap();
     assert_eq!(s.blob_refs(&old).unwrap(), 0);
     let mut r = s.blobs().open(&old, 0).unwrap();
     let mut got = Vec::new();
@@ -482,8 +550,8 @@ fn pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader() {
 
     // Re-referenced while pending: the file must stay.
     put(&s, "b", "k", b"same again");
-    let pinned = s.pin_object("b", "k").unwrap();
-    s.delete_object("b", "k").unwrap();
+    let pinned = s.pin_object("b", "k", None).unwrap();
+    s.delete_object("b", "k", None, false).unwrap();
     put(&s, "b", "k2", b"same again");
     drop(pinned);
     assert_eq!(read(&s, "b", "k2"), b"same again");
@@ -493,7 +561,7 @@ fn pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader() {
 fn small_objects_live_inline_and_switch_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
-    s.create_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
     let md5 = |d: &[u8]| -> [u8; 16] { md5::Md5::digest(d).into() };
     s.put_object_inline("b", "k", b"tiny", md5(b"tiny"), NewObject::default())
         .unwrap();
@@ -516,14 +584,15 @@ fn small_objects_live_inline_and_switch_cleanly() {
     assert_eq!(blob_count(&dir), 0);
     assert_eq!(read(&s, "b", "k"), b"small again");
     // Copies get their own bytes; pins read them with the manifest.
-    s.copy_object("b", "k", "b", "c", None, |_| Ok(())).unwrap();
-    s.delete_object("b", "k").unwrap();
+    s.copy_object("b", "k", None, "b", "c", |src| Ok(copy_of(src)))
+        .unwrap();
+    s.delete_object("b", "k", None, false).unwrap();
     assert_eq!(read(&s, "b", "c"), b"small again");
-    let pinned = s.pin_object("b", "c").unwrap();
+    let pinned = s.pin_object("b", "c", None).unwrap();
     assert_eq!(pinned.inline.as_deref(), Some(&b"small again"[..]));
-    s.delete_object("b", "c").unwrap();
+    s.delete_object("b", "c", None, false).unwrap();
     assert!(
-        matches!(s.inline_data("b", "c"), Err(StoreError::Corrupt { .. })),
+        matches!(s.inline_data("b", "c", 1), Err(StoreError::Corrupt { .. })),
         "inline bytes deleted with the object"
     );
     let listed = s
@@ -536,4 +605,337 @@ fn small_objects_live_inline_and_switch_cleanly() {
         )
         .unwrap();
     assert!(listed.entries.is_empty());
+}
+
+fn put_inline(s: &Store, b: &str, k: &str, data: &[u8]) -> ObjectManifest {
+    let md5: [u8; 16] = md5::Md5::digest(data).into();
+    s.put_object_inline(b, k, data, md5, NewObject::default())
+        .unwrap()
+}
+
+fn read_version(s: &Store, b: &str, k: &str, v: &str) -> Vec<u8> {
+    let m = s.head_version(b, k, Some(v)).unwrap();
+    if m.inline {
+        return s.inline_data(b, k, m.seq).unwrap();
+    }
+    let mut out = Vec::new();
+    for e in &m.extents {
+        let mut r = s.blobs().open(&e.blob, 0).unwrap();
+        std::io::Read::read_to_end(&mut r, &mut out).unwrap();
+    }
+    out
+}
+
+fn versions_of(s: &Store, b: &str) -> Vec<(String, String, bool, bool)> {
+    use fsgate_store::versions::{VersionListEntry, VersionQuery};
+    s.list_object_versions(
+        b,
+        &VersionQuery {
+            max: 1000,
+            ..VersionQuery::default()
+        },
+    )
+    .unwrap()
+    .entries
+    .into_iter()
+    .filter_map(|e| match e {
+        VersionListEntry::Version(v) => {
+            Some((v.key, v.version_id, v.is_latest, v.manifest.delete_marker))
+        }
+        VersionListEntry::CommonPrefix(_) => None,
+    })
+    .collect()
+}
+
+#[test]
+fn versioning_keeps_every_version_and_frees_blobs_with_the_last_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b", false).unwrap();
+    put(&s, "b", "k", &[1u8; 100_000]); // the null version, before versioning
+    s.set_versioning("b", Versioning::Enabled).unwrap();
+    put(&s, "b", "k", &[2u8; 100_000]);
+    let v3 = put_inline(&s, "b", "k", b"three");
+    let id3 = v3.version_id.clone().unwrap();
+    assert_eq!(read(&s, "b", "k"), b"three");
+    assert_eq!(read_version(&s, "b", "k", "null"), vec![1u8; 100_000]);
+    let vs = versions_of(&s, "b");
+    assert_eq!(vs.len(), 3);
+    assert_eq!(vs[0], ("k".into(), id3.clone(), true, false));
+    assert!(!vs[1].2 && !vs[2].2);
+    assert_eq!(vs[2].1, "null");
+    let id2 = vs[1].1.clone();
+    assert_eq!(read_version(&s, "b", "k", &id2), vec![2u8; 100_000]);
+    assert_eq!(blob_count(&dir), 2);
+
+    // A delete makes a marker; the object reads as missing, its versions stay.
+    let d = s.delete_object("b", "k", None, false).unwrap();
+    assert!(d.delete_marker);
+    assert!(matches!(
+        s.head_object("b", "k"),
+        Err(StoreError::NoSuchKey)
+    ));
+    assert!(s.head_version("b", "k", None).unwrap().delete_marker);
+    let listed = s
+        .list_objects(
+            "b",
+            &ListQuery {
+                max: 10,
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        listed.entries.is_empty(),
+        "a delete marker hides the key from listings"
+    );
+    assert!(matches!(
+        s.delete_bucket("b"),
+        Err(StoreError::BucketNotEmpty)
+    ));
+
+    // Removing the marker by id makes the newest version current again.
+    let marker = d.version_id.unwrap();
+    let d = s.delete_object("b", "k", Some(&marker), false).unwrap();
+    assert!(d.delete_marker);
+    assert_eq!(read(&s, "b", "k"), b"three");
+
+    // Removing versions frees their blobs; the last one removes the key.
+    s.delete_object("b", "k", Some(&id2), false).unwrap();
+    assert_eq!(blob_count(&dir), 1);
+    s.delete_object("b", "k", Some("null"), false).unwrap();
+    assert_eq!(blob_count(&dir), 0);
+    assert_eq!(versions_of(&s, "b").len(), 1);
+    s.delete_object("b", "k", Some(&id3), false).unwrap();
+    assert!(versions_of(&s, "b").is_empty());
+    assert!(matches!(
+        s.head_version("b", "k", Some(&id3)),
+        Err(StoreError::NoSuchVersion)
+    ));
+    assert!(matches!(
+        s.head_version("b", "k", Some("not-an-id")),
+        Err(StoreError::InvalidVersionId)
+    ));
+    s.delete_bucket("b").unwrap();
+}
+
+#[test]
+fn suspended_versioning_replaces_only_the_null_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b", false).unwrap();
+    s.set_versioning("b", Versioning::Enabled).unwrap();
+    put(&s, "b", "k", &[1u8; 70_000]);
+    s.set_versioning("b", Versioning::Suspended).unwrap();
+    put(&s, "b", "k", &[2u8; 70_000]);
+    put(&s, "b", "k", &[3u8; 70_000]);
+    let vs = versions_of(&s, "b");
+    assert_eq!(vs.len(), 2, "{vs:?}");
+    assert_eq!(vs[0].1, "null");
+    assert_eq!(read(&s, "b", "k"), vec![3u8; 70_000]);
+    assert_eq!(
+        blob_count(&dir),
+        2,
+        "the replaced null version's blob is gone"
+    );
+    // A delete in a suspended bucket makes a null marker, replacing the null version.
+    let d = s.delete_object("b", "k", None, false).unwrap();
+    assert_eq!(d.version_id.as_deref(), Some("null"));
+    assert_eq!(blob_count(&dir), 1);
+    let vs = versions_of(&s, "b");
+    assert_eq!(vs.len(), 2);
+    assert!(vs[0].3 && vs[0].2);
+    assert!(matches!(
+        s.set_versioning("b", Versioning::Unversioned),
+        Err(StoreError::InvalidRequest(_))
+    ));
+}
+
+#[test]
+fn version_listing_pages_by_key_and_version_markers() {
+    use fsgate_store::versions::{VersionListEntry, VersionQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b", false).unwrap();
+    s.set_versioning("b", Versioning::Enabled).unwrap();
+    for k in ["a", "b", "c"] {
+        for i in 0..3u8 {
+            put_inline(&s, "b", k, &[i]);
+        }
+    }
+    put_inline(&s, "b", "d/x", b"1");
+    put_inline(&s, "b", "d/y", b"1");
+    let all = versions_of(&s, "b");
+    assert_eq!(all.len(), 11);
+    // Walk in pages of 2 and get the same sequence.
+    let mut walked = Vec::new();
+    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = s
+            .list_object_versions(
+                "b",
+                &VersionQuery {
+                    key_marker: km.as_deref(),
+                    version_id_marker: vm.as_deref(),
+                    max: 2,
+                    ..VersionQuery::default()
+                },
+            )
+            .unwrap();
+        for e in &page.entries {
+            if let VersionListEntry::Version(v) = e {
+                walked.push((v.key.clone(), v.version_id.clone(), v.is_latest, false));
+                km = Some(v.key.clone());
+                vm = Some(v.version_id.clone());
+            }
+        }
+        if !page.truncated {
+            break;
+        }
+    }
+    assert_eq!(walked, all);
+    // With a delimiter, d/ is one common prefix, and a key marker inside it skips it.
+    let page = s
+        .list_object_versions(
+            "b",
+            &VersionQuery {
+                delimiter: Some("/"),
+                key_marker: Some("c"),
+                max: 10,
+                ..VersionQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        page.entries,
+        vec![VersionListEntry::CommonPrefix("d/".into())]
+    );
+    let page = s
+        .list_object_versions(
+            "b",
+            &VersionQuery {
+                delimiter: Some("/"),
+                key_marker: Some("d/"),
+                max: 10,
+                ..VersionQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(page.entries.is_empty());
+}
+
+#[test]
+fn conditional_writes_are_checked_atomically_with_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&dir));
+    s.create_bucket("b", false).unwrap();
+    // Eight racing writers with If-None-Match: * — exactly one wins.
+    let wins: usize = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8u8)
+            .map(|i| {
+                let s = s.clone();
+                sc.spawn(move || {
+                    let new = NewObject {
+                        cond: WriteCondition {
+                            if_none_match: true,
+                            if_match: None,
+                        },
+                        ..NewObject::default()
+                    };
+                    let data = [i; 10];
+                    let md5: [u8; 16] = md5::Md5::digest(data).into();
+                    match s.put_object_inline("b", "k", &data, md5, new) {
+                        Ok(_) => 1,
+                        Err(StoreError::PreconditionFailed) => 0,
+                        Err(e) => panic!("{e}"),
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(wins, 1);
+    let etag = s.head_object("b", "k").unwrap().etag;
+    let with_match = |m: &str| NewObject {
+        cond: WriteCondition {
+            if_none_match: false,
+            if_match: Some(m.to_owned()),
+        },
+        ..NewObject::default()
+    };
+    let md5: [u8; 16] = md5::Md5::digest(b"x").into();
+    assert!(matches!(
+        s.put_object_inline("b", "k", b"x", md5, with_match("\"0000\"")),
+        Err(StoreError::PreconditionFailed)
+    ));
+    s.put_object_inline("b", "k", b"x", md5, with_match(&format!("\"{etag}\"")))
+        .unwrap();
+    assert!(matches!(
+        s.put_object_inline("b", "missing", b"x", md5, with_match("*")),
+        Err(StoreError::NoSuchKey)
+    ));
+}
+
+#[test]
+fn locked_versions_cannot_be_removed() {
+    use fsgate_store::model::{Retention, RetentionMode};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b", true).unwrap();
+    assert_eq!(s.bucket("b").unwrap().versioning, Versioning::Enabled);
+    assert!(matches!(
+        s.set_versioning("b", Versioning::Suspended),
+        Err(StoreError::InvalidRequest(_))
+    ));
+    let until = fsgate_store::now_ns() + 3_600_000_000_000;
+    let m = put_inline(&s, "b", "gov", b"g");
+    let gov = m.version_id.unwrap();
+    s.update_version("b", "gov", Some(&gov), |m| {
+        m.extras.retention = Some(Retention {
+            mode: RetentionMode::Governance,
+            until_ns: until,
+        });
+        Ok(())
+    })
+    .unwrap();
+    let m = put_inline(&s, "b", "comp", b"c");
+    let comp = m.version_id.unwrap();
+    s.update_version("b", "comp", None, |m| {
+        m.extras.retention = Some(Retention {
+            mode: RetentionMode::Compliance,
+            until_ns: until,
+        });
+        Ok(())
+    })
+    .unwrap();
+    let m = put_inline(&s, "b", "held", b"h");
+    let held = m.version_id.unwrap();
+    s.update_version("b", "held", None, |m| {
+        m.extras.legal_hold = true;
+        Ok(())
+    })
+    .unwrap();
+    for (k, v) in [("gov", &gov), ("comp", &comp), ("held", &held)] {
+        assert!(matches!(
+            s.delete_object("b", k, Some(v), false),
+            Err(StoreError::ObjectLocked)
+        ));
+    }
+    // Bypass works for GOVERNANCE only.
+    assert!(matches!(
+        s.delete_object("b", "comp", Some(&comp), true),
+        Err(StoreError::ObjectLocked)
+    ));
+    assert!(matches!(
+        s.delete_object("b", "held", Some(&held), true),
+        Err(StoreError::ObjectLocked)
+    ));
+    s.delete_object("b", "gov", Some(&gov), true).unwrap();
+    // A plain delete makes a marker: allowed, nothing is destroyed.
+    assert!(
+        s.delete_object("b", "comp", None, false)
+            .unwrap()
+            .delete_marker
+    );
+    assert_eq!(read_version(&s, "b", "comp", &comp), b"c");
 }

@@ -94,7 +94,8 @@ impl FsGate {
             ));
         }
         let location = format!("/{name}");
-        self.run(&rc, move |s| s.create_bucket(&name)).await?;
+        let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
+        self.run(&rc, move |s| s.create_bucket(&name, lock)).await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(location),
         }))

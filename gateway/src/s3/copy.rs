@@ -5,6 +5,8 @@ use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use fsgate_store::StoreError;
+use fsgate_store::model::ObjectExtras;
+use fsgate_store::objects::{NewObject, WriteCondition};
 
 use super::object_get::{Conditions, check_conditions, timestamp};
 use super::object_put::object_headers;
@@ -51,22 +53,18 @@ impl SourceConditions {
     }
 }
 
-/// The (bucket, key) of a copy source.
-pub fn source_of(src: &CopySource) -> S3Result<(String, String)> {
+/// The (bucket, key, version) of a copy source.
+pub fn source_of(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match src {
         CopySource::Bucket {
             bucket,
             key,
             version_id,
-        } => {
-            if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(s3_error!(
-                    NoSuchVersion,
-                    "Versioning is not enabled on this bucket"
-                ));
-            }
-            Ok((bucket.to_string(), key.to_string()))
-        }
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_deref().map(str::to_owned),
+        )),
         _ => Err(s3_error!(
             NotImplemented,
             "Only bucket/key copy sources are supported"
@@ -82,12 +80,12 @@ impl FsGate {
         let rc = ctx(&req)?;
         let i = req.input;
         check_key(&i.key)?;
-        let (sb, sk) = source_of(&i.copy_source)?;
+        let (sb, sk, sv) = source_of(&i.copy_source)?;
         let replace = i
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
-        if !replace && sb == i.bucket && sk == i.key {
+        if !replace && sb == i.bucket && sk == i.key && sv.is_none() {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -111,9 +109,20 @@ impl FsGate {
             i.copy_source_if_unmodified_since.as_ref(),
         );
         let (db, dk) = (i.bucket, i.key);
-        let m = self
+        let (src, m) = self
             .run(&rc, move |s| {
-                s.copy_object(&sb, &sk, &db, &dk, headers, |m| conds.check(m))
+                s.copy_object(&sb, &sk, sv.as_deref(), &db, &dk, |src| {
+                    conds.check(src)?;
+                    Ok(NewObject {
+                        headers: headers.unwrap_or_else(|| src.headers.clone()),
+                        checksums: src.checksums.clone(),
+                        extras: ObjectExtras {
+                            tags: src.extras.tags.clone(),
+                            ..ObjectExtras::default()
+                        },
+                        cond: WriteCondition::default(),
+                    })
+                })
             })
             .await?;
         let c = checksum::from_stored(&m.checksums);
@@ -128,6 +137,8 @@ impl FsGate {
                 checksum_sha256: c.checksum_sha256,
                 ..Default::default()
             }),
+            version_id: super::shown_version(&m),
+            copy_source_version_id: super::shown_version(&src),
             ..Default::default()
         };
         Ok(S3Response::new(out))

@@ -4,26 +4,59 @@ use fsgate_policy::{Action, Principal, Resource};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use crate::access::{ListingContext, request_state};
+use crate::access::{ListingContext, request_state, versioned_action};
 
-use super::{FsGate, ctx};
+use super::FsGate;
 
 impl FsGate {
     pub(super) async fn do_delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = request_state(&req)?;
         let i = req.input;
-        if i.version_id.as_deref().is_some_and(|v| v != "null") {
-            return Err(s3_error!(
-                NoSuchVersion,
-                "Versioning is not enabled on this bucket"
-            ));
+        let bypass = self.bypass_governance(
+            &rc,
+            &principal,
+            i.bypass_governance_retention,
+            &i.bucket,
+            &i.key,
+        )?;
+        let (b, k, v) = (i.bucket, i.key, i.version_id);
+        let d = self
+            .run(&rc, move |s| s.delete_object(&b, &k, v.as_deref(), bypass))
+            .await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            version_id: d.version_id,
+            ..Default::default()
+        }))
+    }
+
+    /// `x-amz-bypass-governance-retention: true` needs its own permission; without it the
+    /// request is refused rather than silently not bypassing.
+    pub(super) fn bypass_governance(
+        &self,
+        rc: &crate::context::RequestCtx,
+        principal: &Principal,
+        asked: Option<bool>,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<bool> {
+        if asked != Some(true) {
+            return Ok(false);
         }
-        let (b, k) = (i.bucket, i.key);
-        self.run(&rc, move |s| s.delete_object(&b, &k)).await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        self.gate.require(
+            rc,
+            principal,
+            Action::BypassGovernanceRetention,
+            Resource::Object {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            },
+            ListingContext::default(),
+        )?;
+        Ok(true)
     }
 
     pub(super) async fn do_delete_objects(
@@ -44,12 +77,14 @@ impl FsGate {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         let mut any_allowed = false;
+        let bypass_asked = i.bypass_governance_retention == Some(true);
         for obj in i.delete.objects {
             let key = obj.key;
+            let version = obj.version_id;
             let d = self.gate.decide(
                 &rc,
                 &principal,
-                Action::DeleteObject,
+                versioned_action(Action::DeleteObject, version.is_some()),
                 Resource::Object {
                     bucket: i.bucket.clone(),
                     key: key.clone(),
@@ -61,11 +96,25 @@ impl FsGate {
                     code: Some("AccessDenied".into()),
                     key: Some(key),
                     message: Some("Access Denied".into()),
-                    version_id: None,
+                    version_id: version,
                 });
                 continue;
             }
             any_allowed = true;
+            let bypass = bypass_asked
+                && self
+                    .gate
+                    .decide(
+                        &rc,
+                        &principal,
+                        Action::BypassGovernanceRetention,
+                        Resource::Object {
+                            bucket: i.bucket.clone(),
+                            key: key.clone(),
+                        },
+                        ListingContext::default(),
+                    )
+                    .allowed;
             if key.len() > super::MAX_KEY_LEN {
                 errors.push(Error {
                     code: Some("KeyTooLongError".into()),
@@ -75,13 +124,24 @@ impl FsGate {
                 });
                 continue;
             }
-            let (b, k) = (i.bucket.clone(), key.clone());
-            match self.run(&rc, move |s| s.delete_object(&b, &k)).await {
-                Ok(_) => {
+            let (b, k, v) = (i.bucket.clone(), key.clone(), version.clone());
+            match self
+                .run(&rc, move |s| s.delete_object(&b, &k, v.as_deref(), bypass))
+                .await
+            {
+                Ok(d) => {
                     if !quiet {
+                        // A marker made (no version named) is reported by its id; a version
+                        // removed by the id asked for, flagged when it was a marker.
                         deleted.push(DeletedObject {
                             key: Some(key),
-                            ..Default::default()
+                            version_id: version,
+                            delete_marker: d.delete_marker.then_some(true),
+                            delete_marker_version_id: if d.delete_marker {
+                                d.version_id
+                            } else {
+                                None
+                            },
                         });
                     }
                 }
@@ -89,7 +149,7 @@ impl FsGate {
                     code: Some(e.code().as_str().to_owned()),
                     key: Some(key),
                     message: e.message().map(str::to_owned),
-                    version_id: None,
+                    version_id: version,
                 }),
             }
         }

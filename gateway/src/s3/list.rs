@@ -21,7 +21,7 @@ const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~')
     .remove(b'/');
 
-fn max_keys(v: Option<i32>) -> S3Result<usize> {
+pub(super) fn max_keys(v: Option<i32>) -> S3Result<usize> {
     match v {
         None => Ok(1000),
         Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must be non-negative")),
@@ -29,7 +29,7 @@ fn max_keys(v: Option<i32>) -> S3Result<usize> {
     }
 }
 
-fn wants_url(e: Option<&EncodingType>) -> S3Result<bool> {
+pub(super) fn wants_url(e: Option<&EncodingType>) -> S3Result<bool> {
     match e {
         None => Ok(false),
         Some(e) if e.as_str() == EncodingType::URL => Ok(true),
@@ -40,7 +40,7 @@ fn wants_url(e: Option<&EncodingType>) -> S3Result<bool> {
     }
 }
 
-fn enc(url: bool, s: String) -> String {
+pub(super) fn enc(url: bool, s: String) -> String {
     if url {
         utf8_percent_encode(&s, URL_KEEP).to_string()
     } else {

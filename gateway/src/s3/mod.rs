@@ -13,6 +13,7 @@ mod list;
 mod multipart;
 mod object_get;
 mod object_put;
+mod versioning;
 
 use std::sync::Arc;
 
@@ -90,7 +91,74 @@ fn check_key(key: &str) -> S3Result<()> {
             "Object key must not be empty"
         ));
     }
+    if key.contains('\0') {
+        return Err(s3s::s3_error!(
+            InvalidArgument,
+            "Object key must not contain the NUL character"
+        ));
+    }
     Ok(())
+}
+
+/// The conditional-write headers of PutObject and CompleteMultipartUpload. S3 supports only
+/// `If-None-Match: *` on writes.
+fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<fsgate_store::objects::WriteCondition> {
+    let if_none_match = match if_none_match {
+        None => false,
+        Some(ETagCondition::Any) => true,
+        Some(ETagCondition::ETag(_)) => {
+            return Err(s3s::s3_error!(
+                NotImplemented,
+                "A header you provided implies functionality that is not implemented: If-None-Match accepts only '*' on writes"
+            ));
+        }
+    };
+    let if_match = if_match.map(|c| match c {
+        ETagCondition::Any => "*".to_owned(),
+        ETagCondition::ETag(e) => e.value().to_owned(),
+    });
+    Ok(fsgate_store::objects::WriteCondition {
+        if_none_match,
+        if_match,
+    })
+}
+
+/// The `x-amz-version-id` to show for a version: none for objects of never-versioned buckets.
+fn shown_version(m: &fsgate_store::model::ObjectManifest) -> Option<String> {
+    m.version_id.clone()
+}
+
+/// The error for a request that found a delete marker: 404 NoSuchKey for the current version,
+/// 405 MethodNotAllowed when the marker was named by version id; both say it is a marker.
+fn delete_marker_error(m: &fsgate_store::model::ObjectManifest, named: bool) -> s3s::S3Error {
+    let mut e = if named {
+        s3s::S3Error::with_message(
+            s3s::S3ErrorCode::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        )
+    } else {
+        s3s::S3Error::with_message(
+            s3s::S3ErrorCode::NoSuchKey,
+            "The specified key does not exist.",
+        )
+    };
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
+    if let Some(v) = m
+        .version_id
+        .as_deref()
+        .and_then(|v| http::HeaderValue::from_str(v).ok())
+    {
+        h.insert("x-amz-version-id", v);
+    }
+    e.set_headers(h);
+    e
 }
 
 #[async_trait::async_trait]
@@ -112,6 +180,24 @@ impl S3 for FsGate {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.do_head_bucket(req).await
+    }
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.do_get_bucket_versioning(req).await
+    }
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.do_put_bucket_versioning(req).await
+    }
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.do_list_object_versions(req).await
     }
     async fn delete_bucket(
         &self,

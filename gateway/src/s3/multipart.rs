@@ -74,10 +74,11 @@ impl FsGate {
             ));
         }
         let initiator = rc.fields().principal.clone();
+        let extras = fsgate_store::model::ObjectExtras::default();
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
         let id = self
             .run(&rc, move |s| {
-                s.create_upload(&b, &k, headers, a, &initiator)
+                s.create_upload(&b, &k, headers, a, &initiator, extras)
             })
             .await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -145,9 +146,14 @@ impl FsGate {
         let n = part_number(i.part_number)?;
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
-        let (sb, sk) = source_of(&i.copy_source)?;
+        let (sb, sk, sv) = source_of(&i.copy_source)?;
         let store = self.store.clone();
-        let pinned = self.run(&rc, move |_| store.pin_object(&sb, &sk)).await?;
+        let pinned = self
+            .run(&rc, move |_| store.pin_object(&sb, &sk, sv.as_deref()))
+            .await?;
+        if pinned.manifest.delete_marker {
+            return Err(super::delete_marker_error(&pinned.manifest, false));
+        }
         let src = pinned.manifest.clone();
         let conds = SourceConditions::new(
             i.copy_source_if_match.as_ref(),
@@ -205,10 +211,11 @@ impl FsGate {
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         let upload = self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
         let algo = upload.checksum_algorithm.clone();
+        let cond = super::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id);
         let m = self
             .run(&rc, move |s| {
-                s.complete_upload(&b, &k, &u, &chosen, MIN_PART_SIZE, |parts| {
+                s.complete_upload(&b, &k, &u, &chosen, MIN_PART_SIZE, &cond, |parts| {
                     let Some(algo) = algo else {
                         return Ok(Vec::new());
                     };
@@ -236,12 +243,13 @@ impl FsGate {
             bucket: Some(i.bucket.clone()),
             key: Some(i.key.clone()),
             location: Some(format!("/{}/{}", i.bucket, i.key)),
-            e_tag: Some(ETag::Strong(m.etag)),
+            e_tag: Some(ETag::Strong(m.etag.clone())),
             checksum_crc32: c.checksum_crc32,
             checksum_crc32c: c.checksum_crc32c,
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            version_id: m.version_id,
             ..Default::default()
         }))
     }

@@ -131,6 +131,15 @@ fn expires(m: &ObjectManifest) -> Option<Timestamp> {
         .and_then(|s| Timestamp::parse(TimestampFormat::HttpDate, s).ok())
 }
 
+fn lock_mode(m: &ObjectManifest) -> Option<ObjectLockMode> {
+    m.extras.retention.map(|r| {
+        ObjectLockMode::from_static(match r.mode {
+            fsgate_store::model::RetentionMode::Governance => ObjectLockMode::GOVERNANCE,
+            fsgate_store::model::RetentionMode::Compliance => ObjectLockMode::COMPLIANCE,
+        })
+    })
+}
+
 fn want_checksums(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
 }
@@ -141,9 +150,20 @@ impl FsGate {
         rc: &crate::context::RequestCtx,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
     ) -> S3Result<ObjectManifest> {
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        self.run(rc, move |s| s.head_object(&b, &k)).await
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
+        let m = self
+            .run(rc, move |s| s.head_version(&b, &k, v.as_deref()))
+            .await?;
+        if m.delete_marker {
+            return Err(super::delete_marker_error(&m, version.is_some()));
+        }
+        Ok(m)
     }
 
     pub(super) async fn do_get_object(
@@ -152,9 +172,17 @@ impl FsGate {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let rc = ctx(&req)?;
         let i = &req.input;
-        let (b, k) = (i.bucket.clone(), i.key.clone());
+        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
         let store = self.store.clone();
-        let pinned = self.run(&rc, move |_| store.pin_object(&b, &k)).await?;
+        let pinned = self
+            .run(&rc, move |_| store.pin_object(&b, &k, v.as_deref()))
+            .await?;
+        if pinned.manifest.delete_marker {
+            return Err(super::delete_marker_error(
+                &pinned.manifest,
+                i.version_id.is_some(),
+            ));
+        }
         let m = pinned.manifest.clone();
         check_conditions(
             &m,
@@ -230,6 +258,15 @@ impl FsGate {
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            version_id: super::shown_version(&m),
+            tag_count: (!m.extras.tags.is_empty())
+                .then(|| i32::try_from(m.extras.tags.len()).unwrap_or(i32::MAX)),
+            object_lock_mode: lock_mode(&m),
+            object_lock_retain_until_date: m.extras.retention.map(|r| timestamp(r.until_ns)),
+            object_lock_legal_hold_status: m
+                .extras
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
             ..Default::default()
         };
         Ok(S3Response::new(out))
@@ -241,7 +278,9 @@ impl FsGate {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let rc = ctx(&req)?;
         let i = &req.input;
-        let m = self.manifest(&rc, &i.bucket, &i.key).await?;
+        let m = self
+            .manifest(&rc, &i.bucket, &i.key, i.version_id.as_deref())
+            .await?;
         check_conditions(
             &m,
             &Conditions {
@@ -302,6 +341,13 @@ impl FsGate {
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            version_id: super::shown_version(&m),
+            object_lock_mode: lock_mode(&m),
+            object_lock_retain_until_date: m.extras.retention.map(|r| timestamp(r.until_ns)),
+            object_lock_legal_hold_status: m
+                .extras
+                .legal_hold
+                .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
             ..Default::default()
         };
         Ok(S3Response::new(out))

@@ -72,6 +72,7 @@ impl FsGate {
             &headers,
         )?;
         let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
+        let cond = super::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
         let headers = object_headers(
             i.content_type.as_ref(),
             i.content_encoding.as_ref(),
@@ -81,6 +82,7 @@ impl FsGate {
             i.expires.as_ref(),
             i.metadata.as_ref(),
         );
+        let extras = fsgate_store::model::ObjectExtras::default();
         let (bucket, key) = (i.bucket, i.key);
         let m = match expected_len.filter(|n| *n <= INLINE_MAX) {
             // Small objects: bytes in memory, stored inline in one synced RocksDB batch.
@@ -93,6 +95,8 @@ impl FsGate {
                 let new = NewObject {
                     headers,
                     checksums: checksum::to_stored(&computed),
+                    extras,
+                    cond,
                 };
                 self.run(&rc, move |s| {
                     s.put_object_inline(&bucket, &key, &data, body_md5, new)
@@ -108,6 +112,8 @@ impl FsGate {
                 let new = NewObject {
                     headers,
                     checksums: checksum::to_stored(&computed),
+                    extras,
+                    cond,
                 };
                 self.run(&rc, move |s| s.put_object(&bucket, &key, staged, new))
                     .await?
@@ -115,12 +121,13 @@ impl FsGate {
         };
         let c = checksum::from_stored(&m.checksums);
         let out = PutObjectOutput {
-            e_tag: Some(ETag::Strong(m.etag)),
+            e_tag: Some(ETag::Strong(m.etag.clone())),
             checksum_crc32: c.checksum_crc32,
             checksum_crc32c: c.checksum_crc32c,
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            version_id: m.version_id,
             ..Default::default()
         };
         Ok(S3Response::new(out))

@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let rec = BucketRecord { created_ns: 42 };
+        let rec = BucketRecord {
+            created_ns: 42,
+            ..BucketRecord::default()
+        };
         let bytes = encode(&rec).unwrap();
         assert_eq!(bytes[0], VALUE_VERSION);
         let back: BucketRecord = decode("bucket", &bytes).unwrap();

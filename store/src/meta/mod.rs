@@ -16,8 +16,17 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, StoreResult};
 
 /// Column family names, in the order they are opened.
-pub const CFS: [&str; 8] = [
-    "buckets", "objects", "inline", "uploads", "parts", "blobrefs", "iam", "audit",
+pub const CFS: [&str; 10] = [
+    "buckets",
+    "bucketcfg",
+    "objects",
+    "versions",
+    "inline",
+    "uploads",
+    "parts",
+    "blobrefs",
+    "iam",
+    "audit",
 ];
 
 /// The column families by role.
@@ -25,9 +34,13 @@ pub const CFS: [&str; 8] = [
 pub enum Cf {
     /// Buckets by name.
     Buckets,
-    /// Object manifests by bucket and key.
+    /// Bucket configuration documents (tags, CORS, lifecycle, policy...) by bucket and name.
+    BucketCfg,
+    /// The current version of every object (or its delete marker), by bucket and key.
     Objects,
-    /// Bytes of small objects, by bucket and key.
+    /// Noncurrent versions, by bucket, key and inverted sequence (newest first).
+    Versions,
+    /// Bytes of small objects, by version key.
     Inline,
     /// Multipart uploads by bucket, key and upload id.
     Uploads,
@@ -45,7 +58,9 @@ impl Cf {
     fn name(self) -> &'static str {
         match self {
             Cf::Buckets => "buckets",
+            Cf::BucketCfg => "bucketcfg",
             Cf::Objects => "objects",
+            Cf::Versions => "versions",
             Cf::Inline => "inline",
             Cf::Uploads => "uploads",
             Cf::Parts => "parts",
@@ -148,6 +163,25 @@ impl RocksMeta {
         Ok(out)
     }
 
+    /// Every (key, raw value) whose key starts with `prefix`, in key order.
+    pub fn scan_prefix_raw(&self, cf: Cf, prefix: &[u8]) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut it = self.raw_iter(cf)?;
+        it.seek(prefix);
+        let mut out = Vec::new();
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                break;
+            };
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
     /// True when any key starts with `prefix`.
     pub fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> StoreResult<bool> {
         let mut it = self.raw_iter(cf)?;
@@ -227,6 +261,30 @@ pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(key.as_bytes());
     k
+}
+
+/// `bucket 0x00 key 0x00 !seq(BE)`: a version's key in the versions and inline CFs. The
+/// inverted sequence sorts a key's versions newest first.
+#[must_use]
+pub fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = version_prefix(bucket, key);
+    k.extend_from_slice(&(!seq).to_be_bytes());
+    k
+}
+
+/// `bucket 0x00 key 0x00`: the prefix of a key's version keys (object keys contain no NUL,
+/// so no other key's versions share it).
+#[must_use]
+pub fn version_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k
+}
+
+/// `bucket 0x00 name`: a bucket configuration document's key.
+#[must_use]
+pub fn bucket_cfg_key(bucket: &str, name: &str) -> Vec<u8> {
+    object_key(bucket, name)
 }
 
 /// `bucket 0x00`: the prefix of every object (and upload) key of a bucket.
