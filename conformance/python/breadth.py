@@ -125,4 +125,120 @@ def conditional_writes():
     assert r["ETag"] == '"%s-1"' % hashlib.md5(hashlib.md5(b"mp").digest()).hexdigest()
 
 
+@test
+def tagging():
+    b = bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"x", Tagging="class=secret&team=a%20b")
+    tags = s3.get_object_tagging(Bucket=b, Key="k")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("class", "secret"), ("team", "a b")], tags
+    assert s3.get_object(Bucket=b, Key="k")["TagCount"] == 2
+    s3.put_object_tagging(Bucket=b, Key="k", Tagging={"TagSet": [{"Key": "only", "Value": "one"}]})
+    assert s3.get_object_tagging(Bucket=b, Key="k")["TagSet"] == [{"Key": "only", "Value": "one"}]
+    # Copy keeps the source tags unless told to replace them.
+    s3.copy_object(Bucket=b, Key="c1", CopySource={"Bucket": b, "Key": "k"})
+    assert s3.get_object_tagging(Bucket=b, Key="c1")["TagSet"] == [{"Key": "only", "Value": "one"}]
+    s3.copy_object(Bucket=b, Key="c2", CopySource={"Bucket": b, "Key": "k"}, TaggingDirective="REPLACE", Tagging="new=1")
+    assert s3.get_object_tagging(Bucket=b, Key="c2")["TagSet"] == [{"Key": "new", "Value": "1"}]
+    # Multipart uploads carry x-amz-tagging to the object.
+    up = s3.create_multipart_upload(Bucket=b, Key="mp", Tagging="mp=yes")["UploadId"]
+    et = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=1, Body=b"p")["ETag"]
+    s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": et}]})
+    assert s3.get_object_tagging(Bucket=b, Key="mp")["TagSet"] == [{"Key": "mp", "Value": "yes"}]
+    s3.delete_object_tagging(Bucket=b, Key="k")
+    assert s3.get_object_tagging(Bucket=b, Key="k")["TagSet"] == []
+    # Limits: 10 tags, key 128, value 256, no duplicates, no aws: prefix; nothing changes.
+    eleven = [{"Key": f"k{i}", "Value": "v"} for i in range(11)]
+    expect("InvalidTag", s3.put_object_tagging, Bucket=b, Key="c2", Tagging={"TagSet": eleven})
+    expect("InvalidTag", s3.put_object_tagging, Bucket=b, Key="c2", Tagging={"TagSet": [{"Key": "k" * 129, "Value": ""}]})
+    expect("InvalidTag", s3.put_object_tagging, Bucket=b, Key="c2", Tagging={"TagSet": [{"Key": "k", "Value": "v" * 257}]})
+    expect("InvalidTag", s3.put_object_tagging, Bucket=b, Key="c2",
+           Tagging={"TagSet": [{"Key": "d", "Value": "1"}, {"Key": "d", "Value": "2"}]})
+    expect("InvalidTag", s3.put_object, Bucket=b, Key="bad", Body=b"x", Tagging="&".join(f"k{i}=v" for i in range(11)))
+    expect("404", s3.head_object, Bucket=b, Key="bad")
+    assert s3.get_object_tagging(Bucket=b, Key="c2")["TagSet"] == [{"Key": "new", "Value": "1"}]
+    expect("NoSuchKey", s3.get_object_tagging, Bucket=b, Key="missing")
+    # Versions have their own tags.
+    vb = bucket()
+    s3.put_bucket_versioning(Bucket=vb, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=vb, Key="k", Body=b"1", Tagging="v=1")["VersionId"]
+    s3.put_object(Bucket=vb, Key="k", Body=b"2", Tagging="v=2")
+    assert s3.get_object_tagging(Bucket=vb, Key="k", VersionId=v1)["TagSet"] == [{"Key": "v", "Value": "1"}]
+    assert s3.get_object_tagging(Bucket=vb, Key="k")["TagSet"] == [{"Key": "v", "Value": "2"}]
+    # Bucket tagging.
+    expect("NoSuchTagSet", s3.get_bucket_tagging, Bucket=b)
+    s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "env", "Value": "prod"}]})
+    assert s3.get_bucket_tagging(Bucket=b)["TagSet"] == [{"Key": "env", "Value": "prod"}]
+    s3.delete_bucket_tagging(Bucket=b)
+    expect("NoSuchTagSet", s3.get_bucket_tagging, Bucket=b)
+
+
+@test
+def object_lock():
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    plain = bucket()
+    expect("ObjectLockConfigurationNotFoundError", s3.get_object_lock_configuration, Bucket=plain)
+    expect("InvalidRequest", s3.put_object, Bucket=plain, Key="k", Body=b"x",
+           ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=now + datetime.timedelta(days=1))
+    expect("InvalidBucketState", s3.put_object_lock_configuration, Bucket=plain,
+           ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+
+    b = bucket(ObjectLockEnabledForBucket=True)
+    assert s3.get_bucket_versioning(Bucket=b)["Status"] == "Enabled"
+    assert s3.get_object_lock_configuration(Bucket=b)["ObjectLockConfiguration"]["ObjectLockEnabled"] == "Enabled"
+    expect("InvalidBucketState", s3.put_bucket_versioning, Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+
+    # COMPLIANCE: no one deletes the version or shortens it, root included.
+    until = now + datetime.timedelta(hours=1)
+    c = s3.put_object(Bucket=b, Key="c", Body=b"c", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)["VersionId"]
+    r = s3.get_object_retention(Bucket=b, Key="c")["Retention"]
+    assert r["Mode"] == "COMPLIANCE" and abs((r["RetainUntilDate"] - until).total_seconds()) < 1
+    h = s3.head_object(Bucket=b, Key="c")
+    assert h["ObjectLockMode"] == "COMPLIANCE"
+    expect("AccessDenied", s3.delete_object, Bucket=b, Key="c", VersionId=c)
+    expect("AccessDenied", s3.delete_object, Bucket=b, Key="c", VersionId=c, BypassGovernanceRetention=True)
+    expect("AccessDenied", s3.put_object_retention, Bucket=b, Key="c", VersionId=c, BypassGovernanceRetention=True,
+           Retention={"Mode": "COMPLIANCE", "RetainUntilDate": now + datetime.timedelta(minutes=5)})
+    expect("AccessDenied", s3.put_object_retention, Bucket=b, Key="c", VersionId=c, BypassGovernanceRetention=True,
+           Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until + datetime.timedelta(days=1)})
+    s3.put_object_retention(Bucket=b, Key="c", VersionId=c,
+                            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until + datetime.timedelta(days=1)})
+    # A plain delete only adds a marker; the locked version stays readable.
+    assert s3.delete_object(Bucket=b, Key="c")["DeleteMarker"] is True
+    assert s3.get_object(Bucket=b, Key="c", VersionId=c)["Body"].read() == b"c"
+    out = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "c", "VersionId": c}]})
+    assert out["Errors"][0]["Code"] == "AccessDenied", out
+
+    # GOVERNANCE: bypass with the header (root holds the permission).
+    g = s3.put_object(Bucket=b, Key="g", Body=b"g", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)["VersionId"]
+    expect("AccessDenied", s3.delete_object, Bucket=b, Key="g", VersionId=g)
+    expect("AccessDenied", s3.put_object_retention, Bucket=b, Key="g", VersionId=g,
+           Retention={"Mode": "GOVERNANCE", "RetainUntilDate": now + datetime.timedelta(minutes=5)})
+    s3.delete_object(Bucket=b, Key="g", VersionId=g, BypassGovernanceRetention=True)
+    expect("404", s3.head_object, Bucket=b, Key="g", VersionId=g)
+
+    # Legal hold blocks deletion whatever the retention; lifting it allows it.
+    lh = s3.put_object(Bucket=b, Key="h", Body=b"h", ObjectLockLegalHoldStatus="ON")["VersionId"]
+    assert s3.get_object_legal_hold(Bucket=b, Key="h")["LegalHold"]["Status"] == "ON"
+    expect("AccessDenied", s3.delete_object, Bucket=b, Key="h", VersionId=lh, BypassGovernanceRetention=True)
+    s3.put_object_legal_hold(Bucket=b, Key="h", VersionId=lh, LegalHold={"Status": "OFF"})
+    s3.delete_object(Bucket=b, Key="h", VersionId=lh)
+
+    # Default retention applies to new versions without headers.
+    s3.put_object_lock_configuration(Bucket=b, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    cfg = s3.get_object_lock_configuration(Bucket=b)["ObjectLockConfiguration"]
+    assert cfg["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": 1}, cfg
+    d = s3.put_object(Bucket=b, Key="d", Body=b"d")["VersionId"]
+    r = s3.get_object_retention(Bucket=b, Key="d")["Retention"]
+    assert r["Mode"] == "GOVERNANCE" and r["RetainUntilDate"] > now + datetime.timedelta(hours=23)
+    expect("AccessDenied", s3.delete_object, Bucket=b, Key="d", VersionId=d)
+    expect("MalformedXML", s3.put_object_lock_configuration, Bucket=b, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1, "Years": 1}}})
+    n = s3.put_object(Bucket=b, Key="n", Body=b"n")
+    s3.put_object_retention(Bucket=b, Key="n", BypassGovernanceRetention=True, Retention={})
+    expect("NoSuchObjectLockConfiguration", s3.get_object_retention, Bucket=b, Key="n")
+    s3.delete_object(Bucket=b, Key="n", VersionId=n["VersionId"])
+
+
 run(ARGS)

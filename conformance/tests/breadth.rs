@@ -1,7 +1,7 @@
 //! The S3 surface beyond the core (issue 4), one test per feature group of
 //! `python/breadth.py`, each against its own server so they run in parallel.
 
-use fsgate_conformance::{ROOT_PASS, ROOT_USER, Server, ok};
+use fsgate_conformance::{ROOT_PASS, ROOT_USER, Server, add_user, fails, ok};
 
 fn group(tests: &[&str]) {
     let s = Server::start();
@@ -17,4 +17,92 @@ fn versioning() {
 #[test]
 fn conditional_writes() {
     group(&["conditional_writes"]);
+}
+
+#[test]
+fn tagging() {
+    group(&["tagging"]);
+}
+
+#[test]
+fn object_lock() {
+    group(&["object_lock"]);
+}
+
+/// Bypassing GOVERNANCE retention is its own permission: the readwrite role does not carry it
+/// (it is in the Configure group), root does; and a version read needs s3:GetObjectVersion,
+/// which the readonly role grants.
+#[test]
+fn governance_bypass_needs_its_permission() {
+    let s = Server::start();
+    let (ak, sk) = add_user(&s, "writer");
+    ok(&s.fsctl(&[
+        "policy",
+        "attach",
+        "--user",
+        "writer",
+        "--role",
+        "readwrite",
+        "--bucket",
+        "locked",
+    ]));
+    ok(&s.aws(&[
+        "s3api",
+        "create-bucket",
+        "--bucket",
+        "locked",
+        "--object-lock-enabled-for-bucket",
+    ]));
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), b"kept").unwrap();
+    let out = ok(&s.aws_as(
+        &ak,
+        &sk,
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "locked",
+            "--key",
+            "k",
+            "--body",
+            body.path().to_str().unwrap(),
+            "--object-lock-mode",
+            "GOVERNANCE",
+            "--object-lock-retain-until-date",
+            &until,
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let version = v["VersionId"].as_str().unwrap().to_owned();
+    let delete = [
+        "s3api",
+        "delete-object",
+        "--bucket",
+        "locked",
+        "--key",
+        "k",
+        "--version-id",
+        &version,
+        "--bypass-governance-retention",
+    ];
+    let err = fails(&s.aws_as(&ak, &sk, &delete));
+    assert!(err.contains("AccessDenied"), "{err}");
+    let get = [
+        "s3api",
+        "head-object",
+        "--bucket",
+        "locked",
+        "--key",
+        "k",
+        "--version-id",
+        &version,
+    ];
+    ok(&s.aws_as(&ak, &sk, &get));
+    ok(&s.aws(&delete));
+    let err = fails(&s.aws(&get));
+    assert!(err.contains("404") || err.contains("Not Found"), "{err}");
 }

@@ -49,6 +49,9 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
             "Access Denied because object protected by object lock.",
         ),
         StoreError::InvalidRequest(msg) => S3Error::with_message(S3ErrorCode::InvalidRequest, msg),
+        StoreError::InvalidBucketState(msg) => {
+            S3Error::with_message(S3ErrorCode::InvalidBucketState, msg)
+        }
         StoreError::PreconditionFailed => S3Error::with_message(
             S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold",

@@ -49,6 +49,9 @@ pub enum StoreError {
     /// The request contradicts the bucket's state (the reason is for the client).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The bucket is not in a state that allows the request (the reason is for the client).
+    #[error("invalid bucket state: {0}")]
+    InvalidBucketState(String),
     /// A condition the caller attached to the operation did not hold.
     #[error("precondition failed")]
     PreconditionFailed,

@@ -285,7 +285,7 @@ impl Store {
                 ));
             }
             if rec.object_lock && v != Versioning::Enabled {
-                return Err(StoreError::InvalidRequest(
+                return Err(StoreError::InvalidBucketState(
                     "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
                 ));
             }
@@ -299,7 +299,7 @@ impl Store {
     pub fn enable_object_lock(&self, name: &str) -> StoreResult<()> {
         self.update_bucket(name, |rec| {
             if rec.versioning != Versioning::Enabled {
-                return Err(StoreError::InvalidRequest(
+                return Err(StoreError::InvalidBucketState(
                     "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration".into(),
                 ));
             }

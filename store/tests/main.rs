@@ -885,7 +885,7 @@ fn locked_versions_cannot_be_removed() {
     assert_eq!(s.bucket("b").unwrap().versioning, Versioning::Enabled);
     assert!(matches!(
         s.set_versioning("b", Versioning::Suspended),
-        Err(StoreError::InvalidRequest(_))
+        Err(StoreError::InvalidBucketState(_))
     ));
     let until = fsgate_store::now_ns() + 3_600_000_000_000;
     let m = put_inline(&s, "b", "gov", b"g");

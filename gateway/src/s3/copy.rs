@@ -5,7 +5,6 @@ use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use fsgate_store::StoreError;
-use fsgate_store::model::ObjectExtras;
 use fsgate_store::objects::{NewObject, WriteCondition};
 
 use super::object_get::{Conditions, check_conditions, timestamp};
@@ -108,6 +107,22 @@ impl FsGate {
             i.copy_source_if_modified_since.as_ref(),
             i.copy_source_if_unmodified_since.as_ref(),
         );
+        let replace_tags = i
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
+        let mut extras = self
+            .write_extras(
+                &rc,
+                &i.bucket,
+                super::lock::WriteExtras {
+                    tagging: i.tagging.as_deref(),
+                    mode: i.object_lock_mode.as_ref(),
+                    until: i.object_lock_retain_until_date.as_ref(),
+                    legal_hold: i.object_lock_legal_hold_status.as_ref(),
+                },
+            )
+            .await?;
         let (db, dk) = (i.bucket, i.key);
         let (src, m) = self
             .run(&rc, move |s| {
@@ -116,9 +131,11 @@ impl FsGate {
                     Ok(NewObject {
                         headers: headers.unwrap_or_else(|| src.headers.clone()),
                         checksums: src.checksums.clone(),
-                        extras: ObjectExtras {
-                            tags: src.extras.tags.clone(),
-                            ..ObjectExtras::default()
+                        extras: {
+                            if !replace_tags {
+                                extras.tags = src.extras.tags.clone();
+                            }
+                            extras
                         },
                         cond: WriteCondition::default(),
                     })

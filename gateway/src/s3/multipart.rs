@@ -74,7 +74,18 @@ impl FsGate {
             ));
         }
         let initiator = rc.fields().principal.clone();
-        let extras = fsgate_store::model::ObjectExtras::default();
+        let extras = self
+            .write_extras(
+                &rc,
+                &i.bucket,
+                super::lock::WriteExtras {
+                    tagging: i.tagging.as_deref(),
+                    mode: i.object_lock_mode.as_ref(),
+                    until: i.object_lock_retain_until_date.as_ref(),
+                    legal_hold: i.object_lock_legal_hold_status.as_ref(),
+                },
+            )
+            .await?;
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
         let id = self
             .run(&rc, move |s| {

@@ -6,6 +6,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use fsgate_store::model::ObjectHeaders;
 use fsgate_store::objects::{INLINE_MAX, NewObject};
 
+use super::lock::WriteExtras;
 use super::{FsGate, body, check_key, checksum, ctx};
 
 /// Formats a timestamp as an HTTP date (for `Expires`).
@@ -54,9 +55,19 @@ impl FsGate {
         let headers = req.headers.clone();
         let i = req.input;
         check_key(&i.key)?;
-        // Fail before reading the body when the bucket is missing.
-        let bucket = i.bucket.clone();
-        self.run(&rc, move |s| s.bucket(&bucket)).await?;
+        // Fail before reading the body when the bucket is missing or the headers are wrong.
+        let extras = self
+            .write_extras(
+                &rc,
+                &i.bucket,
+                WriteExtras {
+                    tagging: i.tagging.as_deref(),
+                    mode: i.object_lock_mode.as_ref(),
+                    until: i.object_lock_retain_until_date.as_ref(),
+                    legal_hold: i.object_lock_legal_hold_status.as_ref(),
+                },
+            )
+            .await?;
 
         let md5 = checksum::content_md5(i.content_md5.as_ref())?;
         let claimed = checksum::Claimed::from_fields([
@@ -82,7 +93,6 @@ impl FsGate {
             i.expires.as_ref(),
             i.metadata.as_ref(),
         );
-        let extras = fsgate_store::model::ObjectExtras::default();
         let (bucket, key) = (i.bucket, i.key);
         let m = match expected_len.filter(|n| *n <= INLINE_MAX) {
             // Small objects: bytes in memory, stored inline in one synced RocksDB batch.
