@@ -106,3 +106,116 @@ fn governance_bypass_needs_its_permission() {
     let err = fails(&s.aws(&get));
     assert!(err.contains("404") || err.contains("Not Found"), "{err}");
 }
+
+/// Object tags are Cedar entity tags: a policy that forbids reading `class=secret` objects
+/// holds for GET, HEAD, copy sources and DeleteObjects alike, and follows retagging.
+#[test]
+fn object_tags_drive_cedar_policies() {
+    let s = Server::start();
+    let (ak, sk) = add_user(&s, "dana");
+    ok(&s.fsctl(&[
+        "policy",
+        "attach",
+        "--user",
+        "dana",
+        "--role",
+        "readwrite",
+        "--bucket",
+        "docs",
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let cedar = dir.path().join("secret.cedar");
+    std::fs::write(
+        &cedar,
+        r#"forbid(principal, action in [Action::"Read", Action::"Write"], resource)
+when { resource is Object && resource.hasTag("class") && resource.getTag("class") == "secret" };"#,
+    )
+    .unwrap();
+    ok(&s.fsctl(&[
+        "policy",
+        "attach",
+        "--user",
+        "dana",
+        "--cedar",
+        cedar.to_str().unwrap(),
+    ]));
+    ok(&s.aws(&["s3", "mb", "s3://docs"]));
+    let f = dir.path().join("f");
+    std::fs::write(&f, b"doc").unwrap();
+    let fp = f.to_str().unwrap();
+    for (key, tagging) in [("open", "class=public"), ("closed", "class=secret")] {
+        ok(&s.aws(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "docs",
+            "--key",
+            key,
+            "--body",
+            fp,
+            "--tagging",
+            tagging,
+        ]));
+    }
+    let get = |key: &str| {
+        s.aws_as(
+            &ak,
+            &sk,
+            &[
+                "s3api",
+                "get-object",
+                "--bucket",
+                "docs",
+                "--key",
+                key,
+                "/dev/null",
+            ],
+        )
+    };
+    ok(&get("open"));
+    let err = fails(&get("closed"));
+    assert!(err.contains("AccessDenied"), "{err}");
+    let err = fails(&s.aws_as(
+        &ak,
+        &sk,
+        &[
+            "s3api",
+            "copy-object",
+            "--bucket",
+            "docs",
+            "--key",
+            "leak",
+            "--copy-source",
+            "docs/closed",
+        ],
+    ));
+    assert!(err.contains("AccessDenied"), "{err}");
+    let out = ok(&s.aws_as(
+        &ak,
+        &sk,
+        &[
+            "s3api",
+            "delete-objects",
+            "--bucket",
+            "docs",
+            "--delete",
+            r#"{"Objects":[{"Key":"closed"},{"Key":"open"}]}"#,
+        ],
+    ));
+    assert!(
+        out.contains("AccessDenied") && out.contains("\"closed\""),
+        "{out}"
+    );
+    // Root retags it; the policy follows the tags.
+    ok(&s.aws(&[
+        "s3api",
+        "put-object-tagging",
+        "--bucket",
+        "docs",
+        "--key",
+        "closed",
+        "--tagging",
+        r#"{"TagSet":[{"Key":"class","Value":"internal"}]}"#,
+    ]));
+    ok(&get("closed"));
+}

@@ -131,6 +131,8 @@ pub struct ListingContext<'a> {
 #[derive(Debug, Clone)]
 pub struct Gate {
     iam: Arc<Iam>,
+    /// Read only for object tags, when a policy reads them.
+    store: Arc<fsgate_store::Store>,
 }
 
 fn now_secs() -> i64 {
@@ -147,8 +149,45 @@ fn denied() -> S3Error {
 impl Gate {
     /// A gate over the IAM cache.
     #[must_use]
-    pub fn new(iam: Arc<Iam>) -> Self {
-        Self { iam }
+    pub fn new(iam: Arc<Iam>, store: Arc<fsgate_store::Store>) -> Self {
+        Self { iam, store }
+    }
+
+    /// The tags Cedar sees on an object: read only when some policy reads tags (a metadata
+    /// point read, served from RocksDB's cache). A missing object has none; a failed read is
+    /// an error, so that a tag-based forbid cannot be skipped by a storage fault.
+    fn object_tags(
+        &self,
+        engine: &fsgate_policy::PolicyEngine,
+        resource: &Resource,
+    ) -> Result<Vec<(String, String)>, String> {
+        let Resource::Object { bucket, key } = resource else {
+            return Ok(Vec::new());
+        };
+        if !engine.uses_object_tags() {
+            return Ok(Vec::new());
+        }
+        match self.store.head_object(bucket, key) {
+            Ok(m) => Ok(m.extras.tags),
+            Err(fsgate_store::StoreError::NoSuchKey | fsgate_store::StoreError::NoSuchBucket) => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(format!("reading the object's tags: {e}")),
+        }
+    }
+
+    /// Decides with the current engine, loading object tags when its policies need them.
+    fn evaluate(&self, req: AccessRequest) -> Decision {
+        let engine = self.iam.snapshot_now().engine.clone();
+        let resource = req.resource.clone();
+        match self.object_tags(&engine, &resource) {
+            Ok(object_tags) => engine.decide(&AccessRequest { object_tags, ..req }),
+            Err(e) => Decision {
+                allowed: false,
+                policies: Vec::new(),
+                errors: vec![e],
+            },
+        }
     }
 
     /// The principal for a request's credentials. A key that is no longer valid (deleted,
@@ -181,8 +220,7 @@ impl Gate {
         };
         let req = access_request(rc, principal, action, resource, listing);
         let started = std::time::Instant::now();
-        let engine = self.iam.snapshot_now().engine.clone();
-        let d = engine.decide(&req);
+        let d = self.evaluate(req);
         metrics::histogram!("fsgate_policy_eval_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("fsgate_policy_decisions_total", "result" => if d.allowed { "allow" } else { "deny" })
             .increment(1);
@@ -202,8 +240,7 @@ impl Gate {
         resource: Resource,
         listing: ListingContext<'_>,
     ) -> Decision {
-        let req = access_request(rc, principal, action, resource, listing);
-        self.iam.snapshot_now().engine.decide(&req)
+        self.evaluate(access_request(rc, principal, action, resource, listing))
     }
 
     /// Decides without recording: for filtering (ListBuckets), where the request records one
@@ -258,6 +295,7 @@ fn access_request(
             delimiter: listing.delimiter.map(str::to_owned),
             max_keys: listing.max_keys.map(i64::from),
         },
+        object_tags: Vec::new(),
     }
 }
 

@@ -115,7 +115,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     });
     let audit = Arc::new(AuditWriter::start(store.clone(), 16_384)?);
 
-    let gate = access::Gate::new(iam.clone());
+    let gate = access::Gate::new(iam.clone(), store.clone());
     let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone()));
     builder.set_auth(auth::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());

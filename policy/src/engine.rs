@@ -84,6 +84,17 @@ pub struct AccessRequest {
     pub resource: Resource,
     /// In which circumstances.
     pub context: RequestContext,
+    /// The object's tags (Cedar entity tags on the `Object`), when the resource is an object
+    /// and the policies read tags (`uses_object_tags`); empty otherwise.
+    pub object_tags: Vec<(String, String)>,
+}
+
+/// True when a policy set reads entity tags.
+fn reads_tags(set: &PolicySet) -> bool {
+    set.policies()
+        .map(ToString::to_string)
+        .chain(set.templates().map(ToString::to_string))
+        .any(|text| text.contains("hasTag(") || text.contains("getTag("))
 }
 
 /// The outcome. A deny is a value, not an error.
@@ -198,6 +209,8 @@ pub struct PolicyEngine {
     /// matching `Prefix` entities.
     prefix_grants: HashMap<String, Vec<String>>,
     grant_text: HashMap<String, String>,
+    /// Some policy reads entity tags, so object requests must carry the object's tags.
+    tag_aware: bool,
 }
 
 impl PolicyEngine {
@@ -229,6 +242,11 @@ impl PolicyEngine {
             base,
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
+            tag_aware: false,
+        };
+        let engine = Self {
+            tag_aware: reads_tags(&engine.set),
+            ..engine
         };
         engine.validate()?;
         for role in ROLES {
@@ -339,8 +357,16 @@ impl PolicyEngine {
             prefixes.sort();
             prefixes.dedup();
         }
+        next.tag_aware = reads_tags(&next.set);
         next.validate()?;
         Ok(next)
+    }
+
+    /// True when some policy reads entity tags (`hasTag`, `getTag`): only then does a request
+    /// on an object need the object's tags, which cost a metadata read.
+    #[must_use]
+    pub fn uses_object_tags(&self) -> bool {
+        self.tag_aware
     }
 
     /// Decides one access. Never fails: anything that prevents a clean decision is a deny
@@ -532,8 +558,12 @@ impl PolicyEngine {
                     list.push(pe);
                 }
                 let o = uid(&t.object, &format!("{bucket}/{key}"));
+                let tags = req
+                    .object_tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
                 list.push(
-                    Entity::new(
+                    Entity::new_with_tags(
                         o.clone(),
                         HashMap::from([
                             (
@@ -543,6 +573,7 @@ impl PolicyEngine {
                             ("key".into(), RestrictedExpression::new_string(key.clone())),
                         ]),
                         parents,
+                        tags,
                     )
                     .map_err(|e| e.to_string())?,
                 );

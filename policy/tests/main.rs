@@ -63,6 +63,7 @@ fn decide(e: &PolicyEngine, p: Principal, a: Action, r: Resource) -> fsgate_poli
         action: a,
         resource: r,
         context: ctx(),
+        object_tags: Vec::new(),
     })
 }
 
@@ -203,6 +204,7 @@ fn prefix_grants_cover_listings_under_them_only() {
                 prefix: Some(prefix.into()),
                 ..ctx()
             },
+            object_tags: Vec::new(),
         })
         .allowed
     };
@@ -234,6 +236,51 @@ fn erroring_forbid_denies() {
     assert!(!d.errors.is_empty());
     // The erroring policy is reported as the one that decided.
     assert_eq!(d.policies, vec!["att-overflow".to_string()]);
+}
+
+/// S3 object tags are Cedar entity tags: a forbid on a tag value overrides a role, and the
+/// engine says it needs tags only once a policy reads them.
+#[test]
+fn object_tags_are_entity_tags() {
+    let base = PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&[role(
+            "alice-rw",
+            GrantTarget::User("alice".into()),
+            "readwrite",
+            None,
+            None,
+        )])
+        .unwrap();
+    assert!(!base.uses_object_tags());
+    let e = base
+        .with_grants(&[
+            role("alice-rw", GrantTarget::User("alice".into()), "readwrite", None, None),
+            Grant {
+                id: "no-secrets".into(),
+                target: GrantTarget::User("alice".into()),
+                policy: GrantPolicy::Cedar(
+                    r#"forbid(principal, action, resource) when { resource is Object && resource.hasTag("class") && resource.getTag("class") == "secret" };"#.into(),
+                ),
+            },
+        ])
+        .unwrap();
+    assert!(e.uses_object_tags());
+    let req = |tags: Vec<(String, String)>| AccessRequest {
+        principal: user("alice", &[]),
+        action: Action::GetObject,
+        resource: obj("b", "k"),
+        context: ctx(),
+        object_tags: tags,
+    };
+    assert!(e.decide(&req(Vec::new())).allowed);
+    assert!(
+        e.decide(&req(vec![("class".into(), "public".into())]))
+            .allowed
+    );
+    let d = e.decide(&req(vec![("class".into(), "secret".into())]));
+    assert!(!d.allowed);
+    assert_eq!(d.policies, vec!["att-no-secrets".to_string()]);
 }
 
 #[test]
@@ -371,6 +418,7 @@ fn requests_built_for_every_action_conform_to_the_schema() {
                         max_keys: Some(10),
                         ..ctx()
                     },
+                    object_tags: vec![("class".into(), "secret".into())],
                 };
                 e.conforms(&req)
                     .unwrap_or_else(|err| panic!("{action:?} {resource:?}: {err}"));
