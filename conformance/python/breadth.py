@@ -241,4 +241,55 @@ def object_lock():
     s3.delete_object(Bucket=b, Key="n", VersionId=n["VersionId"])
 
 
+@test
+def everyday_surface():
+    import os
+    b = bucket()
+    # GetObjectAttributes, simple and multipart.
+    s3.put_object(Bucket=b, Key="k", Body=b"hello", ChecksumAlgorithm="SHA256")
+    a = s3.get_object_attributes(Bucket=b, Key="k", ObjectAttributes=["ETag", "ObjectSize", "StorageClass", "Checksum"])
+    assert a["ObjectSize"] == 5 and a["StorageClass"] == "STANDARD" and a["ETag"].strip('"') == hashlib.md5(b"hello").hexdigest(), a
+    assert a["Checksum"]["ChecksumSHA256"], a
+    up = s3.create_multipart_upload(Bucket=b, Key="mp")["UploadId"]
+    p1 = os.urandom(5 * 1024 * 1024)
+    e1 = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=1, Body=p1)["ETag"]
+    e2 = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=2, Body=b"tail")["ETag"]
+    s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    a = s3.get_object_attributes(Bucket=b, Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=1)
+    parts = a["ObjectParts"]
+    assert parts["TotalPartsCount"] == 2 and parts["IsTruncated"] and parts["Parts"][0]["Size"] == len(p1), parts
+    # ACLs: private by default, private accepted, public refused.
+    acl = s3.get_bucket_acl(Bucket=b)
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"] and acl["Owner"]["ID"] == "fsgate"
+    assert s3.get_object_acl(Bucket=b, Key="k")["Grants"][0]["Permission"] == "FULL_CONTROL"
+    s3.put_bucket_acl(Bucket=b, ACL="private")
+    s3.put_object_acl(Bucket=b, Key="k", ACL="private")
+    expect("NotImplemented", s3.put_bucket_acl, Bucket=b, ACL="public-read")
+    expect("NotImplemented", s3.put_object_acl, Bucket=b, Key="k", ACL="public-read-write")
+    s3.put_object(Bucket=b, Key="acl", Body=b"x", ACL="private")
+    # Ownership controls.
+    oc = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"][0]["ObjectOwnership"]
+    assert oc == "BucketOwnerEnforced"
+    s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
+    assert s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerPreferred"
+    s3.delete_bucket_ownership_controls(Bucket=b)
+    # Expected bucket owner.
+    s3.head_object(Bucket=b, Key="k", ExpectedBucketOwner="fsgate")
+    expect("403", s3.head_object, Bucket=b, Key="k", ExpectedBucketOwner="111122223333")
+    expect("AccessDenied", s3.get_object, Bucket=b, Key="k", ExpectedBucketOwner="111122223333")
+    # response-* overrides.
+    r = s3.get_object(Bucket=b, Key="k", ResponseContentType="text/x-test", ResponseContentDisposition="attachment; filename=a.txt",
+                      ResponseCacheControl="no-store", ResponseContentLanguage="fr", ResponseContentEncoding="identity")
+    h = r["ResponseMetadata"]["HTTPHeaders"]
+    assert h["content-type"] == "text/x-test" and h["content-disposition"] == "attachment; filename=a.txt", h
+    assert h["cache-control"] == "no-store" and h["content-language"] == "fr", h
+    assert h["x-amz-request-id"] and h["x-amz-id-2"], h
+    # GetBucketVersioning of a never-versioned bucket; ListObjectsV2 FetchOwner.
+    assert "Status" not in s3.get_bucket_versioning(Bucket=b)
+    objs = s3.list_objects_v2(Bucket=b, FetchOwner=True)["Contents"]
+    assert all(o["Owner"]["ID"] == "fsgate" for o in objs)
+    assert all("Owner" not in o for o in s3.list_objects_v2(Bucket=b)["Contents"])
+
+
 run(ARGS)

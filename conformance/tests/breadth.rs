@@ -219,3 +219,8 @@ when { resource is Object && resource.hasTag("class") && resource.getTag("class"
     ]));
     ok(&get("closed"));
 }
+
+#[test]
+fn everyday_surface() {
+    group(&["everyday_surface"]);
+}

@@ -352,6 +352,19 @@ impl S3Access for Gate {
         let access_key = cx.credentials().map(|c| c.access_key.clone());
         let principal = self.principal(access_key.as_deref())?;
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
+        // AWS answers 403 when the bucket (or copy source) belongs to another account.
+        for h in [
+            "x-amz-expected-bucket-owner",
+            "x-amz-source-expected-bucket-owner",
+        ] {
+            if cx
+                .headers()
+                .get(h)
+                .is_some_and(|v| v.as_bytes() != crate::s3::ACCOUNT_ID.as_bytes())
+            {
+                return Err(denied());
+            }
+        }
         let resource = resource_of(cx.s3_path());
         cx.extensions_mut().insert(principal.clone());
         match stage_of(cx.s3_op().name()) {

@@ -432,6 +432,8 @@ impl Front {
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         if let Ok(v) = HeaderValue::from_str(&id) {
+            // x-amz-id-2 is AWS's extended request id; fsgate has one id per request.
+            parts.headers.insert("x-amz-id-2", v.clone());
             parts.headers.insert("x-amz-request-id", v);
         }
         tracing::debug!(request_id = %id, %route, status, "request");

@@ -11,11 +11,15 @@ use crate::access::{ListingContext, request_state};
 use super::object_get::timestamp;
 use super::{FsGate, ctx};
 
-/// The owner shown in listings: fsgate has one account.
+/// fsgate's one account: the owner of every bucket, and what `x-amz-expected-bucket-owner`
+/// must name.
+pub const ACCOUNT_ID: &str = "fsgate";
+
+/// The owner shown in listings and ACLs.
 pub fn owner() -> Owner {
     Owner {
-        display_name: Some("fsgate".into()),
-        id: Some("fsgate".into()),
+        display_name: Some(ACCOUNT_ID.into()),
+        id: Some(ACCOUNT_ID.into()),
     }
 }
 

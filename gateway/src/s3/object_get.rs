@@ -269,6 +269,27 @@ impl FsGate {
                 .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
             ..Default::default()
         };
+        let mut out = out;
+        // response-* query parameters override the stored headers (signed requests only,
+        // as AWS requires; the access gate has already decided the request).
+        if let Some(v) = &i.response_content_type {
+            out.content_type = Some(v.clone());
+        }
+        if let Some(v) = &i.response_content_encoding {
+            out.content_encoding = Some(v.clone());
+        }
+        if let Some(v) = &i.response_content_disposition {
+            out.content_disposition = Some(v.clone());
+        }
+        if let Some(v) = &i.response_content_language {
+            out.content_language = Some(v.clone());
+        }
+        if let Some(v) = &i.response_cache_control {
+            out.cache_control = Some(v.clone());
+        }
+        if let Some(v) = &i.response_expires {
+            out.expires = Some(v.clone());
+        }
         Ok(S3Response::new(out))
     }
 

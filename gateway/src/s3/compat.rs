@@ -1,0 +1,288 @@
+//! The everyday calls SDKs and tools make besides reading and writing: GetObjectAttributes,
+//! ACLs (answered as MinIO does: private, owner full control; canned `private` and owner
+//! full-control grants accepted, anything that would open access refused with NotImplemented
+//! in favour of bucket policies), and bucket ownership controls (`BucketOwnerEnforced`).
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use super::bucket::owner;
+use super::object_get::timestamp;
+use super::{FsGate, checksum, ctx};
+
+/// The one grant every bucket and object has: the owner's full control.
+fn owner_grants() -> Grants {
+    let o = owner();
+    vec![Grant {
+        grantee: Some(Grantee {
+            display_name: o.display_name,
+            email_address: None,
+            id: o.id,
+            type_: Type::from_static(Type::CANONICAL_USER),
+            uri: None,
+        }),
+        permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+    }]
+}
+
+/// Accepts only ACLs that keep the resource private to its owner.
+fn check_private_acl(
+    canned: Option<&str>,
+    policy: Option<&AccessControlPolicy>,
+    grant_headers: &[Option<&String>],
+) -> S3Result<()> {
+    let refuse = || {
+        Err(s3_error!(
+            NotImplemented,
+            "fsgate keeps ACLs private (owner full control); grant access with a bucket policy"
+        ))
+    };
+    if let Some(c) = canned
+        && !matches!(
+            c,
+            "private" | "bucket-owner-full-control" | "bucket-owner-read"
+        )
+    {
+        return refuse();
+    }
+    let owner_id = owner().id;
+    let own = |id: Option<&String>| id.is_some() && id == owner_id.as_ref();
+    if let Some(p) = policy {
+        for g in p.grants.iter().flatten() {
+            let full = g
+                .permission
+                .as_ref()
+                .is_some_and(|p| p.as_str() == Permission::FULL_CONTROL);
+            if !full || !own(g.grantee.as_ref().and_then(|e| e.id.as_ref())) {
+                return refuse();
+            }
+        }
+    }
+    for h in grant_headers.iter().flatten() {
+        if !h
+            .split(',')
+            .all(|g| g.trim() == format!("id={}", owner_id.as_deref().unwrap_or_default()))
+        {
+            return refuse();
+        }
+    }
+    Ok(())
+}
+
+impl FsGate {
+    pub(super) async fn do_get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        // Clients send one comma-separated header; s3s keeps it as one element.
+        let want = |a: &str| {
+            i.object_attributes
+                .iter()
+                .flat_map(|x| x.as_str().split(','))
+                .any(|x| x.trim() == a)
+        };
+        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
+        let named = v.is_some();
+        let m = self
+            .run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
+            .await?;
+        if m.delete_marker {
+            return Err(super::delete_marker_error(&m, named));
+        }
+        let mut out = GetObjectAttributesOutput {
+            last_modified: Some(timestamp(m.modified_ns)),
+            version_id: m.version_id.clone(),
+            ..Default::default()
+        };
+        if want(ObjectAttributes::ETAG) {
+            out.e_tag = Some(ETag::Strong(m.etag.clone()));
+        }
+        if want(ObjectAttributes::OBJECT_SIZE) {
+            out.object_size = i64::try_from(m.size).ok();
+        }
+        if want(ObjectAttributes::STORAGE_CLASS) {
+            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        }
+        if want(ObjectAttributes::CHECKSUM) && !m.checksums.is_empty() {
+            let c = checksum::from_stored(&m.checksums);
+            out.checksum = Some(Checksum {
+                checksum_crc32: c.checksum_crc32,
+                checksum_crc32c: c.checksum_crc32c,
+                checksum_crc64nvme: c.checksum_crc64nvme,
+                checksum_sha1: c.checksum_sha1,
+                checksum_sha256: c.checksum_sha256,
+                ..Default::default()
+            });
+        }
+        if want(ObjectAttributes::OBJECT_PARTS) && m.parts_count > 0 {
+            let marker = i.part_number_marker.unwrap_or(0);
+            let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+            let all: Vec<ObjectPart> = m
+                .extents
+                .iter()
+                .enumerate()
+                .map(|(n, e)| ObjectPart {
+                    part_number: i32::try_from(n + 1).ok(),
+                    size: i64::try_from(e.len).ok(),
+                    ..Default::default()
+                })
+                .filter(|p| p.part_number.is_some_and(|n| n > marker))
+                .collect();
+            let truncated = all.len() > max;
+            let parts: Vec<ObjectPart> = all.into_iter().take(max).collect();
+            out.object_parts = Some(GetObjectAttributesParts {
+                is_truncated: Some(truncated),
+                max_parts: i32::try_from(max).ok(),
+                next_part_number_marker: parts.last().and_then(|p| p.part_number),
+                part_number_marker: Some(marker),
+                parts: Some(parts),
+                total_parts_count: i32::try_from(m.parts_count).ok(),
+            });
+        }
+        Ok(S3Response::new(out))
+    }
+
+    pub(super) async fn do_get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let rc = ctx(&req)?;
+        let b = req.input.bucket;
+        self.run(&rc, move |s| s.bucket(&b)).await?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            grants: Some(owner_grants()),
+            owner: Some(owner()),
+        }))
+    }
+
+    pub(super) async fn do_put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        check_private_acl(
+            i.acl.as_ref().map(BucketCannedACL::as_str),
+            i.access_control_policy.as_ref(),
+            &[
+                i.grant_full_control.as_ref(),
+                i.grant_read.as_ref(),
+                i.grant_read_acp.as_ref(),
+                i.grant_write.as_ref(),
+                i.grant_write_acp.as_ref(),
+            ],
+        )?;
+        let b = i.bucket;
+        self.run(&rc, move |s| s.bucket(&b)).await?;
+        Ok(S3Response::new(PutBucketAclOutput::default()))
+    }
+
+    pub(super) async fn do_get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let (b, k, v) = (i.bucket, i.key, i.version_id);
+        let m = self
+            .run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
+            .await?;
+        if m.delete_marker {
+            return Err(super::delete_marker_error(&m, true));
+        }
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(owner_grants()),
+            owner: Some(owner()),
+            request_charged: None,
+        }))
+    }
+
+    pub(super) async fn do_put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        check_private_acl(
+            i.acl.as_ref().map(ObjectCannedACL::as_str),
+            i.access_control_policy.as_ref(),
+            &[
+                i.grant_full_control.as_ref(),
+                i.grant_read.as_ref(),
+                i.grant_read_acp.as_ref(),
+                i.grant_write.as_ref(),
+                i.grant_write_acp.as_ref(),
+            ],
+        )?;
+        let (b, k, v) = (i.bucket, i.key, i.version_id);
+        self.run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
+            .await?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
+    pub(super) async fn do_get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        let rc = ctx(&req)?;
+        let b = req.input.bucket;
+        let doc = self
+            .run(&rc, move |s| s.bucket_config(&b, "ownership"))
+            .await?;
+        // New AWS buckets default to BucketOwnerEnforced, and fsgate behaves that way.
+        let value = doc
+            .and_then(|d| String::from_utf8(d).ok())
+            .unwrap_or_else(|| ObjectOwnership::BUCKET_OWNER_ENFORCED.to_owned());
+        Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+            ownership_controls: Some(OwnershipControls {
+                rules: vec![OwnershipControlsRule {
+                    object_ownership: ObjectOwnership::from(value),
+                }],
+            }),
+        }))
+    }
+
+    pub(super) async fn do_put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let [rule] = i.ownership_controls.rules.as_slice() else {
+            return Err(s3_error!(
+                MalformedXML,
+                "OwnershipControls needs exactly one rule"
+            ));
+        };
+        let value = rule.object_ownership.as_str().to_owned();
+        if !matches!(
+            value.as_str(),
+            ObjectOwnership::BUCKET_OWNER_ENFORCED
+                | ObjectOwnership::BUCKET_OWNER_PREFERRED
+                | ObjectOwnership::OBJECT_WRITER
+        ) {
+            return Err(s3_error!(MalformedXML, "Unknown ObjectOwnership"));
+        }
+        let b = i.bucket;
+        self.run(&rc, move |s| {
+            s.set_bucket_config(&b, "ownership", Some(value.as_bytes()))
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketOwnershipControlsOutput::default()))
+    }
+
+    pub(super) async fn do_delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        let rc = ctx(&req)?;
+        let b = req.input.bucket;
+        self.run(&rc, move |s| s.set_bucket_config(&b, "ownership", None))
+            .await?;
+        Ok(S3Response::new(
+            DeleteBucketOwnershipControlsOutput::default(),
+        ))
+    }
+}
