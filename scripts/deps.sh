@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing fsgate needs on a fresh Debian machine: libclang for the
 # bundled RocksDB, the real S3 clients the conformance suite drives (aws cli v2, s3cmd, fuse3
-# for rclone mounts), a Python virtual environment with boto3 (+awscrt), minio and rclone, and
+# for rclone mounts, restic, chromium for the browser tests), a Python virtual environment with boto3 (+awscrt), minio and rclone, and
 # the AWS SDK for JavaScript (npm).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -13,6 +13,8 @@ command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || n
   command -v aws >/dev/null 2>&1 || need_apt+=(awscli)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
   command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
+  command -v restic >/dev/null 2>&1 || need_apt+=(restic)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 }
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}" >&2

@@ -19,6 +19,7 @@ mod minio_py;
 mod policy;
 mod raw;
 mod rclone;
+mod restic;
 mod rust_sdk;
 mod s3cmd;
 mod shutdown;

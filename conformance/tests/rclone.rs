@@ -207,3 +207,55 @@ fn rclone_mount_through_fuse() {
     }
     drop(mount);
 }
+
+/// `rclone ls --s3-versions` on a versioned bucket lists old versions with their timestamps
+/// (ListObjectVersions through rclone), and `--s3-version-at` reads the past.
+#[test]
+fn rclone_lists_old_versions() {
+    let s = Server::start();
+    let bucket = unique("ver");
+    ok(&s.aws(&["s3", "mb", &format!("s3://{bucket}")]));
+    ok(&s.aws(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        &bucket,
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f.txt");
+    for body in ["first version", "second"] {
+        fs::write(&f, body).unwrap();
+        ok(&s.aws(&[
+            "s3",
+            "cp",
+            f.to_str().unwrap(),
+            &format!("s3://{bucket}/f.txt"),
+        ]));
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let out = ok(&run(rclone(&s)
+        .arg("ls")
+        .arg("--s3-versions")
+        .arg(format!("fsg:{bucket}"))));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines.iter().any(|l| l.trim() == "6 f.txt"), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim().starts_with("13 f-v") && l.ends_with(".txt")),
+        "{out}"
+    );
+    let old = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("13 "))
+        .unwrap()
+        .to_owned();
+    let body = ok(&run(rclone(&s)
+        .arg("cat")
+        .arg("--s3-versions")
+        .arg(format!("fsg:{bucket}/{old}"))));
+    assert_eq!(body, "first version");
+}
