@@ -11,6 +11,7 @@ mod aws_cli;
 mod bench;
 mod boto3;
 mod breadth;
+mod cors;
 mod crash;
 mod explain;
 mod js_sdk;

@@ -25,6 +25,9 @@ use fsgate_store::model::AuditRecord;
 use fsgate_store::{Store, now_ns};
 
 use crate::context::RequestCtx;
+use crate::cors::{self, CorsRule};
+use crate::host::DomainHost;
+use s3s::host::S3Host as _;
 
 /// Presigned URLs may live at most 7 days (AWS).
 const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
@@ -43,6 +46,8 @@ pub struct Front {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Whether the connection is TLS (not yet supported: always false).
     pub secure: bool,
+    /// The virtual-host domain, to find the bucket of a CORS request.
+    host: Option<DomainHost>,
     seq: AtomicU32,
 }
 
@@ -325,7 +330,84 @@ impl Front {
             audit,
             metrics,
             secure: false,
+            host: None,
             seq: AtomicU32::new(0),
+        }
+    }
+
+    /// Finds buckets in `bucket.domain` hosts too (as the S3 service does).
+    #[must_use]
+    pub fn with_domain(mut self, host: Option<DomainHost>) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// The bucket a request addresses (virtual-hosted or path-style).
+    fn bucket_of<B>(&self, req: &Request<B>) -> Option<String> {
+        if let Some(h) = &self.host
+            && let Some(host) = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+            && let Ok(v) = h.parse_host_header(host)
+            && let Some(b) = v.bucket()
+        {
+            return Some(b.to_owned());
+        }
+        req.uri()
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The bucket's CORS rules, if it has any.
+    async fn cors_rules(&self, bucket: &str) -> Option<Vec<CorsRule>> {
+        let store = self.store.clone();
+        let b = bucket.to_owned();
+        let doc = tokio::task::spawn_blocking(move || store.bucket_config(&b, crate::s3::CORS_DOC))
+            .await
+            .ok()?
+            .ok()??;
+        serde_json::from_slice(&doc).ok()
+    }
+
+    /// Answers a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`):
+    /// unauthenticated, as browsers send it without credentials.
+    async fn preflight<B>(&self, req: &Request<B>) -> Response<Body> {
+        let forbidden = |msg: &'static str| {
+            let mut e = S3Error::with_message(S3ErrorCode::Custom("AccessForbidden".into()), msg);
+            e.set_status_code(StatusCode::FORBIDDEN);
+            s3_error_response(e)
+        };
+        let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+        let (Some(origin), Some(method)) =
+            (header("origin"), header("access-control-request-method"))
+        else {
+            return s3_error_response(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Insufficient information. Origin request header needed.",
+            ));
+        };
+        let Some(bucket) = self.bucket_of(req) else {
+            return forbidden("CORSResponse: CORS is not enabled for this bucket.");
+        };
+        let Some(rules) = self.cors_rules(&bucket).await else {
+            return forbidden("CORSResponse: CORS is not enabled for this bucket.");
+        };
+        let asked = cors::requested_headers(req.headers());
+        let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+        match cors::find(&rules, origin, method, &asked) {
+            Some(rule) => {
+                let mut r = Response::new(Body::empty());
+                cors::apply(r.headers_mut(), rule, origin, &asked, true);
+                r
+            }
+            None => forbidden(
+                "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            ),
         }
     }
 
@@ -402,18 +484,18 @@ impl Front {
         // Whether the request has a body that a handler may answer before reading (an error).
         let has_body = !req.body().is_end_stream();
         let body_done = Arc::new(std::sync::atomic::AtomicBool::new(!has_body));
-        let resp = match self.precheck(req, &received, &body_done).await {
-            Ok(mut req) => {
-                req.extensions_mut().insert(rc.clone());
-                match self.s3.call(req).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(request_id = %id, error = ?e, "s3 service error");
-                        s3_error_response(S3Error::new(S3ErrorCode::InternalError))
-                    }
-                }
-            }
-            Err(e) => s3_error_response(e),
+        // CORS: the origin and bucket of a browser request, to answer with the bucket's rules.
+        let cors_request = req
+            .headers()
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .and_then(|origin| Some((origin, self.bucket_of(&req)?, req.method().clone())));
+        let resp = if req.method() == Method::OPTIONS {
+            body_done.store(true, Ordering::Relaxed);
+            self.preflight(&req).await
+        } else {
+            self.s3_call(req, &rc, &id, &received, &body_done).await
         };
         metrics::gauge!("fsgate_requests_in_flight").decrement(1.0);
 
@@ -424,6 +506,13 @@ impl Front {
             String::new()
         };
         let (mut parts, body) = resp.into_parts();
+        if let Some((origin, bucket, method)) = cors_request
+            && method != Method::OPTIONS
+            && let Some(rules) = self.cors_rules(&bucket).await
+            && let Some(rule) = cors::find(&rules, &origin, method.as_str(), &[])
+        {
+            cors::apply(&mut parts.headers, rule, &origin, &[], false);
+        }
         // A response sent before its request body was read leaves unread bytes on the
         // connection: close it rather than trust the next request's framing.
         if !body_done.load(Ordering::Relaxed) {
@@ -451,6 +540,30 @@ impl Front {
             }),
         };
         Response::from_parts(parts, body)
+    }
+
+    /// Passes a request through the limits s3s does not enforce, then to the S3 service.
+    async fn s3_call(
+        &self,
+        req: Request<Incoming>,
+        rc: &Arc<RequestCtx>,
+        id: &str,
+        received: &Arc<AtomicU64>,
+        body_done: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> Response<Body> {
+        match self.precheck(req, received, body_done).await {
+            Ok(mut req) => {
+                req.extensions_mut().insert(rc.clone());
+                match self.s3.call(req).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(request_id = %id, error = ?e, "s3 service error");
+                        s3_error_response(S3Error::new(S3ErrorCode::InternalError))
+                    }
+                }
+            }
+            Err(e) => s3_error_response(e),
+        }
     }
 
     /// Limits s3s does not enforce. Returns the request to pass on, with a counted body.

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod cors;
 pub mod error;
 pub mod front;
 pub mod host;
@@ -120,19 +121,18 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     builder.set_auth(auth::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     builder.set_route(admin::AdminApi::new(store.clone(), iam.clone(), gate));
-    if let Some(d) = &cfg.domain {
-        builder.set_host(host::DomainHost::new(d));
+    let domain = cfg.domain.as_deref().map(host::DomainHost::new);
+    if let Some(d) = &domain {
+        builder.set_host(d.clone());
     }
     let mut s3cfg = S3Config::default();
     // POST-policy uploads are buffered before the access check: keep them small.
     s3cfg.post_object_max_file_size = 64 << 20;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
-    let front = Arc::new(front::Front::new(
-        builder.build(),
-        store.clone(),
-        audit.clone(),
-        metrics,
-    ));
+    let front = Arc::new(
+        front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
+            .with_domain(domain),
+    );
 
     let listener = tokio::net::TcpListener::bind(cfg.address).await?;
     let local = listener.local_addr()?;

@@ -9,6 +9,7 @@ mod bucket;
 mod checksum;
 mod compat;
 mod copy;
+mod cors;
 mod delete;
 mod list;
 mod lock;
@@ -31,6 +32,7 @@ use crate::error;
 
 pub use self::bucket::ACCOUNT_ID;
 pub use self::checksum::ALGORITHMS as CHECKSUM_ALGORITHMS;
+pub use self::cors::DOC as CORS_DOC;
 
 /// The checksum algorithms fsgate verifies.
 #[must_use]
@@ -304,6 +306,24 @@ impl S3 for FsGate {
         req: S3Request<DeleteBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
         self.do_delete_bucket_ownership_controls(req).await
+    }
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        self.do_put_bucket_cors(req).await
+    }
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.do_get_bucket_cors(req).await
+    }
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.do_delete_bucket_cors(req).await
     }
     async fn get_bucket_versioning(
         &self,
