@@ -3,7 +3,11 @@ they land) object lock, tagging, lifecycle, CORS, POST uploads, encryption and b
 Run as `python breadth.py ENDPOINT AK SK [TEST...]`; each Rust test runs one group."""
 import hashlib
 
-from s3check import ARGS, bucket, expect, run, s3, status_of, test
+import datetime
+import json
+
+from s3check import AK, ARGS, EP, SK, bucket, expect, run, s3, status_of, test
+from sigv4 import signed_request
 
 
 def header(e, name):
@@ -290,6 +294,77 @@ def everyday_surface():
     objs = s3.list_objects_v2(Bucket=b, FetchOwner=True)["Contents"]
     assert all(o["Owner"]["ID"] == "fsgate" for o in objs)
     assert all("Owner" not in o for o in s3.list_objects_v2(Bucket=b)["Contents"])
+
+
+def lifecycle_run(when):
+    status, _, body = signed_request(EP, AK, SK, "POST", "/admin/v1/lifecycle/run",
+                                     body=json.dumps({"now": when.isoformat()}).encode())
+    assert status == 200, body
+    return json.loads(body)
+
+
+def keys_and_versions(b):
+    r = s3.list_object_versions(Bucket=b)
+    return sorted((v["Key"], "marker" if m else "version", v["IsLatest"])
+                  for m, vs in ((False, r.get("Versions", [])), (True, r.get("DeleteMarkers", []))) for v in vs)
+
+
+@test
+def lifecycle():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = bucket()
+    expect("NoSuchLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, Bucket=b)
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    rules = [
+        {"ID": "logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}},
+        {"ID": "tmp-tagged", "Status": "Enabled",
+         "Filter": {"And": {"Prefix": "tmp/", "Tags": [{"Key": "temp", "Value": "yes"}]}}, "Expiration": {"Days": 1}},
+        {"ID": "old-versions", "Status": "Enabled", "Filter": {"Prefix": ""}, "NoncurrentVersionExpiration": {"NoncurrentDays": 7}},
+        {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"ExpiredObjectDeleteMarker": True}},
+        {"ID": "uploads", "Status": "Enabled", "Filter": {"Prefix": ""}, "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2}},
+        {"ID": "off", "Status": "Disabled", "Filter": {"Prefix": "keep/"}, "Expiration": {"Days": 1}},
+    ]
+    s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": rules})
+    got = s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    assert [r["ID"] for r in got] == [r["ID"] for r in rules], got
+    assert got[1]["Filter"]["And"]["Tags"] == [{"Key": "temp", "Value": "yes"}], got[1]
+    expect("InvalidArgument", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+        {"ID": "zero", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 0}}]})
+    expect("NotImplemented", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+        {"ID": "t", "Status": "Enabled", "Filter": {"Prefix": ""}, "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}]}]})
+
+    s3.put_object(Bucket=b, Key="logs/a", Body=b"v1")
+    s3.put_object(Bucket=b, Key="logs/a", Body=b"v2")
+    s3.put_object(Bucket=b, Key="tmp/x", Body=b"x", Tagging="temp=yes")
+    s3.put_object(Bucket=b, Key="tmp/y", Body=b"y")
+    s3.put_object(Bucket=b, Key="keep/z", Body=b"z")
+    s3.put_object(Bucket=b, Key="gone", Body=b"g")
+    s3.delete_object(Bucket=b, Key="gone")
+    s3.create_multipart_upload(Bucket=b, Key="mp")
+    before = keys_and_versions(b)
+
+    assert lifecycle_run(now) == {"expired": 0, "noncurrent_removed": 0, "markers_removed": 0,
+                                  "uploads_aborted": 0, "skipped_locked": 0}
+    assert keys_and_versions(b) == before
+    r = lifecycle_run(now + datetime.timedelta(days=3))
+    assert r["expired"] == 1 and r["uploads_aborted"] == 1, r
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=b)
+    expect("NoSuchKey", s3.get_object, Bucket=b, Key="tmp/x")
+    assert s3.get_object(Bucket=b, Key="tmp/y")["Body"].read() == b"y"
+    assert s3.get_object(Bucket=b, Key="keep/z")["Body"].read() == b"z"
+    r = lifecycle_run(now + datetime.timedelta(days=8))
+    assert r["noncurrent_removed"] == 3, r  # logs/a v1, tmp/x, gone
+    r = lifecycle_run(now + datetime.timedelta(days=8))
+    assert r["markers_removed"] == 2, r  # tmp/x and gone no longer hide anything
+    r = lifecycle_run(now + datetime.timedelta(days=31))
+    assert r["expired"] == 1, r  # logs/a
+    assert keys_and_versions(b) == [("keep/z", "version", True), ("logs/a", "marker", True),
+                                    ("logs/a", "version", False), ("tmp/y", "version", True)], keys_and_versions(b)
+    status, _, body = signed_request(EP, AK, SK, "GET", "/admin/v1/audit", "principal=lifecycle")
+    actions = sorted(rec["action"] for rec in json.loads(body))
+    assert actions.count("s3:LifecycleExpiration") == 2 and actions.count("s3:LifecycleAbortMultipartUpload") == 1, actions
+    s3.delete_bucket_lifecycle(Bucket=b)
+    expect("NoSuchLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, Bucket=b)
 
 
 run(ARGS)

@@ -224,3 +224,8 @@ when { resource is Object && resource.hasTag("class") && resource.getTag("class"
 fn everyday_surface() {
     group(&["everyday_surface"]);
 }
+
+#[test]
+fn lifecycle() {
+    group(&["lifecycle"]);
+}

@@ -71,8 +71,21 @@ enum Cmd {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Bucket lifecycle rules.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCmd),
     /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum LifecycleCmd {
+    /// Apply every bucket's lifecycle rules now (the server also runs them periodically).
+    Run {
+        /// Apply them as of this time (RFC 3339 or Unix seconds), e.g. to catch up or test.
+        #[arg(long)]
+        now: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -737,6 +750,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
         },
         Cmd::Bench(args) => bench::run(&c, args, j).await?,
+        Cmd::Lifecycle(LifecycleCmd::Run { now }) => {
+            let body = now.map(|t| serde_json::json!({ "now": t }));
+            let v = call(&c, "POST", "/admin/v1/lifecycle/run", body).await?;
+            print_one(j, &v);
+        }
         Cmd::Audit(AuditCmd::Query {
             principal,
             bucket,

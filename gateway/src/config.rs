@@ -23,6 +23,8 @@ pub struct Config {
     pub root_from_env: Option<RootCredentials>,
     /// How long SIGTERM/SIGINT waits for in-flight requests.
     pub shutdown_timeout: std::time::Duration,
+    /// Time between lifecycle passes (zero: no worker).
+    pub lifecycle_interval: std::time::Duration,
 }
 
 /// Where the root credentials came from.

@@ -18,6 +18,7 @@ pub mod error;
 pub mod front;
 pub mod host;
 pub mod iam;
+pub mod lifecycle;
 pub mod s3;
 
 use std::net::SocketAddr;
@@ -120,7 +121,15 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone()));
     builder.set_auth(auth::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
-    builder.set_route(admin::AdminApi::new(store.clone(), iam.clone(), gate));
+    builder.set_route(admin::AdminApi::new(
+        store.clone(),
+        iam.clone(),
+        gate,
+        audit.clone(),
+    ));
+    if !cfg.lifecycle_interval.is_zero() {
+        lifecycle::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
+    }
     let domain = cfg.domain.as_deref().map(host::DomainHost::new);
     if let Some(d) = &domain {
         builder.set_host(d.clone());

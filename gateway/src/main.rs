@@ -53,6 +53,9 @@ enum Command {
         /// Seconds SIGTERM/SIGINT waits for in-flight requests before closing connections.
         #[arg(long, default_value_t = 30, env = "FSGATE_SHUTDOWN_TIMEOUT")]
         shutdown_timeout: u64,
+        /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
+        #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
+        lifecycle_interval: u64,
     },
     /// Validate a policy directory and exit.
     CheckPolicies {
@@ -80,6 +83,7 @@ fn main() -> anyhow::Result<()> {
             policies,
             domain,
             shutdown_timeout,
+            lifecycle_interval,
         } => {
             let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())
                 .map_err(anyhow::Error::msg)?;
@@ -90,6 +94,7 @@ fn main() -> anyhow::Result<()> {
                 domain,
                 root_from_env,
                 shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
+                lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -194,6 +194,8 @@ actions! {
     AdminListPolicies => "admin:ListPolicies", Service;
     /// Admin: query the audit log.
     AdminQueryAudit => "admin:QueryAudit", Service;
+    /// Admin: run a lifecycle pass now (or as of a given time).
+    AdminRunLifecycle => "admin:RunLifecycle", Service;
 }
 
 impl Action {

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use fsgate_policy::{Action, Resource};
-use fsgate_store::audit::AuditFilter;
+use fsgate_store::audit::{AuditFilter, AuditWriter};
 use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment};
 use fsgate_store::{Store, StoreError, now_ns};
 
@@ -44,6 +44,7 @@ pub struct AdminApi {
     store: Arc<Store>,
     iam: Arc<Iam>,
     gate: Gate,
+    audit: Arc<AuditWriter>,
 }
 
 /// An admin outcome: status and JSON body.
@@ -156,8 +157,13 @@ struct NewAttachment {
 impl AdminApi {
     /// The admin route over the store and IAM cache.
     #[must_use]
-    pub fn new(store: Arc<Store>, iam: Arc<Iam>, gate: Gate) -> Self {
-        Self { store, iam, gate }
+    pub fn new(store: Arc<Store>, iam: Arc<Iam>, gate: Gate, audit: Arc<AuditWriter>) -> Self {
+        Self {
+            store,
+            iam,
+            gate,
+            audit,
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -223,6 +229,7 @@ impl AdminApi {
             (Method::POST, ["policies"]) => Action::AdminAttachPolicy,
             (Method::DELETE, ["policies", _]) => Action::AdminDetachPolicy,
             (Method::GET, ["audit"]) => Action::AdminQueryAudit,
+            (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
             // Explaining and checking policies reads them: decided as admin:ListPolicies.
             (Method::POST, ["policy", "test" | "who-can" | "validate"]) => {
                 Action::AdminListPolicies
@@ -441,6 +448,30 @@ impl AdminApi {
                     .map_err(|e| store_err(e, rc))?;
                 self.reload(rc).await?;
                 Ok(Reply(StatusCode::OK, json!({"detached": seg(1)})))
+            }
+            Action::AdminRunLifecycle => {
+                // `{"now": "RFC 3339"}` applies the rules as of that time (tests, catch-up).
+                let now = if body.is_empty() {
+                    now_ns()
+                } else {
+                    let v = parse(&body)?;
+                    match v.get("now").and_then(Value::as_str) {
+                        None => now_ns(),
+                        Some(t) => parse_time(t).ok_or_else(|| {
+                            err(
+                                StatusCode::BAD_REQUEST,
+                                "InvalidArgument",
+                                "now: RFC 3339 or Unix seconds",
+                            )
+                        })?,
+                    }
+                };
+                let log = self.audit.clone();
+                let report = self
+                    .blocking(move |s| crate::lifecycle::run_once(s, &log, now))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Ok(Reply(StatusCode::OK, json!(report)))
             }
             Action::AdminQueryAudit => {
                 let mut f = AuditFilter {
