@@ -367,4 +367,73 @@ def lifecycle():
     expect("NoSuchLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, Bucket=b)
 
 
+@test
+def bucket_policies():
+    import urllib.error
+    import urllib.request
+    from botocore import UNSIGNED
+    from s3check import client
+    anon = client(signature_version=UNSIGNED)
+    b, other = bucket(), bucket()
+    s3.put_object(Bucket=b, Key="pub.txt", Body=b"hello world")
+    s3.put_object(Bucket=b, Key="secret/x", Body=b"no")
+    s3.put_object(Bucket=other, Key="pub.txt", Body=b"other")
+    expect("NoSuchBucketPolicy", s3.get_bucket_policy, Bucket=b)
+    expect("AccessDenied", anon.get_object, Bucket=b, Key="pub.txt")
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "PublicRead", "Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": ["s3:GetObject"],
+         "Resource": [f"arn:aws:s3:::{b}/*"]},
+        {"Sid": "NoSecrets", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{b}/secret/*"},
+    ]})
+    s3.put_bucket_policy(Bucket=b, Policy=doc)
+    assert s3.get_bucket_policy(Bucket=b)["Policy"] == doc
+    assert s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is True
+    # Anonymous reads through the policy: boto3 unsigned and a plain HTTP GET.
+    assert anon.get_object(Bucket=b, Key="pub.txt")["Body"].read() == b"hello world"
+    with urllib.request.urlopen(f"{EP}/{b}/pub.txt") as r:
+        assert r.read() == b"hello world"
+    expect("AccessDenied", anon.get_object, Bucket=b, Key="secret/x")
+    expect("AccessDenied", s3.get_object, Bucket=b, Key="secret/x")  # the Deny binds root too
+    expect("AccessDenied", anon.put_object, Bucket=b, Key="new", Body=b"x")
+    expect("AccessDenied", anon.get_object, Bucket=other, Key="pub.txt")
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b)
+    # Documents that cannot be translated faithfully are refused, and nothing changes.
+    for bad in [
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "NotAction": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"}]},
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{other}/*"}]},
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*",
+                        "Condition": {"StringEquals": {"aws:UserAgent": "x"}}}]},
+        {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:Teleport", "Resource": f"arn:aws:s3:::{b}/*"}]},
+    ]:
+        e = expect("MalformedPolicy", s3.put_bucket_policy, Bucket=b, Policy=json.dumps(bad))
+        assert status_of(e) == 400
+    expect("MalformedPolicy", s3.put_bucket_policy, Bucket=b, Policy="{ not json")
+    expect("MalformedPolicy", s3.put_bucket_policy, Bucket=b, Policy="permit(principal, action, resource) when { resource.nope };")
+    assert s3.get_bucket_policy(Bucket=b)["Policy"] == doc
+    # Conditions: only from 127.0.0.1 and only objects tagged public.
+    cond = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8"]},
+                       "StringEquals": {"s3:ExistingObjectTag/visibility": "public"}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{b}",
+         "Condition": {"StringLike": {"s3:prefix": "docs/*"}, "NumericLessThan": {"s3:max-keys": "100"}}},
+    ]})
+    s3.put_bucket_policy(Bucket=b, Policy=cond)
+    assert s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is False
+    expect("AccessDenied", anon.get_object, Bucket=b, Key="pub.txt")
+    s3.put_object_tagging(Bucket=b, Key="pub.txt", Tagging={"TagSet": [{"Key": "visibility", "Value": "public"}]})
+    assert anon.get_object(Bucket=b, Key="pub.txt")["Body"].read() == b"hello world"
+    anon.list_objects_v2(Bucket=b, Prefix="docs/", MaxKeys=10)
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b, Prefix="docs/", MaxKeys=500)
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b, Prefix="other/", MaxKeys=10)
+    # Native Cedar, confined to the bucket.
+    s3.put_bucket_policy(Bucket=b, Policy='permit(principal, action == Action::"s3:PutObject", resource);')
+    anon.put_object(Bucket=b, Key="dropbox/a", Body=b"dropped")
+    expect("AccessDenied", anon.put_object, Bucket=other, Key="dropbox/a", Body=b"x")
+    s3.delete_bucket_policy(Bucket=b)
+    expect("NoSuchBucketPolicy", s3.get_bucket_policy, Bucket=b)
+    expect("AccessDenied", anon.put_object, Bucket=b, Key="dropbox/b", Body=b"x")
+
+
 run(ARGS)

@@ -229,3 +229,8 @@ fn everyday_surface() {
 fn lifecycle() {
     group(&["lifecycle"]);
 }
+
+#[test]
+fn bucket_policies() {
+    group(&["bucket_policies"]);
+}

@@ -153,6 +153,12 @@ impl Gate {
         Self { iam, store }
     }
 
+    /// The IAM cache (to reload it after a bucket policy changes).
+    #[must_use]
+    pub fn iam(&self) -> &Arc<Iam> {
+        &self.iam
+    }
+
     /// The tags Cedar sees on an object: read only when some policy reads tags (a metadata
     /// point read, served from RocksDB's cache). A missing object has none; a failed read is
     /// an error, so that a tag-based forbid cannot be skipped by a storage fault.

@@ -9,6 +9,11 @@ use fsgate_policy::{Grant, GrantPolicy, GrantTarget, PolicyEngine, PolicyError, 
 use fsgate_store::Store;
 use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment, UserRecord};
 
+/// The bucket document holding a bucket policy as written (AWS JSON or Cedar).
+pub const BUCKET_POLICY: &str = "policy";
+/// The bucket document holding a bucket policy as Cedar (what the engine loads).
+pub const BUCKET_POLICY_CEDAR: &str = "policy.cedar";
+
 /// The root credentials.
 #[derive(Clone)]
 pub struct RootCredentials {
@@ -96,7 +101,7 @@ impl Iam {
         root: RootCredentials,
         base: Arc<PolicyEngine>,
     ) -> Result<Self, IamError> {
-        let snap = Self::snapshot(store, &base, None)?;
+        let snap = Self::snapshot(store, &base, None, None)?;
         Ok(Self {
             root,
             base,
@@ -108,6 +113,7 @@ impl Iam {
         store: &Store,
         base: &PolicyEngine,
         extra: Option<&Attachment>,
+        bucket_policy: Option<(&str, &str)>,
     ) -> Result<IamSnapshot, IamError> {
         let users: HashMap<String, UserRecord> = store
             .list_users()?
@@ -123,7 +129,16 @@ impl Iam {
         if let Some(a) = extra {
             grants.push(grant_of(a));
         }
-        let engine = Arc::new(base.with_grants(&grants)?);
+        let mut docs: Vec<(String, String)> = store
+            .bucket_configs(BUCKET_POLICY_CEDAR)?
+            .into_iter()
+            .filter(|(b, _)| bucket_policy.is_none_or(|(cand, _)| cand != b))
+            .filter_map(|(b, d)| String::from_utf8(d).ok().map(|t| (b, t)))
+            .collect();
+        if let Some((b, text)) = bucket_policy {
+            docs.push((b.to_owned(), text.to_owned()));
+        }
+        let engine = Arc::new(base.with_grants(&grants)?.with_bucket_policies(&docs)?);
         Ok(IamSnapshot {
             keys,
             users,
@@ -133,12 +148,23 @@ impl Iam {
 
     /// Checks that `candidate` would form a valid policy set with what is stored.
     pub fn check_attachment(&self, store: &Store, candidate: &Attachment) -> Result<(), IamError> {
-        Self::snapshot(store, &self.base, Some(candidate)).map(|_| ())
+        Self::snapshot(store, &self.base, Some(candidate), None).map(|_| ())
+    }
+
+    /// Checks that a bucket policy (Cedar text) would form a valid policy set with what is
+    /// stored, replacing that bucket's current one.
+    pub fn check_bucket_policy(
+        &self,
+        store: &Store,
+        bucket: &str,
+        cedar: &str,
+    ) -> Result<(), IamError> {
+        Self::snapshot(store, &self.base, None, Some((bucket, cedar))).map(|_| ())
     }
 
     /// Rebuilds the snapshot after a change.
     pub fn reload(&self, store: &Store) -> Result<(), IamError> {
-        let snap = Arc::new(Self::snapshot(store, &self.base, None)?);
+        let snap = Arc::new(Self::snapshot(store, &self.base, None, None)?);
         *self
             .current
             .write()

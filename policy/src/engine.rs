@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
-    EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema, SlotId,
+    Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity, EntityId,
+    EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
+    SlotId,
 };
 
 use crate::actions::{Action, ResourceKind};
@@ -356,6 +357,45 @@ impl PolicyEngine {
         for prefixes in next.prefix_grants.values_mut() {
             prefixes.sort();
             prefixes.dedup();
+        }
+        next.tag_aware = reads_tags(&next.set);
+        next.validate()?;
+        Ok(next)
+    }
+
+    /// A new engine with these bucket policies (bucket name, Cedar text) added. Each policy is
+    /// confined to its bucket (`when { resource in Bucket::"b" }` is appended) and a `forbid`
+    /// never stops root from reading, replacing or deleting the bucket policy itself, so a bad
+    /// policy can always be repaired. Fails, naming the bucket, when any is invalid.
+    pub fn with_bucket_policies(&self, docs: &[(String, String)]) -> Result<Self, PolicyError> {
+        let mut next = self.clone();
+        for (bucket, text) in docs {
+            let name = format!("bucket policy of {bucket}");
+            let set = PolicySet::from_str(text)
+                .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
+            if set.templates().next().is_some() {
+                return Err(PolicyError::one(format!(
+                    "{name}: templates are not allowed in a bucket policy"
+                )));
+            }
+            let bucket_uid = uid(&self.types.bucket, bucket);
+            for (i, p) in set.policies().enumerate() {
+                let pid = format!("bucket-{bucket}-{i}");
+                let body = p.to_string();
+                let body = body.trim_end().trim_end_matches(';');
+                let guard = if p.effect() == Effect::Forbid {
+                    "\nunless { principal is Root && action in [Action::\"s3:GetBucketPolicy\", Action::\"s3:PutBucketPolicy\", Action::\"s3:DeleteBucketPolicy\"] }"
+                } else {
+                    ""
+                };
+                let scoped = format!("{body}\nwhen {{ resource in {bucket_uid} }}{guard};");
+                let policy = Policy::parse(Some(PolicyId::new(&pid)), &scoped)
+                    .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(&scoped))))?;
+                next.grant_text.insert(pid.clone(), scoped);
+                next.set
+                    .add(policy)
+                    .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
+            }
         }
         next.tag_aware = reads_tags(&next.set);
         next.validate()?;

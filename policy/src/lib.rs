@@ -8,9 +8,12 @@
 //! silently skipped by Cedar, so an erroring `forbid` would fail open. Every policy is validated
 //! strictly against the schema when loaded, and any evaluation error turns the decision into a
 //! deny. Names (buckets, keys, users) only ever enter Cedar as entity ids and attribute values
-//! built through the API, never spliced into policy text.
+//! built through the API, never spliced into policy text — except in the translation of AWS
+//! bucket policies to Cedar (`bucket_policy`), which writes every name and value through one
+//! escaping function.
 
 mod actions;
+pub mod bucket_policy;
 mod engine;
 mod load;
 

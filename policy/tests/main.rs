@@ -426,3 +426,117 @@ fn requests_built_for_every_action_conform_to_the_schema() {
         }
     }
 }
+
+fn bucket_policy_engine(bucket: &str, doc: &str) -> PolicyEngine {
+    let t = fsgate_policy::bucket_policy::translate(bucket, doc).unwrap();
+    PolicyEngine::builtin()
+        .unwrap()
+        .with_bucket_policies(&[(bucket.into(), t.cedar)])
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An AWS public-read policy lets anyone read that bucket's objects and nothing else; its IP
+/// condition and a Deny statement hold; root can always repair the policy.
+#[test]
+fn translated_bucket_policies_are_confined_to_their_bucket() {
+    let e = bucket_policy_engine(
+        "pub",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"read","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"},
+          {"Sid":"list-office","Effect":"Allow","Principal":{"AWS":["arn:aws:iam::fsgate:user/alice"]},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::pub",
+           "Condition":{"IpAddress":{"aws:SourceIp":"10.1.0.0/16"},"StringLike":{"s3:prefix":"docs/*"}}},
+          {"Sid":"no-secrets","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::pub/secret/*"},
+          {"Sid":"lock-policy","Effect":"Deny","Principal":"*","Action":"s3:PutBucketPolicy","Resource":"arn:aws:s3:::pub"}
+        ]}"#,
+    );
+    let anon = Principal::Anonymous;
+    assert!(decide(&e, anon.clone(), Action::GetObject, obj("pub", "a.txt")).allowed);
+    assert!(decide(&e, anon.clone(), Action::HeadObject, obj("pub", "a.txt")).allowed);
+    assert!(!decide(&e, anon.clone(), Action::GetObject, obj("other", "a.txt")).allowed);
+    assert!(!decide(&e, anon.clone(), Action::PutObject, obj("pub", "a.txt")).allowed);
+    let d = decide(&e, anon.clone(), Action::GetObject, obj("pub", "secret/x"));
+    assert!(!d.allowed);
+    assert!(
+        d.policies.iter().all(|p| p.starts_with("bucket-pub-")),
+        "{d:?}"
+    );
+    // Root is denied the secret objects too, but can still manage the policy.
+    assert!(
+        !decide(
+            &e,
+            Principal::Root("root".into()),
+            Action::GetObject,
+            obj("pub", "secret/x")
+        )
+        .allowed
+    );
+    assert!(
+        decide(
+            &e,
+            Principal::Root("root".into()),
+            Action::PutBucketPolicy,
+            Resource::Bucket("pub".into())
+        )
+        .allowed
+    );
+    let listing = |who: Principal, ip: &str, prefix: &str| {
+        e.decide(&AccessRequest {
+            principal: who,
+            action: Action::ListObjectsV2,
+            resource: Resource::Bucket("pub".into()),
+            context: RequestContext {
+                source_ip: ip.parse().unwrap(),
+                prefix: Some(prefix.into()),
+                ..ctx()
+            },
+            object_tags: Vec::new(),
+        })
+        .allowed
+    };
+    assert!(listing(user("alice", &[]), "10.1.9.9", "docs/2024/"));
+    assert!(!listing(user("alice", &[]), "192.168.1.1", "docs/"));
+    assert!(!listing(user("alice", &[]), "10.1.9.9", "private/"));
+    assert!(!listing(user("bob", &[]), "10.1.9.9", "docs/"));
+}
+
+/// Native Cedar bucket policies are confined to their bucket whatever they say.
+#[test]
+fn cedar_bucket_policies_cannot_reach_other_buckets() {
+    let e = bucket_policy_engine("mine", r#"permit(principal, action, resource);"#);
+    assert!(
+        decide(
+            &e,
+            Principal::Anonymous,
+            Action::DeleteObject,
+            obj("mine", "k")
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            Principal::Anonymous,
+            Action::DeleteObject,
+            obj("yours", "k")
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            Principal::Anonymous,
+            Action::ListBuckets,
+            Resource::Service
+        )
+        .allowed
+    );
+    // Invalid Cedar is refused with the reason.
+    let err = PolicyEngine::builtin()
+        .unwrap()
+        .with_bucket_policies(&[(
+            "mine".into(),
+            "permit(principal, action, resource) when { resource.nope };".into(),
+        )])
+        .unwrap_err();
+    assert!(err.to_string().contains("mine"), "{err}");
+}

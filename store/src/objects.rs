@@ -348,6 +348,25 @@ impl Store {
         self.commit(batch)
     }
 
+    /// Sets (or removes) several configuration documents of a bucket in one atomic batch.
+    pub fn set_bucket_configs(
+        &self,
+        bucket: &str,
+        docs: &[(&str, Option<&[u8]>)],
+    ) -> StoreResult<()> {
+        let _gate = self.bucket_shared();
+        self.bucket(bucket)?;
+        let mut batch = self.meta().batch();
+        for (name, doc) in docs {
+            let k = bucket_cfg_key(bucket, name);
+            match doc {
+                Some(d) => batch.put_raw(Cf::BucketCfg, &k, d)?,
+                None => batch.delete(Cf::BucketCfg, &k)?,
+            }
+        }
+        self.commit(batch)
+    }
+
     /// Every bucket, by name.
     pub fn list_buckets(&self) -> StoreResult<Vec<(String, BucketRecord)>> {
         self.meta()

@@ -121,7 +121,22 @@ impl FsGate {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let rc = ctx(&req)?;
         let name = req.input.bucket;
-        self.run(&rc, move |s| s.delete_bucket(&name)).await?;
+        let had_policy = self
+            .run(&rc, {
+                let name = name.clone();
+                move |s| {
+                    let had = s
+                        .bucket_config(&name, crate::iam::BUCKET_POLICY_CEDAR)?
+                        .is_some();
+                    s.delete_bucket(&name)?;
+                    Ok(had)
+                }
+            })
+            .await?;
+        // Its policy went with it: a new bucket of the same name must not inherit it.
+        if had_policy {
+            self.reload_policies(&rc).await?;
+        }
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
