@@ -106,7 +106,7 @@ fn unsigned_requests_are_denied_everywhere() {
     );
     // Root reaches operations fsgate does not implement and learns so.
     let err = String::from_utf8_lossy(
-        &s.aws(&["s3api", "get-bucket-policy", "--bucket", &b])
+        &s.aws(&["s3api", "get-bucket-website", "--bucket", &b])
             .stderr,
     )
     .into_owned();
