@@ -436,4 +436,98 @@ def bucket_policies():
     expect("AccessDenied", anon.put_object, Bucket=b, Key="dropbox/b", Body=b"x")
 
 
+def post_form(url, fields, file_body, filename="f.txt"):
+    """Sends a multipart/form-data POST (fields in order, the file last, as browsers do)."""
+    import urllib.error
+    import urllib.request
+    import uuid as _uuid
+    boundary = "----fsgate" + _uuid.uuid4().hex
+    parts = []
+    for k, v in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\n'.encode() + file_body + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    req = urllib.request.Request(url, data=b"".join(parts), method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **kw):
+            return None
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(req) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+@test
+def post_uploads():
+    from s3check import client
+    v4 = client(signature_version="s3v4")
+    b = bucket()
+    conditions = [["content-length-range", 1, 100], ["starts-with", "$key", "uploads/"],
+                  {"success_action_status": "201"}, ["starts-with", "$Content-Type", "text/"]]
+    p = v4.generate_presigned_post(b, "uploads/hello.txt", Fields={"success_action_status": "201", "Content-Type": "text/plain"},
+                                   Conditions=conditions, ExpiresIn=600)
+    status, _, body = post_form(p["url"], p["fields"], b"posted by a form", filename="hello.txt")
+    assert status == 201, (status, body)
+    assert b"<Key>uploads/hello.txt</Key>" in body and b"<ETag>" in body, body
+    r = s3.get_object(Bucket=b, Key="uploads/hello.txt")
+    assert r["Body"].read() == b"posted by a form" and r["ContentType"] == "text/plain"
+    # Violations: too large, too small, a key outside the prefix, a field the policy does not allow.
+    status, _, body = post_form(p["url"], p["fields"], b"x" * 101)
+    assert status == 400 and b"EntityTooLarge" in body, (status, body)
+    status, _, body = post_form(p["url"], p["fields"], b"")
+    assert status == 400 and b"EntityTooSmall" in body, (status, body)
+    fields = dict(p["fields"], key="elsewhere/x.txt")
+    status, _, body = post_form(p["url"], fields, b"data")
+    assert status == 403 and b"AccessDenied" in body, (status, body)
+    fields = dict(p["fields"], **{"Content-Type": "image/png"})
+    status, _, body = post_form(p["url"], fields, b"data")
+    assert status == 403, (status, body)
+    fields = dict(p["fields"], **{"x-amz-meta-extra": "sneaky"})
+    status, _, body = post_form(p["url"], fields, b"data")
+    assert status == 403, (status, body)
+    # A tampered policy fails its signature; an expired one is refused.
+    import base64
+    pol = json.loads(base64.b64decode(p["fields"]["policy"]))
+    pol["conditions"][0] = ["content-length-range", 1, 10_000_000]
+    fields = dict(p["fields"], policy=base64.b64encode(json.dumps(pol).encode()).decode())
+    status, _, body = post_form(p["url"], fields, b"data")
+    assert status == 403 and b"SignatureDoesNotMatch" in body, (status, body)
+    old = v4.generate_presigned_post(b, "uploads/old.txt", ExpiresIn=-10)
+    status, _, body = post_form(old["url"], old["fields"], b"late")
+    assert status == 403, (status, body)
+    expect("404", s3.head_object, Bucket=b, Key="uploads/old.txt")
+    # success_action_redirect: 303 to the given URL with bucket, key and etag.
+    p = v4.generate_presigned_post(b, "r.txt", Fields={"success_action_redirect": "http://127.0.0.1:1/done"},
+                                   Conditions=[{"success_action_redirect": "http://127.0.0.1:1/done"}])
+    status, headers, _ = post_form(p["url"], p["fields"], b"redirected")
+    location = {k.lower(): v for k, v in headers.items()}.get("location", "")
+    assert status == 303 and location.startswith("http://127.0.0.1:1/done?bucket="), (status, headers)
+    # A checksum field is verified like the header.
+    import hashlib as _h
+    good = base64.b64encode(_h.sha256(b"summed").digest()).decode()
+    for value, want in [(good, 204), (base64.b64encode(_h.sha256(b"other").digest()).decode(), 400)]:
+        p = v4.generate_presigned_post(b, "summed.txt", Fields={"x-amz-checksum-sha256": value},
+                                       Conditions=[{"x-amz-checksum-sha256": value}])
+        status, _, body = post_form(p["url"], p["fields"], b"summed")
+        assert status == want, (status, body)
+    assert s3.head_object(Bucket=b, Key="summed.txt", ChecksumMode="ENABLED")["ChecksumSHA256"] == good
+    # ${filename} cannot be completed (see the gateway): refused, not stored literally.
+    p = v4.generate_presigned_post(b, "uploads/${filename}")
+    status, _, body = post_form(p["url"], p["fields"], b"x")
+    assert status == 501, (status, body)
+    # Default: 204.
+    p = v4.generate_presigned_post(b, "plain.txt")
+    status, _, _ = post_form(p["url"], p["fields"], b"plain")
+    assert status == 204
+    assert s3.get_object(Bucket=b, Key="plain.txt")["Body"].read() == b"plain"
+    # Unsigned form posts are anonymous: denied unless a bucket policy allows them.
+    status, _, body = post_form(f"{EP}/{b}", {"key": "anon.txt"}, b"anon")
+    assert status == 403, (status, body)
+
+
 run(ARGS)

@@ -234,3 +234,8 @@ fn lifecycle() {
 fn bucket_policies() {
     group(&["bucket_policies"]);
 }
+
+#[test]
+fn post_uploads() {
+    group(&["post_uploads"]);
+}

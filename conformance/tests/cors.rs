@@ -1,5 +1,6 @@
 //! CORS from a real browser: headless Chromium loads a page from another origin (a local
-//! static server) that PUTs and GETs objects through presigned URLs. The preflight, the
+//! static server) that PUTs and GETs objects through presigned URLs and uploads a file with a
+//! presigned POST form. The preflight, the
 //! exposed ETag and the refusal of an origin the rules do not list are all the browser's own
 //! decisions.
 
@@ -58,7 +59,7 @@ fn browser_cross_origin_put_and_get() {
     let err = fails(&s.aws(&["s3api", "get-bucket-cors", "--bucket", "web"]));
     assert!(err.contains("NoSuchCORSConfiguration"), "{err}");
     let rules = format!(
-        r#"{{"CORSRules":[{{"AllowedOrigins":["{origin}"],"AllowedMethods":["GET","PUT"],"AllowedHeaders":["*"],"ExposeHeaders":["ETag"],"MaxAgeSeconds":60}}]}}"#
+        r#"{{"CORSRules":[{{"AllowedOrigins":["{origin}"],"AllowedMethods":["GET","PUT","POST"],"AllowedHeaders":["*"],"ExposeHeaders":["ETag"],"MaxAgeSeconds":60}}]}}"#
     );
     ok(&s.aws(&[
         "s3api",
@@ -85,6 +86,7 @@ fn browser_cross_origin_put_and_get() {
     let get_url = presign(&s, "GET", "web", "from-browser.txt");
     ok(&s.aws(&["s3", "cp", "-", "s3://closed/secret.txt"]));
     let closed_url = presign(&s, "GET", "closed", "secret.txt");
+    let post_form = presign(&s, "POST", "web", "form/posted.txt");
 
     let dir = tempfile::tempdir().unwrap();
     fs::write(
@@ -98,6 +100,12 @@ fn browser_cross_origin_put_and_get() {
     out.push('put:' + put.status + ':' + (put.headers.get('ETag') || 'no-etag'));
     const get = await fetch('{get_url}');
     out.push('get:' + get.status + ':' + (await get.text()));
+    const form = {post_form};
+    const fd = new FormData();
+    for (const [k, v] of Object.entries(form.fields)) fd.append(k, v);
+    fd.append('file', new Blob(['posted from a browser form'], {{type: 'text/plain'}}), 'b.txt');
+    const post = await fetch(form.url, {{method: 'POST', body: fd}});
+    out.push('post:' + post.status + ':' + ((await post.text()).includes('<Key>form/posted.txt</Key>')));
   }} catch (e) {{ out.push('error:' + e); }}
   try {{ await fetch('{closed_url}'); out.push('closed:readable'); }} catch (e) {{ out.push('closed:' + e.name); }}
   document.body.setAttribute('data-result', out.join('|'));
@@ -144,9 +152,11 @@ fn browser_cross_origin_put_and_get() {
     let etag = head["ETag"].as_str().unwrap();
     assert_eq!(
         result,
-        format!("put:200:{etag}|get:200:written by a browser|closed:TypeError"),
+        format!("put:200:{etag}|get:200:written by a browser|post:201:true|closed:TypeError"),
     );
 
+    let posted = ok(&s.aws(&["s3", "cp", "s3://web/form/posted.txt", "-"]));
+    assert_eq!(posted, "posted from a browser form");
     // The preflight by hand: allowed, and refused for another origin or method.
     let port = s
         .endpoint()

@@ -12,7 +12,7 @@ use fsgate_policy::{AccessRequest, Action, Decision, Principal, RequestContext, 
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::{
     CopyObjectInput, CopySource, ListMultipartUploadsInput, ListObjectVersionsInput,
-    ListObjectsInput, ListObjectsV2Input, UploadPartCopyInput,
+    ListObjectsInput, ListObjectsV2Input, PostObjectInput, UploadPartCopyInput,
 };
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
@@ -92,6 +92,8 @@ pub fn stage_of(op: &str) -> Stage {
         "ListObjectVersions" => Stage::Hook(A::ListObjectVersions),
         "ListMultipartUploads" => Stage::Hook(A::ListMultipartUploads),
         "CopyObject" => Stage::Hook(A::CopyObject),
+        // Browser form uploads: decided as PutObject on the key from the form.
+        "PostObject" => Stage::Hook(A::PutObject),
         "UploadPartCopy" => Stage::Hook(A::UploadPartCopy),
         "DeleteObjects" => Stage::PerKey,
         _ => now(A::Unsupported),
@@ -437,6 +439,29 @@ impl S3Access for Gate {
         )
     }
 
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        // s3s 0.14 does not hand the uploaded file's name to the service, so the key cannot
+        // be completed; refusing beats storing a key with a literal `${filename}`.
+        if req.input.key.contains("${filename}") {
+            return Err(s3_error!(
+                NotImplemented,
+                "${{filename}} in a POST key is not supported by fsgate; put the full key in the form"
+            ));
+        }
+        let (rc, p) = request_state(req)?;
+        let resource = Resource::Object {
+            bucket: req.input.bucket.clone(),
+            key: req.input.key.clone(),
+        };
+        self.require(
+            &rc,
+            &p,
+            Action::PutObject,
+            resource,
+            ListingContext::default(),
+        )
+    }
+
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
         let i = &req.input;
         self.require_copy(req, Action::CopyObject, &i.copy_source, &i.bucket, &i.key)
@@ -538,6 +563,7 @@ mod tests {
             "ListObjectsV2",
             "ListMultipartUploads",
             "ListObjectVersions",
+            "PostObject",
             "CopyObject",
             "UploadPartCopy",
         ] {

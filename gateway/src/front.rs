@@ -293,6 +293,37 @@ fn error_code_of(body: &Body) -> String {
         .unwrap_or_default()
 }
 
+/// AWS refuses a POST upload that violates its policy's conditions with 403 AccessDenied
+/// ("Invalid according to Policy"); s3s answers 400 InvalidPolicyDocument. Rewrites that one
+/// case; a policy that does not parse stays InvalidPolicyDocument.
+fn aws_post_policy_error(resp: Response<Body>, code: &mut String) -> Response<Body> {
+    if code != "InvalidPolicyDocument" {
+        return resp;
+    }
+    let message = resp
+        .body()
+        .bytes()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .and_then(|s| {
+            s.split_once("<Message>")
+                .and_then(|(_, r)| r.split_once("</Message>"))
+                .map(|(m, _)| {
+                    m.replace("&apos;", "'")
+                        .replace("&quot;", "\"")
+                        .replace("&amp;", "&")
+                })
+        })
+        .unwrap_or_default();
+    if !message.starts_with("Policy condition") {
+        return resp;
+    }
+    "AccessDenied".clone_into(code);
+    s3_error_response(S3Error::with_message(
+        S3ErrorCode::AccessDenied,
+        format!("Invalid according to Policy: {message}"),
+    ))
+}
+
 /// The access key a request claims (header or presigned query), for the audit record of a
 /// request whose signature never verified.
 fn claimed_access_key<B>(req: &Request<B>) -> String {
@@ -499,12 +530,13 @@ impl Front {
         };
         metrics::gauge!("fsgate_requests_in_flight").decrement(1.0);
 
-        let status = resp.status().as_u16();
-        let error_code = if status >= 300 {
+        let mut error_code = if resp.status().as_u16() >= 300 {
             error_code_of(resp.body())
         } else {
             String::new()
         };
+        let resp = aws_post_policy_error(resp, &mut error_code);
+        let status = resp.status().as_u16();
         let (mut parts, body) = resp.into_parts();
         if let Some((origin, bucket, method)) = cors_request
             && method != Method::OPTIONS
