@@ -530,4 +530,83 @@ def post_uploads():
     assert status == 403, (status, body)
 
 
+MARKER = b"FSGATE-PLAINTEXT-MARKER-"
+
+
+@test
+def encryption():
+    import os
+    b = bucket("enc")
+    small = MARKER + b"small" * 10
+    big = (MARKER + os.urandom(1000)) * 3000  # ~3 MB, staged path, many chunks
+    r = s3.put_object(Bucket=b, Key="small", Body=small, ServerSideEncryption="AES256")
+    assert r["ServerSideEncryption"] == "AES256" and r["ETag"] == '"%s"' % hashlib.md5(small).hexdigest(), r
+    r = s3.put_object(Bucket=b, Key="big", Body=big, ServerSideEncryption="AES256")
+    assert r["ETag"] == '"%s"' % hashlib.md5(big).hexdigest()
+    g = s3.get_object(Bucket=b, Key="big")
+    assert g["Body"].read() == big and g["ServerSideEncryption"] == "AES256" and g["ContentLength"] == len(big)
+    assert s3.get_object(Bucket=b, Key="small")["Body"].read() == small
+    for start, end in [(0, 0), (65_530, 65_545), (100_000, 300_000), (len(big) - 10, len(big) - 1)]:
+        got = s3.get_object(Bucket=b, Key="big", Range=f"bytes={start}-{end}")["Body"].read()
+        assert got == big[start:end + 1], (start, end)
+    assert s3.head_object(Bucket=b, Key="big")["ServerSideEncryption"] == "AES256"
+    assert [o["Size"] for o in s3.list_objects_v2(Bucket=b)["Contents"]] == [len(big), len(small)]
+    # The same plaintext twice: stored twice, under different names (no cross-object dedup).
+    s3.put_object(Bucket=b, Key="small-again", Body=small, ServerSideEncryption="AES256")
+
+    # SSE-C: the key is needed, checked, never stored.
+    key = os.urandom(32)
+    c = s3.put_object(Bucket=b, Key="cust", Body=big, SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+    assert c["SSECustomerAlgorithm"] == "AES256" and "SSECustomerKeyMD5" in c
+    e = expect("InvalidRequest", s3.get_object, Bucket=b, Key="cust")
+    assert status_of(e) == 400
+    expect("AccessDenied", s3.get_object, Bucket=b, Key="cust", SSECustomerAlgorithm="AES256", SSECustomerKey=os.urandom(32))
+    g = s3.get_object(Bucket=b, Key="cust", SSECustomerAlgorithm="AES256", SSECustomerKey=key, Range="bytes=70000-70100")
+    assert g["Body"].read() == big[70000:70101] and g["SSECustomerKeyMD5"] == c["SSECustomerKeyMD5"]
+    expect("400", s3.head_object, Bucket=b, Key="cust")
+    assert s3.head_object(Bucket=b, Key="cust", SSECustomerAlgorithm="AES256", SSECustomerKey=key)["ContentLength"] == len(big)
+    expect("InvalidRequest", s3.get_object, Bucket=b, Key="small", SSECustomerAlgorithm="AES256", SSECustomerKey=key)
+    expect("NotImplemented", s3.put_object, Bucket=b, Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+
+    # Multipart, SSE-S3 and SSE-C (the key again on every part).
+    p1, p2 = os.urandom(5 * 1024 * 1024 + 3), os.urandom(1_000_001)
+    for kw in [{"ServerSideEncryption": "AES256"}, {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}]:
+        part_kw = {k: v for k, v in kw.items() if k.startswith("SSECustomer")}
+        up = s3.create_multipart_upload(Bucket=b, Key="mp", **kw)["UploadId"]
+        e1 = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=1, Body=p1, **part_kw)["ETag"]
+        e2 = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=2, Body=p2, **part_kw)["ETag"]
+        assert e1 == '"%s"' % hashlib.md5(p1).hexdigest()
+        s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up, MultipartUpload={"Parts": [
+            {"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+        whole = s3.get_object(Bucket=b, Key="mp", **part_kw)["Body"].read()
+        assert whole == p1 + p2
+        start = len(p1) - 100
+        got = s3.get_object(Bucket=b, Key="mp", Range=f"bytes={start}-{start + 199}", **part_kw)["Body"].read()
+        assert got == (p1 + p2)[start:start + 200]
+        got = s3.get_object(Bucket=b, Key="mp", PartNumber=2, **part_kw)["Body"].read()
+        assert got == p2
+
+    # Copies keep SSE-S3; a copy cannot add encryption to a plain object.
+    s3.copy_object(Bucket=b, Key="big-copy", CopySource={"Bucket": b, "Key": "big"})
+    g = s3.get_object(Bucket=b, Key="big-copy")
+    assert g["Body"].read() == big and g["ServerSideEncryption"] == "AES256"
+    s3.put_object(Bucket=b, Key="plain", Body=b"plain")
+    expect("InvalidRequest", s3.copy_object, Bucket=b, Key="plain-enc", CopySource={"Bucket": b, "Key": "plain"},
+           ServerSideEncryption="AES256")
+
+    # Bucket default encryption.
+    d = bucket("enc")
+    expect("ServerSideEncryptionConfigurationNotFoundError", s3.get_bucket_encryption, Bucket=d)
+    s3.put_bucket_encryption(Bucket=d, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    rules = s3.get_bucket_encryption(Bucket=d)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.put_object(Bucket=d, Key="auto", Body=MARKER + b"auto")["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=d, Key="auto")["Body"].read() == MARKER + b"auto"
+    expect("NotImplemented", s3.put_bucket_encryption, Bucket=d, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    s3.delete_bucket_encryption(Bucket=d)
+    assert "ServerSideEncryption" not in s3.put_object(Bucket=d, Key="after", Body=b"after")
+
+
 run(ARGS)

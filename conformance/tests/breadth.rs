@@ -239,3 +239,33 @@ fn bucket_policies() {
 fn post_uploads() {
     group(&["post_uploads"]);
 }
+
+/// Server-side encryption end to end (python group `encryption`), then on disk: no blob, no
+/// RocksDB file (inline objects, WAL) and no other file holds the plaintext.
+#[test]
+fn encryption() {
+    let s = Server::start();
+    let out = ok(&s.python_as("breadth.py", ROOT_USER, ROOT_PASS, &["encryption"]));
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+    let mut s = s;
+    s.stop();
+    let marker = b"FSGATE-PLAINTEXT-MARKER-";
+    let mut files = 0;
+    let mut stack = vec![s.data()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "plaintext found in {p:?}"
+                );
+            }
+        }
+    }
+    assert!(files > 5, "{files}");
+}

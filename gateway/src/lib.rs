@@ -20,6 +20,7 @@ pub mod host;
 pub mod iam;
 pub mod lifecycle;
 pub mod s3;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,7 +119,14 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let audit = Arc::new(AuditWriter::start(store.clone(), 16_384)?);
 
     let gate = access::Gate::new(iam.clone(), store.clone());
-    let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone()));
+    let master = Arc::new(
+        sse::MasterKey::load(
+            &cfg.data,
+            std::env::var("FSGATE_SSE_MASTER_KEY").ok().as_deref(),
+        )
+        .map_err(ServeError::Config)?,
+    );
+    let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone(), master));
     builder.set_auth(auth::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     builder.set_route(admin::AdminApi::new(

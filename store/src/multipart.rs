@@ -107,6 +107,10 @@ impl Store {
     }
 
     /// Stores a part, replacing an earlier part with the same number.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a part and what is known about it"
+    )]
     pub fn put_part(
         &self,
         bucket: &str,
@@ -115,6 +119,7 @@ impl Store {
         part_number: u32,
         mut staged: StagedBlob,
         checksums: Vec<StoredChecksum>,
+        plaintext: Option<(u64, [u8; 16])>,
     ) -> StoreResult<PartRecord> {
         let _gate = self.bucket_shared();
         let ulock = part_prefix(upload_id);
@@ -122,9 +127,11 @@ impl Store {
         self.upload(bucket, key, upload_id)?;
         let pkey = part_key(upload_id, part_number);
         let old: Option<PartRecord> = self.meta().get(Cf::Parts, &pkey)?;
+        // Encrypted parts record their plaintext size and MD5 (what the client sent).
+        let (size, md5) = plaintext.unwrap_or((staged.len, staged.md5));
         let rec = PartRecord {
-            etag: hex::encode(staged.md5),
-            size: staged.len,
+            etag: hex::encode(md5),
+            size,
             blob: staged.id,
             modified_ns: now_ns(),
             checksums,

@@ -40,6 +40,10 @@ pub struct NewObject {
     pub extras: ObjectExtras,
     /// Conditions on the current object, checked atomically with the commit.
     pub cond: WriteCondition,
+    /// For encrypted bytes: the plaintext length and ETag, which the object reports (the
+    /// stored bytes are longer, and their MD5 is not the ETag). Extents then record
+    /// plaintext lengths; the reader derives ciphertext offsets from them.
+    pub plaintext: Option<(u64, String)>,
 }
 
 /// Conditional-write preconditions (`If-None-Match: *`, `If-Match`), checked under the key's
@@ -483,13 +487,17 @@ impl Store {
         mut staged: StagedBlob,
         new: NewObject,
     ) -> StoreResult<ObjectManifest> {
+        let (size, etag) = new
+            .plaintext
+            .clone()
+            .unwrap_or_else(|| (staged.len, hex::encode(staged.md5)));
         let extents = vec![Extent {
             blob: staged.id,
-            len: staged.len,
+            len: size,
         }];
         let manifest = new_manifest(
-            staged.len,
-            hex::encode(staged.md5),
+            size,
+            etag,
             extents,
             0,
             false,
@@ -516,9 +524,13 @@ impl Store {
         md5: [u8; 16],
         new: NewObject,
     ) -> StoreResult<ObjectManifest> {
+        let (size, etag) = new
+            .plaintext
+            .clone()
+            .unwrap_or_else(|| (data.len() as u64, hex::encode(md5)));
         let manifest = new_manifest(
-            data.len() as u64,
-            hex::encode(md5),
+            size,
+            etag,
             Vec::new(),
             0,
             true,

@@ -259,16 +259,24 @@ fn multipart_moves_references_and_checks_parts() {
     let p1 = vec![1u8; 100];
     let p2 = vec![2u8; 10];
     let r1 = s
-        .put_part("b", "k", &id, 1, stage(&s, &p1), Vec::new())
+        .put_part("b", "k", &id, 1, stage(&s, &p1), Vec::new(), None)
         .unwrap();
     // Re-uploading part 2 replaces (and releases) the first upload of it.
-    s.put_part("b", "k", &id, 2, stage(&s, b"first try"), Vec::new())
+    s.put_part("b", "k", &id, 2, stage(&s, b"first try"), Vec::new(), None)
         .unwrap();
     let r2 = s
-        .put_part("b", "k", &id, 2, stage(&s, &p2), Vec::new())
+        .put_part("b", "k", &id, 2, stage(&s, &p2), Vec::new(), None)
         .unwrap();
-    s.put_part("b", "k", &id, 3, stage(&s, b"unused part"), Vec::new())
-        .unwrap();
+    s.put_part(
+        "b",
+        "k",
+        &id,
+        3,
+        stage(&s, b"unused part"),
+        Vec::new(),
+        None,
+    )
+    .unwrap();
     assert_eq!(blob_count(&dir), 3);
     let chosen = vec![(1, r1.etag.clone()), (2, r2.etag.clone())];
     assert!(matches!(

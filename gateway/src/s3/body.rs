@@ -17,32 +17,47 @@ use fsgate_store::{PinnedObject, Store};
 
 use crate::context::RequestCtx;
 use crate::error;
+use crate::sse::{DataKey, Encryptor, decrypt_range};
 
 /// Bytes handed to the blob writer at a time.
 const WRITE_CHUNK: usize = 1 << 20;
 /// Bytes read from a blob at a time.
 const READ_CHUNK: usize = 1 << 20;
 
+/// What a staged upload was, before encryption: its length and MD5 (only when encrypted; a
+/// plain upload's are the staged blob's own).
+pub type Plaintext = Option<(u64, [u8; 16])>;
+
 /// Reads a request body into a staged (synced, unpublished) blob, computing the requested
-/// checksums on the way. A body shorter than `expected_len`, or one whose stream fails (bad
-/// chunk signature, SHA-256 mismatch), stages nothing.
+/// checksums on the way (over the plaintext; with `enc` the blob holds ciphertext). A body
+/// shorter than `expected_len`, or one whose stream fails (bad chunk signature, SHA-256
+/// mismatch), stages nothing.
 pub async fn stage(
     store: &Arc<Store>,
     rc: &RequestCtx,
     body: Option<StreamingBlob>,
     mut hasher: ChecksumHasher,
     expected_len: Option<u64>,
-) -> S3Result<(StagedBlob, Checksum)> {
+    mut enc: Option<Encryptor>,
+) -> S3Result<(StagedBlob, Checksum, Plaintext)> {
+    use md5::Digest as _;
     let s = store.clone();
     let mut sink = blocking(rc, move || s.blobs().stage()).await?;
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK);
     let mut total: u64 = 0;
+    let mut plain_md5 = enc.as_ref().map(|_| md5::Md5::new());
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| error::body_error(&e))?;
             hasher.update(&chunk);
             total += chunk.len() as u64;
-            buf.extend_from_slice(&chunk);
+            match (&mut enc, &mut plain_md5) {
+                (Some(e), Some(m)) => {
+                    m.update(&chunk);
+                    buf.extend(e.push(&chunk));
+                }
+                _ => buf.extend_from_slice(&chunk),
+            }
             if buf.len() >= WRITE_CHUNK {
                 let data = std::mem::replace(&mut buf, Vec::with_capacity(WRITE_CHUNK));
                 sink = blocking(rc, move || sink.write(&data).map(|()| sink)).await?;
@@ -57,13 +72,17 @@ pub async fn stage(
             "You did not provide the number of bytes specified by the Content-Length HTTP header."
         ));
     }
+    if let Some(e) = enc {
+        buf.extend(e.finish());
+    }
     let staged = blocking(rc, move || {
         sink.write(&buf)?;
         sink.finish()
     })
     .await?;
     rc.fields().object_bytes_in = Some(total);
-    Ok((staged, hasher.finalize()))
+    let plaintext = plain_md5.map(|m| (total, m.finalize().into()));
+    Ok((staged, hasher.finalize(), plaintext))
 }
 
 async fn blocking<T, F>(rc: &RequestCtx, f: F) -> S3Result<T>
@@ -120,10 +139,90 @@ pub async fn collect_small(
     Ok((data, md5, hasher.finalize()))
 }
 
-/// Streams `len` bytes of an object's content starting at `start`. A blocking reader fills a
-/// small bounded channel; it stops as soon as the client goes away.
+/// Streams `len` plaintext bytes of an encrypted object starting at `start`, decrypting the
+/// chunks that cover them.
+fn stream_decrypted(object: PinnedObject, start: u64, len: u64, key: DataKey) -> StreamingBlob {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let send = |r: std::io::Result<Vec<u8>>| tx.blocking_send(r.map(Bytes::from)).is_ok();
+        let multipart = object.manifest.parts_count > 0;
+        let result = (|| -> std::io::Result<()> {
+            if let Some(data) = &object.inline {
+                let size = object.manifest.size;
+                return decrypt_range(
+                    &key,
+                    0,
+                    size,
+                    start,
+                    len,
+                    &mut |off, n| {
+                        let from = usize::try_from(off).unwrap_or(usize::MAX).min(data.len());
+                        let to = from.saturating_add(n).min(data.len());
+                        Ok(data.get(from..to).unwrap_or_default().to_vec())
+                    },
+                    &mut |b| send(Ok(b)),
+                );
+            }
+            let store = object.store().clone();
+            let (mut skip, mut left) = (start, len);
+            for (i, e) in object.manifest.extents.iter().enumerate() {
+                if left == 0 {
+                    break;
+                }
+                if skip >= e.len {
+                    skip -= e.len;
+                    continue;
+                }
+                let part = if multipart {
+                    u32::try_from(i + 1).unwrap_or(u32::MAX)
+                } else {
+                    0
+                };
+                let here = (e.len - skip).min(left);
+                let mut read = |off: u64, n: usize| -> std::io::Result<Vec<u8>> {
+                    let mut r = store
+                        .blobs()
+                        .open(&e.blob, off)
+                        .map_err(|err| std::io::Error::other(err.to_string()))?;
+                    let mut buf = vec![0u8; n];
+                    let got = read_full(&mut r, &mut buf)?;
+                    buf.truncate(got);
+                    Ok(buf)
+                };
+                let mut gone = false;
+                decrypt_range(&key, part, e.len, skip, here, &mut read, &mut |b| {
+                    gone = !send(Ok(b));
+                    !gone
+                })?;
+                if gone {
+                    return Ok(());
+                }
+                skip = 0;
+                left -= here;
+            }
+            Ok(())
+        })();
+        if let Err(err) = result {
+            tracing::error!(error = %err, "encrypted read failed");
+            let _ = send(Err(err));
+        }
+    });
+    StreamingBlob::wrap(ChannelStream(rx))
+}
+
+/// Streams `len` bytes of an object's content starting at `start` (decrypted with `key` when
+/// the object is encrypted). A blocking reader fills a small bounded channel; it stops as
+/// soon as the client goes away.
 #[must_use]
-pub fn stream_range(object: PinnedObject, start: u64, len: u64) -> StreamingBlob {
+pub fn stream_range(
+    object: PinnedObject,
+    start: u64,
+    len: u64,
+    key: Option<DataKey>,
+) -> StreamingBlob {
+    if let Some(key) = key {
+        return stream_decrypted(object, start, len, key);
+    }
     if let Some(data) = &object.inline {
         let from = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
         let to = usize::try_from(start + len)

@@ -111,7 +111,7 @@ impl FsGate {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
-        let mut extras = self
+        let (mut extras, _) = self
             .write_extras(
                 &rc,
                 &i.bucket,
@@ -120,14 +120,58 @@ impl FsGate {
                     mode: i.object_lock_mode.as_ref(),
                     until: i.object_lock_retain_until_date.as_ref(),
                     legal_hold: i.object_lock_legal_hold_status.as_ref(),
+                    sse: crate::sse::SseRequest::from_headers(
+                        i.server_side_encryption
+                            .as_ref()
+                            .map(ServerSideEncryption::as_str),
+                        i.sse_customer_algorithm.as_deref(),
+                        i.sse_customer_key.as_deref(),
+                        i.sse_customer_key_md5.as_deref(),
+                    )?,
                 },
             )
             .await?;
+        // A copy names the source's bytes: it keeps the source's encryption. It cannot turn a
+        // plain object into an encrypted one (or change keys) without rewriting the bytes.
+        let wants_sse = extras.sse.as_ref().map(|s| s.kind.clone());
+        let source_customer = crate::sse::customer_key(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let master = self.master.clone();
         let (db, dk) = (i.bucket, i.key);
         let (src, m) = self
             .run(&rc, move |s| {
                 s.copy_object(&sb, &sk, sv.as_deref(), &db, &dk, |src| {
                     conds.check(src)?;
+                    match (&src.extras.sse, wants_sse.as_deref()) {
+                        (None, None) => extras.sse = None,
+                        (Some(info), None | Some(crate::sse::KIND_S3))
+                            if info.kind == crate::sse::KIND_S3 =>
+                        {
+                            extras.sse = src.extras.sse.clone();
+                        }
+                        (Some(info), Some(crate::sse::KIND_C)) if info.kind == crate::sse::KIND_C => {
+                            // Same customer key at both ends: check it opens the source.
+                            crate::sse::open_key(&master, info, &source_customer).map_err(|_| {
+                                StoreError::InvalidRequest(
+                                    "The copy source customer key does not match the object.".into(),
+                                )
+                            })?;
+                            if extras.sse.as_ref().map(|s| &s.key_md5) != Some(&info.key_md5) {
+                                return Err(StoreError::InvalidRequest(
+                                    "fsgate copies SSE-C objects only under the same customer key".into(),
+                                ));
+                            }
+                            extras.sse = src.extras.sse.clone();
+                        }
+                        _ => {
+                            return Err(StoreError::InvalidRequest(
+                                "fsgate cannot change an object's encryption in a copy yet; download and upload it instead".into(),
+                            ));
+                        }
+                    }
                     Ok(NewObject {
                         headers: headers.unwrap_or_else(|| src.headers.clone()),
                         checksums: src.checksums.clone(),
@@ -138,11 +182,13 @@ impl FsGate {
                             extras
                         },
                         cond: WriteCondition::default(),
+                        plaintext: None,
                     })
                 })
             })
             .await?;
         let c = checksum::from_stored(&m.checksums);
+        let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
         let out = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(m.etag.clone())),
@@ -156,6 +202,9 @@ impl FsGate {
             }),
             version_id: super::shown_version(&m),
             copy_source_version_id: super::shown_version(&src),
+            server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
+            sse_customer_algorithm: sse_out.1,
+            sse_customer_key_md5: sse_out.2,
             ..Default::default()
         };
         Ok(S3Response::new(out))

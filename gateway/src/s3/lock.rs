@@ -15,6 +15,7 @@ use fsgate_store::StoreError;
 use fsgate_store::model::{ObjectExtras, Retention, RetentionMode};
 
 use crate::access::request_state;
+use crate::sse::{DataKey, SseRequest};
 
 use super::object_get::timestamp;
 use super::{FsGate, ctx, tagging};
@@ -69,21 +70,24 @@ pub struct WriteExtras<'a> {
     pub until: Option<&'a Timestamp>,
     /// `x-amz-object-lock-legal-hold`.
     pub legal_hold: Option<&'a ObjectLockLegalHoldStatus>,
+    /// The encryption the request asks for (the bucket default applies when it asks none).
+    pub sse: SseRequest,
 }
 
 impl FsGate {
-    /// Checks that the bucket exists and works out the new version's tags and lock state:
-    /// explicit headers (only in a bucket with Object Lock), else the bucket's default
-    /// retention.
+    /// Checks that the bucket exists and works out the new version's tags, lock state and
+    /// encryption: explicit lock headers (only in a bucket with Object Lock), else the
+    /// bucket's default retention; the requested encryption, else the bucket's default. Returns
+    /// the data key to encrypt with, if any.
     pub(super) async fn write_extras(
         &self,
         rc: &crate::context::RequestCtx,
         bucket: &str,
         w: WriteExtras<'_>,
-    ) -> S3Result<ObjectExtras> {
+    ) -> S3Result<(ObjectExtras, Option<DataKey>)> {
         let tags = tagging::from_header(w.tagging)?;
         let b = bucket.to_owned();
-        let (rec, default) = self
+        let (rec, default, encryption) = self
             .run(rc, move |s| {
                 let rec = s.bucket(&b)?;
                 let doc = if rec.object_lock {
@@ -91,9 +95,18 @@ impl FsGate {
                 } else {
                     None
                 };
-                Ok((rec, doc))
+                let enc = s.bucket_config(&b, super::encryption::DOC)?;
+                Ok((rec, doc, enc))
             })
             .await?;
+        let sse = match w.sse {
+            SseRequest::None if encryption.is_some() => SseRequest::S3,
+            other => other,
+        };
+        let (key, sse_info) = match crate::sse::new_key(&self.master, &sse) {
+            Some((k, info)) => (Some(k), Some(info)),
+            None => (None, None),
+        };
         let explicit = w.mode.is_some() || w.until.is_some() || w.legal_hold.is_some();
         if explicit && !rec.object_lock {
             return Err(no_lock_config());
@@ -133,12 +146,15 @@ impl FsGate {
         let legal_hold = w
             .legal_hold
             .is_some_and(|h| h.as_str() == ObjectLockLegalHoldStatus::ON);
-        Ok(ObjectExtras {
-            tags,
-            retention,
-            legal_hold,
-            sse: None,
-        })
+        Ok((
+            ObjectExtras {
+                tags,
+                retention,
+                legal_hold,
+                sse: sse_info,
+            },
+            key,
+        ))
     }
 
     pub(super) async fn do_put_object_lock_configuration(

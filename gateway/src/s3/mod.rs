@@ -11,6 +11,7 @@ mod compat;
 mod copy;
 mod cors;
 mod delete;
+mod encryption;
 mod lifecycle;
 mod list;
 mod lock;
@@ -57,13 +58,18 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub struct FsGate {
     store: Arc<Store>,
     gate: Gate,
+    master: Arc<crate::sse::MasterKey>,
 }
 
 impl FsGate {
     /// A service over `store`, deciding per-key accesses with `gate`.
     #[must_use]
-    pub fn new(store: Arc<Store>, gate: Gate) -> Self {
-        Self { store, gate }
+    pub fn new(store: Arc<Store>, gate: Gate, master: Arc<crate::sse::MasterKey>) -> Self {
+        Self {
+            store,
+            gate,
+            master,
+        }
     }
 
     /// Runs a blocking store call off the reactor, mapping its error for the client.
@@ -368,6 +374,24 @@ impl S3 for FsGate {
         req: S3Request<GetBucketPolicyStatusInput>,
     ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
         self.do_get_bucket_policy_status(req).await
+    }
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        self.do_put_bucket_encryption(req).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.do_get_bucket_encryption(req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        self.do_delete_bucket_encryption(req).await
     }
     async fn get_bucket_versioning(
         &self,

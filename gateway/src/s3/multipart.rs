@@ -12,6 +12,26 @@ use super::object_get::timestamp;
 use super::object_put::object_headers;
 use super::{FsGate, MIN_PART_SIZE, body, check_key, checksum, ctx};
 
+impl FsGate {
+    /// The encryptor for part `n` of an encrypted upload (SSE-C uploads need the customer
+    /// key again on every part, as in AWS).
+    fn part_encryptor(
+        &self,
+        upload: &fsgate_store::model::UploadRecord,
+        n: u32,
+        algorithm: Option<&str>,
+        key: Option<&str>,
+        key_md5: Option<&str>,
+    ) -> S3Result<Option<crate::sse::Encryptor>> {
+        let Some(info) = &upload.extras.sse else {
+            return Ok(None);
+        };
+        let req = crate::sse::customer_key(algorithm, key, key_md5)?;
+        let key = crate::sse::open_key(&self.master, info, &req)?;
+        Ok(Some(crate::sse::Encryptor::new(key, n)))
+    }
+}
+
 fn part_number(n: i32) -> S3Result<u32> {
     match u32::try_from(n) {
         Ok(n @ 1..=10000) => Ok(n),
@@ -74,7 +94,7 @@ impl FsGate {
             ));
         }
         let initiator = rc.fields().principal.clone();
-        let extras = self
+        let (extras, _) = self
             .write_extras(
                 &rc,
                 &i.bucket,
@@ -83,9 +103,18 @@ impl FsGate {
                     mode: i.object_lock_mode.as_ref(),
                     until: i.object_lock_retain_until_date.as_ref(),
                     legal_hold: i.object_lock_legal_hold_status.as_ref(),
+                    sse: crate::sse::SseRequest::from_headers(
+                        i.server_side_encryption
+                            .as_ref()
+                            .map(ServerSideEncryption::as_str),
+                        i.sse_customer_algorithm.as_deref(),
+                        i.sse_customer_key.as_deref(),
+                        i.sse_customer_key_md5.as_deref(),
+                    )?,
                 },
             )
             .await?;
+        let sse_out = crate::sse::response_fields(extras.sse.as_ref());
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
         let id = self
             .run(&rc, move |s| {
@@ -97,6 +126,9 @@ impl FsGate {
             key: Some(i.key),
             upload_id: Some(id),
             checksum_algorithm: i.checksum_algorithm,
+            server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
+            sse_customer_algorithm: sse_out.1,
+            sse_customer_key_md5: sse_out.2,
             ..Default::default()
         }))
     }
@@ -111,7 +143,14 @@ impl FsGate {
         let i = req.input;
         let n = part_number(i.part_number)?;
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
-        self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let upload = self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let enc = self.part_encryptor(
+            &upload,
+            n,
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let md5 = checksum::content_md5(i.content_md5.as_ref())?;
         let claimed = checksum::Claimed::from_fields([
             i.checksum_crc32.as_ref(),
@@ -126,15 +165,17 @@ impl FsGate {
             &headers,
         )?;
         let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
-        let (staged, computed) =
-            body::stage(&self.store, &rc, i.body, hasher, expected_len).await?;
-        checksum::verify_md5(md5, &staged.md5)?;
+        let (staged, computed, plain) =
+            body::stage(&self.store, &rc, i.body, hasher, expected_len, enc).await?;
+        checksum::verify_md5(md5, &plain.map_or(staged.md5, |p| p.1))?;
         let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
         checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
         let stored = checksum::to_stored(&computed);
         let (b, k, u) = (i.bucket, i.key, i.upload_id);
         let part = self
-            .run(&rc, move |s| s.put_part(&b, &k, &u, n, staged, stored))
+            .run(&rc, move |s| {
+                s.put_part(&b, &k, &u, n, staged, stored, plain)
+            })
             .await?;
         let c = checksum::from_stored(&part.checksums);
         Ok(S3Response::new(UploadPartOutput {
@@ -156,7 +197,14 @@ impl FsGate {
         let i = req.input;
         let n = part_number(i.part_number)?;
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
-        self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let upload = self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
+        let enc = self.part_encryptor(
+            &upload,
+            n,
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let (sb, sk, sv) = source_of(&i.copy_source)?;
         let store = self.store.clone();
         let pinned = self
@@ -176,18 +224,33 @@ impl FsGate {
             .check(&src)
             .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
         let (start, end) = copy_range(i.copy_source_range.as_ref(), src.size)?;
-        let stream = body::stream_range(pinned, start, end - start);
-        let (staged, _) = body::stage(
+        let source_key = match &src.extras.sse {
+            Some(info) => Some(crate::sse::open_key(
+                &self.master,
+                info,
+                &crate::sse::customer_key(
+                    i.copy_source_sse_customer_algorithm.as_deref(),
+                    i.copy_source_sse_customer_key.as_deref(),
+                    i.copy_source_sse_customer_key_md5.as_deref(),
+                )?,
+            )?),
+            None => None,
+        };
+        let stream = body::stream_range(pinned, start, end - start, source_key);
+        let (staged, _, plain) = body::stage(
             &self.store,
             &rc,
             Some(stream),
             ChecksumHasher::default(),
             Some(end - start),
+            enc,
         )
         .await?;
         let (b, k, u) = (i.bucket, i.key, i.upload_id);
         let part = self
-            .run(&rc, move |s| s.put_part(&b, &k, &u, n, staged, Vec::new()))
+            .run(&rc, move |s| {
+                s.put_part(&b, &k, &u, n, staged, Vec::new(), plain)
+            })
             .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {

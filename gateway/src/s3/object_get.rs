@@ -236,7 +236,20 @@ impl FsGate {
         } else {
             Checksum::default()
         };
-        let body = body::stream_range(pinned, start, len);
+        let key = match &m.extras.sse {
+            Some(info) => Some(crate::sse::open_key(
+                &self.master,
+                info,
+                &crate::sse::customer_key(
+                    i.sse_customer_algorithm.as_deref(),
+                    i.sse_customer_key.as_deref(),
+                    i.sse_customer_key_md5.as_deref(),
+                )?,
+            )?),
+            None => None,
+        };
+        let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
+        let body = body::stream_range(pinned, start, len, key);
         let out = GetObjectOutput {
             body: Some(body),
             accept_ranges: Some("bytes".to_owned()),
@@ -259,6 +272,9 @@ impl FsGate {
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
             version_id: super::shown_version(&m),
+            server_side_encryption: sse_out.0.clone().map(ServerSideEncryption::from),
+            sse_customer_algorithm: sse_out.1.clone(),
+            sse_customer_key_md5: sse_out.2.clone(),
             tag_count: (!m.extras.tags.is_empty())
                 .then(|| i32::try_from(m.extras.tags.len()).unwrap_or(i32::MAX)),
             object_lock_mode: lock_mode(&m),
@@ -302,6 +318,18 @@ impl FsGate {
         let m = self
             .manifest(&rc, &i.bucket, &i.key, i.version_id.as_deref())
             .await?;
+        if let Some(info) = &m.extras.sse {
+            crate::sse::open_key(
+                &self.master,
+                info,
+                &crate::sse::customer_key(
+                    i.sse_customer_algorithm.as_deref(),
+                    i.sse_customer_key.as_deref(),
+                    i.sse_customer_key_md5.as_deref(),
+                )?,
+            )?;
+        }
+        let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
         check_conditions(
             &m,
             &Conditions {
@@ -363,6 +391,9 @@ impl FsGate {
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
             version_id: super::shown_version(&m),
+            server_side_encryption: sse_out.0.clone().map(ServerSideEncryption::from),
+            sse_customer_algorithm: sse_out.1.clone(),
+            sse_customer_key_md5: sse_out.2.clone(),
             object_lock_mode: lock_mode(&m),
             object_lock_retain_until_date: m.extras.retention.map(|r| timestamp(r.until_ns)),
             object_lock_legal_hold_status: m

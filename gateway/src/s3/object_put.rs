@@ -56,7 +56,7 @@ impl FsGate {
         let i = req.input;
         check_key(&i.key)?;
         // Fail before reading the body when the bucket is missing or the headers are wrong.
-        let extras = self
+        let (extras, key) = self
             .write_extras(
                 &rc,
                 &i.bucket,
@@ -65,6 +65,14 @@ impl FsGate {
                     mode: i.object_lock_mode.as_ref(),
                     until: i.object_lock_retain_until_date.as_ref(),
                     legal_hold: i.object_lock_legal_hold_status.as_ref(),
+                    sse: crate::sse::SseRequest::from_headers(
+                        i.server_side_encryption
+                            .as_ref()
+                            .map(ServerSideEncryption::as_str),
+                        i.sse_customer_algorithm.as_deref(),
+                        i.sse_customer_key.as_deref(),
+                        i.sse_customer_key_md5.as_deref(),
+                    )?,
                 },
             )
             .await?;
@@ -93,7 +101,7 @@ impl FsGate {
             i.expires.as_ref(),
             i.metadata.as_ref(),
         );
-        let (bucket, key) = (i.bucket, i.key);
+        let (bucket, object_key) = (i.bucket, i.key);
         let m = match expected_len.filter(|n| *n <= INLINE_MAX) {
             // Small objects: bytes in memory, stored inline in one synced RocksDB batch.
             Some(len) => {
@@ -102,21 +110,33 @@ impl FsGate {
                 checksum::verify_md5(md5, &body_md5)?;
                 let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
                 checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
+                let (data, plaintext) = match key {
+                    Some(k) => {
+                        let mut e = crate::sse::Encryptor::new(k, 0);
+                        let mut ct = e.push(&data);
+                        ct.extend(e.finish());
+                        (ct, Some((len, hex::encode(body_md5))))
+                    }
+                    None => (data, None),
+                };
                 let new = NewObject {
                     headers,
                     checksums: checksum::to_stored(&computed),
                     extras,
                     cond,
+                    plaintext,
                 };
+                let k = object_key;
                 self.run(&rc, move |s| {
-                    s.put_object_inline(&bucket, &key, &data, body_md5, new)
+                    s.put_object_inline(&bucket, &k, &data, body_md5, new)
                 })
                 .await?
             }
             None => {
-                let (staged, computed) =
-                    body::stage(&self.store, &rc, i.body, hasher, expected_len).await?;
-                checksum::verify_md5(md5, &staged.md5)?;
+                let enc = key.map(|k| crate::sse::Encryptor::new(k, 0));
+                let (staged, computed, plain) =
+                    body::stage(&self.store, &rc, i.body, hasher, expected_len, enc).await?;
+                checksum::verify_md5(md5, &plain.map_or(staged.md5, |p| p.1))?;
                 let trailer_map = trailers.as_ref().and_then(s3s::TrailingHeaders::take);
                 checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
                 let new = NewObject {
@@ -124,12 +144,15 @@ impl FsGate {
                     checksums: checksum::to_stored(&computed),
                     extras,
                     cond,
+                    plaintext: plain.map(|(n, m)| (n, hex::encode(m))),
                 };
-                self.run(&rc, move |s| s.put_object(&bucket, &key, staged, new))
+                let k = object_key;
+                self.run(&rc, move |s| s.put_object(&bucket, &k, staged, new))
                     .await?
             }
         };
         let c = checksum::from_stored(&m.checksums);
+        let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
         let out = PutObjectOutput {
             e_tag: Some(ETag::Strong(m.etag.clone())),
             checksum_crc32: c.checksum_crc32,
@@ -137,7 +160,10 @@ impl FsGate {
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
-            version_id: m.version_id,
+            version_id: m.version_id.clone(),
+            server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
+            sse_customer_algorithm: sse_out.1,
+            sse_customer_key_md5: sse_out.2,
             ..Default::default()
         };
         Ok(S3Response::new(out))
