@@ -586,13 +586,20 @@ def encryption():
         got = s3.get_object(Bucket=b, Key="mp", PartNumber=2, **part_kw)["Body"].read()
         assert got == p2
 
-    # Copies keep SSE-S3; a copy cannot add encryption to a plain object.
+    # Copies keep SSE-S3 (metadata only); changing encryption rewrites the bytes.
     s3.copy_object(Bucket=b, Key="big-copy", CopySource={"Bucket": b, "Key": "big"})
     g = s3.get_object(Bucket=b, Key="big-copy")
     assert g["Body"].read() == big and g["ServerSideEncryption"] == "AES256"
-    s3.put_object(Bucket=b, Key="plain", Body=b"plain")
-    expect("InvalidRequest", s3.copy_object, Bucket=b, Key="plain-enc", CopySource={"Bucket": b, "Key": "plain"},
-           ServerSideEncryption="AES256")
+    plain = b"PLAIN-" + b"plain" * 30000  # stored unencrypted on purpose: no marker
+    s3.put_object(Bucket=b, Key="plain", Body=plain)
+    r = s3.copy_object(Bucket=b, Key="plain-enc", CopySource={"Bucket": b, "Key": "plain"}, ServerSideEncryption="AES256")
+    assert r["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=b, Key="plain-enc")["Body"].read() == plain
+    expect("InvalidRequest", s3.copy_object, Bucket=b, Key="cust-copy", CopySource={"Bucket": b, "Key": "cust"})
+    s3.copy_object(Bucket=b, Key="cust-copy", CopySource={"Bucket": b, "Key": "cust"},
+                   CopySourceSSECustomerAlgorithm="AES256", CopySourceSSECustomerKey=key, ServerSideEncryption="AES256")
+    g = s3.get_object(Bucket=b, Key="cust-copy")
+    assert g["Body"].read() == big and g["ServerSideEncryption"] == "AES256" and "SSECustomerAlgorithm" not in g
 
     # Bucket default encryption.
     d = bucket("enc")
@@ -605,6 +612,9 @@ def encryption():
     assert s3.get_object(Bucket=d, Key="auto")["Body"].read() == MARKER + b"auto"
     expect("NotImplemented", s3.put_bucket_encryption, Bucket=d, ServerSideEncryptionConfiguration={"Rules": [
         {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
+    s3.copy_object(Bucket=d, Key="copied-in", CopySource={"Bucket": b, "Key": "plain"})
+    g = s3.get_object(Bucket=d, Key="copied-in")
+    assert g["Body"].read() == plain and g["ServerSideEncryption"] == "AES256"
     s3.delete_bucket_encryption(Bucket=d)
     assert "ServerSideEncryption" not in s3.put_object(Bucket=d, Key="after", Body=b"after")
 

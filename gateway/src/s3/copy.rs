@@ -1,6 +1,7 @@
 //! CopyObject. Content-addressed blobs make a copy a metadata operation: the destination
 //! names the source's blobs, whatever their size.
 
+use s3s::checksum::ChecksumHasher;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
@@ -9,7 +10,7 @@ use fsgate_store::objects::{NewObject, WriteCondition};
 
 use super::object_get::{Conditions, check_conditions, timestamp};
 use super::object_put::object_headers;
-use super::{FsGate, check_key, checksum, ctx};
+use super::{FsGate, body, check_key, checksum, ctx};
 
 /// Owned copy-source conditions, checked against the source under the store's locks.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +112,7 @@ impl FsGate {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
-        let (mut extras, _) = self
+        let (mut extras, dest_key) = self
             .write_extras(
                 &rc,
                 &i.bucket,
@@ -131,47 +132,47 @@ impl FsGate {
                 },
             )
             .await?;
-        // A copy names the source's bytes: it keeps the source's encryption. It cannot turn a
-        // plain object into an encrypted one (or change keys) without rewriting the bytes.
-        let wants_sse = extras.sse.as_ref().map(|s| s.kind.clone());
         let source_customer = crate::sse::customer_key(
             i.copy_source_sse_customer_algorithm.as_deref(),
             i.copy_source_sse_customer_key.as_deref(),
             i.copy_source_sse_customer_key_md5.as_deref(),
         )?;
-        let master = self.master.clone();
+        // A copy that keeps the source's encryption names the source's bytes (metadata only);
+        // one that changes it (plain to encrypted, or another key) rewrites them.
+        let (b, k, v) = (sb.clone(), sk.clone(), sv.clone());
+        let probe = self
+            .run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
+            .await?;
+        if let Some(info) = &probe.extras.sse {
+            crate::sse::open_key(&self.master, info, &source_customer)?;
+        }
+        let wants = extras.sse.clone();
+        if !keeps_encryption(probe.extras.sse.as_ref(), wants.as_ref()) {
+            if !replace_tags {
+                extras.tags = probe.extras.tags.clone();
+            }
+            let target = CopyTarget {
+                bucket: i.bucket,
+                key: i.key,
+                headers,
+                extras,
+                key_to_encrypt: dest_key,
+            };
+            return self
+                .copy_rewrite(&rc, (sb, sk, sv), conds, &source_customer, target)
+                .await;
+        }
         let (db, dk) = (i.bucket, i.key);
         let (src, m) = self
             .run(&rc, move |s| {
                 s.copy_object(&sb, &sk, sv.as_deref(), &db, &dk, |src| {
                     conds.check(src)?;
-                    match (&src.extras.sse, wants_sse.as_deref()) {
-                        (None, None) => extras.sse = None,
-                        (Some(info), None | Some(crate::sse::KIND_S3))
-                            if info.kind == crate::sse::KIND_S3 =>
-                        {
-                            extras.sse = src.extras.sse.clone();
-                        }
-                        (Some(info), Some(crate::sse::KIND_C)) if info.kind == crate::sse::KIND_C => {
-                            // Same customer key at both ends: check it opens the source.
-                            crate::sse::open_key(&master, info, &source_customer).map_err(|_| {
-                                StoreError::InvalidRequest(
-                                    "The copy source customer key does not match the object.".into(),
-                                )
-                            })?;
-                            if extras.sse.as_ref().map(|s| &s.key_md5) != Some(&info.key_md5) {
-                                return Err(StoreError::InvalidRequest(
-                                    "fsgate copies SSE-C objects only under the same customer key".into(),
-                                ));
-                            }
-                            extras.sse = src.extras.sse.clone();
-                        }
-                        _ => {
-                            return Err(StoreError::InvalidRequest(
-                                "fsgate cannot change an object's encryption in a copy yet; download and upload it instead".into(),
-                            ));
-                        }
+                    if !keeps_encryption(src.extras.sse.as_ref(), wants.as_ref()) {
+                        return Err(StoreError::InvalidRequest(
+                            "The copy source changed during the copy; retry".into(),
+                        ));
                     }
+                    extras.sse = src.extras.sse.clone();
                     Ok(NewObject {
                         headers: headers.unwrap_or_else(|| src.headers.clone()),
                         checksums: src.checksums.clone(),
@@ -187,26 +188,112 @@ impl FsGate {
                 })
             })
             .await?;
-        let c = checksum::from_stored(&m.checksums);
-        let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
-        let out = CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(ETag::Strong(m.etag.clone())),
-                last_modified: Some(timestamp(m.modified_ns)),
-                checksum_crc32: c.checksum_crc32,
-                checksum_crc32c: c.checksum_crc32c,
-                checksum_crc64nvme: c.checksum_crc64nvme,
-                checksum_sha1: c.checksum_sha1,
-                checksum_sha256: c.checksum_sha256,
-                ..Default::default()
-            }),
-            version_id: super::shown_version(&m),
-            copy_source_version_id: super::shown_version(&src),
-            server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
-            sse_customer_algorithm: sse_out.1,
-            sse_customer_key_md5: sse_out.2,
-            ..Default::default()
-        };
-        Ok(S3Response::new(out))
+        Ok(copy_response(&src, &m))
     }
+
+    /// Copies by reading the source's plaintext and writing it anew (encrypted as the target
+    /// asks): the path for copies that change encryption.
+    async fn copy_rewrite(
+        &self,
+        rc: &crate::context::RequestCtx,
+        (sb, sk, sv): (String, String, Option<String>),
+        conds: SourceConditions,
+        source_customer: &crate::sse::SseRequest,
+        t: CopyTarget,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let store = self.store.clone();
+        let pinned = self
+            .run(rc, move |_| store.pin_object(&sb, &sk, sv.as_deref()))
+            .await?;
+        let src = pinned.manifest.clone();
+        if src.delete_marker {
+            return Err(super::delete_marker_error(&src, false));
+        }
+        conds
+            .check(&src)
+            .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
+        let source_key = match &src.extras.sse {
+            Some(info) => Some(crate::sse::open_key(&self.master, info, source_customer)?),
+            None => None,
+        };
+        let stream = body::stream_range(pinned, 0, src.size, source_key);
+        let enc = t.key_to_encrypt.map(|k| crate::sse::Encryptor::new(k, 0));
+        let (staged, _, plain) = body::stage(
+            &self.store,
+            rc,
+            Some(stream),
+            ChecksumHasher::default(),
+            Some(src.size),
+            enc,
+        )
+        .await?;
+        let new = NewObject {
+            headers: t.headers.unwrap_or_else(|| src.headers.clone()),
+            checksums: if src.parts_count == 0 {
+                src.checksums.clone()
+            } else {
+                Vec::new()
+            },
+            extras: t.extras,
+            cond: WriteCondition::default(),
+            plaintext: plain.map(|(n, m)| (n, hex::encode(m))),
+        };
+        let (db, dk) = (t.bucket, t.key);
+        let m = self
+            .run(rc, move |s| s.put_object(&db, &dk, staged, new))
+            .await?;
+        Ok(copy_response(&src, &m))
+    }
+}
+
+/// Where a rewriting copy goes and what it carries.
+struct CopyTarget {
+    bucket: String,
+    key: String,
+    headers: Option<fsgate_store::model::ObjectHeaders>,
+    extras: fsgate_store::model::ObjectExtras,
+    key_to_encrypt: Option<crate::sse::DataKey>,
+}
+
+/// A copy can name the source's bytes when the target's encryption is the source's: both
+/// plain; SSE-S3 kept (or asked again); the same customer key.
+fn keeps_encryption(
+    src: Option<&fsgate_store::model::SseInfo>,
+    wants: Option<&fsgate_store::model::SseInfo>,
+) -> bool {
+    match (src, wants) {
+        (None, None) => true,
+        (Some(s), None) => s.kind == crate::sse::KIND_S3,
+        (Some(s), Some(w)) => {
+            s.kind == w.kind && (s.kind == crate::sse::KIND_S3 || s.key_md5 == w.key_md5)
+        }
+        (None, Some(_)) => false,
+    }
+}
+
+fn copy_response(
+    src: &fsgate_store::model::ObjectManifest,
+    m: &fsgate_store::model::ObjectManifest,
+) -> S3Response<CopyObjectOutput> {
+    let c = checksum::from_stored(&m.checksums);
+    let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
+    let out = CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(ETag::Strong(m.etag.clone())),
+            last_modified: Some(timestamp(m.modified_ns)),
+            checksum_crc32: c.checksum_crc32,
+            checksum_crc32c: c.checksum_crc32c,
+            checksum_crc64nvme: c.checksum_crc64nvme,
+            checksum_sha1: c.checksum_sha1,
+            checksum_sha256: c.checksum_sha256,
+            ..Default::default()
+        }),
+        version_id: super::shown_version(m),
+        copy_source_version_id: super::shown_version(src),
+        server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
+        sse_customer_algorithm: sse_out.1,
+        sse_customer_key_md5: sse_out.2,
+        ..Default::default()
+    };
+    S3Response::new(out)
 }
