@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity, EntityId,
@@ -199,8 +200,11 @@ fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
     schema: Schema,
-    /// The action hierarchy (from the schema), the base every request's entities extend.
-    actions: Entities,
+    /// Per action, its entity and its ancestors (action groups) from the schema: the base a
+    /// request's entities extend. Only the request's own action is included, so the
+    /// transitive closure computed per request stays a handful of entities however many
+    /// actions the schema has.
+    actions: Arc<HashMap<Action, Entities>>,
     types: Types,
     files: Vec<PolicyFile>,
     origin: HashMap<String, String>,
@@ -230,13 +234,26 @@ impl PolicyEngine {
             .collect();
         let (base, origin) = load::parse_files(&policy_files)?;
         let origin: HashMap<String, String> = origin.into_iter().collect();
-        let actions = schema
+        let all_actions = schema
             .action_entities()
             .map_err(|e| PolicyError::one(format!("schema actions: {e}")))?;
+        let types = Types::new()?;
+        let mut actions = HashMap::new();
+        for a in crate::actions::ALL {
+            let id = uid(&types.action, a.cedar_name());
+            let mut subset: Vec<Entity> = all_actions.get(&id).cloned().into_iter().collect();
+            for anc in all_actions.ancestors(&id).into_iter().flatten() {
+                subset.extend(all_actions.get(anc).cloned());
+            }
+            let entities = Entities::from_entities(subset, None)
+                .map_err(|e| PolicyError::one(format!("schema actions: {e}")))?;
+            actions.insert(*a, entities);
+        }
+        let actions = Arc::new(actions);
         let engine = Self {
             schema,
             actions,
-            types: Types::new()?,
+            types,
             files: policy_files,
             origin,
             set: base.clone(),
@@ -510,11 +527,12 @@ impl PolicyEngine {
 
     fn entities(&self, req: &AccessRequest) -> Result<(Entities, EntityUid, EntityUid), String> {
         let (list, principal, resource) = self.entity_list(req)?;
-        let entities = self
+        let base = self
             .actions
-            .clone()
-            .add_entities(list, None)
-            .map_err(|e| e.to_string())?;
+            .get(&req.action)
+            .cloned()
+            .ok_or_else(|| format!("{} is not in the schema", req.action.cedar_name()))?;
+        let entities = base.add_entities(list, None).map_err(|e| e.to_string())?;
         Ok((entities, principal, resource))
     }
 
