@@ -30,6 +30,16 @@ def versioning():
     assert s3.get_object(Bucket=b, Key="k", VersionId=v1)["Body"].read() == b"v1"
     assert s3.get_object(Bucket=b, Key="k", VersionId="null")["Body"].read() == b"v0"
     assert s3.head_object(Bucket=b, Key="k", VersionId=v1)["ContentLength"] == 2
+    # The audit record of each access names the version it touched.
+    import time
+    for _ in range(50):
+        status, _, body = signed_request(EP, AK, SK, "GET", "/admin/v1/audit", f"bucket={b}&key=k")
+        seen = {(r["action"], r["version_id"]) for r in json.loads(body)}
+        if {("s3:GetObjectVersion", v1), ("s3:PutObject", v2), ("s3:GetObject", v2)} <= seen:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(seen)
     expect("InvalidArgument", s3.get_object, Bucket=b, Key="k", VersionId="not-a-version")
     expect("NoSuchVersion", s3.get_object, Bucket=b, Key="k", VersionId="0123456789abcdef")
 

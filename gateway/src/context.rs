@@ -31,6 +31,8 @@ pub struct AuditFields {
     pub policies: Vec<String>,
     /// Bytes received by the S3 handler (decoded body), when known.
     pub object_bytes_in: Option<u64>,
+    /// The object version the request read, wrote or deleted, when any.
+    pub version_id: String,
 }
 
 /// One request's shared state. Lives in the HTTP request's extensions as `Arc<RequestCtx>`.

@@ -158,6 +158,7 @@ impl AuditGuard {
             bytes_in: self.received.load(Ordering::Relaxed),
             bytes_out: sent,
             duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
+            version_id: f.version_id,
         };
         let status = self.status.to_string();
         metrics::counter!("fsgate_requests_total", "api" => action.clone(), "status" => status)

@@ -270,4 +270,6 @@ pub struct AuditRecord {
     pub bytes_out: u64,
     /// Time from arrival to the end of the response body, in microseconds.
     pub duration_us: u64,
+    /// The object version read, written or deleted (or the delete marker made), when any.
+    pub version_id: String,
 }

@@ -188,6 +188,7 @@ impl FsGate {
                 })
             })
             .await?;
+        rc.fields().version_id = m.version_id.clone().unwrap_or_default();
         Ok(copy_response(&src, &m))
     }
 
@@ -242,6 +243,7 @@ impl FsGate {
         let m = self
             .run(rc, move |s| s.put_object(&db, &dk, staged, new))
             .await?;
+        rc.fields().version_id = m.version_id.clone().unwrap_or_default();
         Ok(copy_response(&src, &m))
     }
 }

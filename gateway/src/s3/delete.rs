@@ -26,6 +26,7 @@ impl FsGate {
         let d = self
             .run(&rc, move |s| s.delete_object(&b, &k, v.as_deref(), bypass))
             .await?;
+        rc.fields().version_id = d.version_id.clone().unwrap_or_default();
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),
             version_id: d.version_id,

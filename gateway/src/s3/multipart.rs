@@ -312,6 +312,7 @@ impl FsGate {
                 })
             })
             .await?;
+        rc.fields().version_id = m.version_id.clone().unwrap_or_default();
         let c = checksum::from_stored(&m.checksums);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(i.bucket.clone()),

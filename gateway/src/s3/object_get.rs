@@ -184,6 +184,7 @@ impl FsGate {
             ));
         }
         let m = pinned.manifest.clone();
+        rc.fields().version_id = super::shown_version(&m).unwrap_or_default();
         check_conditions(
             &m,
             &Conditions {
@@ -318,6 +319,7 @@ impl FsGate {
         let m = self
             .manifest(&rc, &i.bucket, &i.key, i.version_id.as_deref())
             .await?;
+        rc.fields().version_id = super::shown_version(&m).unwrap_or_default();
         if let Some(info) = &m.extras.sse {
             crate::sse::open_key(
                 &self.master,

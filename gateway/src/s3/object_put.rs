@@ -151,6 +151,7 @@ impl FsGate {
                     .await?
             }
         };
+        rc.fields().version_id = m.version_id.clone().unwrap_or_default();
         let c = checksum::from_stored(&m.checksums);
         let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
         let out = PutObjectOutput {
