@@ -375,6 +375,17 @@ def lifecycle():
     assert actions.count("s3:LifecycleExpiration") == 2 and actions.count("s3:LifecycleAbortMultipartUpload") == 1, actions
     s3.delete_bucket_lifecycle(Bucket=b)
     expect("NoSuchLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, Bucket=b)
+    # Expiration on a date, in an unversioned bucket: the objects go for good after it.
+    u = bucket()
+    cutoff = (now + datetime.timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
+    s3.put_bucket_lifecycle_configuration(Bucket=u, LifecycleConfiguration={"Rules": [
+        {"ID": "date", "Status": "Enabled", "Filter": {"Prefix": "old/"}, "Expiration": {"Date": cutoff}}]})
+    s3.put_object(Bucket=u, Key="old/a", Body=b"a")
+    s3.put_object(Bucket=u, Key="new/b", Body=b"b")
+    assert lifecycle_run(cutoff - datetime.timedelta(hours=1))["expired"] == 0
+    assert lifecycle_run(cutoff + datetime.timedelta(hours=1))["expired"] == 1
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=u)["Contents"]] == ["new/b"]
+    assert "DeleteMarkers" not in s3.list_object_versions(Bucket=u)
 
 
 @test
