@@ -176,12 +176,14 @@ impl Server {
                 }
                 panic!("fsgate exited early ({status}):\n{}", self.log());
             }
-            if http_status(self.port, "/health/ready") == Some(200) {
+            // Live, not ready: a test may start a server that is meant not to be ready. It
+            // listens only once the store is open.
+            if http_status(self.port, "/health/live") == Some(200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("fsgate not ready in 30 s:\n{}", self.log());
+        panic!("fsgate not up in 30 s:\n{}", self.log());
     }
 
     /// The server's stdout and stderr so far.

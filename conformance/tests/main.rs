@@ -17,6 +17,7 @@ mod explain;
 mod js_sdk;
 mod memory;
 mod minio_py;
+mod operations;
 mod policy;
 mod raw;
 mod rclone;

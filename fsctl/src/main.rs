@@ -74,8 +74,24 @@ enum Cmd {
     /// Bucket lifecycle rules.
     #[command(subcommand)]
     Lifecycle(LifecycleCmd),
+    /// Operator helpers.
+    #[command(subcommand)]
+    Admin(AdminCmd),
     /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Print a Prometheus scrape job for this server (with the metrics token, when given).
+    PrometheusConfig {
+        /// The server's `--metrics-token`.
+        #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Scrape interval.
+        #[arg(long, default_value = "15s")]
+        interval: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -344,6 +360,26 @@ pub(crate) fn sign_request<B>(
     let (instructions, _) = sign(signable, &params)?.into_parts();
     instructions.apply_to_request_http1x(req);
     Ok(())
+}
+
+/// A Prometheus `scrape_configs` entry for the server at `url`.
+fn prometheus_job(url: &str, token: Option<&str>, interval: &str) -> Result<String> {
+    let u: http::Uri = url.parse().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let scheme = u.scheme_str().unwrap_or("http");
+    let host = u
+        .authority()
+        .map(ToString::to_string)
+        .ok_or_else(|| anyhow::anyhow!("{url}: no host"))?;
+    let mut out = format!(
+        "scrape_configs:\n  - job_name: fsgate\n    scrape_interval: {interval}\n    metrics_path: /metrics\n    scheme: {scheme}\n    static_configs:\n      - targets: ['{host}']\n"
+    );
+    if let Some(t) = token {
+        out.push_str(&format!(
+            "    authorization:\n      type: Bearer\n      credentials: '{}'\n",
+            t.replace('\'', "''")
+        ));
+    }
+    Ok(out)
 }
 
 async fn call(
@@ -750,6 +786,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
         },
         Cmd::Bench(args) => bench::run(&c, args, j).await?,
+        Cmd::Admin(AdminCmd::PrometheusConfig { token, interval }) => {
+            print!("{}", prometheus_job(&c.url, token.as_deref(), &interval)?);
+        }
         Cmd::Lifecycle(LifecycleCmd::Run { now }) => {
             let body = now.map(|t| serde_json::json!({ "now": t }));
             let v = call(&c, "POST", "/admin/v1/lifecycle/run", body).await?;

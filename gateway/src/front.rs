@@ -34,6 +34,19 @@ const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
 /// Largest DeleteObjects body accepted (1000 keys of 1024 bytes plus XML).
 const MAX_DELETE_BODY: usize = 2 << 20;
 
+/// Operational settings of the front layer.
+#[derive(Debug)]
+pub struct Operations {
+    /// Scrape-time gauges.
+    pub telemetry: crate::telemetry::Telemetry,
+    /// Bearer token `/metrics` requires.
+    pub metrics_token: Option<String>,
+    /// Free-space reserve for readiness.
+    pub min_free_bytes: u64,
+    /// IAM, to tell a disabled user's key from an unknown one in auth-failure metrics.
+    pub iam: Arc<crate::iam::Iam>,
+}
+
 /// Shared state of the front layer.
 pub struct Front {
     /// The s3s service (S3 operations and the admin route).
@@ -48,6 +61,8 @@ pub struct Front {
     pub secure: bool,
     /// The virtual-host domain, to find the bucket of a CORS request.
     host: Option<DomainHost>,
+    /// Metrics refresh, `/metrics` access and readiness settings.
+    ops: Option<Operations>,
     seq: AtomicU32,
 }
 
@@ -363,8 +378,63 @@ impl Front {
             metrics,
             secure: false,
             host: None,
+            ops: None,
             seq: AtomicU32::new(0),
         }
+    }
+
+    /// Scrape-time metrics, the `/metrics` token, readiness thresholds.
+    #[must_use]
+    pub fn with_operations(mut self, ops: Operations) -> Self {
+        self.ops = Some(ops);
+        self
+    }
+
+    async fn metrics_response<B>(&self, req: &Request<B>) -> Response<AuditedBody> {
+        if let Some(ops) = &self.ops {
+            if let Some(token) = &ops.metrics_token {
+                let given = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                if given != Some(token.as_str()) {
+                    let mut r = text(
+                        StatusCode::UNAUTHORIZED,
+                        "metrics need the bearer token\n",
+                        "text/plain",
+                    );
+                    r.headers_mut().insert(
+                        http::header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer"),
+                    );
+                    return r;
+                }
+            }
+            ops.telemetry.refresh().await;
+        }
+        text(
+            StatusCode::OK,
+            self.metrics.render(),
+            "text/plain; version=0.0.4",
+        )
+    }
+
+    /// Counts an authentication failure by reason, from the error sent.
+    fn count_auth_failure(&self, code: &str, claimed_key: &str) {
+        let reason = match code {
+            "SignatureDoesNotMatch" => "bad_signature",
+            "InvalidAccessKeyId" => {
+                let disabled = self
+                    .ops
+                    .as_ref()
+                    .is_some_and(|o| o.iam.key_of_disabled_user(claimed_key));
+                if disabled { "disabled" } else { "unknown_key" }
+            }
+            "ExpiredToken" | "RequestTimeTooSkewed" => "expired",
+            _ => return,
+        };
+        metrics::counter!("fsgate_auth_failures_total", "reason" => reason).increment(1);
     }
 
     /// Finds buckets in `bucket.domain` hosts too (as the S3 service does).
@@ -457,11 +527,7 @@ impl Front {
                 }
                 "/health/ready" | "/minio/health/ready" => return Ok(self.ready().await),
                 "/metrics" | "/minio/v2/metrics/cluster" => {
-                    return Ok(text(
-                        StatusCode::OK,
-                        self.metrics.render(),
-                        "text/plain; version=0.0.4",
-                    ));
+                    return Ok(self.metrics_response(&req).await);
                 }
                 _ => {}
             }
@@ -469,21 +535,37 @@ impl Front {
         Ok(self.s3_request(req, remote).await)
     }
 
+    /// Ready while the metadata store answers, the data directory takes writes, and free
+    /// space is above the reserve; otherwise 503 with the reason as JSON.
     async fn ready(&self) -> Response<AuditedBody> {
         let store = self.store.clone();
-        let ok = tokio::task::spawn_blocking(move || {
-            store.list_buckets().is_ok() && std::fs::metadata(store.root()).is_ok()
+        let min_free = self.ops.as_ref().map_or(0, |o| o.min_free_bytes);
+        let verdict = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            store
+                .list_buckets()
+                .map_err(|e| format!("metadata store unavailable: {e}"))?;
+            store
+                .probe_writable()
+                .map_err(|e| format!("data directory not writable: {e}"))?;
+            let free = store
+                .free_space()
+                .map_err(|e| format!("free space unknown: {e}"))?;
+            if free < min_free {
+                return Err(format!(
+                    "free space {free} bytes is under the reserve of {min_free} bytes"
+                ));
+            }
+            Ok(())
         })
         .await
-        .unwrap_or(false);
-        if ok {
-            text(StatusCode::OK, "", "text/plain")
-        } else {
-            text(
+        .unwrap_or_else(|e| Err(e.to_string()));
+        match verdict {
+            Ok(()) => text(StatusCode::OK, "", "text/plain"),
+            Err(reason) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"ready":false,"reason":"store unavailable"}"#,
+                serde_json::json!({"ready": false, "reason": reason}).to_string(),
                 "application/json",
-            )
+            ),
         }
     }
 
@@ -537,6 +619,7 @@ impl Front {
             String::new()
         };
         let resp = aws_post_policy_error(resp, &mut error_code);
+        self.count_auth_failure(&error_code, &claimed_key);
         let status = resp.status().as_u16();
         let (mut parts, body) = resp.into_parts();
         if let Some((origin, bucket, method)) = cors_request

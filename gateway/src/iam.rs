@@ -186,6 +186,16 @@ impl Iam {
         &self.root
     }
 
+    /// True when the access key exists but its owner is disabled.
+    #[must_use]
+    pub fn key_of_disabled_user(&self, access_key: &str) -> bool {
+        let snap = self.snapshot_now();
+        snap.keys
+            .get(access_key)
+            .and_then(|(user, _)| snap.users.get(user))
+            .is_some_and(|u| !u.enabled)
+    }
+
     /// The secret for an access key, only if the key exists and its owner is enabled.
     #[must_use]
     pub fn secret_for(&self, access_key: &str) -> Option<String> {

@@ -21,6 +21,7 @@ pub mod iam;
 pub mod lifecycle;
 pub mod s3;
 pub mod sse;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,9 +107,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     }
     let (root, source) = config::resolve_root(&cfg)?;
     let iam = Arc::new(iam::Iam::load(&store, root.clone(), engine)?);
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| ServeError::Config(format!("metrics: {e}")))?;
+    let metrics = telemetry::install().map_err(ServeError::Config)?;
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -148,7 +147,13 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
     let front = Arc::new(
         front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
-            .with_domain(domain),
+            .with_domain(domain)
+            .with_operations(front::Operations {
+                telemetry: telemetry::Telemetry::new(store.clone(), audit.clone()),
+                metrics_token: cfg.metrics_token.clone(),
+                min_free_bytes: cfg.min_free_bytes,
+                iam: iam.clone(),
+            }),
     );
 
     let listener = tokio::net::TcpListener::bind(cfg.address).await?;

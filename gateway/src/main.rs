@@ -56,6 +56,12 @@ enum Command {
         /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
         #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
         lifecycle_interval: u64,
+        /// Bearer token required by /metrics (open while unset).
+        #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
+        /// /health/ready fails while free space in the data directory is below this (bytes).
+        #[arg(long, default_value_t = 256 << 20, env = "FSGATE_MIN_FREE_SPACE")]
+        min_free_space: u64,
     },
     /// Validate a policy directory and exit.
     CheckPolicies {
@@ -84,6 +90,8 @@ fn main() -> anyhow::Result<()> {
             domain,
             shutdown_timeout,
             lifecycle_interval,
+            metrics_token,
+            min_free_space,
         } => {
             let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())
                 .map_err(anyhow::Error::msg)?;
@@ -95,6 +103,8 @@ fn main() -> anyhow::Result<()> {
                 root_from_env,
                 shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
+                metrics_token,
+                min_free_bytes: min_free_space,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

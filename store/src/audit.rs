@@ -8,6 +8,7 @@
 //! requests wait rather than lose records.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -124,6 +125,24 @@ enum Msg {
 pub struct AuditWriter {
     tx: Option<SyncSender<Msg>>,
     thread: Option<JoinHandle<()>>,
+    stats: Arc<AuditStats>,
+}
+
+/// What the audit pipeline has done, for metrics (read with `AuditWriter::stats`).
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// Records committed.
+    pub written: AtomicU64,
+    /// Records queued and not yet committed.
+    pub queued: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Size of the last batch.
+    pub last_batch: AtomicU64,
+    /// Duration of the last batch commit, in nanoseconds.
+    pub last_commit_ns: AtomicU64,
+    /// Arrival time (ns) of the oldest record in the batch being committed; 0 when idle.
+    pub oldest_pending_ns: AtomicU64,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -140,12 +159,15 @@ impl AuditWriter {
     /// Starts the writer thread over `store` with a queue of `capacity` records.
     pub fn start(store: Arc<Store>, capacity: usize) -> StoreResult<Self> {
         let (tx, rx) = sync_channel(capacity);
+        let stats = Arc::new(AuditStats::default());
+        let st = stats.clone();
         let thread = std::thread::Builder::new()
             .name("fsgate-audit".into())
-            .spawn(move || run(&store, &rx))?;
+            .spawn(move || run(&store, &rx, &st))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
+            stats,
         })
     }
 
@@ -153,7 +175,10 @@ impl AuditWriter {
     pub fn try_send(&self, rec: AuditRecord) -> Result<(), QueueFull> {
         let Some(tx) = &self.tx else { return Ok(()) };
         match tx.try_send(Msg::Record(Box::new(rec))) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Err(TrySendError::Full(Msg::Record(r))) => Err(QueueFull(r)),
             Err(TrySendError::Full(Msg::Flush(_)) | TrySendError::Disconnected(_)) => Ok(()),
         }
@@ -161,9 +186,17 @@ impl AuditWriter {
 
     /// Queues a record, blocking while the queue is full.
     pub fn send_blocking(&self, rec: AuditRecord) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(Msg::Record(Box::new(rec)));
+        if let Some(tx) = &self.tx
+            && tx.send(Msg::Record(Box::new(rec))).is_ok()
+        {
+            self.stats.queued.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The pipeline's counters.
+    #[must_use]
+    pub fn stats(&self) -> &AuditStats {
+        &self.stats
     }
 
     /// Waits until every record queued before this call is committed.
@@ -186,7 +219,7 @@ impl Drop for AuditWriter {
     }
 }
 
-fn run(store: &Store, rx: &Receiver<Msg>) {
+fn run(store: &Store, rx: &Receiver<Msg>, stats: &AuditStats) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<SyncSender<()>> = Vec::new();
     loop {
@@ -202,12 +235,12 @@ fn run(store: &Store, rx: &Receiver<Msg>) {
                 Err(_) => break,
             }
         }
-        commit(store, &mut batch);
+        commit(store, &mut batch, stats);
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
-    commit(store, &mut batch);
+    commit(store, &mut batch, stats);
     for w in waiters.drain(..) {
         let _ = w.send(());
     }
@@ -220,10 +253,13 @@ fn push(m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<SyncSender<()>>)
     }
 }
 
-fn commit(store: &Store, batch: &mut Vec<AuditRecord>) {
+fn commit(store: &Store, batch: &mut Vec<AuditRecord>, stats: &AuditStats) {
     if batch.is_empty() {
         return;
     }
+    let oldest = batch.iter().map(|r| r.time_ns).min().unwrap_or(0);
+    stats.oldest_pending_ns.store(oldest, Ordering::Relaxed);
+    let started = std::time::Instant::now();
     // Retry until it lands: dropping records silently is not an option. A persistent failure
     // (disk full) stalls the queue, which stalls requests, which the operator will notice.
     let mut delay = Duration::from_millis(10);
@@ -237,5 +273,18 @@ fn commit(store: &Store, batch: &mut Vec<AuditRecord>) {
             }
         }
     }
+    let n = batch.len() as u64;
+    stats.last_commit_ns.store(
+        u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    stats.last_batch.store(n, Ordering::Relaxed);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.written.fetch_add(n, Ordering::Relaxed);
+    stats.queued.fetch_sub(
+        n.min(stats.queued.load(Ordering::Relaxed)),
+        Ordering::Relaxed,
+    );
+    stats.oldest_pending_ns.store(0, Ordering::Relaxed);
     batch.clear();
 }

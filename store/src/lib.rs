@@ -389,6 +389,38 @@ impl Store {
         }
     }
 
+    /// Bytes free for unprivileged writers in the data directory's file system.
+    pub fn free_space(&self) -> StoreResult<u64> {
+        let st = rustix::fs::statvfs(&self.root).map_err(std::io::Error::from)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+
+    /// Writes, syncs and removes a probe file in the data directory: whether new data can be
+    /// stored now.
+    pub fn probe_writable(&self) -> StoreResult<()> {
+        let p = self
+            .root
+            .join("tmp")
+            .join(format!(".ready-{}", std::process::id()));
+        let r = (|| {
+            let mut f = fs::File::create(&p)?;
+            std::io::Write::write_all(&mut f, b"ok")?;
+            f.sync_all()
+        })();
+        let _ = fs::remove_file(&p);
+        Ok(r?)
+    }
+
+    /// RocksDB health figures: (live SST bytes, pending compaction bytes, writes stopped).
+    pub fn rocks_stats(&self) -> StoreResult<(u64, u64, bool)> {
+        Ok((
+            self.meta.int_property("rocksdb.live-sst-files-size")?,
+            self.meta
+                .int_property("rocksdb.estimate-pending-compaction-bytes")?,
+            self.meta.int_property("rocksdb.is-write-stopped")? > 0,
+        ))
+    }
+
     /// Current reference count of a blob (for tests and tools).
     pub fn blob_refs(&self, id: &BlobId) -> StoreResult<u64> {
         Ok(self.meta.get(Cf::BlobRefs, &id.0)?.unwrap_or(0))

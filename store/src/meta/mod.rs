@@ -191,6 +191,18 @@ impl RocksMeta {
         Ok(found)
     }
 
+    /// A RocksDB integer property summed over every column family (e.g.
+    /// `rocksdb.live-sst-files-size`, `rocksdb.estimate-pending-compaction-bytes`).
+    pub fn int_property(&self, name: &str) -> StoreResult<u64> {
+        let mut total = 0u64;
+        for cf in CFS {
+            if let Some(h) = self.db.cf_handle(cf) {
+                total = total.saturating_add(self.db.property_int_value_cf(h, name)?.unwrap_or(0));
+            }
+        }
+        Ok(total)
+    }
+
     /// Starts a batch.
     #[must_use]
     pub fn batch(&self) -> Batch<'_> {

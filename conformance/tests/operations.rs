@@ -1,0 +1,152 @@
+//! Operating fsgate: Prometheus metrics move with known traffic (request counts by API and
+//! status, denials, authentication failures by reason, audit pipeline, store capacity and
+//! dedup, process), `/metrics` behind a bearer token, and readiness that fails with a JSON
+//! reason when free space is under the reserve.
+
+use fsgate_conformance::{Server, add_user, fails, http_status, ok, raw};
+
+fn scrape(s: &Server, auth: Option<&str>) -> String {
+    let header = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    raw(
+        s.port,
+        &format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Connection: close\r\n\r\n"),
+    )
+    .unwrap()
+}
+
+/// The value of the sample whose name and labels start with `prefix` (labels in the order the
+/// exporter writes them).
+fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            l.starts_with(prefix)
+                && l.get(prefix.len()..)
+                    .is_some_and(|r| r.starts_with(' ') || r.starts_with(',') || r.starts_with('{'))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_move_with_known_traffic() {
+    let s = Server::start();
+    ok(&s.aws(&["s3", "mb", "s3://met"]));
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::write(&small, b"0123456789").unwrap();
+    for i in 0..7 {
+        ok(&s.aws(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "met",
+            "--key",
+            &format!("k{i}"),
+            "--body",
+            small.to_str().unwrap(),
+        ]));
+    }
+    // The same 100 KB twice: twice the logical bytes, one blob.
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![7u8; 100_000]).unwrap();
+    for k in ["big1", "big2"] {
+        ok(&s.aws(&["s3", "cp", big.to_str().unwrap(), &format!("s3://met/{k}")]));
+    }
+    // A denied anonymous read, a bad signature, an unknown key, a disabled user's key.
+    let r = raw(
+        s.port,
+        "GET /met/k0 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let (ak, sk) = add_user(&s, "eve");
+    fails(&s.aws_as(&ak, &format!("{sk}x"), &["s3", "ls"]));
+    fails(&s.aws_as("AKIDOESNOTEXIST00000", "secret", &["s3", "ls"]));
+    ok(&s.fsctl(&["user", "disable", "eve"]));
+    fails(&s.aws_as(&ak, &sk, &["s3", "ls"]));
+
+    let m = scrape(&s, None);
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    let v = |p: &str| sample(&m, p).unwrap_or_else(|| panic!("no sample {p}:\n{m}"));
+    assert_eq!(
+        v(r#"fsgate_requests_total{api="s3:PutObject",status="200"}"#),
+        9.0
+    );
+    assert!(v(r#"fsgate_policy_decisions_total{result="deny"}"#) >= 1.0);
+    assert!(v(r#"fsgate_request_duration_seconds_bucket{api="s3:PutObject",le="0.5"}"#) >= 9.0);
+    assert_eq!(
+        v(r#"fsgate_auth_failures_total{reason="bad_signature"}"#),
+        1.0
+    );
+    assert_eq!(
+        v(r#"fsgate_auth_failures_total{reason="unknown_key"}"#),
+        1.0
+    );
+    assert_eq!(v(r#"fsgate_auth_failures_total{reason="disabled"}"#), 1.0);
+    assert_eq!(v("fsgate_store_buckets"), 1.0);
+    assert_eq!(v("fsgate_store_objects"), 9.0);
+    assert_eq!(v("fsgate_store_logical_bytes"), 70.0 + 200_000.0);
+    assert_eq!(v("fsgate_store_physical_bytes"), 100_000.0);
+    assert!(v("fsgate_audit_records_written_total") >= 9.0);
+    assert!(v("fsgate_data_free_bytes") > 0.0);
+    assert!(v("fsgate_process_resident_memory_bytes") > 1_000_000.0);
+    assert!(v("fsgate_process_open_fds") > 3.0);
+    assert!(v("fsgate_uptime_seconds") > 0.0);
+    assert_eq!(v("fsgate_build_info"), 1.0);
+    for name in [
+        "fsgate_audit_queue_depth",
+        "fsgate_audit_oldest_unwritten_age_seconds",
+        "fsgate_rocksdb_live_sst_bytes",
+        "fsgate_rocksdb_pending_compaction_bytes",
+        "fsgate_rocksdb_write_stopped",
+        "fsgate_requests_in_flight",
+        "fsgate_received_bytes_total",
+        "fsgate_sent_bytes_total",
+    ] {
+        assert!(sample(&m, name).is_some(), "{name} missing:\n{m}");
+    }
+    // No bucket, key or user names in labels.
+    for l in m.lines().filter(|l| !l.starts_with('#')) {
+        assert!(
+            !l.contains("\"met\"") && !l.contains("eve") && !l.contains("k0"),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn metrics_token_and_readiness() {
+    let s = Server::start_with(&["--metrics-token", "s3cr3t-token"]);
+    assert!(scrape(&s, None).starts_with("HTTP/1.1 401"));
+    assert!(scrape(&s, Some("wrong")).starts_with("HTTP/1.1 401"));
+    assert!(scrape(&s, Some("s3cr3t-token")).starts_with("HTTP/1.1 200"));
+    let job = ok(&s
+        .cmd(fsgate_conformance::bin("fsctl"))
+        .args(["admin", "prometheus-config", "--token", "s3cr3t-token"])
+        .output()
+        .unwrap());
+    assert!(
+        job.contains(&format!("targets: ['127.0.0.1:{}']", s.port)),
+        "{job}"
+    );
+    assert!(job.contains("credentials: 's3cr3t-token'"), "{job}");
+    assert_eq!(http_status(s.port, "/health/ready"), Some(200));
+    assert_eq!(http_status(s.port, "/minio/health/ready"), Some(200));
+    drop(s);
+    // A reserve larger than any disk: not ready, with the reason; still live.
+    let s = Server::start_with(&["--min-free-space", "4611686018427387904"]);
+    let r = raw(
+        s.port,
+        "GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    assert!(
+        r.contains(r#""ready":false"#) && r.contains("free space"),
+        "{r}"
+    );
+    assert_eq!(http_status(s.port, "/health/live"), Some(200));
+}

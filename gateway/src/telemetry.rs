@@ -1,0 +1,155 @@
+//! Metrics beyond the per-request counters the front layer records: the Prometheus recorder
+//! (with histogram buckets), and the gauges refreshed when `/metrics` is scraped — build and
+//! process, audit pipeline, store capacity and dedup, RocksDB health, free space.
+//!
+//! Label cardinality is bounded: API names, statuses, S3 error codes and fixed reasons only —
+//! never bucket, key or user names.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::Mutex;
+
+use fsgate_store::audit::AuditWriter;
+use fsgate_store::{Store, now_ns};
+
+/// Latency buckets, in seconds.
+const LATENCY: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0, 60.0,
+];
+/// How long store figures (a full metadata scan) are reused between scrapes.
+const STORE_REFRESH: Duration = Duration::from_secs(15);
+
+/// Installs the global recorder.
+pub fn install() -> Result<PrometheusHandle, String> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))
+}
+
+/// What the scrape-time refresh needs.
+#[derive(Debug)]
+pub struct Telemetry {
+    store: Arc<Store>,
+    audit: Arc<AuditWriter>,
+    started: Instant,
+    last_store: Mutex<Option<Instant>>,
+}
+
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+#[expect(clippy::cast_precision_loss, reason = "metrics are f64")]
+fn f(n: u64) -> f64 {
+    n as f64
+}
+
+impl Telemetry {
+    /// Gauges over `store` and `audit`, for a process started at `started`.
+    #[must_use]
+    pub fn new(store: Arc<Store>, audit: Arc<AuditWriter>) -> Self {
+        metrics::gauge!(
+            "fsgate_build_info",
+            "version" => env!("CARGO_PKG_VERSION"),
+            "commit" => option_env!("FSGATE_COMMIT").unwrap_or("unknown")
+        )
+        .set(1.0);
+        Self {
+            store,
+            audit,
+            started: Instant::now(),
+            last_store: Mutex::new(None),
+        }
+    }
+
+    /// Brings the gauges up to date (called before each scrape renders).
+    pub async fn refresh(&self) {
+        metrics::gauge!("fsgate_uptime_seconds").set(self.started.elapsed().as_secs_f64());
+        if let Some(rss) = proc_status_kib("VmRSS:") {
+            metrics::gauge!("fsgate_process_resident_memory_bytes").set(f(rss * 1024));
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            metrics::gauge!("fsgate_process_open_fds").set(f(fds.count() as u64));
+        }
+        if let Some(cpu) = cpu_seconds() {
+            metrics::gauge!("fsgate_process_cpu_seconds_total").set(cpu);
+        }
+        let a = self.audit.stats();
+        metrics::counter!("fsgate_audit_records_written_total")
+            .absolute(a.written.load(Ordering::Relaxed));
+        metrics::counter!("fsgate_audit_batches_total").absolute(a.batches.load(Ordering::Relaxed));
+        metrics::gauge!("fsgate_audit_queue_depth").set(f(a.queued.load(Ordering::Relaxed)));
+        metrics::gauge!("fsgate_audit_last_batch_size")
+            .set(f(a.last_batch.load(Ordering::Relaxed)));
+        metrics::gauge!("fsgate_audit_last_commit_seconds")
+            .set(f(a.last_commit_ns.load(Ordering::Relaxed)) / 1e9);
+        let oldest = a.oldest_pending_ns.load(Ordering::Relaxed);
+        let age = if oldest == 0 {
+            0.0
+        } else {
+            f(now_ns().saturating_sub(oldest)) / 1e9
+        };
+        metrics::gauge!("fsgate_audit_oldest_unwritten_age_seconds").set(age);
+
+        let mut last = self.last_store.lock().await;
+        if last.is_some_and(|t| t.elapsed() < STORE_REFRESH) {
+            return;
+        }
+        let store = self.store.clone();
+        let figures = tokio::task::spawn_blocking(move || {
+            let buckets = store.list_buckets()?.len() as u64;
+            let (objects, logical) = store.usage()?;
+            let physical = store.blobs().physical_bytes()?;
+            let (sst, pending, stopped) = store.rocks_stats()?;
+            let free = store.free_space()?;
+            Ok::<_, fsgate_store::StoreError>((
+                buckets, objects, logical, physical, sst, pending, stopped, free,
+            ))
+        })
+        .await;
+        match figures {
+            Ok(Ok((buckets, objects, logical, physical, sst, pending, stopped, free))) => {
+                metrics::gauge!("fsgate_store_buckets").set(f(buckets));
+                metrics::gauge!("fsgate_store_objects").set(f(objects));
+                metrics::gauge!("fsgate_store_logical_bytes").set(f(logical));
+                metrics::gauge!("fsgate_store_physical_bytes").set(f(physical));
+                metrics::gauge!("fsgate_rocksdb_live_sst_bytes").set(f(sst));
+                metrics::gauge!("fsgate_rocksdb_pending_compaction_bytes").set(f(pending));
+                metrics::gauge!("fsgate_rocksdb_write_stopped").set(if stopped {
+                    1.0
+                } else {
+                    0.0
+                });
+                metrics::gauge!("fsgate_data_free_bytes").set(f(free));
+                *last = Some(Instant::now());
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "store metrics unavailable"),
+            Err(e) => tracing::warn!(error = %e, "store metrics task failed"),
+        }
+    }
+}
