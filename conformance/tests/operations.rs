@@ -68,6 +68,7 @@ fn metrics_move_with_known_traffic() {
     ok(&s.fsctl(&["user", "disable", "eve"]));
     fails(&s.aws_as(&ak, &sk, &["s3", "ls"]));
 
+    ok(&s.aws(&["s3", "cp", "s3://met/big1", "-"]));
     let m = scrape(&s, None);
     assert!(m.starts_with("HTTP/1.1 200"), "{m}");
     let v = |p: &str| sample(&m, p).unwrap_or_else(|| panic!("no sample {p}:\n{m}"));

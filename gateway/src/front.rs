@@ -101,6 +101,18 @@ impl HttpBody for AuditedBody {
         if let Poll::Ready(Some(Ok(f))) = &polled
             && let Some(d) = f.data_ref()
         {
+            if self.sent == 0
+                && !d.is_empty()
+                && let Some(g) = &self.guard
+            {
+                // Time to first byte: from arrival to the first body bytes leaving.
+                let api = match g.rc.fields().action.clone() {
+                    a if a.is_empty() => "unknown".to_owned(),
+                    a => a,
+                };
+                metrics::histogram!("fsgate_request_ttfb_seconds", "api" => api)
+                    .record(g.rc.started.elapsed().as_secs_f64());
+            }
             self.sent += d.len() as u64;
         }
         polled
