@@ -151,3 +151,137 @@ fn metrics_token_and_readiness() {
     );
     assert_eq!(http_status(s.port, "/health/live"), Some(200));
 }
+
+fn deploy_dir() -> std::path::PathBuf {
+    fsgate_conformance::crate_dir().join("../deploy")
+}
+
+/// The alert rules pass `promtool check rules` and their unit tests (`promtool test rules`).
+#[test]
+fn alert_rules_check_and_pass_their_tests() {
+    let dir = deploy_dir().join("prometheus");
+    for args in [
+        &["check", "rules", "alerts.yml"][..],
+        &["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool (Debian package prometheus; scripts/deps.sh installs it)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every fsgate metric the Grafana dashboard and the alert rules query is exported by a
+/// running fsgate once it has seen ordinary traffic.
+#[test]
+fn dashboard_and_alerts_query_only_exported_metrics() {
+    let s = Server::start();
+    ok(&s.aws(&["s3", "mb", "s3://dash"]));
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), b"dashboard").unwrap();
+    ok(&s.aws(&["s3", "cp", f.path().to_str().unwrap(), "s3://dash/k"]));
+    ok(&s.aws(&["s3", "cp", "s3://dash/k", "-"]));
+    fails(&s.aws(&["s3", "cp", "s3://dash/missing", "-"]));
+    fails(&s.aws_as("AKIDOESNOTEXIST00000", "secret", &["s3", "ls"]));
+    let m = scrape(&s, None);
+    let exported: std::collections::HashSet<String> = m
+        .lines()
+        .filter(|l| l.starts_with("fsgate_"))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(|n| {
+            n.trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count")
+                .to_owned()
+        })
+        .collect();
+    let mut queried = std::collections::BTreeSet::new();
+    for file in ["grafana/fsgate.json", "prometheus/alerts.yml"] {
+        let text = std::fs::read_to_string(deploy_dir().join(file)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("fsgate_") {
+            let tail = rest.get(i..).unwrap_or_default();
+            let name: String = tail
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = tail.get(name.len()..).unwrap_or_default();
+            let base = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count")
+                .to_owned();
+            queried.insert(base);
+        }
+    }
+    assert!(queried.len() > 15, "{queried:?}");
+    let missing: Vec<&String> = queried.iter().filter(|q| !exported.contains(*q)).collect();
+    assert!(
+        missing.is_empty(),
+        "queried but not exported: {missing:?}\n{m}"
+    );
+}
+
+/// The systemd unit passes `systemd-analyze verify` (with ExecStart pointed at the built
+/// binary), and the compose, Kubernetes and Grafana files parse.
+#[test]
+fn deploy_files_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(deploy_dir().join("fsgate.service")).unwrap();
+    for hardening in [
+        "ProtectSystem=strict",
+        "NoNewPrivileges=true",
+        "ReadWritePaths=",
+        "LimitNOFILE=",
+    ] {
+        assert!(unit.contains(hardening), "{hardening}");
+    }
+    let local = dir.path().join("fsgate.service");
+    std::fs::write(
+        &local,
+        unit.replace(
+            "/usr/local/bin/fsgate",
+            fsgate_conformance::bin("fsgate").to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+        .expect("systemd-analyze");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy_dir().join("grafana/fsgate.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(dashboard["panels"].as_array().unwrap().len() >= 15);
+    let py = fsgate_conformance::python();
+    let out = std::process::Command::new(py)
+        .arg("-c")
+        .arg("import sys, yaml\nfor f in sys.argv[1:]: list(yaml.safe_load_all(open(f)))")
+        .args([
+            "compose.yaml",
+            "kubernetes/fsgate.yaml",
+            "prometheus/prometheus.yml",
+        ])
+        .current_dir(deploy_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
