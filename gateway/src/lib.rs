@@ -2,7 +2,9 @@
 //!
 //! This crate owns the HTTP side: the server loop, the front layer (request ids, health,
 //! metrics, audit records), the S3 front-end on s3s (`s3/`), authentication against the IAM
-//! records, authorization through fsgate-policy (`access.rs`), and the admin API (`admin/`).
+//! records, authorization through fsgate-policy (`access.rs`), the admin API (`admin/`),
+//! CORS (`cors.rs`), the lifecycle worker (`lifecycle.rs`), encryption at rest (`sse.rs`) and
+//! scrape-time metrics (`telemetry.rs`).
 //! It depends on `fsgate-policy` and `fsgate-store`; neither depends on it or on each other.
 //!
 //! The one thing a newcomer must not break: every S3 and admin request is decided by Cedar
