@@ -72,9 +72,13 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{},s3s::ops=off", cli.log_level))
-    });
+    // s3s logs whole requests at debug (Authorization headers, presigned query strings): those
+    // targets stay quiet whatever RUST_LOG or --log-level ask, so secrets never reach the logs.
+    let base = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{base},s3s::service=info,s3s::ops=off,s3s::auth=info,s3s::sig_v4=info,s3s::sig_v2=info"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s::service=info,s3s::ops=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
