@@ -113,24 +113,7 @@ impl FsGate {
             .as_ref()
             .is_some_and(|d| d.as_str().eq_ignore_ascii_case("REPLACE"));
         let (mut extras, dest_key) = self
-            .write_extras(
-                &rc,
-                &i.bucket,
-                super::lock::WriteExtras {
-                    tagging: i.tagging.as_deref(),
-                    mode: i.object_lock_mode.as_ref(),
-                    until: i.object_lock_retain_until_date.as_ref(),
-                    legal_hold: i.object_lock_legal_hold_status.as_ref(),
-                    sse: crate::sse::SseRequest::from_headers(
-                        i.server_side_encryption
-                            .as_ref()
-                            .map(ServerSideEncryption::as_str),
-                        i.sse_customer_algorithm.as_deref(),
-                        i.sse_customer_key.as_deref(),
-                        i.sse_customer_key_md5.as_deref(),
-                    )?,
-                },
-            )
+            .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
             .await?;
         let source_customer = crate::sse::customer_key(
             i.copy_source_sse_customer_algorithm.as_deref(),

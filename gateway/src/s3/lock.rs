@@ -59,6 +59,29 @@ fn no_lock_config() -> S3Error {
     )
 }
 
+/// The `WriteExtras` of a write input (PutObject, CopyObject, CreateMultipartUpload share the
+/// field names); evaluates to `S3Result<WriteExtras>`.
+macro_rules! write_extras_of {
+    ($i:expr) => {
+        crate::sse::SseRequest::from_headers(
+            $i.server_side_encryption
+                .as_ref()
+                .map(s3s::dto::ServerSideEncryption::as_str),
+            $i.sse_customer_algorithm.as_deref(),
+            $i.sse_customer_key.as_deref(),
+            $i.sse_customer_key_md5.as_deref(),
+        )
+        .map(|sse| super::lock::WriteExtras {
+            tagging: $i.tagging.as_deref(),
+            mode: $i.object_lock_mode.as_ref(),
+            until: $i.object_lock_retain_until_date.as_ref(),
+            legal_hold: $i.object_lock_legal_hold_status.as_ref(),
+            sse,
+        })
+    };
+}
+pub(super) use write_extras_of;
+
 /// What a write request says about tags and lock state, before the bucket is known.
 #[derive(Debug, Default)]
 pub struct WriteExtras<'a> {

@@ -87,6 +87,22 @@ impl FsGate {
     }
 }
 
+impl FsGate {
+    /// The data key to read a stored version with, opened with what the request supplies
+    /// (`customer_*`: the SSE-C headers naming the key); `None` for a plain version.
+    fn read_key(
+        &self,
+        info: Option<&fsgate_store::model::SseInfo>,
+        customer_algorithm: Option<&str>,
+        customer_key: Option<&str>,
+        customer_key_md5: Option<&str>,
+    ) -> S3Result<Option<crate::sse::DataKey>> {
+        let Some(info) = info else { return Ok(None) };
+        let req = crate::sse::customer_key(customer_algorithm, customer_key, customer_key_md5)?;
+        crate::sse::open_key(&self.master, info, &req).map(Some)
+    }
+}
+
 /// The request state the front layer attached.
 fn ctx<T>(req: &S3Request<T>) -> S3Result<Arc<RequestCtx>> {
     req.extensions

@@ -95,24 +95,7 @@ impl FsGate {
         }
         let initiator = rc.fields().principal.clone();
         let (extras, _) = self
-            .write_extras(
-                &rc,
-                &i.bucket,
-                super::lock::WriteExtras {
-                    tagging: i.tagging.as_deref(),
-                    mode: i.object_lock_mode.as_ref(),
-                    until: i.object_lock_retain_until_date.as_ref(),
-                    legal_hold: i.object_lock_legal_hold_status.as_ref(),
-                    sse: crate::sse::SseRequest::from_headers(
-                        i.server_side_encryption
-                            .as_ref()
-                            .map(ServerSideEncryption::as_str),
-                        i.sse_customer_algorithm.as_deref(),
-                        i.sse_customer_key.as_deref(),
-                        i.sse_customer_key_md5.as_deref(),
-                    )?,
-                },
-            )
+            .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
             .await?;
         let sse_out = crate::sse::response_fields(extras.sse.as_ref());
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
@@ -224,18 +207,12 @@ impl FsGate {
             .check(&src)
             .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
         let (start, end) = copy_range(i.copy_source_range.as_ref(), src.size)?;
-        let source_key = match &src.extras.sse {
-            Some(info) => Some(crate::sse::open_key(
-                &self.master,
-                info,
-                &crate::sse::customer_key(
-                    i.copy_source_sse_customer_algorithm.as_deref(),
-                    i.copy_source_sse_customer_key.as_deref(),
-                    i.copy_source_sse_customer_key_md5.as_deref(),
-                )?,
-            )?),
-            None => None,
-        };
+        let source_key = self.read_key(
+            src.extras.sse.as_ref(),
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
         let stream = body::stream_range(pinned, start, end - start, source_key);
         let (staged, _, plain) = body::stage(
             &self.store,

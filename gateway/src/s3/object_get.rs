@@ -237,18 +237,12 @@ impl FsGate {
         } else {
             Checksum::default()
         };
-        let key = match &m.extras.sse {
-            Some(info) => Some(crate::sse::open_key(
-                &self.master,
-                info,
-                &crate::sse::customer_key(
-                    i.sse_customer_algorithm.as_deref(),
-                    i.sse_customer_key.as_deref(),
-                    i.sse_customer_key_md5.as_deref(),
-                )?,
-            )?),
-            None => None,
-        };
+        let key = self.read_key(
+            m.extras.sse.as_ref(),
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
         let body = body::stream_range(pinned, start, len, key);
         let out = GetObjectOutput {
@@ -320,17 +314,13 @@ impl FsGate {
             .manifest(&rc, &i.bucket, &i.key, i.version_id.as_deref())
             .await?;
         rc.fields().version_id = super::shown_version(&m).unwrap_or_default();
-        if let Some(info) = &m.extras.sse {
-            crate::sse::open_key(
-                &self.master,
-                info,
-                &crate::sse::customer_key(
-                    i.sse_customer_algorithm.as_deref(),
-                    i.sse_customer_key.as_deref(),
-                    i.sse_customer_key_md5.as_deref(),
-                )?,
-            )?;
-        }
+        // HEAD of an SSE-C object needs its key too, as in AWS.
+        self.read_key(
+            m.extras.sse.as_ref(),
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
         check_conditions(
             &m,

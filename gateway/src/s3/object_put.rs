@@ -6,7 +6,6 @@ use s3s::{S3Request, S3Response, S3Result};
 use fsgate_store::model::ObjectHeaders;
 use fsgate_store::objects::{INLINE_MAX, NewObject};
 
-use super::lock::WriteExtras;
 use super::{FsGate, body, check_key, checksum, ctx};
 
 /// Formats a timestamp as an HTTP date (for `Expires`).
@@ -57,24 +56,7 @@ impl FsGate {
         check_key(&i.key)?;
         // Fail before reading the body when the bucket is missing or the headers are wrong.
         let (extras, key) = self
-            .write_extras(
-                &rc,
-                &i.bucket,
-                WriteExtras {
-                    tagging: i.tagging.as_deref(),
-                    mode: i.object_lock_mode.as_ref(),
-                    until: i.object_lock_retain_until_date.as_ref(),
-                    legal_hold: i.object_lock_legal_hold_status.as_ref(),
-                    sse: crate::sse::SseRequest::from_headers(
-                        i.server_side_encryption
-                            .as_ref()
-                            .map(ServerSideEncryption::as_str),
-                        i.sse_customer_algorithm.as_deref(),
-                        i.sse_customer_key.as_deref(),
-                        i.sse_customer_key_md5.as_deref(),
-                    )?,
-                },
-            )
+            .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
             .await?;
 
         let md5 = checksum::content_md5(i.content_md5.as_ref())?;
