@@ -266,6 +266,17 @@ fn object_tags_are_entity_tags() {
         ])
         .unwrap();
     assert!(e.uses_object_tags());
+    // Cedar allows whitespace before the call's parenthesis; detection must too.
+    let spaced = base
+        .with_grants(&[Grant {
+            id: "spaced".into(),
+            target: GrantTarget::User("alice".into()),
+            policy: GrantPolicy::Cedar(
+                "forbid(principal, action, resource) when { resource is Object && resource.hasTag (\"class\") };".into(),
+            ),
+        }])
+        .unwrap();
+    assert!(spaced.uses_object_tags());
     let req = |tags: Vec<(String, String)>| AccessRequest {
         principal: user("alice", &[]),
         action: Action::GetObject,
