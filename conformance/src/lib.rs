@@ -238,9 +238,14 @@ impl Server {
 
     /// Sends SIGTERM without waiting.
     pub fn signal_term(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) without waiting.
+    pub fn signal(&self, name: &str) {
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill")
-                .arg("-TERM")
+                .arg(format!("-{name}"))
                 .arg(pid.to_string())
                 .status();
         }

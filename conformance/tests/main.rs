@@ -14,6 +14,7 @@ mod breadth;
 mod cors;
 mod crash;
 mod explain;
+mod identity;
 mod js_sdk;
 mod memory;
 mod minio_py;

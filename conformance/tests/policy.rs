@@ -491,3 +491,57 @@ fn invalid_policy_files_stop_startup_with_file_and_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--policies` files are reloaded on SIGHUP; a bad file is refused with its name and line and
+/// the running set stays in force.
+#[test]
+fn sighup_reloads_policy_files_and_keeps_them_when_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let pol = dir.path().join("policies");
+    fs::create_dir_all(&pol).unwrap();
+    let root = fsgate_conformance::crate_dir().join("../policies");
+    for f in ["fsgate.cedarschema", "default.cedar", "roles.cedar"] {
+        fs::copy(root.join(f), pol.join(f)).unwrap();
+    }
+    let s = Server::start_with(&["--policies", pol.to_str().unwrap()]);
+    let (ak, sk) = add_user(&s, "hupper");
+    ok(&s.aws(&["s3", "mb", "s3://hup"]));
+    let reads = |s: &Server| {
+        s.aws_as(&ak, &sk, &["s3", "ls", "s3://hup/"])
+            .status
+            .success()
+    };
+    assert!(!reads(&s), "no policy yet");
+    fs::write(
+        pol.join("hupper.cedar"),
+        "permit(principal == User::\"hupper\", action in [Action::\"List\"], resource in Bucket::\"hup\");\n",
+    )
+    .unwrap();
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reads(&s) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reload did not apply: {}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    fs::write(
+        pol.join("zz-bad.cedar"),
+        "permit(principal, action == Action::\"s3:NoSuchAction\", resource);\n",
+    )
+    .unwrap();
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.log().contains("policies not reloaded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload error logged: {}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(s.log().contains("zz-bad.cedar:1:"), "{}", s.log());
+    assert!(reads(&s), "the running set must stay in force");
+}

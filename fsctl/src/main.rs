@@ -77,6 +77,12 @@ enum Cmd {
     /// Operator helpers.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Identity providers (OpenID Connect, LDAP) that STS trusts.
+    #[command(subcommand)]
+    Idp(IdpCmd),
+    /// Service accounts: keys owned by a user, optionally narrowed by a Cedar policy.
+    #[command(subcommand)]
+    Svcacct(SvcacctCmd),
     /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
     Bench(bench::BenchArgs),
 }
@@ -146,6 +152,110 @@ enum KeyCmd {
         #[arg(value_name = "ACCESS_KEY")]
         key: String,
     },
+    /// Refuse every signature, presigned URL and STS session of USER's keys made before TIME
+    /// (signatures made after it still work). Delete the key too if it leaked.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        /// RFC 3339, Unix seconds, or `now`.
+        #[arg(long)]
+        before: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IdpCmd {
+    /// Add (or replace) an identity provider.
+    #[command(subcommand)]
+    Add(IdpAdd),
+    /// List identity providers.
+    Ls,
+    /// Remove an identity provider.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+enum IdpAdd {
+    /// An OpenID Connect issuer (Keycloak, Dex, Entra ID, ...).
+    Oidc {
+        name: String,
+        /// Issuer URL, exactly as in the tokens' `iss`.
+        #[arg(long)]
+        issuer: String,
+        /// The client id tokens are issued to (`aud` or `azp`).
+        #[arg(long)]
+        client_id: String,
+        /// Claim listing the user's groups (or roles).
+        #[arg(long, default_value = "groups")]
+        groups_claim: String,
+        /// Claim naming the fsgate user.
+        #[arg(long, default_value = "preferred_username")]
+        user_claim: String,
+        /// A claim copied to the principal's tags (`principal.getTag("…")`); repeatable.
+        #[arg(long = "tag-claim")]
+        tag_claims: Vec<String>,
+    },
+    /// An LDAP directory (OpenLDAP, Active Directory).
+    Ldap {
+        name: String,
+        /// host:port.
+        #[arg(long)]
+        server: String,
+        /// LDAPS (TLS from the first byte).
+        #[arg(long, conflicts_with = "starttls")]
+        tls: bool,
+        /// StartTLS on the plain port.
+        #[arg(long)]
+        starttls: bool,
+        /// Do not verify the server certificate (testing only).
+        #[arg(long)]
+        tls_insecure: bool,
+        /// Service account that searches for users.
+        #[arg(long)]
+        bind_dn: String,
+        #[arg(long, env = "FSCTL_LDAP_BIND_PASSWORD", hide_env_values = true)]
+        bind_password: String,
+        /// Where users are searched.
+        #[arg(long)]
+        user_base: String,
+        /// `%s` is the (escaped) user name.
+        #[arg(long, default_value = "(uid=%s)")]
+        user_filter: String,
+        /// Where groups are searched.
+        #[arg(long)]
+        group_base: String,
+        /// `%d` is the user's (escaped) DN, `%s` the user name.
+        #[arg(long, default_value = "(member=%d)")]
+        group_filter: String,
+        /// Attribute holding a group's name.
+        #[arg(long, default_value = "cn")]
+        group_attribute: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SvcacctCmd {
+    /// Create a service account (the secret is printed once).
+    Add {
+        /// Owner (default: the caller).
+        #[arg(long)]
+        user: Option<String>,
+        /// A Cedar policy file the account is limited to (within its owner's rights).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List service accounts (the caller's, or USER's).
+    Ls {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Delete a service account: its key and every session made with it stop working.
+    Rm {
+        #[arg(value_name = "ACCESS_KEY")]
+        key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +290,23 @@ enum PolicyCmd {
     Ls,
     /// Detach by id.
     Detach { id: String },
+    /// Replace an attachment in place (same id): a new role scope or Cedar file. A bad policy
+    /// is refused with the reason and the old one stays in force.
+    Replace {
+        id: String,
+        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+        user: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
+        role: Option<String>,
+        #[arg(long)]
+        cedar: Option<PathBuf>,
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long, requires = "bucket")]
+        prefix: Option<String>,
+    },
     /// Check a Cedar policy file against the server's schema (strict validation).
     Validate { file: PathBuf },
     /// May PRINCIPAL do ACTION on RESOURCE? Prints the decision and the deciding policies.
@@ -626,6 +753,134 @@ async fn run(cli: Cli) -> Result<()> {
                 j,
                 &call(&c, "DELETE", &format!("/admin/v1/keys/{}", enc(&key)), None).await?,
             ),
+            KeyCmd::Revoke { user, before } => print_one(
+                j,
+                &call(
+                    &c,
+                    "POST",
+                    &format!("/admin/v1/users/{}/revoke", enc(&user)),
+                    Some(json!({"before": before})),
+                )
+                .await?,
+            ),
+        },
+        Cmd::Idp(i) => match i {
+            IdpCmd::Add(a) => {
+                let (name, body) = match a {
+                    IdpAdd::Oidc {
+                        name,
+                        issuer,
+                        client_id,
+                        groups_claim,
+                        user_claim,
+                        tag_claims,
+                    } => (
+                        name,
+                        json!({"type": "oidc", "issuer": issuer, "client_id": client_id,
+                               "groups_claim": groups_claim, "user_claim": user_claim,
+                               "tag_claims": tag_claims}),
+                    ),
+                    IdpAdd::Ldap {
+                        name,
+                        server,
+                        tls,
+                        starttls,
+                        tls_insecure,
+                        bind_dn,
+                        bind_password,
+                        user_base,
+                        user_filter,
+                        group_base,
+                        group_filter,
+                        group_attribute,
+                    } => {
+                        let mode = if tls {
+                            "tls"
+                        } else if starttls {
+                            "starttls"
+                        } else {
+                            "none"
+                        };
+                        (
+                            name,
+                            json!({"type": "ldap", "server": server, "tls": mode,
+                                   "tls_insecure": tls_insecure, "bind_dn": bind_dn,
+                                   "bind_password": bind_password, "user_base": user_base,
+                                   "user_filter": user_filter, "group_base": group_base,
+                                   "group_filter": group_filter, "group_attribute": group_attribute}),
+                        )
+                    }
+                };
+                print_one(
+                    j,
+                    &call(
+                        &c,
+                        "PUT",
+                        &format!("/admin/v1/idps/{}", enc(&name)),
+                        Some(body),
+                    )
+                    .await?,
+                );
+            }
+            IdpCmd::Ls => print_rows(
+                j,
+                &array(call(&c, "GET", "/admin/v1/idps", None).await?),
+                &["name", "type", "issuer", "client_id", "server", "user_base"],
+            ),
+            IdpCmd::Rm { name } => print_one(
+                j,
+                &call(
+                    &c,
+                    "DELETE",
+                    &format!("/admin/v1/idps/{}", enc(&name)),
+                    None,
+                )
+                .await?,
+            ),
+        },
+        Cmd::Svcacct(sa) => match sa {
+            SvcacctCmd::Add {
+                user,
+                policy,
+                description,
+            } => {
+                let policy = match policy {
+                    Some(path) => Some(
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let mut body = json!({"policy": policy, "description": description});
+                if let (Some(u), Some(o)) = (user, body.as_object_mut()) {
+                    o.insert("user".into(), json!(u));
+                }
+                print_one(
+                    j,
+                    &call(&c, "POST", "/admin/v1/svcaccts", Some(body)).await?,
+                );
+            }
+            SvcacctCmd::Ls { user } => {
+                let path = match user {
+                    Some(u) => format!("/admin/v1/svcaccts?user={}", enc(&u)),
+                    None => "/admin/v1/svcaccts".into(),
+                };
+                print_rows(
+                    j,
+                    &array(call(&c, "GET", &path, None).await?),
+                    &["access_key", "owner", "description", "created"],
+                );
+            }
+            SvcacctCmd::Rm { key } => print_one(
+                j,
+                &call(
+                    &c,
+                    "DELETE",
+                    &format!("/admin/v1/svcaccts/{}", enc(&key)),
+                    None,
+                )
+                .await?,
+            ),
         },
         Cmd::Group(g) => match g {
             GroupCmd::AddMember { group, user } => print_one(
@@ -669,6 +924,34 @@ async fn run(cli: Cli) -> Result<()> {
                 print_one(
                     j,
                     &call(&c, "POST", "/admin/v1/policies", Some(body)).await?,
+                );
+            }
+            PolicyCmd::Replace {
+                id,
+                user,
+                group,
+                role,
+                cedar,
+                bucket,
+                prefix,
+            } => {
+                let cedar = match cedar {
+                    Some(path) => Some(
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    ),
+                    None => None,
+                };
+                let body = json!({"user": user, "group": group, "role": role, "cedar": cedar, "bucket": bucket, "prefix": prefix});
+                print_one(
+                    j,
+                    &call(
+                        &c,
+                        "PUT",
+                        &format!("/admin/v1/policies/{}", enc(&id)),
+                        Some(body),
+                    )
+                    .await?,
                 );
             }
             PolicyCmd::Ls => print_rows(

@@ -200,16 +200,25 @@ impl Gate {
 
     /// The principal for a request's credentials. A key that is no longer valid (deleted,
     /// owner disabled) is refused even if its signature verified a moment ago.
-    pub fn principal(&self, access_key: Option<&str>) -> S3Result<Principal> {
-        match access_key {
-            None => Ok(Principal::Anonymous),
-            Some(ak) => self.iam.principal_for(ak).ok_or_else(|| {
-                s3_error!(
-                    InvalidAccessKeyId,
-                    "The AWS Access Key Id you provided does not exist in our records."
-                )
-            }),
-        }
+    /// Sessions need their token; anything signed before its owner's revocation time is
+    /// refused.
+    pub fn principal(
+        &self,
+        access_key: Option<&str>,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
+    ) -> S3Result<Principal> {
+        let Some(ak) = access_key else {
+            return Ok(Principal::Anonymous);
+        };
+        let facts = crate::auth::SignedFacts::of(headers, uri)?;
+        self.iam
+            .authenticate(crate::iam::Presented {
+                access_key: ak,
+                token: facts.token.as_deref(),
+                signed_ns: facts.signed_ns,
+            })
+            .map_err(crate::auth::failure_error)
     }
 
     /// Decides one access and records it in the request's audit fields.
@@ -222,7 +231,7 @@ impl Gate {
         listing: ListingContext<'_>,
     ) -> Decision {
         let (bucket, key) = match &resource {
-            Resource::Service => (String::new(), String::new()),
+            Resource::Service | Resource::User(_) => (String::new(), String::new()),
             Resource::Bucket(b) => (b.clone(), String::new()),
             Resource::Object { bucket, key } => (bucket.clone(), key.clone()),
         };
@@ -358,7 +367,7 @@ impl S3Access for Gate {
             .cloned()
             .ok_or_else(denied)?;
         let access_key = cx.credentials().map(|c| c.access_key.clone());
-        let principal = self.principal(access_key.as_deref())?;
+        let principal = self.principal(access_key.as_deref(), cx.headers(), cx.uri())?;
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
         // AWS answers 403 when the bucket (or copy source) belongs to another account.
         for h in [

@@ -279,6 +279,7 @@ fn auth_method<B>(req: &Request<B>) -> &'static str {
             Some(a) if a.starts_with("AWS4-HMAC-SHA256") => "sigv4",
             Some(a) if a.starts_with("AWS ") => "sigv2",
             Some(_) => "other",
+            None if req.headers().contains_key(crate::routes::BEARER_HEADER) => "bearer",
             None => "anonymous",
         }
     }
@@ -528,9 +529,10 @@ impl Front {
     /// Handles one request.
     pub async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         remote: SocketAddr,
     ) -> Result<Response<AuditedBody>, Infallible> {
+        crate::routes::move_bearer_token(&mut req);
         let path = req.uri().path();
         if matches!(*req.method(), Method::GET | Method::HEAD) {
             match path {

@@ -5,9 +5,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use fsgate_policy::{Grant, GrantPolicy, GrantTarget, PolicyEngine, PolicyError, Principal};
-use fsgate_store::Store;
-use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment, UserRecord};
+use fsgate_policy::{Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine, PolicyError, Principal};
+use fsgate_store::model::{
+    AttachTarget, AttachedPolicy, Attachment, IdentityProvider, ServiceAccountRecord,
+    SessionRecord, SessionSource, UserRecord,
+};
+use fsgate_store::{Store, now_ns};
 
 /// The bucket document holding a bucket policy as written (AWS JSON or Cedar).
 pub const BUCKET_POLICY: &str = "policy";
@@ -38,8 +41,45 @@ pub struct IamSnapshot {
     keys: HashMap<String, (String, String)>,
     /// user name → record.
     users: HashMap<String, UserRecord>,
+    /// access key → service account, with its compiled limit (None when it has no policy).
+    service_accounts: HashMap<String, (ServiceAccountRecord, Option<Limit>)>,
+    /// user name → signatures and sessions made before this time (ns) are refused.
+    revoked: HashMap<String, u64>,
+    /// Identity providers by name.
+    pub providers: Vec<IdentityProvider>,
     /// The policy engine with every attachment linked.
     pub engine: Arc<PolicyEngine>,
+}
+
+/// A stored session with its compiled session policy.
+#[derive(Debug)]
+struct LiveSession {
+    rec: SessionRecord,
+    limit: Option<Limit>,
+}
+
+/// What a signed request presented besides its signature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presented<'a> {
+    /// The access key of the signature.
+    pub access_key: &'a str,
+    /// `x-amz-security-token` (header or query).
+    pub token: Option<&'a str>,
+    /// When the request (or presigned URL) was signed, ns; None when unknown (SigV2 presigned).
+    pub signed_ns: Option<u64>,
+}
+
+/// Why credentials were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No such key (deleted, never existed) or its owner is disabled.
+    UnknownKey,
+    /// A session key without its token, or with another one.
+    InvalidToken,
+    /// The session has expired.
+    ExpiredToken,
+    /// Signed (or the session issued) before the owner's revocation time.
+    Revoked,
 }
 
 /// Who an access key belongs to.
@@ -55,8 +95,11 @@ pub enum KeyOwner {
 #[derive(Debug)]
 pub struct Iam {
     root: RootCredentials,
-    base: Arc<PolicyEngine>,
+    /// The file policies (replaced on SIGHUP).
+    base: RwLock<Arc<PolicyEngine>>,
     current: RwLock<Arc<IamSnapshot>>,
+    /// STS sessions by temporary access key.
+    sessions: RwLock<HashMap<String, Arc<LiveSession>>>,
 }
 
 /// Converts a stored attachment to the policy crate's grant.
@@ -102,11 +145,19 @@ impl Iam {
         base: Arc<PolicyEngine>,
     ) -> Result<Self, IamError> {
         let snap = Self::snapshot(store, &base, None, None)?;
-        Ok(Self {
+        let iam = Self {
             root,
-            base,
+            base: RwLock::new(base),
             current: RwLock::new(Arc::new(snap)),
-        })
+            sessions: RwLock::new(HashMap::new()),
+        };
+        let now = now_ns();
+        for rec in store.list_sessions()? {
+            if rec.expires_ns > now {
+                iam.add_session(rec);
+            }
+        }
+        Ok(iam)
     }
 
     fn snapshot(
@@ -120,13 +171,15 @@ impl Iam {
             .into_iter()
             .map(|u| (u.name.clone(), u))
             .collect();
-        let keys = store
+        let keys: HashMap<String, (String, String)> = store
             .list_keys(None)?
             .into_iter()
             .map(|k| (k.access_key, (k.user, k.secret_key)))
             .collect();
         let mut grants: Vec<Grant> = store.list_attachments()?.iter().map(grant_of).collect();
         if let Some(a) = extra {
+            // A replacement takes the place of the attachment with its id.
+            grants.retain(|g| g.id != a.id);
             grants.push(grant_of(a));
         }
         let mut docs: Vec<(String, String)> = store
@@ -139,16 +192,36 @@ impl Iam {
             docs.push((b.to_owned(), text.to_owned()));
         }
         let engine = Arc::new(base.with_grants(&grants)?.with_bucket_policies(&docs)?);
+        let mut service_accounts = HashMap::new();
+        let mut keys: HashMap<String, (String, String)> = keys;
+        for sa in store.list_service_accounts()? {
+            let limit = match &sa.policy {
+                None => None,
+                Some(text) => match engine.limit(&format!("svcacct-{}", sa.access_key), text) {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        // Unusable rather than unlimited: its key is refused until fixed.
+                        tracing::error!(access_key = %sa.access_key, error = %e, "service account policy invalid; key refused");
+                        keys.remove(&sa.access_key);
+                        continue;
+                    }
+                },
+            };
+            service_accounts.insert(sa.access_key.clone(), (sa, limit));
+        }
         Ok(IamSnapshot {
             keys,
             users,
+            service_accounts,
+            revoked: store.list_revocations()?.into_iter().collect(),
+            providers: store.list_identity_providers()?,
             engine,
         })
     }
 
     /// Checks that `candidate` would form a valid policy set with what is stored.
     pub fn check_attachment(&self, store: &Store, candidate: &Attachment) -> Result<(), IamError> {
-        Self::snapshot(store, &self.base, Some(candidate), None).map(|_| ())
+        Self::snapshot(store, &self.base(), Some(candidate), None).map(|_| ())
     }
 
     /// Checks that a bucket policy (Cedar text) would form a valid policy set with what is
@@ -159,12 +232,34 @@ impl Iam {
         bucket: &str,
         cedar: &str,
     ) -> Result<(), IamError> {
-        Self::snapshot(store, &self.base, None, Some((bucket, cedar))).map(|_| ())
+        Self::snapshot(store, &self.base(), None, Some((bucket, cedar))).map(|_| ())
     }
 
     /// Rebuilds the snapshot after a change.
     pub fn reload(&self, store: &Store) -> Result<(), IamError> {
-        let snap = Arc::new(Self::snapshot(store, &self.base, None, None)?);
+        let snap = Arc::new(Self::snapshot(store, &self.base(), None, None)?);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = snap;
+        Ok(())
+    }
+
+    fn base(&self) -> Arc<PolicyEngine> {
+        self.base
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts new file policies in force (SIGHUP), with every attachment and bucket policy
+    /// linked again. On error nothing changes: the running set stays in force.
+    pub fn replace_base(&self, store: &Store, base: Arc<PolicyEngine>) -> Result<(), IamError> {
+        let snap = Arc::new(Self::snapshot(store, &base, None, None)?);
+        *self
+            .base
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = base;
         *self
             .current
             .write()
@@ -196,16 +291,60 @@ impl Iam {
             .is_some_and(|u| !u.enabled)
     }
 
-    /// The secret for an access key, only if the key exists and its owner is enabled.
+    /// The secret for an access key, only if the key exists and its owner is enabled, or
+    /// the key is an STS session's (an expired one too, so that its requests verify and are
+    /// then refused as `ExpiredToken`, as AWS answers).
     #[must_use]
     pub fn secret_for(&self, access_key: &str) -> Option<String> {
         if access_key == self.root.access_key {
             return Some(self.root.secret_key.clone());
         }
         let snap = self.snapshot_now();
-        let (user, secret) = snap.keys.get(access_key)?;
-        snap.users.get(user).filter(|u| u.enabled)?;
-        Some(secret.clone())
+        if let Some((user, secret)) = snap.keys.get(access_key) {
+            snap.users.get(user).filter(|u| u.enabled)?;
+            return Some(secret.clone());
+        }
+        self.session(access_key)
+            .map(|session| session.rec.secret_key.clone())
+    }
+
+    fn session(&self, access_key: &str) -> Option<Arc<LiveSession>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(access_key)
+            .cloned()
+    }
+
+    /// Makes a stored session usable (its policy was validated when it was issued; one that no
+    /// longer validates leaves the session unusable).
+    pub fn add_session(&self, rec: SessionRecord) {
+        let engine = self.snapshot_now().engine.clone();
+        let limit = match &rec.policy {
+            None => None,
+            Some(text) => match engine.limit(&format!("session-{}", rec.access_key), text) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(access_key = %rec.access_key, error = %e, "session policy invalid; session refused");
+                    return;
+                }
+            },
+        };
+        let mut map = self
+            .sessions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = now_ns();
+        map.retain(|_, s| s.rec.expires_ns > now);
+        map.insert(rec.access_key.clone(), Arc::new(LiveSession { rec, limit }));
+    }
+
+    /// Checks that a session policy is valid Cedar for this schema.
+    pub fn check_limit(&self, text: &str) -> Result<(), PolicyError> {
+        self.snapshot_now()
+            .engine
+            .limit("session", text)
+            .map(|_| ())
     }
 
     /// The principal named `name` for explanations (`fsctl policy test`): `root`/the root
@@ -220,10 +359,7 @@ impl Iam {
         }
         let snap = self.snapshot_now();
         let u = snap.users.get(name)?;
-        Some(Principal::User {
-            name: u.name.clone(),
-            groups: u.groups.clone(),
-        })
+        Some(Principal::user(u.name.clone(), u.groups.clone()))
     }
 
     /// Every user, for `who-can`.
@@ -234,18 +370,139 @@ impl Iam {
         v
     }
 
-    /// The principal an access key stands for, if it may still be used.
+    /// The user owning an access key (a user's own key or service account), if any.
     #[must_use]
-    pub fn principal_for(&self, access_key: &str) -> Option<Principal> {
+    pub fn owner_of(&self, access_key: &str) -> Option<String> {
+        self.snapshot_now()
+            .keys
+            .get(access_key)
+            .map(|(u, _)| u.clone())
+    }
+
+    /// The service accounts, all or one owner's.
+    #[must_use]
+    pub fn service_accounts(&self, owner: Option<&str>) -> Vec<ServiceAccountRecord> {
+        let mut v: Vec<ServiceAccountRecord> = self
+            .snapshot_now()
+            .service_accounts
+            .values()
+            .map(|(r, _)| r.clone())
+            .filter(|r| owner.is_none_or(|o| r.owner == o))
+            .collect();
+        v.sort_by(|a, b| a.access_key.cmp(&b.access_key));
+        v
+    }
+
+    /// The principal a long-lived key stands for (a user's key or a service account), checked
+    /// against its owner's state and revocation time.
+    fn key_principal(
+        &self,
+        snap: &IamSnapshot,
+        access_key: &str,
+        signed_ns: Option<u64>,
+    ) -> Result<Principal, AuthFailure> {
         if access_key == self.root.access_key {
-            return Some(Principal::Root(self.root.access_key.clone()));
+            return Ok(Principal::Root(self.root.access_key.clone()));
         }
+        let (user, _) = snap.keys.get(access_key).ok_or(AuthFailure::UnknownKey)?;
+        let u = snap
+            .users
+            .get(user)
+            .filter(|u| u.enabled)
+            .ok_or(AuthFailure::UnknownKey)?;
+        check_revocation(snap, user, signed_ns)?;
+        let limits = snap
+            .service_accounts
+            .get(access_key)
+            .and_then(|(_, l)| l.clone())
+            .into_iter()
+            .collect();
+        Ok(Principal::user(u.name.clone(), u.groups.clone()).limited(limits))
+    }
+
+    /// The principal of a federated identity (token or directory): its groups and tags, plus
+    /// the groups of a local user of the same name; refused when that local user is disabled.
+    pub fn federated_principal(
+        &self,
+        user: &str,
+        groups: &[String],
+        tags: &[(String, String)],
+    ) -> Result<Principal, AuthFailure> {
         let snap = self.snapshot_now();
-        let (user, _) = snap.keys.get(access_key)?;
-        let u = snap.users.get(user).filter(|u| u.enabled)?;
-        Some(Principal::User {
-            name: u.name.clone(),
-            groups: u.groups.clone(),
+        let mut groups = groups.to_vec();
+        if let Some(u) = snap.users.get(user) {
+            if !u.enabled {
+                return Err(AuthFailure::UnknownKey);
+            }
+            groups.extend(u.groups.iter().cloned());
+            groups.sort();
+            groups.dedup();
+        }
+        Ok(Principal::User {
+            name: user.to_owned(),
+            groups,
+            tags: tags.to_vec(),
         })
+    }
+
+    /// True when a local user of this name exists and is disabled.
+    #[must_use]
+    pub fn user_disabled(&self, user: &str) -> bool {
+        self.snapshot_now()
+            .users
+            .get(user)
+            .is_some_and(|u| !u.enabled)
+    }
+
+    /// The principal for a signed request: root, a user's key, a service account or an STS
+    /// session, each checked from scratch (owner enabled, key not deleted, session token and
+    /// expiry, revocation time) so a change takes effect on the very next request.
+    pub fn authenticate(&self, p: Presented<'_>) -> Result<Principal, AuthFailure> {
+        let snap = self.snapshot_now();
+        if p.access_key == self.root.access_key || snap.keys.contains_key(p.access_key) {
+            return self.key_principal(&snap, p.access_key, p.signed_ns);
+        }
+        let session = self.session(p.access_key).ok_or(AuthFailure::UnknownKey)?;
+        let rec = &session.rec;
+        let token_ok = p.token.is_some_and(|t| {
+            t.len() == rec.token.len()
+                && t.bytes()
+                    .zip(rec.token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !token_ok {
+            return Err(AuthFailure::InvalidToken);
+        }
+        if rec.expires_ns <= now_ns() {
+            return Err(AuthFailure::ExpiredToken);
+        }
+        check_revocation(&snap, &rec.user, p.signed_ns)?;
+        check_revocation(&snap, &rec.user, Some(rec.created_ns))?;
+        let base = match &rec.source {
+            // Derived from a key: the key must still be valid, and its limits carry over.
+            SessionSource::AssumeRole { parent_key } => {
+                self.key_principal(&snap, parent_key, Some(rec.created_ns))?
+            }
+            // A federated identity: its groups and tags come from the token or directory; a
+            // local user of the same name adds its groups, and disabling it cuts the session.
+            SessionSource::WebIdentity { .. } | SessionSource::Ldap { .. } => {
+                self.federated_principal(&rec.user, &rec.groups, &rec.tags)?
+            }
+        };
+        Ok(base.limited(session.limit.clone().into_iter().collect()))
+    }
+}
+
+fn check_revocation(
+    snap: &IamSnapshot,
+    user: &str,
+    signed_ns: Option<u64>,
+) -> Result<(), AuthFailure> {
+    match (snap.revoked.get(user), signed_ns) {
+        (None, _) => Ok(()),
+        (Some(before), Some(t)) if t >= *before => Ok(()),
+        // Signed before the revocation time, or when it cannot be told (SigV2 presigned).
+        _ => Err(AuthFailure::Revoked),
     }
 }

@@ -20,9 +20,13 @@ pub mod error;
 pub mod front;
 pub mod host;
 pub mod iam;
+pub mod ldap;
 pub mod lifecycle;
+pub mod oidc;
+pub mod routes;
 pub mod s3;
 pub mod sse;
+pub mod sts;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -130,12 +134,18 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone(), master));
     builder.set_auth(auth::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
-    builder.set_route(admin::AdminApi::new(
-        store.clone(),
-        iam.clone(),
-        gate,
-        audit.clone(),
+    let oidc = Arc::new(oidc::OidcVerifier::new());
+    builder.set_route(routes::Routes::new(
+        admin::AdminApi::new(
+            store.clone(),
+            iam.clone(),
+            gate.clone(),
+            audit.clone(),
+            oidc.clone(),
+        ),
+        sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
     ));
+    spawn_policy_reload(cfg.policies.clone(), store.clone(), iam.clone());
     if !cfg.lifecycle_interval.is_zero() {
         lifecycle::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
     }
@@ -213,6 +223,42 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     drop(audit);
     tracing::info!("audit flushed; stopped");
     Ok(())
+}
+
+/// On SIGHUP, reads the `--policies` directory again and puts it in force; a directory that
+/// does not load (bad policy, bad schema) is logged with file, line and reason, and the running
+/// set stays in force.
+fn spawn_policy_reload(dir: Option<std::path::PathBuf>, store: Arc<Store>, iam: Arc<iam::Iam>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let Some(dir) = dir.clone() else {
+                tracing::info!("SIGHUP: the built-in policies are in use; nothing to reload");
+                continue;
+            };
+            let (store, iam) = (store.clone(), iam.clone());
+            let outcome = tokio::task::spawn_blocking(move || {
+                let engine = load_policies(Some(&dir)).map_err(|e| e.to_string())?;
+                iam.replace_base(&store, Arc::new(engine))
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            match outcome {
+                Ok(Ok(())) => tracing::info!("SIGHUP: policies reloaded"),
+                Ok(Err(e)) => tracing::error!(
+                    error = %e,
+                    "SIGHUP: policies not reloaded; the running set stays in force"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: policy reload panicked"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (dir, store, iam);
 }
 
 async fn shutdown_signal() {

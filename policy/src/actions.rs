@@ -11,6 +11,8 @@ pub enum ResourceKind {
     Bucket,
     /// The whole service.
     Service,
+    /// A user (its service accounts).
+    User,
 }
 
 /// Declares the action enum, its Cedar names and resource kinds, and `ALL`, from one table so
@@ -196,6 +198,26 @@ actions! {
     AdminQueryAudit => "admin:QueryAudit", Service;
     /// Admin: run a lifecycle pass now (or as of a given time).
     AdminRunLifecycle => "admin:RunLifecycle", Service;
+    /// Admin: refuse a user's signatures and sessions made before a time.
+    AdminRevokeKeys => "admin:RevokeKeys", Service;
+    /// Admin: list identity providers.
+    AdminListIdentityProviders => "admin:ListIdentityProviders", Service;
+    /// Admin: add or replace an identity provider.
+    AdminAddIdentityProvider => "admin:AddIdentityProvider", Service;
+    /// Admin: remove an identity provider.
+    AdminRemoveIdentityProvider => "admin:RemoveIdentityProvider", Service;
+    /// Create a service account owned by a user (the resource).
+    AdminCreateServiceAccount => "admin:CreateServiceAccount", User;
+    /// List a user's service accounts.
+    AdminListServiceAccounts => "admin:ListServiceAccounts", User;
+    /// Delete one of a user's service accounts.
+    AdminDeleteServiceAccount => "admin:DeleteServiceAccount", User;
+    /// STS AssumeRole: temporary credentials for the caller.
+    StsAssumeRole => "sts:AssumeRole", Service;
+    /// STS AssumeRoleWithWebIdentity, decided for the token's identity.
+    StsAssumeRoleWithWebIdentity => "sts:AssumeRoleWithWebIdentity", Service;
+    /// STS AssumeRoleWithLDAPIdentity, decided for the directory's identity.
+    StsAssumeRoleWithLdapIdentity => "sts:AssumeRoleWithLDAPIdentity", Service;
 }
 
 impl Action {

@@ -25,9 +25,44 @@ pub enum Principal {
         name: String,
         /// Group names.
         groups: Vec<String>,
+        /// Principal tags (`principal.getTag("…")`): claims of a federated identity.
+        tags: Vec<(String, String)>,
     },
     /// An unsigned request.
     Anonymous,
+    /// A principal whose permissions are narrowed (an STS session with a session policy, a
+    /// service account with a policy): allowed only what the principal may do and every limit
+    /// permits.
+    Limited {
+        /// Who is acting.
+        principal: Box<Principal>,
+        /// The narrowing policy sets.
+        limits: Vec<Limit>,
+    },
+}
+
+/// A policy set that narrows what a principal may do. It never grants anything by itself:
+/// an access is allowed only when the main policy set allows it and the limit permits it too.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    id: String,
+    set: Arc<PolicySet>,
+}
+
+impl PartialEq for Limit {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Limit {}
+
+impl Limit {
+    /// The limit's name (its policies are `<name>-<n>`).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 impl Principal {
@@ -38,6 +73,51 @@ impl Principal {
             Principal::Root(n) => n,
             Principal::User { name, .. } => name,
             Principal::Anonymous => "anonymous",
+            Principal::Limited { principal, .. } => principal.display_name(),
+        }
+    }
+
+    /// A user with groups and no tags.
+    #[must_use]
+    pub fn user(name: impl Into<String>, groups: Vec<String>) -> Self {
+        Principal::User {
+            name: name.into(),
+            groups,
+            tags: Vec::new(),
+        }
+    }
+
+    /// This principal narrowed by `limits` (unchanged when there are none).
+    #[must_use]
+    pub fn limited(self, limits: Vec<Limit>) -> Self {
+        match (self, limits.is_empty()) {
+            (p, true) => p,
+            (
+                Principal::Limited {
+                    principal,
+                    limits: mut own,
+                },
+                false,
+            ) => {
+                own.extend(limits);
+                Principal::Limited {
+                    principal,
+                    limits: own,
+                }
+            }
+            (p, false) => Principal::Limited {
+                principal: Box::new(p),
+                limits,
+            },
+        }
+    }
+
+    /// The principal without its limits.
+    #[must_use]
+    pub fn unlimited(&self) -> &Principal {
+        match self {
+            Principal::Limited { principal, .. } => principal.unlimited(),
+            p => p,
         }
     }
 }
@@ -56,6 +136,8 @@ pub enum Resource {
         /// Object key.
         key: String,
     },
+    /// A user as the subject of an action (its service accounts).
+    User(String),
 }
 
 /// Request facts that conditions may use.
@@ -197,6 +279,42 @@ impl Types {
 
 fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
     EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+}
+
+/// The decision of one Cedar response: any evaluation error is a deny.
+fn outcome(response: &cedar_policy::Response) -> Decision {
+    let errors: Vec<String> = response
+        .diagnostics()
+        .errors()
+        .map(ToString::to_string)
+        .collect();
+    let mut policies: Vec<String> = if errors.is_empty() {
+        response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect()
+    } else {
+        // The erroring policies are what decided this deny.
+        response
+            .diagnostics()
+            .errors()
+            .map(|e| match e {
+                cedar_policy::AuthorizationError::PolicyEvaluationError(p) => {
+                    p.policy_id().to_string()
+                }
+            })
+            .collect()
+    };
+    policies.sort();
+    policies.dedup();
+    Decision {
+        // An erroring policy is skipped by Cedar; an erroring forbid would then fail open.
+        // Any error is a deny.
+        allowed: response.decision() == CedarDecision::Allow && errors.is_empty(),
+        policies,
+        errors,
+    }
 }
 
 /// The schema, the policy set in force (files + grants), and what the entity builder needs.
@@ -448,39 +566,54 @@ impl PolicyEngine {
             Ok(r) => r,
             Err(e) => return Decision::deny_with_error(e.to_string()),
         };
-        let response = Authorizer::new().is_authorized(&request, &self.set, &entities);
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(ToString::to_string)
-            .collect();
-        let mut policies: Vec<String> = if errors.is_empty() {
-            response
-                .diagnostics()
-                .reason()
-                .map(ToString::to_string)
-                .collect()
-        } else {
-            // The erroring policies are what decided this deny.
-            response
-                .diagnostics()
-                .errors()
-                .map(|e| match e {
-                    cedar_policy::AuthorizationError::PolicyEvaluationError(p) => {
-                        p.policy_id().to_string()
-                    }
-                })
-                .collect()
+        let authorizer = Authorizer::new();
+        let decision = outcome(&authorizer.is_authorized(&request, &self.set, &entities));
+        let Principal::Limited { limits, .. } = &req.principal else {
+            return decision;
         };
-        policies.sort();
-        policies.dedup();
-        Decision {
-            // An erroring policy is skipped by Cedar; an erroring forbid would then fail open.
-            // Any error is a deny.
-            allowed: response.decision() == CedarDecision::Allow && errors.is_empty(),
-            policies,
-            errors,
+        if !decision.allowed {
+            return decision;
         }
+        // Every limit must permit the access as well; the first that does not decides.
+        for limit in limits {
+            let d = outcome(&authorizer.is_authorized(&request, &limit.set, &entities));
+            if !d.allowed {
+                let mut policies = d.policies;
+                if policies.is_empty() {
+                    policies.push(format!("{}:not-permitted", limit.id));
+                }
+                return Decision { policies, ..d };
+            }
+        }
+        decision
+    }
+
+    /// A limit (session policy, service account policy) from Cedar text, validated strictly
+    /// against the schema. `id` names it in decisions and errors.
+    pub fn limit(&self, id: &str, text: &str) -> Result<Limit, PolicyError> {
+        let name = format!("policy of {id}");
+        let parsed = PolicySet::from_str(text)
+            .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
+        if parsed.templates().next().is_some() {
+            return Err(PolicyError::one(format!(
+                "{name}: templates are not allowed"
+            )));
+        }
+        if parsed.policies().next().is_none() {
+            return Err(PolicyError::one(format!("{name}: no policy")));
+        }
+        let mut set = PolicySet::new();
+        for (i, p) in parsed.policies().enumerate() {
+            set.add(p.new_id(PolicyId::new(format!("{id}-{i}"))))
+                .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
+        }
+        load::validate(&self.schema, &set, &|_| {
+            Some((name.clone(), text.to_owned()))
+        })?;
+        Ok(Limit {
+            id: id.to_owned(),
+            set: Arc::new(set),
+        })
     }
 
     fn context(&self, c: &RequestContext) -> Result<Context, String> {
@@ -545,22 +678,33 @@ impl PolicyEngine {
     ) -> Result<(Vec<Entity>, EntityUid, EntityUid), String> {
         let t = &self.types;
         let mut list: Vec<Entity> = Vec::new();
-        let principal = match &req.principal {
+        let principal = match req.principal.unlimited() {
             Principal::Root(name) => {
                 let u = uid(&t.root, name);
                 list.push(Entity::with_uid(u.clone()));
                 u
             }
-            Principal::User { name, groups } => {
+            Principal::User { name, groups, tags } => {
                 let u = uid(&t.user, name);
-                let parents: HashSet<EntityUid> = groups.iter().map(|g| uid(&t.group, g)).collect();
+                let mut parents: HashSet<EntityUid> =
+                    groups.iter().map(|g| uid(&t.group, g)).collect();
                 for g in &parents {
                     list.push(Entity::with_uid(g.clone()));
                 }
-                list.push(Entity::new_no_attrs(u.clone(), parents));
+                // Acting on itself: the one User entity is also the resource, in the Service.
+                if req.resource == Resource::User(name.clone()) {
+                    parents.insert(uid(&t.service, SERVICE_ID));
+                }
+                let tags = tags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+                list.push(
+                    Entity::new_with_tags(u.clone(), HashMap::new(), parents, tags)
+                        .map_err(|e| e.to_string())?,
+                );
                 u
             }
-            Principal::Anonymous => {
+            Principal::Anonymous | Principal::Limited { .. } => {
                 let u = uid(&t.anonymous, "anonymous");
                 list.push(Entity::with_uid(u.clone()));
                 u
@@ -639,6 +783,16 @@ impl PolicyEngine {
                     .map_err(|e| e.to_string())?,
                 );
                 o
+            }
+            (Resource::User(name), ResourceKind::User) => {
+                let u = uid(&t.user, name);
+                if u != principal {
+                    list.push(Entity::new_no_attrs(
+                        u.clone(),
+                        HashSet::from([service.clone()]),
+                    ));
+                }
+                u
             }
             // Unsupported operations may name any resource; decide them on the service.
             (_, ResourceKind::Service) if req.action == Action::Unsupported => service.clone(),

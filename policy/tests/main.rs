@@ -26,10 +26,7 @@ fn ctx() -> RequestContext {
 }
 
 fn user(name: &str, groups: &[&str]) -> Principal {
-    Principal::User {
-        name: name.into(),
-        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-    }
+    Principal::user(name, groups.iter().map(|g| (*g).to_owned()).collect())
 }
 
 fn obj(b: &str, k: &str) -> Resource {
@@ -409,6 +406,11 @@ fn requests_built_for_every_action_conform_to_the_schema() {
             fsgate_policy::ResourceKind::Object => vec![obj("team", "home/carol/x")],
             fsgate_policy::ResourceKind::Bucket => vec![Resource::Bucket("team".into())],
             fsgate_policy::ResourceKind::Service => vec![Resource::Service],
+            // Acting on itself (one User entity for both) and on someone else.
+            fsgate_policy::ResourceKind::User => vec![
+                Resource::User("carol".into()),
+                Resource::User("dave".into()),
+            ],
         };
         if action == Action::ListBuckets {
             resources.push(Resource::Bucket("team".into()));
@@ -416,6 +418,11 @@ fn requests_built_for_every_action_conform_to_the_schema() {
         for resource in resources {
             for principal in [
                 user("carol", &["ops"]),
+                Principal::User {
+                    name: "carol".into(),
+                    groups: vec!["ops".into()],
+                    tags: vec![("department".into(), "finance".into())],
+                },
                 Principal::Root("r".into()),
                 Principal::Anonymous,
             ] {
@@ -550,4 +557,101 @@ fn cedar_bucket_policies_cannot_reach_other_buckets() {
         )])
         .unwrap_err();
     assert!(err.to_string().contains("mine"), "{err}");
+}
+
+fn access(principal: Principal, action: Action, resource: Resource) -> AccessRequest {
+    AccessRequest {
+        principal,
+        action,
+        resource,
+        context: ctx(),
+        object_tags: Vec::new(),
+    }
+}
+
+/// A limit (session or service account policy) only narrows: what it permits beyond the
+/// principal's own rights stays denied, and what it does not permit is denied naming it.
+#[test]
+fn limits_only_narrow() {
+    let e = team_engine();
+    let read_only = e
+        .limit(
+            "session-x",
+            "permit(principal, action in [Action::\"Read\"], resource);",
+        )
+        .unwrap();
+    let everything = e
+        .limit("session-y", "permit(principal, action, resource);")
+        .unwrap();
+    let carol = user("carol", &["ops"]);
+    let get = Action::GetObject;
+    let put = Action::PutObject;
+    let own = obj("team", "home/carol/x");
+    assert!(e.decide(&access(carol.clone(), put, own.clone())).allowed);
+    let limited = carol.clone().limited(vec![read_only.clone()]);
+    assert!(e.decide(&access(limited.clone(), get, own.clone())).allowed);
+    let d = e.decide(&access(limited, put, own.clone()));
+    assert!(!d.allowed);
+    assert_eq!(d.policies, vec!["session-x:not-permitted".to_owned()]);
+    // A permissive limit grants nothing the principal lacks.
+    let other = obj("private", "x");
+    assert!(!e.decide(&access(carol.clone(), put, other.clone())).allowed);
+    let wide = carol.clone().limited(vec![everything.clone()]);
+    assert!(!e.decide(&access(wide, put, other)).allowed);
+    // Limits stack: every one must permit.
+    let both = carol.limited(vec![everything, read_only]);
+    assert!(!e.decide(&access(both, put, own)).allowed);
+    // Invalid limits are refused when made.
+    assert!(
+        e.limit(
+            "bad",
+            "permit(principal, action == Action::\"nope\", resource);"
+        )
+        .is_err()
+    );
+    assert!(e.limit("empty", "").is_err());
+}
+
+/// Users manage their own service accounts by default, nobody else's.
+#[test]
+fn users_manage_only_their_own_service_accounts() {
+    let e = team_engine();
+    let carol = user("carol", &["ops"]);
+    for a in [
+        Action::AdminCreateServiceAccount,
+        Action::AdminListServiceAccounts,
+        Action::AdminDeleteServiceAccount,
+    ] {
+        assert!(
+            e.decide(&access(carol.clone(), a, Resource::User("carol".into())))
+                .allowed,
+            "{a:?}"
+        );
+        assert!(
+            !e.decide(&access(carol.clone(), a, Resource::User("dave".into())))
+                .allowed,
+            "{a:?}"
+        );
+        assert!(
+            !e.decide(&access(
+                Principal::Anonymous,
+                a,
+                Resource::User("carol".into())
+            ))
+            .allowed
+        );
+    }
+    // STS for users, not for anonymous callers.
+    assert!(
+        e.decide(&access(carol, Action::StsAssumeRole, Resource::Service))
+            .allowed
+    );
+    assert!(
+        !e.decide(&access(
+            Principal::Anonymous,
+            Action::StsAssumeRole,
+            Resource::Service
+        ))
+        .allowed
+    );
 }

@@ -2,7 +2,9 @@
 
 use crate::error::{StoreError, StoreResult};
 use crate::meta::Cf;
-use crate::model::{AccessKeyRecord, Attachment, UserRecord};
+use crate::model::{
+    AccessKeyRecord, Attachment, IdentityProvider, ServiceAccountRecord, SessionRecord, UserRecord,
+};
 use crate::{Store, now_ns};
 
 fn user_key(name: &str) -> Vec<u8> {
@@ -67,6 +69,7 @@ impl Store {
         batch.delete(Cf::Iam, &user_key(name))?;
         for k in self.list_keys(Some(name))? {
             batch.delete(Cf::Iam, &access_key_key(&k.access_key))?;
+            batch.delete(Cf::Iam, &svc_key(&k.access_key))?;
         }
         for a in self.list_attachments()? {
             if a.target == crate::model::AttachTarget::User(name.to_owned()) {
@@ -117,13 +120,14 @@ impl Store {
             .collect())
     }
 
-    /// Deletes an access key.
+    /// Deletes an access key (and its service account description, if it is one).
     pub fn delete_key(&self, access_key: &str) -> StoreResult<()> {
         if self.key(access_key)?.is_none() {
             return Err(StoreError::NotFound(format!("access key {access_key}")));
         }
         let mut batch = self.meta().batch();
         batch.delete(Cf::Iam, &access_key_key(access_key))?;
+        batch.delete(Cf::Iam, &svc_key(access_key))?;
         self.commit(batch)
     }
 
@@ -151,6 +155,134 @@ impl Store {
         }
         let mut batch = self.meta().batch();
         batch.delete(Cf::Iam, &attachment_key(id))?;
+        self.commit(batch)
+    }
+}
+
+fn svc_key(ak: &str) -> Vec<u8> {
+    format!("svc/{ak}").into_bytes()
+}
+
+fn session_key(ak: &str) -> Vec<u8> {
+    format!("sess/{ak}").into_bytes()
+}
+
+fn revoke_key(user: &str) -> Vec<u8> {
+    format!("revoke/{user}").into_bytes()
+}
+
+fn idp_key(name: &str) -> Vec<u8> {
+    format!("idp/{name}").into_bytes()
+}
+
+impl Store {
+    /// Stores a service account: its key (owned by `rec.owner`) and its description, in one
+    /// batch.
+    pub fn create_service_account(
+        &self,
+        rec: &ServiceAccountRecord,
+        secret_key: &str,
+    ) -> StoreResult<()> {
+        self.user(&rec.owner)?;
+        if self
+            .meta()
+            .contains(Cf::Iam, &access_key_key(&rec.access_key))?
+        {
+            return Err(StoreError::AlreadyExists(format!(
+                "access key {}",
+                rec.access_key
+            )));
+        }
+        let key = AccessKeyRecord {
+            access_key: rec.access_key.clone(),
+            secret_key: secret_key.to_owned(),
+            user: rec.owner.clone(),
+            created_ns: rec.created_ns,
+        };
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &access_key_key(&rec.access_key), &key)?;
+        batch.put(Cf::Iam, &svc_key(&rec.access_key), rec)?;
+        self.commit(batch)
+    }
+
+    /// Every service account.
+    pub fn list_service_accounts(&self) -> StoreResult<Vec<ServiceAccountRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<ServiceAccountRecord>(Cf::Iam, b"svc/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Stores an STS session, dropping expired ones on the way.
+    pub fn put_session(&self, rec: &SessionRecord) -> StoreResult<()> {
+        let now = now_ns();
+        let mut batch = self.meta().batch();
+        for old in self.list_sessions()? {
+            if old.expires_ns <= now {
+                batch.delete(Cf::Iam, &session_key(&old.access_key))?;
+            }
+        }
+        batch.put(Cf::Iam, &session_key(&rec.access_key), rec)?;
+        self.commit(batch)
+    }
+
+    /// Every stored session (expired ones included until the next `put_session`).
+    pub fn list_sessions(&self) -> StoreResult<Vec<SessionRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<SessionRecord>(Cf::Iam, b"sess/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Refuses every signature, presigned URL and session of `user` made before `before_ns`
+    /// (the latest call wins).
+    pub fn set_revocation(&self, user: &str, before_ns: u64) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &revoke_key(user), &before_ns)?;
+        self.commit(batch)
+    }
+
+    /// Every user's revocation time.
+    pub fn list_revocations(&self) -> StoreResult<Vec<(String, u64)>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<u64>(Cf::Iam, b"revoke/")?
+            .into_iter()
+            .map(|(k, v)| {
+                let name = String::from_utf8_lossy(k.strip_prefix(b"revoke/").unwrap_or(&k));
+                (name.into_owned(), v)
+            })
+            .collect())
+    }
+
+    /// Adds or replaces an identity provider.
+    pub fn put_identity_provider(&self, p: &IdentityProvider) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &idp_key(p.name()), p)?;
+        self.commit(batch)
+    }
+
+    /// Every identity provider, by name.
+    pub fn list_identity_providers(&self) -> StoreResult<Vec<IdentityProvider>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<IdentityProvider>(Cf::Iam, b"idp/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Removes an identity provider.
+    pub fn delete_identity_provider(&self, name: &str) -> StoreResult<()> {
+        if !self.meta().contains(Cf::Iam, &idp_key(name))? {
+            return Err(StoreError::NotFound(format!("identity provider {name}")));
+        }
+        let mut batch = self.meta().batch();
+        batch.delete(Cf::Iam, &idp_key(name))?;
         self.commit(batch)
     }
 }

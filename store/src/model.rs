@@ -273,3 +273,130 @@ pub struct AuditRecord {
     /// The object version read, written or deleted (or the delete marker made), when any.
     pub version_id: String,
 }
+
+/// A service account: an access key owned by a user, optionally narrowed by a Cedar policy.
+/// The key itself is an ordinary `AccessKeyRecord` of the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAccountRecord {
+    /// The access key it describes.
+    pub access_key: String,
+    /// The owning user.
+    pub owner: String,
+    /// Cedar policies the key is limited to (on top of the owner's own), if any.
+    pub policy: Option<String>,
+    /// Free text shown in listings.
+    pub description: String,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+}
+
+/// How an STS session was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionSource {
+    /// `AssumeRole`, signed with this access key (a user's key, a service account or root).
+    AssumeRole {
+        /// The access key that signed the request.
+        parent_key: String,
+    },
+    /// `AssumeRoleWithWebIdentity` with a token of this identity provider.
+    WebIdentity {
+        /// Identity provider name.
+        provider: String,
+    },
+    /// `AssumeRoleWithLDAPIdentity` against this identity provider.
+    Ldap {
+        /// Identity provider name.
+        provider: String,
+        /// The user's distinguished name.
+        dn: String,
+    },
+}
+
+/// Temporary credentials issued by STS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The temporary access key id.
+    pub access_key: String,
+    /// The temporary secret.
+    pub secret_key: String,
+    /// The session token every request must carry.
+    pub token: String,
+    /// The user the session acts as (`root` for root's own sessions).
+    pub user: String,
+    /// Groups the session is a member of (from the token or directory for federated users).
+    pub groups: Vec<String>,
+    /// Principal tags (chosen token claims).
+    pub tags: Vec<(String, String)>,
+    /// Inline session policy (Cedar), which can only narrow.
+    pub policy: Option<String>,
+    /// Where it came from.
+    pub source: SessionSource,
+    /// Issue time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+    /// Expiry, nanoseconds since the Unix epoch.
+    pub expires_ns: u64,
+}
+
+/// An identity provider that STS trusts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdentityProvider {
+    /// An OpenID Connect issuer.
+    Oidc(OidcProvider),
+    /// An LDAP directory.
+    Ldap(LdapProvider),
+}
+
+impl IdentityProvider {
+    /// The provider's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            IdentityProvider::Oidc(p) => &p.name,
+            IdentityProvider::Ldap(p) => &p.name,
+        }
+    }
+}
+
+/// OpenID Connect settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcProvider {
+    /// Unique name.
+    pub name: String,
+    /// Issuer URL (`iss`); discovery is `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The audience tokens must carry (`aud` or `azp`).
+    pub client_id: String,
+    /// Claim holding group or role names.
+    pub groups_claim: String,
+    /// Claim naming the fsgate user.
+    pub user_claim: String,
+    /// Claims copied to principal tags.
+    pub tag_claims: Vec<String>,
+}
+
+/// LDAP settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LdapProvider {
+    /// Unique name.
+    pub name: String,
+    /// `host:port`.
+    pub server: String,
+    /// `none`, `tls` (ldaps) or `starttls`.
+    pub tls: String,
+    /// Accept any server certificate (tests only).
+    pub tls_insecure: bool,
+    /// Service account used to search for users.
+    pub bind_dn: String,
+    /// Its password.
+    pub bind_password: String,
+    /// Where users are searched.
+    pub user_base: String,
+    /// Filter with `%s` for the (escaped) user name.
+    pub user_filter: String,
+    /// Where groups are searched.
+    pub group_base: String,
+    /// Filter with `%d` for the user's (escaped) DN and `%s` for the user name.
+    pub group_filter: String,
+    /// Attribute naming a group.
+    pub group_attribute: String,
+}

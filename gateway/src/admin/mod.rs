@@ -11,6 +11,7 @@
 //! | DELETE | /admin/v1/keys/{access_key} | admin:DeleteKey |
 //! | PUT, DELETE | /admin/v1/groups/{group}/members/{user} | admin:AddGroupMember, admin:RemoveGroupMember |
 //! | GET, POST | /admin/v1/policies | admin:ListPolicies, admin:AttachPolicy |
+//! | PUT | /admin/v1/policies/{id} (replace in place) | admin:AttachPolicy |
 //! | DELETE | /admin/v1/policies/{id} | admin:DetachPolicy |
 //! | POST | /admin/v1/policy/test, /who-can, /validate | admin:ListPolicies |
 //! | GET | /admin/v1/audit?principal&bucket&key&since&until&decision&limit | admin:QueryAudit |
@@ -18,10 +19,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use rand::Rng;
-use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,6 +35,8 @@ use crate::access::{Gate, ListingContext};
 use crate::context::RequestCtx;
 use crate::iam::{Iam, IamError};
 
+mod identity;
+
 const PREFIX: &str = "/admin/v1/";
 const MAX_BODY: usize = 1 << 20;
 
@@ -45,6 +47,7 @@ pub struct AdminApi {
     iam: Arc<Iam>,
     gate: Gate,
     audit: Arc<AuditWriter>,
+    oidc: Arc<crate::oidc::OidcVerifier>,
 }
 
 /// An admin outcome: status and JSON body.
@@ -80,7 +83,8 @@ fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
 }
 
-fn random_string(len: usize, alphabet: &[u8]) -> String {
+/// `len` characters drawn uniformly from `alphabet`.
+pub(crate) fn random_string(len: usize, alphabet: &[u8]) -> String {
     let mut rng = rand::rng();
     (0..len)
         .map(|_| {
@@ -157,12 +161,19 @@ struct NewAttachment {
 impl AdminApi {
     /// The admin route over the store and IAM cache.
     #[must_use]
-    pub fn new(store: Arc<Store>, iam: Arc<Iam>, gate: Gate, audit: Arc<AuditWriter>) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        iam: Arc<Iam>,
+        gate: Gate,
+        audit: Arc<AuditWriter>,
+        oidc: Arc<crate::oidc::OidcVerifier>,
+    ) -> Self {
         Self {
             store,
             iam,
             gate,
             audit,
+            oidc,
         }
     }
 
@@ -227,9 +238,18 @@ impl AdminApi {
             (Method::DELETE, ["groups", _, "members", _]) => Action::AdminRemoveGroupMember,
             (Method::GET, ["policies"]) => Action::AdminListPolicies,
             (Method::POST, ["policies"]) => Action::AdminAttachPolicy,
+            // Replacing an attachment in place (same id) is attaching it anew.
+            (Method::PUT, ["policies", _]) => Action::AdminAttachPolicy,
             (Method::DELETE, ["policies", _]) => Action::AdminDetachPolicy,
             (Method::GET, ["audit"]) => Action::AdminQueryAudit,
             (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
+            (Method::POST, ["users", _, "revoke"]) => Action::AdminRevokeKeys,
+            (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
+            (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
+            (Method::DELETE, ["idps", _]) => Action::AdminRemoveIdentityProvider,
+            (Method::GET, ["svcaccts"]) => Action::AdminListServiceAccounts,
+            (Method::POST, ["svcaccts"]) => Action::AdminCreateServiceAccount,
+            (Method::DELETE, ["svcaccts", _]) => Action::AdminDeleteServiceAccount,
             // Explaining and checking policies reads them: decided as admin:ListPolicies.
             (Method::POST, ["policy", "test" | "who-can" | "validate"]) => {
                 Action::AdminListPolicies
@@ -242,17 +262,41 @@ impl AdminApi {
                 );
             }
         };
+        // Service accounts are decided on their owner: named, or the caller itself.
+        let resource = if action.resource_kind() == fsgate_policy::ResourceKind::User {
+            let caller = match principal.unlimited() {
+                fsgate_policy::Principal::User { name, .. } => name.clone(),
+                _ => String::new(),
+            };
+            let named = match action {
+                Action::AdminDeleteServiceAccount => Some(
+                    segs.get(1)
+                        .and_then(|ak| self.iam.owner_of(ak))
+                        .unwrap_or_default(),
+                ),
+                Action::AdminCreateServiceAccount => serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("user").and_then(Value::as_str).map(str::to_owned)),
+                _ => query_map(uri)
+                    .into_iter()
+                    .find(|(k, _)| k == "user")
+                    .map(|(_, v)| v),
+            };
+            Resource::User(named.unwrap_or(caller))
+        } else {
+            Resource::Service
+        };
         let d = self.gate.decide(
             rc,
             principal,
             action,
-            Resource::Service,
+            resource.clone(),
             ListingContext::default(),
         );
         if !d.allowed {
             return err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
         }
-        match self.run(rc, action, &segs, uri, body).await {
+        match self.run(rc, action, &segs, uri, body, &resource).await {
             Ok(r) | Err(r) => r,
         }
     }
@@ -264,7 +308,11 @@ impl AdminApi {
         segs: &[&str],
         uri: &Uri,
         body: Bytes,
+        resource: &Resource,
     ) -> Result<Reply, Reply> {
+        if let Some(r) = self.run_identity(rc, action, segs, &body, resource).await? {
+            return Ok(r);
+        }
         let seg = |i: usize| segs.get(i).map(|s| (*s).to_owned()).unwrap_or_default();
         let parse = |b: &Bytes| -> Result<Value, Reply> {
             serde_json::from_slice(b)
@@ -412,7 +460,25 @@ impl AdminApi {
             Action::AdminAttachPolicy => {
                 let req: NewAttachment = serde_json::from_value(parse(&body)?)
                     .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))?;
-                let att = self.attachment_of(req)?;
+                let mut att = self.attachment_of(req)?;
+                let replacing = segs.len() == 2;
+                if replacing {
+                    let id = seg(1);
+                    let exists = self
+                        .blocking(|s| s.list_attachments())
+                        .await
+                        .map_err(|e| store_err(e, rc))?
+                        .iter()
+                        .any(|a| a.id == id);
+                    if !exists {
+                        return Err(err(
+                            StatusCode::NOT_FOUND,
+                            "NotFound",
+                            format!("attachment {id} not found"),
+                        ));
+                    }
+                    att.id = id;
+                }
                 let (s, iam, a) = (self.store.clone(), self.iam.clone(), att.clone());
                 let checked = tokio::task::spawn_blocking(move || iam.check_attachment(&s, &a))
                     .await
@@ -439,7 +505,12 @@ impl AdminApi {
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 self.reload(rc).await?;
-                Ok(Reply(StatusCode::CREATED, attachment_json(&att)))
+                let status = if replacing {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                };
+                Ok(Reply(status, attachment_json(&att)))
             }
             Action::AdminDetachPolicy => {
                 let id = seg(1);
@@ -468,7 +539,12 @@ impl AdminApi {
                 };
                 let log = self.audit.clone();
                 let report = self
-                    .blocking(move |s| crate::lifecycle::run_once(s, &log, now))
+                    .blocking(move |s| {
+                        let report = crate::lifecycle::run_once(s, &log, now);
+                        // The report answers only once every action it counts is on record.
+                        log.flush();
+                        report
+                    })
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 Ok(Reply(StatusCode::OK, json!(report)))
@@ -514,8 +590,13 @@ impl AdminApi {
                         _ => {}
                     }
                 }
+                // Read-your-writes: what was queued before this query is committed first.
+                let log = self.audit.clone();
                 let recs = self
-                    .blocking(move |s| s.query_audit(&f))
+                    .blocking(move |s| {
+                        log.flush();
+                        s.query_audit(&f)
+                    })
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 let v: Vec<Value> = recs
@@ -617,6 +698,7 @@ impl AdminApi {
                 ));
             }
             fsgate_policy::ResourceKind::Service => Resource::Service,
+            fsgate_policy::ResourceKind::User => Resource::User(resource_text.clone()),
         };
         let ctx = req.get("context").cloned().unwrap_or_default();
         let ip = ctx.get("ip").and_then(Value::as_str).unwrap_or("127.0.0.1");
@@ -688,10 +770,10 @@ impl AdminApi {
         groups.sort();
         groups.dedup();
         for u in &users {
-            let d = decide(&fsgate_policy::Principal::User {
-                name: u.name.clone(),
-                groups: u.groups.clone(),
-            });
+            let d = decide(&fsgate_policy::Principal::user(
+                u.name.clone(),
+                u.groups.clone(),
+            ));
             if d.allowed {
                 allowed_users
                     .push(json!({"user": u.name, "enabled": u.enabled, "policies": d.policies}));
@@ -699,10 +781,7 @@ impl AdminApi {
         }
         let mut allowed_groups = Vec::new();
         for g in groups {
-            let member = fsgate_policy::Principal::User {
-                name: "\u{0}who-can-probe".into(),
-                groups: vec![g.clone()],
-            };
+            let member = fsgate_policy::Principal::user("\u{0}who-can-probe", vec![g.clone()]);
             let d = decide(&member);
             if d.allowed {
                 allowed_groups.push(json!({"group": g, "policies": d.policies}));
@@ -788,26 +867,36 @@ fn attachment_json(a: &Attachment) -> Value {
     v
 }
 
-#[async_trait::async_trait]
-impl S3Route for AdminApi {
-    fn is_match(
-        &self,
-        _method: &Method,
-        uri: &Uri,
-        _headers: &HeaderMap,
-        _ext: &mut http::Extensions,
-    ) -> bool {
+impl AdminApi {
+    /// True for admin API paths.
+    #[must_use]
+    pub fn matches(uri: &Uri) -> bool {
         uri.path().starts_with(PREFIX)
     }
 
-    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+    /// Answers one admin request.
+    pub async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let rc = req
             .extensions
             .get::<Arc<RequestCtx>>()
             .cloned()
             .ok_or_else(|| s3_error!(InternalError, "missing request context"))?;
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
-        let principal = self.gate.principal(access_key.as_deref())?;
+        let bearer = crate::routes::bearer_token(&req.headers);
+        let principal = match (access_key.as_deref(), bearer) {
+            // An OIDC token of a configured provider stands for its user and groups.
+            (None, Some(token)) => {
+                let providers = self.iam.snapshot_now().providers.clone();
+                let id = self.oidc.verify(&providers, token).await.map_err(|e| {
+                    tracing::info!(request_id = %rc.request_id, reason = %e, "bearer token refused");
+                    s3_error!(AccessDenied, "The bearer token was refused")
+                })?;
+                self.iam
+                    .federated_principal(&id.user, &id.groups, &id.tags)
+                    .map_err(|_| s3_error!(AccessDenied, "The user is disabled"))?
+            }
+            (ak, _) => self.gate.principal(ak, &req.headers, &req.uri)?,
+        };
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
         let body = http_body_util::Limited::new(req.input, MAX_BODY)
             .collect()

@@ -1,0 +1,312 @@
+//! Admin routes for identity: service accounts, revocation and identity providers.
+//!
+//! | method | path | action (resource) |
+//! |---|---|---|
+//! | GET | /admin/v1/svcaccts?user= | admin:ListServiceAccounts (the owner; the caller by default) |
+//! | POST | /admin/v1/svcaccts `{"user"?, "policy"?, "description"?}` | admin:CreateServiceAccount (the owner) |
+//! | DELETE | /admin/v1/svcaccts/{access_key} | admin:DeleteServiceAccount (its owner) |
+//! | POST | /admin/v1/users/{name}/revoke `{"before": RFC 3339 or "now"}` | admin:RevokeKeys |
+//! | GET | /admin/v1/idps | admin:ListIdentityProviders |
+//! | PUT | /admin/v1/idps/{name} `{"type": "oidc" or "ldap", …}` | admin:AddIdentityProvider |
+//! | DELETE | /admin/v1/idps/{name} | admin:RemoveIdentityProvider |
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use fsgate_policy::{Action, Resource};
+use fsgate_store::model::{IdentityProvider, LdapProvider, OidcProvider, ServiceAccountRecord};
+use fsgate_store::now_ns;
+
+use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err, valid_name};
+use crate::context::RequestCtx;
+
+#[derive(Deserialize)]
+struct NewServiceAccount {
+    policy: Option<String>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct Revoke {
+    before: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum NewProvider {
+    Oidc {
+        issuer: String,
+        client_id: String,
+        #[serde(default = "default_groups_claim")]
+        groups_claim: String,
+        #[serde(default = "default_user_claim")]
+        user_claim: String,
+        #[serde(default)]
+        tag_claims: Vec<String>,
+    },
+    Ldap {
+        server: String,
+        #[serde(default = "default_tls")]
+        tls: String,
+        #[serde(default)]
+        tls_insecure: bool,
+        bind_dn: String,
+        bind_password: String,
+        user_base: String,
+        #[serde(default = "default_user_filter")]
+        user_filter: String,
+        group_base: String,
+        #[serde(default = "default_group_filter")]
+        group_filter: String,
+        #[serde(default = "default_group_attribute")]
+        group_attribute: String,
+    },
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_user_claim() -> String {
+    "preferred_username".into()
+}
+fn default_tls() -> String {
+    "none".into()
+}
+fn default_user_filter() -> String {
+    "(uid=%s)".into()
+}
+fn default_group_filter() -> String {
+    "(member=%d)".into()
+}
+fn default_group_attribute() -> String {
+    "cn".into()
+}
+
+fn bad(msg: impl Into<String>) -> Reply {
+    err(StatusCode::BAD_REQUEST, "InvalidArgument", msg)
+}
+
+fn json_of<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Reply> {
+    serde_json::from_slice(body)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))
+}
+
+fn provider_json(p: &IdentityProvider) -> Value {
+    match p {
+        IdentityProvider::Oidc(o) => json!({
+            "name": o.name, "type": "oidc", "issuer": o.issuer, "client_id": o.client_id,
+            "groups_claim": o.groups_claim, "user_claim": o.user_claim, "tag_claims": o.tag_claims,
+        }),
+        // The bind password is never shown.
+        IdentityProvider::Ldap(l) => json!({
+            "name": l.name, "type": "ldap", "server": l.server, "tls": l.tls,
+            "tls_insecure": l.tls_insecure, "bind_dn": l.bind_dn, "user_base": l.user_base,
+            "user_filter": l.user_filter, "group_base": l.group_base,
+            "group_filter": l.group_filter, "group_attribute": l.group_attribute,
+        }),
+    }
+}
+
+fn service_account_json(sa: &ServiceAccountRecord) -> Value {
+    json!({
+        "access_key": sa.access_key, "owner": sa.owner, "description": sa.description,
+        "policy": sa.policy, "created": ns_to_rfc3339(sa.created_ns),
+    })
+}
+
+impl AdminApi {
+    /// The identity routes; `None` when `action` is not one of them.
+    pub(super) async fn run_identity(
+        &self,
+        rc: &RequestCtx,
+        action: Action,
+        segs: &[&str],
+        body: &Bytes,
+        resource: &Resource,
+    ) -> Result<Option<Reply>, Reply> {
+        let owner = match resource {
+            Resource::User(u) => u.clone(),
+            _ => String::new(),
+        };
+        let reply = match action {
+            Action::AdminListServiceAccounts => {
+                let owner = (!owner.is_empty()).then_some(owner.as_str());
+                let v: Vec<Value> = self
+                    .iam
+                    .service_accounts(owner)
+                    .iter()
+                    .map(service_account_json)
+                    .collect();
+                Reply(StatusCode::OK, Value::Array(v))
+            }
+            Action::AdminCreateServiceAccount => {
+                let req: NewServiceAccount = json_of(body)?;
+                if owner.is_empty() {
+                    return Err(bad("user: the owner (root has no service accounts)"));
+                }
+                if let Some(p) = &req.policy {
+                    self.iam.check_limit(p).map_err(|e| {
+                        err(StatusCode::BAD_REQUEST, "MalformedPolicy", e.to_string())
+                    })?;
+                }
+                if req.description.len() > 256 {
+                    return Err(bad("description: at most 256 bytes"));
+                }
+                let (ak, sk) = new_key_pair();
+                let rec = ServiceAccountRecord {
+                    access_key: ak.clone(),
+                    owner: owner.clone(),
+                    policy: req.policy,
+                    description: req.description,
+                    created_ns: now_ns(),
+                };
+                let (r, sk2) = (rec.clone(), sk.clone());
+                self.blocking(move |s| s.create_service_account(&r, &sk2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                let mut v = service_account_json(&rec);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("secret_key".into(), json!(sk));
+                }
+                Reply(StatusCode::CREATED, v)
+            }
+            Action::AdminDeleteServiceAccount => {
+                let ak = segs.get(1).copied().unwrap_or_default().to_owned();
+                let is_svc = self
+                    .iam
+                    .service_accounts(None)
+                    .iter()
+                    .any(|sa| sa.access_key == ak);
+                if !is_svc {
+                    return Err(err(
+                        StatusCode::NOT_FOUND,
+                        "NotFound",
+                        format!("service account {ak} not found"),
+                    ));
+                }
+                let ak2 = ak.clone();
+                self.blocking(move |s| s.delete_key(&ak2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Reply(StatusCode::OK, json!({"removed": ak}))
+            }
+            Action::AdminRevokeKeys => {
+                let user = segs.get(1).copied().unwrap_or_default().to_owned();
+                if !valid_name(&user) {
+                    return Err(bad("a user name"));
+                }
+                let req: Revoke = json_of(body)?;
+                let before = if req.before == "now" {
+                    now_ns()
+                } else {
+                    parse_time(&req.before)
+                        .ok_or_else(|| bad("before: RFC 3339, Unix seconds or now"))?
+                };
+                let u = user.clone();
+                self.blocking(move |s| s.set_revocation(&u, before))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                tracing::warn!(request_id = %rc.request_id, user = %user, before = %ns_to_rfc3339(before), "credentials revoked");
+                Reply(
+                    StatusCode::OK,
+                    json!({"user": user, "before": ns_to_rfc3339(before)}),
+                )
+            }
+            Action::AdminListIdentityProviders => {
+                let v: Vec<Value> = self
+                    .iam
+                    .snapshot_now()
+                    .providers
+                    .iter()
+                    .map(provider_json)
+                    .collect();
+                Reply(StatusCode::OK, Value::Array(v))
+            }
+            Action::AdminAddIdentityProvider => {
+                let name = segs.get(1).copied().unwrap_or_default().to_owned();
+                if !valid_name(&name) {
+                    return Err(bad("provider names are 1-64 of A-Z a-z 0-9 . _ @ + = , -"));
+                }
+                let p = match json_of::<NewProvider>(body)? {
+                    NewProvider::Oidc {
+                        issuer,
+                        client_id,
+                        groups_claim,
+                        user_claim,
+                        tag_claims,
+                    } => {
+                        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+                            return Err(bad("issuer: an http(s) URL"));
+                        }
+                        if client_id.is_empty() {
+                            return Err(bad("client_id: the audience tokens carry"));
+                        }
+                        IdentityProvider::Oidc(OidcProvider {
+                            name,
+                            issuer,
+                            client_id,
+                            groups_claim,
+                            user_claim,
+                            tag_claims,
+                        })
+                    }
+                    NewProvider::Ldap {
+                        server,
+                        tls,
+                        tls_insecure,
+                        bind_dn,
+                        bind_password,
+                        user_base,
+                        user_filter,
+                        group_base,
+                        group_filter,
+                        group_attribute,
+                    } => {
+                        if !["none", "tls", "starttls"].contains(&tls.as_str()) {
+                            return Err(bad("tls: none, tls or starttls"));
+                        }
+                        if !user_filter.contains("%s") {
+                            return Err(bad("user_filter: must contain %s (the user name)"));
+                        }
+                        IdentityProvider::Ldap(LdapProvider {
+                            name,
+                            server,
+                            tls,
+                            tls_insecure,
+                            bind_dn,
+                            bind_password,
+                            user_base,
+                            user_filter,
+                            group_base,
+                            group_filter,
+                            group_attribute,
+                        })
+                    }
+                };
+                let p2 = p.clone();
+                self.blocking(move |s| s.put_identity_provider(&p2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Reply(StatusCode::OK, provider_json(&p))
+            }
+            Action::AdminRemoveIdentityProvider => {
+                let name = segs.get(1).copied().unwrap_or_default().to_owned();
+                let n2 = name.clone();
+                self.blocking(move |s| s.delete_identity_provider(&n2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Reply(StatusCode::OK, json!({"removed": name}))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(reply))
+    }
+}

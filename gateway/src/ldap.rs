@@ -1,0 +1,129 @@
+//! LDAP identities for `AssumeRoleWithLDAPIdentity`: search-then-bind.
+//!
+//! With the provider's service account fsgate searches `user_base` for exactly one entry
+//! matching `user_filter` (`%s` = the user name), binds as that entry's DN with the password
+//! given (proving it), then searches `group_base` with `group_filter` (`%d` = the user's DN,
+//! `%s` = the user name) and takes each group's `group_attribute` as an fsgate group name.
+//! Every value put into a filter goes through RFC 4515 escaping, so `*`, `(`, `)`, `\` and NUL
+//! in a user name match only themselves. An empty password is refused before any bind (an
+//! empty-password simple bind is an anonymous bind that "succeeds").
+
+use std::time::Duration;
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
+
+use fsgate_store::model::{IdentityProvider, LdapProvider, SessionSource};
+
+use crate::oidc::valid_name;
+use crate::sts::FederatedIdentity;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_NAME: usize = 256;
+
+/// Authenticates `user` with `password` against the first LDAP provider.
+pub async fn authenticate(
+    providers: &[IdentityProvider],
+    user: &str,
+    password: &str,
+) -> Result<FederatedIdentity, String> {
+    let p = providers
+        .iter()
+        .find_map(|p| match p {
+            IdentityProvider::Ldap(l) => Some(l),
+            IdentityProvider::Oidc(_) => None,
+        })
+        .ok_or_else(|| "no LDAP identity provider is configured".to_owned())?;
+    if user.is_empty() || user.len() > MAX_NAME || password.is_empty() {
+        return Err("invalid user name or password".into());
+    }
+    tokio::time::timeout(TIMEOUT, search_then_bind(p, user, password))
+        .await
+        .map_err(|_| format!("LDAP server {} timed out", p.server))?
+}
+
+async fn connect(p: &LdapProvider) -> Result<ldap3::Ldap, String> {
+    let scheme = if p.tls == "tls" { "ldaps" } else { "ldap" };
+    let settings = LdapConnSettings::new()
+        .set_conn_timeout(TIMEOUT)
+        .set_starttls(p.tls == "starttls")
+        .set_no_tls_verify(p.tls_insecure);
+    let url = format!("{scheme}://{}", p.server);
+    let (conn, ldap) = LdapConnAsync::with_settings(settings, &url)
+        .await
+        .map_err(|e| format!("connecting to {url}: {e}"))?;
+    ldap3::drive!(conn);
+    Ok(ldap)
+}
+
+async fn search_then_bind(
+    p: &LdapProvider,
+    user: &str,
+    password: &str,
+) -> Result<FederatedIdentity, String> {
+    let mut ldap = connect(p).await?;
+    ldap.simple_bind(&p.bind_dn, &p.bind_password)
+        .await
+        .and_then(ldap3::LdapResult::success)
+        .map_err(|e| format!("service account bind failed: {e}"))?;
+    let escaped = ldap_escape(user);
+    let filter = p.user_filter.replace("%s", &escaped);
+    let (entries, _) = ldap
+        .search(&p.user_base, Scope::Subtree, &filter, vec!["1.1"])
+        .await
+        .and_then(ldap3::SearchResult::success)
+        .map_err(|e| format!("user search failed: {e}"))?;
+    let dn = match entries.as_slice() {
+        [one] => SearchEntry::construct(one.clone()).dn,
+        [] => return Err("invalid user name or password".into()),
+        _ => return Err("the user filter matches more than one entry".into()),
+    };
+    // The password is proven on a connection of its own, so the service account's searches
+    // never run with the user's rights.
+    let mut as_user = connect(p).await?;
+    let bound = as_user
+        .simple_bind(&dn, password)
+        .await
+        .and_then(ldap3::LdapResult::success);
+    let _ = as_user.unbind().await;
+    if bound.is_err() {
+        return Err("invalid user name or password".into());
+    }
+    let group_filter = p
+        .group_filter
+        .replace("%d", &ldap_escape(dn.as_str()))
+        .replace("%s", &escaped);
+    let (groups, _) = ldap
+        .search(
+            &p.group_base,
+            Scope::Subtree,
+            &group_filter,
+            vec![p.group_attribute.as_str()],
+        )
+        .await
+        .and_then(ldap3::SearchResult::success)
+        .map_err(|e| format!("group search failed: {e}"))?;
+    let _ = ldap.unbind().await;
+    let mut names: Vec<String> = groups
+        .into_iter()
+        .map(SearchEntry::construct)
+        .flat_map(|e| e.attrs.get(&p.group_attribute).cloned().unwrap_or_default())
+        .filter(|g| valid_name(g))
+        .collect();
+    names.sort();
+    names.dedup();
+    if !valid_name(user) {
+        return Err(format!("'{user}' is not a valid fsgate user name"));
+    }
+    Ok(FederatedIdentity {
+        provider: p.name.clone(),
+        user: user.to_owned(),
+        groups: names,
+        tags: Vec::new(),
+        subject: dn.clone(),
+        audience: String::new(),
+        source: SessionSource::Ldap {
+            provider: p.name.clone(),
+            dn,
+        },
+    })
+}

@@ -1,0 +1,87 @@
+//! The non-S3 routes s3s hands over after checking any signature: the admin API under
+//! `/admin/v1/` and STS on `POST /` with a form body.
+
+use http::{HeaderMap, Method, Uri};
+use s3s::route::S3Route;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+
+use crate::admin::AdminApi;
+use crate::sts::{Sts, is_sts_request};
+
+/// Both routes behind the one `S3Route` s3s accepts.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    admin: AdminApi,
+    sts: Sts,
+}
+
+impl Routes {
+    /// The admin API and STS.
+    #[must_use]
+    pub fn new(admin: AdminApi, sts: Sts) -> Self {
+        Self { admin, sts }
+    }
+}
+
+/// Where an admin request's `Authorization: Bearer` token travels past s3s (which would refuse
+/// an Authorization header that is not a signature).
+pub const BEARER_HEADER: &str = "x-fsgate-bearer";
+
+/// Moves an admin request's bearer token out of `Authorization` into [`BEARER_HEADER`]; any
+/// other request is left alone (a bearer token on an S3 route is refused by s3s as before).
+pub fn move_bearer_token<B>(req: &mut http::Request<B>) {
+    if !AdminApi::matches(req.uri()) {
+        req.headers_mut().remove(BEARER_HEADER);
+        return;
+    }
+    let token = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| http::HeaderValue::from_str(t.trim()).ok());
+    if let Some(t) = token {
+        req.headers_mut().remove(http::header::AUTHORIZATION);
+        req.headers_mut().insert(BEARER_HEADER, t);
+    }
+}
+
+/// The bearer token of an admin request.
+#[must_use]
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get(BEARER_HEADER).and_then(|v| v.to_str().ok())
+}
+
+fn has_bearer(headers: &HeaderMap) -> bool {
+    bearer_token(headers).is_some()
+}
+
+#[async_trait::async_trait]
+impl S3Route for Routes {
+    fn is_match(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        _ext: &mut http::Extensions,
+    ) -> bool {
+        AdminApi::matches(uri) || is_sts_request(method, uri, headers)
+    }
+
+    /// STS authenticates per action (the web-identity and LDAP forms are unsigned); the admin
+    /// API needs a signature or an OIDC bearer token.
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        if AdminApi::matches(&req.uri) && req.credentials.is_none() && !has_bearer(&req.headers) {
+            return Err(s3_error!(AccessDenied, "Signature is required"));
+        }
+        Ok(())
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        if AdminApi::matches(&req.uri) {
+            self.admin.call(req).await
+        } else {
+            self.sts.call(req).await
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! STS: temporary credentials. `AssumeRole` (signed by a user's key, a service account or
+//! root), `AssumeRoleWithWebIdentity` (an OpenID Connect token, unsigned) and
+//! `AssumeRoleWithLDAPIdentity` (a directory user name and password, unsigned), in the AWS
+//! query protocol: `POST /` with a form body (or the parameters in the query string), answered
+//! with the AWS XML that aws cli, boto3 and rclone parse.
+//!
+//! A session acts as its user (or federated identity with the groups the token or directory
+//! gave it) and can do no more: an inline session policy (Cedar) only narrows it. The session
+//! record is stored, so sessions survive a restart, and every request made with it is checked
+//! again against its source (key deleted, user disabled, revocation time).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::BodyExt;
+use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
+
+use fsgate_policy::{Action, Principal, Resource};
+use fsgate_store::model::{SessionRecord, SessionSource};
+use fsgate_store::{Store, now_ns};
+
+use crate::access::{Gate, ListingContext};
+use crate::admin::random_string;
+use crate::context::RequestCtx;
+use crate::iam::Iam;
+
+const MAX_BODY: usize = 64 << 10;
+/// Session length bounds, seconds (AWS: 15 minutes to 12 hours).
+pub const MIN_DURATION: u64 = 900;
+/// See `MIN_DURATION`.
+pub const MAX_DURATION: u64 = 43_200;
+const DEFAULT_DURATION: u64 = 3600;
+/// Longest inline session policy accepted, bytes.
+const MAX_POLICY: usize = 16 << 10;
+const NS: u64 = 1_000_000_000;
+
+/// An STS failure: HTTP status, AWS error code and message.
+#[derive(Debug)]
+pub struct StsError(pub StatusCode, pub &'static str, pub String);
+
+impl StsError {
+    fn bad(code: &'static str, msg: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, code, msg.into())
+    }
+
+    fn denied(msg: impl Into<String>) -> Self {
+        Self(StatusCode::FORBIDDEN, "AccessDenied", msg.into())
+    }
+}
+
+/// What an identity provider vouched for.
+#[derive(Debug, Clone)]
+pub struct FederatedIdentity {
+    /// Provider name.
+    pub provider: String,
+    /// The fsgate user name.
+    pub user: String,
+    /// Groups (fsgate groups of the same names).
+    pub groups: Vec<String>,
+    /// Principal tags.
+    pub tags: Vec<(String, String)>,
+    /// Token subject or directory DN.
+    pub subject: String,
+    /// Token audience (web identity only).
+    pub audience: String,
+    /// Where the session comes from.
+    pub source: SessionSource,
+}
+
+/// The STS endpoint.
+#[derive(Debug, Clone)]
+pub struct Sts {
+    store: Arc<Store>,
+    iam: Arc<Iam>,
+    gate: Gate,
+    oidc: Arc<crate::oidc::OidcVerifier>,
+}
+
+/// True for requests the STS endpoint answers: `POST /` with a form body, or `/` with an
+/// `Action` query parameter (no S3 operation has either).
+#[must_use]
+pub fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+    if uri.path() != "/" {
+        return false;
+    }
+    let form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let action_query = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")));
+    (method == Method::POST && form)
+        || ((method == Method::POST || method == Method::GET) && action_query)
+}
+
+/// Parses `a=b&c=d` (form or query encoding).
+pub fn parse_form(text: &str, into: &mut HashMap<String, String>) {
+    for kv in text.split('&').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        into.entry(dec(k)).or_insert_with(|| dec(v));
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn rfc3339(ns: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(ns / NS).unwrap_or(0))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The STS error document (query protocol).
+fn error_response(e: &StsError, request_id: &str) -> S3Response<Body> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+        e.1,
+        xml_escape(&e.2),
+        xml_escape(request_id)
+    );
+    xml_response(e.0, body)
+}
+
+fn xml_response(status: StatusCode, body: String) -> S3Response<Body> {
+    let mut resp = S3Response::with_status(Body::from(body), status);
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/xml"),
+    );
+    resp
+}
+
+/// Validates `DurationSeconds`.
+fn duration(params: &HashMap<String, String>) -> Result<u64, StsError> {
+    let Some(d) = params.get("DurationSeconds") else {
+        return Ok(DEFAULT_DURATION);
+    };
+    match d.parse::<u64>() {
+        Ok(n) if (MIN_DURATION..=MAX_DURATION).contains(&n) => Ok(n),
+        _ => Err(StsError::bad(
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between {MIN_DURATION} and {MAX_DURATION}"
+            ),
+        )),
+    }
+}
+
+impl Sts {
+    /// The endpoint over the store and IAM cache.
+    #[must_use]
+    pub fn new(
+        store: Arc<Store>,
+        iam: Arc<Iam>,
+        gate: Gate,
+        oidc: Arc<crate::oidc::OidcVerifier>,
+    ) -> Self {
+        Self {
+            store,
+            iam,
+            gate,
+            oidc,
+        }
+    }
+
+    /// Answers one STS request. STS errors are answered as STS XML, not S3 XML.
+    pub async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let rc = req
+            .extensions
+            .get::<Arc<RequestCtx>>()
+            .cloned()
+            .ok_or_else(|| s3_error!(InternalError, "missing request context"))?;
+        let body: Bytes = http_body_util::Limited::new(req.input, MAX_BODY)
+            .collect()
+            .await
+            .map_err(|_| s3_error!(IncompleteBody, "STS request body unreadable or over 64 KiB"))?
+            .to_bytes();
+        let mut params = HashMap::new();
+        parse_form(req.uri.query().unwrap_or(""), &mut params);
+        parse_form(&String::from_utf8_lossy(&body), &mut params);
+        let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+        let action = params.get("Action").cloned().unwrap_or_default();
+        let outcome = match action.as_str() {
+            "AssumeRole" => {
+                self.assume_role(&rc, access_key.as_deref(), &req.headers, &req.uri, &params)
+                    .await
+            }
+            "AssumeRoleWithWebIdentity" => self.with_web_identity(&rc, &params).await,
+            "AssumeRoleWithLDAPIdentity" => self.with_ldap(&rc, &params).await,
+            other => Err(StsError::bad(
+                "InvalidAction",
+                format!("Could not find operation {other} for version 2011-06-15"),
+            )),
+        };
+        Ok(match outcome {
+            Ok(xml) => xml_response(StatusCode::OK, xml),
+            Err(e) => error_response(&e, &rc.request_id),
+        })
+    }
+
+    async fn assume_role(
+        &self,
+        rc: &RequestCtx,
+        access_key: Option<&str>,
+        headers: &HeaderMap,
+        uri: &Uri,
+        params: &HashMap<String, String>,
+    ) -> Result<String, StsError> {
+        let Some(ak) = access_key else {
+            return Err(StsError(
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token".into(),
+            ));
+        };
+        let principal = self.gate.principal(Some(ak), headers, uri).map_err(|e| {
+            StsError(
+                StatusCode::FORBIDDEN,
+                "InvalidClientTokenId",
+                e.message()
+                    .unwrap_or("The security token included in the request is invalid")
+                    .to_owned(),
+            )
+        })?;
+        rc.set_principal(&principal, ak);
+        if ak != self.iam.root().access_key && self.iam.owner_of(ak).is_none() {
+            self.decide(rc, &principal, Action::StsAssumeRole, false);
+            return Err(StsError::denied(
+                "Temporary credentials cannot assume a role; sign with a long-term key",
+            ));
+        }
+        let duration = duration(params)?;
+        let policy = self.session_policy(params)?;
+        if !self.decide(rc, &principal, Action::StsAssumeRole, true) {
+            return Err(StsError::denied(format!(
+                "User: {} is not authorized to perform: sts:AssumeRole",
+                principal.display_name()
+            )));
+        }
+        let session_name = params
+            .get("RoleSessionName")
+            .cloned()
+            .unwrap_or_else(|| "fsgate".into());
+        let rec = self.new_session(
+            principal.display_name().to_owned(),
+            Vec::new(),
+            Vec::new(),
+            policy,
+            SessionSource::AssumeRole {
+                parent_key: ak.to_owned(),
+            },
+            duration,
+        );
+        self.store_session(&rec).await?;
+        Ok(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>{}<AssumedRoleUser><Arn>arn:aws:sts::{}:assumed-role/{}/{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>",
+            credentials_xml(&rec),
+            crate::s3::ACCOUNT_ID,
+            xml_escape(&rec.user),
+            xml_escape(&session_name),
+            rec.access_key,
+            xml_escape(&session_name),
+            xml_escape(&rc.request_id),
+        ))
+    }
+
+    async fn with_web_identity(
+        &self,
+        rc: &RequestCtx,
+        params: &HashMap<String, String>,
+    ) -> Result<String, StsError> {
+        let token = params
+            .get("WebIdentityToken")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| StsError::bad("MissingParameter", "WebIdentityToken is required"))?;
+        let duration = duration(params)?;
+        let policy = self.session_policy(params)?;
+        let id = self
+            .oidc
+            .verify(&self.iam.snapshot_now().providers, token)
+            .await
+            .map_err(|e| {
+                tracing::info!(request_id = %rc.request_id, reason = %e, "web identity token refused");
+                StsError(StatusCode::BAD_REQUEST, "InvalidIdentityToken", e)
+            })?;
+        let xml = self
+            .federated(
+                rc,
+                id.clone(),
+                Action::StsAssumeRoleWithWebIdentity,
+                policy,
+                duration,
+            )
+            .await?;
+        Ok(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>{xml}<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience><Provider>{}</Provider></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>",
+            xml_escape(&id.subject),
+            xml_escape(&id.audience),
+            xml_escape(&id.provider),
+            xml_escape(&rc.request_id),
+        ))
+    }
+
+    async fn with_ldap(
+        &self,
+        rc: &RequestCtx,
+        params: &HashMap<String, String>,
+    ) -> Result<String, StsError> {
+        let user = params
+            .get("LDAPUsername")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| StsError::bad("MissingParameter", "LDAPUsername is required"))?;
+        let password = params
+            .get("LDAPPassword")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| StsError::bad("MissingParameter", "LDAPPassword is required"))?;
+        let duration = duration(params)?;
+        let policy = self.session_policy(params)?;
+        let id = crate::ldap::authenticate(&self.iam.snapshot_now().providers, user, password)
+            .await
+            .map_err(|e| {
+                tracing::info!(request_id = %rc.request_id, user = %user, reason = %e, "LDAP identity refused");
+                StsError::denied(format!("LDAP authentication failed: {e}"))
+            })?;
+        let xml = self
+            .federated(
+                rc,
+                id,
+                Action::StsAssumeRoleWithLdapIdentity,
+                policy,
+                duration,
+            )
+            .await?;
+        Ok(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleWithLDAPIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithLDAPIdentityResult>{xml}</AssumeRoleWithLDAPIdentityResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleWithLDAPIdentityResponse>",
+            xml_escape(&rc.request_id),
+        ))
+    }
+
+    /// Decides and issues a session for a federated identity; returns its credentials XML.
+    async fn federated(
+        &self,
+        rc: &RequestCtx,
+        id: FederatedIdentity,
+        action: Action,
+        policy: Option<String>,
+        duration: u64,
+    ) -> Result<String, StsError> {
+        let Ok(principal) = self.iam.federated_principal(&id.user, &id.groups, &id.tags) else {
+            let p = Principal::user(id.user.clone(), Vec::new());
+            rc.set_principal(&p, "");
+            self.decide(rc, &p, action, false);
+            return Err(StsError::denied(format!("user {} is disabled", id.user)));
+        };
+        rc.set_principal(&principal, "");
+        if !self.decide(rc, &principal, action, true) {
+            return Err(StsError::denied(format!(
+                "User: {} is not authorized to perform: {}",
+                id.user,
+                action.cedar_name()
+            )));
+        }
+        let rec = self.new_session(id.user, id.groups, id.tags, policy, id.source, duration);
+        self.store_session(&rec).await?;
+        rc.fields().access_key.clone_from(&rec.access_key);
+        Ok(credentials_xml(&rec))
+    }
+
+    /// Decides an STS action (recorded in the audit fields); `ask == false` records a deny
+    /// that was decided before Cedar (no policy consulted).
+    fn decide(&self, rc: &RequestCtx, principal: &Principal, action: Action, ask: bool) -> bool {
+        if ask {
+            self.gate
+                .decide(
+                    rc,
+                    principal,
+                    action,
+                    Resource::Service,
+                    ListingContext::default(),
+                )
+                .allowed
+        } else {
+            rc.record_decision(
+                action,
+                "",
+                "",
+                &fsgate_policy::Decision {
+                    allowed: false,
+                    policies: Vec::new(),
+                    errors: Vec::new(),
+                },
+            );
+            false
+        }
+    }
+
+    fn session_policy(&self, params: &HashMap<String, String>) -> Result<Option<String>, StsError> {
+        let Some(text) = params.get("Policy").filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        if text.len() > MAX_POLICY {
+            return Err(StsError::bad(
+                "PackedPolicyTooLarge",
+                format!("the session policy is over {MAX_POLICY} bytes"),
+            ));
+        }
+        if text.trim_start().starts_with('{') {
+            return Err(StsError::bad(
+                "MalformedPolicyDocument",
+                "fsgate session policies are Cedar text (permit/forbid), not IAM JSON",
+            ));
+        }
+        self.iam
+            .check_limit(text)
+            .map_err(|e| StsError::bad("MalformedPolicyDocument", e.to_string()))?;
+        Ok(Some(text.clone()))
+    }
+
+    fn new_session(
+        &self,
+        user: String,
+        groups: Vec<String>,
+        tags: Vec<(String, String)>,
+        policy: Option<String>,
+        source: SessionSource,
+        duration: u64,
+    ) -> SessionRecord {
+        const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        const MIXED: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let now = now_ns();
+        SessionRecord {
+            access_key: format!("ASIA{}", random_string(16, UPPER)),
+            secret_key: random_string(40, MIXED),
+            token: random_string(96, MIXED),
+            user,
+            groups,
+            tags,
+            policy,
+            source,
+            created_ns: now,
+            expires_ns: now + duration * NS,
+        }
+    }
+
+    async fn store_session(&self, rec: &SessionRecord) -> Result<(), StsError> {
+        let (store, r) = (self.store.clone(), rec.clone());
+        let stored = tokio::task::spawn_blocking(move || store.put_session(&r)).await;
+        match stored {
+            Ok(Ok(())) => {
+                self.iam.add_session(rec.clone());
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "storing an STS session failed");
+                Err(StsError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    "could not store the session".into(),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing an STS session panicked");
+                Err(StsError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    "could not store the session".into(),
+                ))
+            }
+        }
+    }
+}
+
+fn credentials_xml(rec: &SessionRecord) -> String {
+    format!(
+        "<Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>",
+        rec.access_key,
+        rec.secret_key,
+        rec.token,
+        rfc3339(rec.expires_ns)
+    )
+}
