@@ -490,15 +490,39 @@ def free_port():
         return s.getsockname()[1]
 
 
+def self_signed(d):
+    """A self-signed certificate for 127.0.0.1, written as PEM files in d."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    with open(f"{d}/cert.pem", "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(f"{d}/key.pem", "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+
+
 def start_slapd():
     d = tempfile.mkdtemp(prefix="fsgate-slapd-")
     os.makedirs(f"{d}/db")
+    self_signed(d)
     conf = f"""include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile {d}/slapd.pid
+TLSCertificateFile {d}/cert.pem
+TLSCertificateKeyFile {d}/key.pem
 database mdb
 maxsize 10485760
 suffix "dc=example,dc=org"
@@ -514,16 +538,18 @@ access to * by * read
         f.write(LDIF)
     subprocess.run(["/usr/sbin/slapadd", "-f", f"{d}/slapd.conf", "-l", f"{d}/data.ldif"], check=True,
                    capture_output=True)
-    port = free_port()
-    proc = subprocess.Popen(["/usr/sbin/slapd", "-f", f"{d}/slapd.conf", "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+    port, tls_port = free_port(), free_port()
+    proc = subprocess.Popen(["/usr/sbin/slapd", "-f", f"{d}/slapd.conf", "-h",
+                             f"ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/", "-d", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return proc, port, d
+    for p in (port, tls_port):
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", p), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+    return proc, port, tls_port, d
 
 
 def ldap_sts(user, password, extra=""):
@@ -551,16 +577,16 @@ def creds_of(xml):
 
 @test
 def ldap_sessions():
-    proc, port, d = start_slapd()
-    try:
-        admin_ok("PUT", "/admin/v1/idps/corp", {
-            "type": "ldap", "server": f"127.0.0.1:{port}", "bind_dn": "cn=fsgate-svc,dc=example,dc=org",
+    proc, port, tls_port, d = start_slapd()
+    corp = {"type": "ldap", "server": f"127.0.0.1:{port}", "bind_dn": "cn=fsgate-svc,dc=example,dc=org",
             "bind_password": "svc-secret", "user_base": "ou=people,dc=example,dc=org",
             "user_filter": "(uid=%s)", "group_base": "ou=groups,dc=example,dc=org",
-            "group_filter": "(member=%d)"})
+            "group_filter": "(member=%d)"}
+    try:
+        admin_ok("PUT", "/admin/v1/idps/corp", corp)
         listed = admin_ok("GET", "/admin/v1/idps")
-        corp = next(p for p in listed if p["name"] == "corp")
-        assert "bind_password" not in corp, corp
+        shown = next(p for p in listed if p["name"] == "corp")
+        assert "bind_password" not in shown, shown
         b = bucket()
         s3.put_object(Bucket=b, Key="k", Body=b"ldap")
         admin_ok("POST", "/admin/v1/policies", {"group": "devs", "role": "readwrite", "bucket": b})
@@ -580,6 +606,13 @@ def ldap_sessions():
         status, _, body = ldap_sts("lena", "")
         assert status == 400 and b"MissingParameter" in body, body
         assert any(r["action"] == "s3:PutObject" for r in audit(f"principal=lena&bucket={b}"))
+        # StartTLS and LDAPS (the directory's certificate is self-signed: accepted only when
+        # told to skip verification).
+        for tls, p, insecure, works in [("starttls", port, True, True), ("tls", tls_port, True, True),
+                                        ("tls", tls_port, False, False), ("starttls", port, False, False)]:
+            admin_ok("PUT", "/admin/v1/idps/corp", dict(corp, server=f"127.0.0.1:{p}", tls=tls, tls_insecure=insecure))
+            status, _, body = ldap_sts("lena", "lena-pw")
+            assert (status == 200) == works, (tls, insecure, status, body)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
