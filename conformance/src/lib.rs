@@ -124,10 +124,17 @@ impl Server {
         self.dir.path().join("data")
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with a certificate).
     #[must_use]
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.is_tls() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn is_tls(&self) -> bool {
+        self.extra
+            .iter()
+            .any(|a| a == "--certs-dir" || a == "--tls-cert")
     }
 
     fn spawn(&mut self) {
@@ -177,8 +184,12 @@ impl Server {
                 panic!("fsgate exited early ({status}):\n{}", self.log());
             }
             // Live, not ready: a test may start a server that is meant not to be ready. It
-            // listens only once the store is open.
-            if http_status(self.port, "/health/live") == Some(200) {
+            // listens only once the store is open. A TLS server announces itself in its log.
+            if self.is_tls() {
+                if self.log().contains("Endpoint:  https://") {
+                    return;
+                }
+            } else if http_status(self.port, "/health/live") == Some(200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

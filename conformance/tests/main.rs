@@ -26,3 +26,4 @@ mod restic;
 mod rust_sdk;
 mod s3cmd;
 mod shutdown;
+mod tls;

@@ -49,6 +49,9 @@ struct Conn {
     /// Secret key.
     #[arg(long, global = true, env = "FSCTL_SECRET_KEY", hide_env_values = true)]
     secret_key: Option<String>,
+    /// PEM file of extra CA certificates to trust for https endpoints (besides the system's).
+    #[arg(long, global = true, env = "FSCTL_CA_BUNDLE")]
+    ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -361,6 +364,50 @@ struct Alias {
     url: String,
     access_key: String,
     secret_key: String,
+    /// Extra CA certificates for https (from `--ca-bundle`, not saved).
+    #[serde(skip)]
+    ca_bundle: Option<PathBuf>,
+}
+
+type HttpsClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// An http(s) client trusting the system's roots and the CA bundle, if any.
+fn https_client(ca_bundle: Option<&std::path::Path>) -> Result<HttpsClient> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_roots() {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_bundle {
+        for cert in CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("reading {}", path.display()))?
+        {
+            roots
+                .add(cert.with_context(|| format!("reading {}", path.display()))?)
+                .with_context(|| format!("{}: bad certificate", path.display()))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// The system's root certificates (none when they cannot be read).
+fn rustls_native_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls_native_certs::load_native_certs().certs
 }
 
 fn config_path() -> PathBuf {
@@ -429,6 +476,7 @@ impl Conn {
                 "access-key",
             )?,
             secret_key: pick(&self.secret_key, base.map(|b| b.secret_key), "secret-key")?,
+            ca_bundle: self.ca_bundle.clone(),
         })
     }
 }
@@ -524,7 +572,7 @@ async fn call(
         .header("x-amz-content-sha256", sha256_hex(body.as_bytes()))
         .body(Full::new(Bytes::from(body.clone())))?;
     sign_request(conn, &mut req, SignableBody::Bytes(body.as_bytes()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
+    let client = https_client(conn.ca_bundle.as_deref())?;
     let resp = client
         .request(req)
         .await
@@ -661,6 +709,7 @@ async fn run(cli: Cli) -> Result<()> {
                         url: url.clone(),
                         access_key: key.clone(),
                         secret_key: secret.clone(),
+                        ca_bundle: None,
                     },
                 );
                 save_aliases(&all)?;

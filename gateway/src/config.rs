@@ -29,6 +29,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `/health/ready` fails while the data directory has less free space than this.
     pub min_free_bytes: u64,
+    /// Serve HTTPS with this certificate and key (plain HTTP when `None`).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Where the root credentials came from.

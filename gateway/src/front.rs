@@ -457,6 +457,13 @@ impl Front {
         self
     }
 
+    /// Marks requests as arriving over TLS (Cedar's `context.secure_transport`).
+    #[must_use]
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
     /// The bucket a request addresses (virtual-hosted or path-style).
     fn bucket_of<B>(&self, req: &Request<B>) -> Option<String> {
         if let Some(h) = &self.host

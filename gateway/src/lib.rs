@@ -28,6 +28,7 @@ pub mod s3;
 pub mod sse;
 pub mod sts;
 pub mod telemetry;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -157,9 +158,17 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     // POST-policy uploads are buffered before the access check: keep them small.
     s3cfg.post_object_max_file_size = 64 << 20;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
+    let tls = match &cfg.tls {
+        None => None,
+        Some(files) => Some(tls::Tls::new(files.clone()).map_err(ServeError::Config)?),
+    };
+    if let Some(t) = &tls {
+        t.clone().spawn_watch();
+    }
     let front = Arc::new(
         front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
             .with_domain(domain)
+            .with_secure(tls.is_some())
             .with_operations(front::Operations {
                 telemetry: telemetry::Telemetry::new(store.clone(), audit.clone()),
                 metrics_token: cfg.metrics_token.clone(),
@@ -188,15 +197,37 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                 let _ = stream.set_nodelay(true);
                 let front = front.clone();
                 let svc = service_fn(move |req| front.clone().handle(req, remote));
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    // A client that half-closes after its request still gets the response.
-                    .half_close(true)
-                    .serve_connection(TokioIo::new(stream), svc);
                 // Watched: on shutdown, idle connections close and busy ones finish their request.
-                let conn = graceful.watch(conn);
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let http = http1::Builder::new()
+                        .keep_alive(true)
+                        // A client that half-closes after its request still gets the response.
+                        .half_close(true)
+                        .clone();
+                    let served = match tls {
+                        None => watcher.watch(http.serve_connection(TokioIo::new(stream), svc)).await,
+                        Some(tls) => {
+                            let handshake = tokio::time::timeout(
+                                tls::HANDSHAKE_TIMEOUT,
+                                tls.acceptor().accept(stream),
+                            )
+                            .await;
+                            match handshake {
+                                Ok(Ok(s)) => watcher.watch(http.serve_connection(TokioIo::new(s), svc)).await,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%remote, "TLS handshake timed out");
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(error = %e, "connection closed with error");
                     }
                 });
@@ -285,8 +316,9 @@ async fn shutdown_signal() {
 
 fn print_banner(cfg: &Config, local: SocketAddr, root: &iam::RootCredentials, source: RootSource) {
     let mut out = format!(
-        "fsgate {}\n  Endpoint:  http://{local}\n  Data:      {}\n  RootUser:  {}\n",
+        "fsgate {}\n  Endpoint:  {}://{local}\n  Data:      {}\n  RootUser:  {}\n",
         env!("CARGO_PKG_VERSION"),
+        if cfg.tls.is_some() { "https" } else { "http" },
         cfg.data.display(),
         root.access_key
     );

@@ -62,6 +62,15 @@ enum Command {
         /// /health/ready fails while free space in the data directory is below this (bytes).
         #[arg(long, default_value_t = 256 << 20, env = "FSGATE_MIN_FREE_SPACE")]
         min_free_space: u64,
+        /// Serve HTTPS with DIR/public.crt and DIR/private.key (MinIO's layout).
+        #[arg(long, env = "FSGATE_CERTS_DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
+        certs_dir: Option<PathBuf>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, env = "FSGATE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "FSGATE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Validate a policy directory and exit.
     CheckPolicies {
@@ -96,7 +105,16 @@ fn main() -> anyhow::Result<()> {
             lifecycle_interval,
             metrics_token,
             min_free_space,
+            certs_dir,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = fsgate::tls::TlsFiles::from_args(
+                certs_dir.as_deref(),
+                tls_cert.as_deref(),
+                tls_key.as_deref(),
+            )
+            .map_err(anyhow::Error::msg)?;
             let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())
                 .map_err(anyhow::Error::msg)?;
             let cfg = fsgate::Config {
@@ -109,6 +127,7 @@ fn main() -> anyhow::Result<()> {
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
                 metrics_token,
                 min_free_bytes: min_free_space,
+                tls,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
