@@ -134,6 +134,30 @@ fn metrics_token_and_readiness() {
         "{job}"
     );
     assert!(job.contains("credentials: 's3cr3t-token'"), "{job}");
+    // An admin's SigV4 signature is accepted instead of the token; another user's is not.
+    let signed = ok(&s.python_as(
+        "signed_get.py",
+        fsgate_conformance::ROOT_USER,
+        fsgate_conformance::ROOT_PASS,
+        &["/metrics"],
+    ));
+    assert!(
+        signed.starts_with("200\n") && signed.contains("fsgate_build_info"),
+        "{signed}"
+    );
+    let (ak, sk) = add_user(&s, "scraper");
+    let denied = ok(&s.python_as("signed_get.py", &ak, &sk, &["/metrics"]));
+    assert!(denied.starts_with("403\n"), "{denied}");
+    ok(&s.fsctl(&[
+        "policy",
+        "attach",
+        "--user",
+        "scraper",
+        "--cedar",
+        scraper_policy().path().to_str().unwrap(),
+    ]));
+    let allowed = ok(&s.python_as("signed_get.py", &ak, &sk, &["/metrics"]));
+    assert!(allowed.starts_with("200\n"), "{allowed}");
     assert_eq!(http_status(s.port, "/health/ready"), Some(200));
     assert_eq!(http_status(s.port, "/minio/health/ready"), Some(200));
     drop(s);
@@ -150,6 +174,69 @@ fn metrics_token_and_readiness() {
         "{r}"
     );
     assert_eq!(http_status(s.port, "/health/live"), Some(200));
+}
+
+fn scraper_policy() -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        "permit(principal, action == Action::\"admin:ScrapeMetrics\", resource);",
+    )
+    .unwrap();
+    f
+}
+
+/// `--metrics-per-bucket` adds per-bucket request and byte counters (off by default, so no
+/// bucket name is a label); blob writes and their fsync latency are counted.
+#[test]
+fn per_bucket_metrics_only_when_asked() {
+    let s = Server::start();
+    ok(&s.aws(&["s3", "mb", "s3://quiet"]));
+    let m = scrape(&s, None);
+    assert!(!m.contains("quiet"), "bucket name leaked into metrics");
+    drop(s);
+    let s = Server::start_with(&["--metrics-per-bucket"]);
+    ok(&s.aws(&["s3", "mb", "s3://loud"]));
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), vec![7u8; 300 * 1024]).unwrap();
+    for i in 0..3 {
+        ok(&s.aws(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            "loud",
+            "--key",
+            &format!("k{i}"),
+            "--body",
+            big.path().to_str().unwrap(),
+        ]));
+    }
+    let m = scrape(&s, None);
+    assert_eq!(
+        sample(
+            &m,
+            "fsgate_bucket_requests_total{bucket=\"loud\",api=\"s3:PutObject\"}"
+        ),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "fsgate_bucket_received_bytes_total{bucket=\"loud\"}"),
+        Some(3.0 * 300.0 * 1024.0)
+    );
+    // Bodies over 64 KiB go to blob files: their writes and fsync latency are counted.
+    assert!(
+        sample(&m, "fsgate_blob_writes_total").unwrap_or(0.0) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        sample(&m, "fsgate_blob_fsync_seconds_count").unwrap_or(0.0) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        sample(&m, "fsgate_metadata_commit_seconds_count").unwrap_or(0.0) >= 4.0,
+        "{m}"
+    );
 }
 
 fn deploy_dir() -> std::path::PathBuf {

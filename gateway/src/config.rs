@@ -31,6 +31,8 @@ pub struct Config {
     pub min_free_bytes: u64,
     /// Serve HTTPS with this certificate and key (plain HTTP when `None`).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Count requests and bytes per bucket as well.
+    pub metrics_per_bucket: bool,
 }
 
 /// Where the root credentials came from.

@@ -38,13 +38,16 @@ const MAX_DELETE_BODY: usize = 2 << 20;
 #[derive(Debug)]
 pub struct Operations {
     /// Scrape-time gauges.
-    pub telemetry: crate::telemetry::Telemetry,
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Bearer token `/metrics` requires.
     pub metrics_token: Option<String>,
     /// Free-space reserve for readiness.
     pub min_free_bytes: u64,
     /// IAM, to tell a disabled user's key from an unknown one in auth-failure metrics.
     pub iam: Arc<crate::iam::Iam>,
+    /// Also count requests and bytes per bucket (`--metrics-per-bucket`: bucket names become
+    /// label values, so cardinality grows with the number of buckets).
+    pub per_bucket: bool,
 }
 
 /// Shared state of the front layer.
@@ -57,7 +60,7 @@ pub struct Front {
     pub audit: Arc<AuditWriter>,
     /// Prometheus renderer.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// Whether the connection is TLS (not yet supported: always false).
+    /// Whether the listener serves TLS.
     pub secure: bool,
     /// The virtual-host domain, to find the bucket of a CORS request.
     host: Option<DomainHost>,
@@ -144,6 +147,7 @@ struct AuditGuard {
     received: Arc<AtomicU64>,
     route: String,
     claimed_key: String,
+    per_bucket: bool,
 }
 
 impl AuditGuard {
@@ -194,6 +198,14 @@ impl AuditGuard {
             .record(duration.as_secs_f64());
         metrics::counter!("fsgate_received_bytes_total").increment(rec.bytes_in);
         metrics::counter!("fsgate_sent_bytes_total").increment(sent);
+        if self.per_bucket && !rec.bucket.is_empty() {
+            let b = rec.bucket.clone();
+            metrics::counter!("fsgate_bucket_requests_total", "bucket" => b.clone(), "api" => rec.action.clone())
+                .increment(1);
+            metrics::counter!("fsgate_bucket_received_bytes_total", "bucket" => b.clone())
+                .increment(rec.bytes_in);
+            metrics::counter!("fsgate_bucket_sent_bytes_total", "bucket" => b).increment(sent);
+        }
         if !self.error_code.is_empty() {
             metrics::counter!("fsgate_errors_total", "code" => self.error_code.clone())
                 .increment(1);
@@ -403,34 +415,44 @@ impl Front {
         self
     }
 
-    async fn metrics_response<B>(&self, req: &Request<B>) -> Response<AuditedBody> {
+    /// `/metrics`: open without a token; with one, the bearer token answers here and a SigV4
+    /// signature goes on to the admin route (`None`), which decides `admin:ScrapeMetrics`.
+    async fn metrics_response<B>(&self, req: &Request<B>) -> Option<Response<AuditedBody>> {
         if let Some(ops) = &self.ops {
             if let Some(token) = &ops.metrics_token {
-                let given = req
+                let auth = req
                     .headers()
                     .get(http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "));
+                    .and_then(|v| v.to_str().ok());
+                let given = auth.and_then(|v| v.strip_prefix("Bearer "));
                 if given != Some(token.as_str()) {
+                    let signed = auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
+                        || req
+                            .uri()
+                            .query()
+                            .is_some_and(|q| q.contains("X-Amz-Signature="));
+                    if signed {
+                        return None;
+                    }
                     let mut r = text(
                         StatusCode::UNAUTHORIZED,
-                        "metrics need the bearer token\n",
+                        "metrics need the bearer token or an admin's signature\n",
                         "text/plain",
                     );
                     r.headers_mut().insert(
                         http::header::WWW_AUTHENTICATE,
                         HeaderValue::from_static("Bearer"),
                     );
-                    return r;
+                    return Some(r);
                 }
             }
             ops.telemetry.refresh().await;
         }
-        text(
+        Some(text(
             StatusCode::OK,
             self.metrics.render(),
             "text/plain; version=0.0.4",
-        )
+        ))
     }
 
     /// Counts an authentication failure by reason, from the error sent.
@@ -548,7 +570,9 @@ impl Front {
                 }
                 "/health/ready" | "/minio/health/ready" => return Ok(self.ready().await),
                 "/metrics" | "/minio/v2/metrics/cluster" => {
-                    return Ok(self.metrics_response(&req).await);
+                    if let Some(r) = self.metrics_response(&req).await {
+                        return Ok(r);
+                    }
                 }
                 _ => {}
             }
@@ -674,6 +698,7 @@ impl Front {
                 received,
                 route,
                 claimed_key,
+                per_bucket: self.ops.as_ref().is_some_and(|o| o.per_bucket),
             }),
         };
         Response::from_parts(parts, body)

@@ -136,6 +136,10 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     builder.set_auth(auth::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     let oidc = Arc::new(oidc::OidcVerifier::new());
+    let scrape = telemetry::Scrape {
+        handle: metrics.clone(),
+        telemetry: Arc::new(telemetry::Telemetry::new(store.clone(), audit.clone())),
+    };
     builder.set_route(routes::Routes::new(
         admin::AdminApi::new(
             store.clone(),
@@ -143,6 +147,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
             gate.clone(),
             audit.clone(),
             oidc.clone(),
+            scrape.clone(),
         ),
         sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
     ));
@@ -170,10 +175,11 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
             .with_domain(domain)
             .with_secure(tls.is_some())
             .with_operations(front::Operations {
-                telemetry: telemetry::Telemetry::new(store.clone(), audit.clone()),
+                telemetry: scrape.telemetry.clone(),
                 metrics_token: cfg.metrics_token.clone(),
                 min_free_bytes: cfg.min_free_bytes,
                 iam: iam.clone(),
+                per_bucket: cfg.metrics_per_bucket,
             }),
     );
 

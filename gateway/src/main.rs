@@ -34,44 +34,51 @@ enum LogFormat {
     Json,
 }
 
+/// `fsgate serve` options.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Listen address.
+    #[arg(long, default_value = "127.0.0.1:9000", env = "FSGATE_ADDRESS")]
+    address: SocketAddr,
+    /// Data directory.
+    #[arg(long, default_value = "./data", env = "FSGATE_DATA")]
+    data: PathBuf,
+    /// Directory of Cedar policies (default: the built-in copy of policies/).
+    #[arg(long, env = "FSGATE_POLICIES")]
+    policies: Option<PathBuf>,
+    /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
+    #[arg(long, env = "FSGATE_DOMAIN")]
+    domain: Option<String>,
+    /// Seconds SIGTERM/SIGINT waits for in-flight requests before closing connections.
+    #[arg(long, default_value_t = 30, env = "FSGATE_SHUTDOWN_TIMEOUT")]
+    shutdown_timeout: u64,
+    /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
+    #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
+    lifecycle_interval: u64,
+    /// Bearer token required by /metrics (open while unset).
+    #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// /health/ready fails while free space in the data directory is below this (bytes).
+    #[arg(long, default_value_t = 256 << 20, env = "FSGATE_MIN_FREE_SPACE")]
+    min_free_space: u64,
+    /// Also count requests and bytes per bucket (bucket names become metric labels).
+    #[arg(long, env = "FSGATE_METRICS_PER_BUCKET")]
+    metrics_per_bucket: bool,
+    /// Serve HTTPS with DIR/public.crt and DIR/private.key (MinIO's layout).
+    #[arg(long, env = "FSGATE_CERTS_DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
+    certs_dir: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "FSGATE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FSGATE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve S3 and the admin API.
-    Serve {
-        /// Listen address.
-        #[arg(long, default_value = "127.0.0.1:9000", env = "FSGATE_ADDRESS")]
-        address: SocketAddr,
-        /// Data directory.
-        #[arg(long, default_value = "./data", env = "FSGATE_DATA")]
-        data: PathBuf,
-        /// Directory of Cedar policies (default: the built-in copy of policies/).
-        #[arg(long, env = "FSGATE_POLICIES")]
-        policies: Option<PathBuf>,
-        /// Base domain for virtual-hosted-style requests (bucket.DOMAIN).
-        #[arg(long, env = "FSGATE_DOMAIN")]
-        domain: Option<String>,
-        /// Seconds SIGTERM/SIGINT waits for in-flight requests before closing connections.
-        #[arg(long, default_value_t = 30, env = "FSGATE_SHUTDOWN_TIMEOUT")]
-        shutdown_timeout: u64,
-        /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
-        #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
-        lifecycle_interval: u64,
-        /// Bearer token required by /metrics (open while unset).
-        #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
-        metrics_token: Option<String>,
-        /// /health/ready fails while free space in the data directory is below this (bytes).
-        #[arg(long, default_value_t = 256 << 20, env = "FSGATE_MIN_FREE_SPACE")]
-        min_free_space: u64,
-        /// Serve HTTPS with DIR/public.crt and DIR/private.key (MinIO's layout).
-        #[arg(long, env = "FSGATE_CERTS_DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
-        certs_dir: Option<PathBuf>,
-        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-        #[arg(long, env = "FSGATE_TLS_CERT", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// The PEM private key of --tls-cert.
-        #[arg(long, env = "FSGATE_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-    },
+    Serve(Box<ServeArgs>),
     /// Validate a policy directory and exit.
     CheckPolicies {
         /// Directory of Cedar policies.
@@ -96,19 +103,21 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Json => builder.json().init(),
     }
     match cli.command {
-        Command::Serve {
-            address,
-            data,
-            policies,
-            domain,
-            shutdown_timeout,
-            lifecycle_interval,
-            metrics_token,
-            min_free_space,
-            certs_dir,
-            tls_cert,
-            tls_key,
-        } => {
+        Command::Serve(args) => {
+            let ServeArgs {
+                address,
+                data,
+                policies,
+                domain,
+                shutdown_timeout,
+                lifecycle_interval,
+                metrics_token,
+                min_free_space,
+                certs_dir,
+                tls_cert,
+                tls_key,
+                metrics_per_bucket,
+            } = *args;
             let tls = fsgate::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
                 tls_cert.as_deref(),
@@ -128,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                 metrics_token,
                 min_free_bytes: min_free_space,
                 tls,
+                metrics_per_bucket,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

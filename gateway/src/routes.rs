@@ -65,20 +65,23 @@ impl S3Route for Routes {
         headers: &HeaderMap,
         _ext: &mut http::Extensions,
     ) -> bool {
-        AdminApi::matches(uri) || is_sts_request(method, uri, headers)
+        AdminApi::matches(uri)
+            || AdminApi::is_metrics(method, uri)
+            || is_sts_request(method, uri, headers)
     }
 
     /// STS authenticates per action (the web-identity and LDAP forms are unsigned); the admin
     /// API needs a signature or an OIDC bearer token.
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        if AdminApi::matches(&req.uri) && req.credentials.is_none() && !has_bearer(&req.headers) {
+        let admin = AdminApi::matches(&req.uri) || AdminApi::is_metrics(&req.method, &req.uri);
+        if admin && req.credentials.is_none() && !has_bearer(&req.headers) {
             return Err(s3_error!(AccessDenied, "Signature is required"));
         }
         Ok(())
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
-        if AdminApi::matches(&req.uri) {
+        if AdminApi::matches(&req.uri) || AdminApi::is_metrics(&req.method, &req.uri) {
             self.admin.call(req).await
         } else {
             self.sts.call(req).await

@@ -153,3 +153,20 @@ impl Telemetry {
         }
     }
 }
+
+/// What `/metrics` renders: the recorder's output after a refresh of the scrape-time gauges.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    /// The installed recorder.
+    pub handle: PrometheusHandle,
+    /// The scrape-time gauges.
+    pub telemetry: Arc<Telemetry>,
+}
+
+impl Scrape {
+    /// Refreshes the gauges and renders the Prometheus text format.
+    pub async fn render(&self) -> String {
+        self.telemetry.refresh().await;
+        self.handle.render()
+    }
+}

@@ -309,7 +309,11 @@ impl Store {
 
     /// Commits a batch with the store's durability setting.
     pub(crate) fn commit(&self, batch: Batch<'_>) -> StoreResult<()> {
-        batch.commit(self.opts.sync)
+        let started = std::time::Instant::now();
+        let r = batch.commit(self.opts.sync);
+        metrics::histogram!("fsgate_metadata_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        r
     }
 
     /// Removes blobs whose last reference was dropped by a batch that has committed. The caller

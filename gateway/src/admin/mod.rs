@@ -48,6 +48,7 @@ pub struct AdminApi {
     gate: Gate,
     audit: Arc<AuditWriter>,
     oidc: Arc<crate::oidc::OidcVerifier>,
+    scrape: crate::telemetry::Scrape,
 }
 
 /// An admin outcome: status and JSON body.
@@ -167,6 +168,7 @@ impl AdminApi {
         gate: Gate,
         audit: Arc<AuditWriter>,
         oidc: Arc<crate::oidc::OidcVerifier>,
+        scrape: crate::telemetry::Scrape,
     ) -> Self {
         Self {
             store,
@@ -174,6 +176,7 @@ impl AdminApi {
             gate,
             audit,
             oidc,
+            scrape,
         }
     }
 
@@ -874,6 +877,12 @@ impl AdminApi {
         uri.path().starts_with(PREFIX)
     }
 
+    /// `GET /metrics` with a signature (the front layer answers every other scrape).
+    #[must_use]
+    pub fn is_metrics(method: &Method, uri: &Uri) -> bool {
+        method == Method::GET && matches!(uri.path(), "/metrics" | "/minio/v2/metrics/cluster")
+    }
+
     /// Answers one admin request.
     pub async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let rc = req
@@ -898,6 +907,27 @@ impl AdminApi {
             (ak, _) => self.gate.principal(ak, &req.headers, &req.uri)?,
         };
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
+        if Self::is_metrics(&req.method, &req.uri) {
+            let allowed = self
+                .gate
+                .decide(
+                    &rc,
+                    &principal,
+                    Action::AdminScrapeMetrics,
+                    Resource::Service,
+                    ListingContext::default(),
+                )
+                .allowed;
+            if !allowed {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+            let mut resp = S3Response::new(Body::from(self.scrape.render().await));
+            resp.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            return Ok(resp);
+        }
         let body = http_body_util::Limited::new(req.input, MAX_BODY)
             .collect()
             .await

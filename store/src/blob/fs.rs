@@ -60,7 +60,11 @@ impl BlobSink for FsSink {
     fn finish(mut self: Box<Self>) -> StoreResult<StagedBlob> {
         // DURABILITY: the temporary file's bytes reach the disk before it is renamed into place.
         self.file.flush()?;
+        let started = std::time::Instant::now();
         self.file.get_ref().sync_data()?;
+        metrics::histogram!("fsgate_blob_fsync_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("fsgate_blob_writes_total").increment(1);
+        metrics::counter!("fsgate_blob_written_bytes_total").increment(self.len);
         self.done = true;
         let id = BlobId(self.sha.clone().finalize().into());
         let md5: [u8; 16] = self.md5.clone().finalize().into();

@@ -1,0 +1,9 @@
+"""Sends one SigV4-signed GET: `python signed_get.py ENDPOINT AK SK PATH`; prints the status,
+then the body."""
+import sys
+
+from sigv4 import signed_request
+
+status, _, body = signed_request(sys.argv[1], sys.argv[2], sys.argv[3], "GET", sys.argv[4])
+print(status)
+print(body.decode(errors="replace"))
