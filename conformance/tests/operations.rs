@@ -411,12 +411,41 @@ fn logs_never_hold_secrets() {
     .unwrap();
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     fails(&s.aws_as(&ak, &format!("{sk}x"), &["s3", "ls", "s3://logs"]));
+    // An STS session: its secret and token must not reach the log either, nor a bad token.
+    let out = ok(&s.aws_as(
+        &ak,
+        &sk,
+        &[
+            "sts",
+            "assume-role",
+            "--role-arn",
+            "arn:aws:iam::fsgate:role/x",
+            "--role-session-name",
+            "logs",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cred = |k: &str| v["Credentials"][k].as_str().unwrap().to_owned();
+    let (tak, tsk, tok) = (
+        cred("AccessKeyId"),
+        cred("SecretAccessKey"),
+        cred("SessionToken"),
+    );
+    for token in [tok.clone(), format!("{tok}x")] {
+        let _ = fsgate_conformance::run(
+            s.cmd_as(fsgate_conformance::aws_bin(), &tak, &tsk)
+                .env("AWS_SESSION_TOKEN", &token)
+                .args(["--endpoint-url", &s.endpoint(), "s3", "ls", "s3://logs"]),
+        );
+    }
     let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_owned();
     let log = s.log();
     assert!(log.lines().count() > 5, "{log}");
     for secret in [
         fsgate_conformance::ROOT_PASS,
         sk.as_str(),
+        tsk.as_str(),
+        tok.as_str(),
         signature.as_str(),
         "X-Amz-Signature",
         "Signature=",
