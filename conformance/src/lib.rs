@@ -138,8 +138,14 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        let banners = self.banners();
         self.spawn_only();
-        self.wait_ready();
+        self.wait_ready(banners);
+    }
+
+    /// How many start-up banners the log holds (one per start that finished opening).
+    fn banners(&self) -> usize {
+        self.log().matches("Endpoint:").count()
     }
 
     fn spawn_only(&mut self) {
@@ -167,7 +173,7 @@ impl Server {
         self.child = Some(child);
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self, banners: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut retries = 3;
         while Instant::now() < deadline {
@@ -183,13 +189,9 @@ impl Server {
                 }
                 panic!("fsgate exited early ({status}):\n{}", self.log());
             }
-            // Live, not ready: a test may start a server that is meant not to be ready. It
-            // listens only once the store is open. A TLS server announces itself in its log.
-            if self.is_tls() {
-                if self.log().contains("Endpoint:  https://") {
-                    return;
-                }
-            } else if http_status(self.port, "/health/live") == Some(200) {
+            // Not `ready`: a test may start a server that is meant not to be ready. The
+            // listener answers `live` at once; the banner follows once the store is open.
+            if self.banners() > banners {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -467,3 +467,70 @@ fn logs_never_hold_secrets() {
         "{log}"
     );
 }
+
+/// The listener answers before the store is open: a second fsgate on a data directory another
+/// one holds is live, not ready (saying the store is locked) and answers 503 to S3 requests,
+/// then becomes ready by itself once the first one is gone.
+#[test]
+fn not_ready_while_the_store_is_locked() {
+    let mut s = Server::start();
+    ok(&s.aws(&["s3", "mb", "s3://held"]));
+    let port = fsgate_conformance::free_port();
+    let mut second = std::process::Command::new(fsgate_conformance::bin("fsgate"))
+        .args(["serve", "--address", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(s.data())
+        .env("FSGATE_ROOT_USER", fsgate_conformance::ROOT_USER)
+        .env("FSGATE_ROOT_PASSWORD", fsgate_conformance::ROOT_PASS)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait("second live", &|| {
+        http_status(port, "/health/live") == Some(200)
+    });
+    let ready = raw(
+        port,
+        "GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(
+        ready.starts_with("HTTP/1.1 503") && ready.contains("locked"),
+        "{ready}"
+    );
+    let s3 = raw(
+        port,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert!(
+        s3.starts_with("HTTP/1.1 503") && s3.contains("ServiceUnavailable"),
+        "{s3}"
+    );
+    s.kill9();
+    wait("second ready", &|| {
+        http_status(port, "/health/ready") == Some(200)
+    });
+    let listed = ok(&std::process::Command::new(fsgate_conformance::python())
+        .arg(fsgate_conformance::scripts().join("signed_get.py"))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args([
+            fsgate_conformance::ROOT_USER,
+            fsgate_conformance::ROOT_PASS,
+            "/",
+        ])
+        .output()
+        .unwrap());
+    assert!(
+        listed.starts_with("200") && listed.contains("held"),
+        "{listed}"
+    );
+    let _ = second.kill();
+    let _ = second.wait();
+}

@@ -262,6 +262,30 @@ impl HttpBody for CountingBody {
     }
 }
 
+/// The answer while the store is still opening: live, not ready (with the reason), and 503
+/// for anything else.
+#[must_use]
+pub fn starting_response<B>(req: &Request<B>, reason: &str) -> Response<AuditedBody> {
+    match req.uri().path() {
+        "/health/live" | "/minio/health/live" => text(StatusCode::OK, "", "text/plain"),
+        "/health/ready" | "/minio/health/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"ready": false, "reason": reason}).to_string(),
+            "application/json",
+        ),
+        _ => {
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>ServiceUnavailable</Code><Message>The server is starting; please retry.</Message></Error>",
+                "application/xml",
+            );
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+    }
+}
+
 fn text(
     status: StatusCode,
     body: impl Into<String>,

@@ -95,15 +95,64 @@ pub fn load_policies(dir: Option<&std::path::Path>) -> Result<PolicyEngine, Serv
     })
 }
 
-/// Runs the server until SIGINT or SIGTERM.
-pub async fn serve(cfg: Config) -> Result<(), ServeError> {
-    let engine = Arc::new(load_policies(cfg.policies.as_deref())?);
-    let data = cfg.data.clone();
-    let store = Arc::new(
-        tokio::task::spawn_blocking(move || Store::open(&data, StoreOptions::default()))
-            .await
-            .map_err(|e| ServeError::Config(e.to_string()))??,
-    );
+/// What the listener serves: health answers while the store opens, then everything.
+#[derive(Clone)]
+enum Phase {
+    /// Opening the metadata store: live, not ready (the reason says why).
+    Opening(String),
+    /// Serving S3, the admin API and STS.
+    Serving(Arc<front::Front>),
+}
+
+type SharedPhase = Arc<std::sync::RwLock<Phase>>;
+
+fn set_phase(phase: &SharedPhase, next: Phase) {
+    *phase
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+}
+
+/// What shutdown needs of a server that finished opening.
+struct Running {
+    audit: Arc<AuditWriter>,
+}
+
+/// Opens the store. While another process holds the metadata store's lock (an old instance
+/// still shutting down) it keeps trying, and readiness says so; any other failure stops.
+async fn open_store(data: &std::path::Path, phase: &SharedPhase) -> Result<Arc<Store>, ServeError> {
+    let mut warned = false;
+    loop {
+        let dir = data.to_owned();
+        let opened =
+            tokio::task::spawn_blocking(move || Store::open(&dir, StoreOptions::default()))
+                .await
+                .map_err(|e| ServeError::Config(e.to_string()))?;
+        match opened {
+            Ok(store) => return Ok(Arc::new(store)),
+            Err(e) if e.to_string().contains("lock") => {
+                let reason = format!("metadata store is locked by another process: {e}");
+                if !warned {
+                    tracing::warn!(error = %e, "metadata store locked; retrying every second");
+                    warned = true;
+                }
+                set_phase(phase, Phase::Opening(reason));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Opens the store and builds everything behind the listener; then serves.
+async fn open_and_build(
+    cfg: Config,
+    engine: Arc<PolicyEngine>,
+    secure: bool,
+    local: SocketAddr,
+    phase: SharedPhase,
+) -> Result<Running, ServeError> {
+    let phase = &phase;
+    let store = open_store(&cfg.data, phase).await?;
     let rec = store.recovery();
     if rec.staged_removed + rec.unreferenced_removed > 0 {
         tracing::info!(
@@ -163,17 +212,10 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     // POST-policy uploads are buffered before the access check: keep them small.
     s3cfg.post_object_max_file_size = 64 << 20;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
-    let tls = match &cfg.tls {
-        None => None,
-        Some(files) => Some(tls::Tls::new(files.clone()).map_err(ServeError::Config)?),
-    };
-    if let Some(t) = &tls {
-        t.clone().spawn_watch();
-    }
     let front = Arc::new(
         front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
             .with_domain(domain)
-            .with_secure(tls.is_some())
+            .with_secure(secure)
             .with_operations(front::Operations {
                 telemetry: scrape.telemetry.clone(),
                 metrics_token: cfg.metrics_token.clone(),
@@ -183,9 +225,35 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
             }),
     );
 
+    print_banner(&cfg, local, &root, source);
+    set_phase(phase, Phase::Serving(front));
+    Ok(Running { audit })
+}
+
+/// Runs the server until SIGINT or SIGTERM. The listener is up first: `/health/live` answers
+/// at once and `/health/ready` says why it is not ready until the store is open.
+pub async fn serve(cfg: Config) -> Result<(), ServeError> {
+    let engine = Arc::new(load_policies(cfg.policies.as_deref())?);
+    let tls = match &cfg.tls {
+        None => None,
+        Some(files) => Some(tls::Tls::new(files.clone()).map_err(ServeError::Config)?),
+    };
+    if let Some(t) = &tls {
+        t.clone().spawn_watch();
+    }
     let listener = tokio::net::TcpListener::bind(cfg.address).await?;
     let local = listener.local_addr()?;
-    print_banner(&cfg, local, &root, source);
+    let phase: SharedPhase = Arc::new(std::sync::RwLock::new(Phase::Opening(
+        "opening the metadata store".into(),
+    )));
+    let mut opening = tokio::spawn(open_and_build(
+        cfg.clone(),
+        engine,
+        tls.is_some(),
+        local,
+        phase.clone(),
+    ));
+    let mut running: Option<Running> = None;
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = Box::pin(shutdown_signal());
@@ -201,8 +269,16 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                 };
                 // Without TCP_NODELAY every small response waits ~40 ms for a delayed ACK.
                 let _ = stream.set_nodelay(true);
-                let front = front.clone();
-                let svc = service_fn(move |req| front.clone().handle(req, remote));
+                let phase = phase.clone();
+                let svc = service_fn(move |req| {
+                    let now = phase.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                    async move {
+                        match now {
+                            Phase::Serving(front) => front.handle(req, remote).await,
+                            Phase::Opening(reason) => Ok(front::starting_response(&req, &reason)),
+                        }
+                    }
+                });
                 // Watched: on shutdown, idle connections close and busy ones finish their request.
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
@@ -238,12 +314,20 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                     }
                 });
             }
+            opened = &mut opening, if running.is_none() => match opened {
+                Ok(Ok(r)) => running = Some(r),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(ServeError::Config(format!("start-up failed: {e}"))),
+            },
             () = &mut shutdown => break,
         }
     }
     // Stop accepting, let in-flight requests finish (up to the timeout), then flush every
     // audit record and close RocksDB.
     drop(listener);
+    if running.is_none() {
+        opening.abort();
+    }
     tracing::info!(
         timeout_s = cfg.shutdown_timeout.as_secs(),
         "shutting down: draining requests"
@@ -254,11 +338,13 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     {
         tracing::warn!("shutdown timeout: closing the remaining connections");
     }
-    drop(front);
-    let a = audit.clone();
-    let _ = tokio::task::spawn_blocking(move || a.flush()).await;
-    drop(audit);
-    tracing::info!("audit flushed; stopped");
+    set_phase(&phase, Phase::Opening("shutting down".into()));
+    if let Some(r) = running {
+        let a = r.audit.clone();
+        let _ = tokio::task::spawn_blocking(move || a.flush()).await;
+        drop(r);
+        tracing::info!("audit flushed; stopped");
+    }
     Ok(())
 }
 
