@@ -272,23 +272,7 @@ enum GroupCmd {
 #[derive(Subcommand)]
 enum PolicyCmd {
     /// Attach a role (readonly, readwrite, writeonly, admin) or a Cedar policy file.
-    Attach {
-        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
-        user: Option<String>,
-        #[arg(long)]
-        group: Option<String>,
-        #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
-        role: Option<String>,
-        /// A Cedar policy file (its principal is scoped to the user or group).
-        #[arg(long)]
-        cedar: Option<PathBuf>,
-        /// Limit the role to one bucket.
-        #[arg(long)]
-        bucket: Option<String>,
-        /// Limit the role to one prefix of that bucket.
-        #[arg(long, requires = "bucket")]
-        prefix: Option<String>,
-    },
+    Attach(AttachSpec),
     /// List attachments.
     Ls,
     /// Detach by id.
@@ -297,18 +281,8 @@ enum PolicyCmd {
     /// is refused with the reason and the old one stays in force.
     Replace {
         id: String,
-        #[arg(long, conflicts_with = "group", required_unless_present = "group")]
-        user: Option<String>,
-        #[arg(long)]
-        group: Option<String>,
-        #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
-        role: Option<String>,
-        #[arg(long)]
-        cedar: Option<PathBuf>,
-        #[arg(long)]
-        bucket: Option<String>,
-        #[arg(long, requires = "bucket")]
-        prefix: Option<String>,
+        #[command(flatten)]
+        spec: AttachSpec,
     },
     /// Check a Cedar policy file against the server's schema (strict validation).
     Validate { file: PathBuf },
@@ -334,6 +308,43 @@ enum PolicyCmd {
         #[arg(long, default_value = "")]
         resource: String,
     },
+}
+
+/// What `policy attach` and `policy replace` attach: a role or a Cedar file, to a user or group.
+#[derive(Args)]
+struct AttachSpec {
+    #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+    user: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
+    role: Option<String>,
+    /// A Cedar policy file (its principal is scoped to the user or group).
+    #[arg(long)]
+    cedar: Option<PathBuf>,
+    /// Limit the role to one bucket.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Limit the role to one prefix of that bucket.
+    #[arg(long, requires = "bucket")]
+    prefix: Option<String>,
+}
+
+impl AttachSpec {
+    /// The admin API's JSON for it (the Cedar file read).
+    fn body(self) -> Result<Value> {
+        Ok(
+            json!({"user": self.user, "group": self.group, "role": self.role,
+                  "cedar": read_optional(self.cedar.as_deref())?,
+                  "bucket": self.bucket, "prefix": self.prefix}),
+        )
+    }
+}
+
+/// The contents of a file, when one is named.
+fn read_optional(path: Option<&std::path::Path>) -> Result<Option<String>> {
+    path.map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()
 }
 
 #[derive(Subcommand)]
@@ -893,13 +904,7 @@ async fn run(cli: Cli) -> Result<()> {
                 policy,
                 description,
             } => {
-                let policy = match policy {
-                    Some(path) => Some(
-                        std::fs::read_to_string(&path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    ),
-                    None => None,
-                };
+                let policy = read_optional(policy.as_deref())?;
                 let mut body = json!({"policy": policy, "description": description});
                 if let (Some(u), Some(o)) = (user, body.as_object_mut()) {
                     o.insert("user".into(), json!(u));
@@ -954,55 +959,20 @@ async fn run(cli: Cli) -> Result<()> {
             ),
         },
         Cmd::Policy(p) => match p {
-            PolicyCmd::Attach {
-                user,
-                group,
-                role,
-                cedar,
-                bucket,
-                prefix,
-            } => {
-                let cedar = match cedar {
-                    Some(path) => Some(
-                        std::fs::read_to_string(&path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    ),
-                    None => None,
-                };
-                let body = json!({"user": user, "group": group, "role": role, "cedar": cedar, "bucket": bucket, "prefix": prefix});
-                print_one(
-                    j,
-                    &call(&c, "POST", "/admin/v1/policies", Some(body)).await?,
-                );
-            }
-            PolicyCmd::Replace {
-                id,
-                user,
-                group,
-                role,
-                cedar,
-                bucket,
-                prefix,
-            } => {
-                let cedar = match cedar {
-                    Some(path) => Some(
-                        std::fs::read_to_string(&path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    ),
-                    None => None,
-                };
-                let body = json!({"user": user, "group": group, "role": role, "cedar": cedar, "bucket": bucket, "prefix": prefix});
-                print_one(
-                    j,
-                    &call(
-                        &c,
-                        "PUT",
-                        &format!("/admin/v1/policies/{}", enc(&id)),
-                        Some(body),
-                    )
-                    .await?,
-                );
-            }
+            PolicyCmd::Attach(spec) => print_one(
+                j,
+                &call(&c, "POST", "/admin/v1/policies", Some(spec.body()?)).await?,
+            ),
+            PolicyCmd::Replace { id, spec } => print_one(
+                j,
+                &call(
+                    &c,
+                    "PUT",
+                    &format!("/admin/v1/policies/{}", enc(&id)),
+                    Some(spec.body()?),
+                )
+                .await?,
+            ),
             PolicyCmd::Ls => print_rows(
                 j,
                 &array(call(&c, "GET", "/admin/v1/policies", None).await?),

@@ -34,55 +34,64 @@ struct Revoke {
     before: String,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum NewProvider {
-    Oidc {
-        issuer: String,
-        client_id: String,
-        #[serde(default = "default_groups_claim")]
-        groups_claim: String,
-        #[serde(default = "default_user_claim")]
-        user_claim: String,
-        #[serde(default)]
-        tag_claims: Vec<String>,
-    },
-    Ldap {
-        server: String,
-        #[serde(default = "default_tls")]
-        tls: String,
-        #[serde(default)]
-        tls_insecure: bool,
-        bind_dn: String,
-        bind_password: String,
-        user_base: String,
-        #[serde(default = "default_user_filter")]
-        user_filter: String,
-        group_base: String,
-        #[serde(default = "default_group_filter")]
-        group_filter: String,
-        #[serde(default = "default_group_attribute")]
-        group_attribute: String,
-    },
-}
+/// Settings an identity provider takes when the request leaves them out.
+const OIDC_DEFAULTS: &[(&str, &str)] = &[
+    ("groups_claim", "groups"),
+    ("user_claim", "preferred_username"),
+];
+const LDAP_DEFAULTS: &[(&str, &str)] = &[
+    ("tls", "none"),
+    ("user_filter", "(uid=%s)"),
+    ("group_filter", "(member=%d)"),
+    ("group_attribute", "cn"),
+];
 
-fn default_groups_claim() -> String {
-    "groups".into()
-}
-fn default_user_claim() -> String {
-    "preferred_username".into()
-}
-fn default_tls() -> String {
-    "none".into()
-}
-fn default_user_filter() -> String {
-    "(uid=%s)".into()
-}
-fn default_group_filter() -> String {
-    "(member=%d)".into()
-}
-fn default_group_attribute() -> String {
-    "cn".into()
+/// The stored provider for `PUT /idps/{name}`: the body's fields, the name from the path, and
+/// the defaults for what it leaves out.
+fn provider_of(name: &str, body: &Bytes) -> Result<IdentityProvider, Reply> {
+    let mut v: Value = json_of(body)?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| bad("a JSON object with \"type\": \"oidc\" or \"ldap\""))?;
+    obj.insert("name".into(), json!(name));
+    let (defaults, extra): (&[(&str, &str)], &[(&str, Value)]) = match kind.as_str() {
+        "oidc" => (OIDC_DEFAULTS, &[("tag_claims", json!([]))]),
+        "ldap" => (LDAP_DEFAULTS, &[("tls_insecure", json!(false))]),
+        _ => return Err(bad("type: oidc or ldap")),
+    };
+    for (k, d) in defaults {
+        obj.entry(*k).or_insert_with(|| json!(d));
+    }
+    for (k, d) in extra {
+        obj.entry(*k).or_insert_with(|| d.clone());
+    }
+    let malformed =
+        |e: serde_json::Error| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string());
+    let p = if kind == "oidc" {
+        let o: OidcProvider = serde_json::from_value(v).map_err(malformed)?;
+        if !(o.issuer.starts_with("https://") || o.issuer.starts_with("http://")) {
+            return Err(bad("issuer: an http(s) URL"));
+        }
+        if o.client_id.is_empty() {
+            return Err(bad("client_id: the audience tokens carry"));
+        }
+        IdentityProvider::Oidc(o)
+    } else {
+        let l: LdapProvider = serde_json::from_value(v).map_err(malformed)?;
+        if !["none", "tls", "starttls"].contains(&l.tls.as_str()) {
+            return Err(bad("tls: none, tls or starttls"));
+        }
+        if !l.user_filter.contains("%s") {
+            return Err(bad("user_filter: must contain %s (the user name)"));
+        }
+        IdentityProvider::Ldap(l)
+    };
+    Ok(p)
 }
 
 fn bad(msg: impl Into<String>) -> Reply {
@@ -233,62 +242,7 @@ impl AdminApi {
                 if !valid_name(&name) {
                     return Err(bad("provider names are 1-64 of A-Z a-z 0-9 . _ @ + = , -"));
                 }
-                let p = match json_of::<NewProvider>(body)? {
-                    NewProvider::Oidc {
-                        issuer,
-                        client_id,
-                        groups_claim,
-                        user_claim,
-                        tag_claims,
-                    } => {
-                        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
-                            return Err(bad("issuer: an http(s) URL"));
-                        }
-                        if client_id.is_empty() {
-                            return Err(bad("client_id: the audience tokens carry"));
-                        }
-                        IdentityProvider::Oidc(OidcProvider {
-                            name,
-                            issuer,
-                            client_id,
-                            groups_claim,
-                            user_claim,
-                            tag_claims,
-                        })
-                    }
-                    NewProvider::Ldap {
-                        server,
-                        tls,
-                        tls_insecure,
-                        bind_dn,
-                        bind_password,
-                        user_base,
-                        user_filter,
-                        group_base,
-                        group_filter,
-                        group_attribute,
-                    } => {
-                        if !["none", "tls", "starttls"].contains(&tls.as_str()) {
-                            return Err(bad("tls: none, tls or starttls"));
-                        }
-                        if !user_filter.contains("%s") {
-                            return Err(bad("user_filter: must contain %s (the user name)"));
-                        }
-                        IdentityProvider::Ldap(LdapProvider {
-                            name,
-                            server,
-                            tls,
-                            tls_insecure,
-                            bind_dn,
-                            bind_password,
-                            user_base,
-                            user_filter,
-                            group_base,
-                            group_filter,
-                            group_attribute,
-                        })
-                    }
-                };
+                let p = provider_of(&name, body)?;
                 let p2 = p.clone();
                 self.blocking(move |s| s.put_identity_provider(&p2))
                     .await
