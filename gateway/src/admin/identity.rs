@@ -35,16 +35,23 @@ struct Revoke {
 }
 
 /// Settings an identity provider takes when the request leaves them out.
-const OIDC_DEFAULTS: &[(&str, &str)] = &[
-    ("groups_claim", "groups"),
-    ("user_claim", "preferred_username"),
-];
-const LDAP_DEFAULTS: &[(&str, &str)] = &[
-    ("tls", "none"),
-    ("user_filter", "(uid=%s)"),
-    ("group_filter", "(member=%d)"),
-    ("group_attribute", "cn"),
-];
+fn provider_defaults(kind: &str) -> Option<Vec<(&'static str, Value)>> {
+    match kind {
+        "oidc" => Some(vec![
+            ("groups_claim", json!("groups")),
+            ("user_claim", json!("preferred_username")),
+            ("tag_claims", json!([])),
+        ]),
+        "ldap" => Some(vec![
+            ("tls", json!("none")),
+            ("tls_insecure", json!(false)),
+            ("user_filter", json!("(uid=%s)")),
+            ("group_filter", json!("(member=%d)")),
+            ("group_attribute", json!("cn")),
+        ]),
+        _ => None,
+    }
+}
 
 /// The stored provider for `PUT /idps/{name}`: the body's fields, the name from the path, and
 /// the defaults for what it leaves out.
@@ -59,16 +66,9 @@ fn provider_of(name: &str, body: &Bytes) -> Result<IdentityProvider, Reply> {
         .as_object_mut()
         .ok_or_else(|| bad("a JSON object with \"type\": \"oidc\" or \"ldap\""))?;
     obj.insert("name".into(), json!(name));
-    let (defaults, extra): (&[(&str, &str)], &[(&str, Value)]) = match kind.as_str() {
-        "oidc" => (OIDC_DEFAULTS, &[("tag_claims", json!([]))]),
-        "ldap" => (LDAP_DEFAULTS, &[("tls_insecure", json!(false))]),
-        _ => return Err(bad("type: oidc or ldap")),
-    };
+    let defaults = provider_defaults(&kind).ok_or_else(|| bad("type: oidc or ldap"))?;
     for (k, d) in defaults {
-        obj.entry(*k).or_insert_with(|| json!(d));
-    }
-    for (k, d) in extra {
-        obj.entry(*k).or_insert_with(|| d.clone());
+        obj.entry(k).or_insert(d);
     }
     let malformed =
         |e: serde_json::Error| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string());
