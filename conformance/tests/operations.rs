@@ -534,3 +534,18 @@ fn not_ready_while_the_store_is_locked() {
     let _ = second.kill();
     let _ = second.wait();
 }
+
+/// `--audit off` (for measuring what auditing costs, nothing else) writes no records.
+#[test]
+fn audit_off_writes_no_records() {
+    let s = Server::start_with(&["--audit", "off"]);
+    ok(&s.aws(&["s3", "mb", "s3://unaudited"]));
+    ok(&s.aws(&["s3", "ls", "s3://unaudited"]));
+    let recs = fsgate_conformance::json_lines(&ok(&s.fsctl(&["audit", "query"])));
+    assert!(recs.is_empty(), "{recs:?}");
+    drop(s);
+    let s = Server::start();
+    ok(&s.aws(&["s3", "mb", "s3://audited"]));
+    let recs = fsgate_conformance::json_lines(&ok(&s.fsctl(&["audit", "query"])));
+    assert!(!recs.is_empty());
+}

@@ -33,6 +33,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsFiles>,
     /// Count requests and bytes per bucket as well.
     pub metrics_per_bucket: bool,
+    /// Write audit records (off only for benchmarking what auditing costs).
+    pub audit: bool,
 }
 
 /// Where the root credentials came from.

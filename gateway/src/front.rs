@@ -48,6 +48,8 @@ pub struct Operations {
     /// Also count requests and bytes per bucket (`--metrics-per-bucket`: bucket names become
     /// label values, so cardinality grows with the number of buckets).
     pub per_bucket: bool,
+    /// Write audit records (`--audit off` exists only to measure what auditing costs).
+    pub audit: bool,
 }
 
 /// Shared state of the front layer.
@@ -148,6 +150,7 @@ struct AuditGuard {
     route: String,
     claimed_key: String,
     per_bucket: bool,
+    audit_on: bool,
 }
 
 impl AuditGuard {
@@ -209,6 +212,9 @@ impl AuditGuard {
         if !self.error_code.is_empty() {
             metrics::counter!("fsgate_errors_total", "code" => self.error_code.clone())
                 .increment(1);
+        }
+        if !self.audit_on {
+            return;
         }
         // Requests wait rather than lose records: when the queue is full, block this worker
         // (telling the runtime to move other tasks off it) until there is room.
@@ -723,6 +729,7 @@ impl Front {
                 route,
                 claimed_key,
                 per_bucket: self.ops.as_ref().is_some_and(|o| o.per_bucket),
+                audit_on: self.ops.as_ref().is_none_or(|o| o.audit),
             }),
         };
         Response::from_parts(parts, body)

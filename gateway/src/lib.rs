@@ -222,6 +222,7 @@ async fn open_and_build(
                 min_free_bytes: cfg.min_free_bytes,
                 iam: iam.clone(),
                 per_bucket: cfg.metrics_per_bucket,
+                audit: cfg.audit,
             }),
     );
 

@@ -61,6 +61,10 @@ struct ServeArgs {
     /// /health/ready fails while free space in the data directory is below this (bytes).
     #[arg(long, default_value_t = 256 << 20, env = "FSGATE_MIN_FREE_SPACE")]
     min_free_space: u64,
+    /// `off` stops writing audit records. It exists only to measure what auditing costs
+    /// (benchmarks); never run without an audit trail otherwise.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_AUDIT")]
+    audit: String,
     /// Also count requests and bytes per bucket (bucket names become metric labels).
     #[arg(long, env = "FSGATE_METRICS_PER_BUCKET")]
     metrics_per_bucket: bool,
@@ -117,6 +121,7 @@ fn main() -> anyhow::Result<()> {
                 tls_cert,
                 tls_key,
                 metrics_per_bucket,
+                audit,
             } = *args;
             let tls = fsgate::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
@@ -138,6 +143,7 @@ fn main() -> anyhow::Result<()> {
                 min_free_bytes: min_free_space,
                 tls,
                 metrics_per_bucket,
+                audit: audit == "on",
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
