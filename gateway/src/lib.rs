@@ -1,10 +1,12 @@
 //! fsgate: an S3-compatible storage gateway with a Cedar policy layer.
 //!
-//! This crate owns the HTTP side: the server loop, the front layer (request ids, health,
-//! metrics, audit records), the S3 front-end on s3s (`s3/`), authentication against the IAM
-//! records, authorization through fsgate-policy (`access.rs`), the admin API (`admin/`),
-//! CORS (`cors.rs`), the lifecycle worker (`lifecycle.rs`), encryption at rest (`sse.rs`) and
-//! scrape-time metrics (`telemetry.rs`).
+//! This crate owns the HTTP side: the server loop with TLS (`tls.rs`), the front layer (request
+//! ids, health, metrics, audit records), the S3 front-end on s3s (`s3/`), authentication
+//! against the IAM records (`auth.rs`, `iam.rs`: keys, STS sessions, service accounts,
+//! revocation), STS with OpenID Connect and LDAP identities (`sts.rs`, `oidc.rs`, `ldap.rs`),
+//! authorization through fsgate-policy (`access.rs`), the admin API (`admin/`; both it and STS
+//! reach s3s through `routes.rs`), CORS (`cors.rs`), the lifecycle worker (`lifecycle.rs`),
+//! encryption at rest (`sse.rs`) and scrape-time metrics (`telemetry.rs`).
 //! It depends on `fsgate-policy` and `fsgate-store`; neither depends on it or on each other.
 //!
 //! The one thing a newcomer must not break: every S3 and admin request is decided by Cedar
