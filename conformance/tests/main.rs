@@ -27,3 +27,4 @@ mod rust_sdk;
 mod s3cmd;
 mod shutdown;
 mod tls;
+mod traces;

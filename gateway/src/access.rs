@@ -211,6 +211,7 @@ impl Gate {
         let Some(ak) = access_key else {
             return Ok(Principal::Anonymous);
         };
+        let _span = tracing::info_span!("authenticate").entered();
         let facts = crate::auth::SignedFacts::of(headers, uri)?;
         self.iam
             .authenticate(crate::iam::Presented {
@@ -236,6 +237,7 @@ impl Gate {
             Resource::Object { bucket, key } => (bucket.clone(), key.clone()),
         };
         let req = access_request(rc, principal, action, resource, listing);
+        let _span = tracing::info_span!("policy", action = action.cedar_name()).entered();
         let started = std::time::Instant::now();
         let d = self.evaluate(req);
         metrics::histogram!("fsgate_policy_eval_seconds").record(started.elapsed().as_secs_f64());

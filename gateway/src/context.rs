@@ -52,6 +52,8 @@ pub struct RequestCtx {
     pub user_agent: String,
     /// How the request authenticated (`sigv4`, `presigned`, `sigv2`, `anonymous`).
     pub auth: String,
+    /// The OpenTelemetry trace id, once known (empty when tracing is off).
+    pub trace_id: std::sync::OnceLock<String>,
     fields: Mutex<AuditFields>,
 }
 
@@ -74,6 +76,7 @@ impl RequestCtx {
             secure,
             user_agent,
             auth,
+            trace_id: std::sync::OnceLock::new(),
             fields: Mutex::new(AuditFields::default()),
         })
     }

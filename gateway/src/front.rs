@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use tracing::Instrument as _;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -151,6 +152,8 @@ struct AuditGuard {
     claimed_key: String,
     per_bucket: bool,
     audit_on: bool,
+    /// The request's span: open until the response body is done.
+    span: tracing::Span,
 }
 
 impl AuditGuard {
@@ -193,6 +196,7 @@ impl AuditGuard {
             bytes_out: sent,
             duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
             version_id: f.version_id,
+            trace_id: self.rc.trace_id.get().cloned().unwrap_or_default(),
         };
         let status = self.status.to_string();
         metrics::counter!("fsgate_requests_total", "api" => action.clone(), "status" => status)
@@ -216,6 +220,8 @@ impl AuditGuard {
         if !self.audit_on {
             return;
         }
+        let _request = self.span.enter();
+        let _enqueue = tracing::info_span!("audit_enqueue").entered();
         // Requests wait rather than lose records: when the queue is full, block this worker
         // (telling the runtime to move other tasks off it) until there is room.
         if let Err(full) = self.audit.try_send(rec) {
@@ -665,6 +671,15 @@ impl Front {
             user_agent,
             auth_method(&req).into(),
         );
+        // One span per request, under the client's trace when it sent a traceparent.
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("fsgate {}", req.method()),
+            request_id = %id,
+            http.method = %req.method(),
+        );
+        let trace_id = crate::tracing_export::adopt_parent(&span, req.headers());
+        let _ = rc.trace_id.set(trace_id.clone());
         let route = format!("{} {}", req.method(), req.uri().path());
         let claimed_key = claimed_access_key(&req);
         let received = Arc::new(AtomicU64::new(0));
@@ -682,9 +697,11 @@ impl Front {
             .and_then(|origin| Some((origin, self.bucket_of(&req)?, req.method().clone())));
         let resp = if req.method() == Method::OPTIONS {
             body_done.store(true, Ordering::Relaxed);
-            self.preflight(&req).await
+            self.preflight(&req).instrument(span.clone()).await
         } else {
-            self.s3_call(req, &rc, &id, &received, &body_done).await
+            self.s3_call(req, &rc, &id, &received, &body_done)
+                .instrument(span.clone())
+                .await
         };
         metrics::gauge!("fsgate_requests_in_flight").decrement(1.0);
 
@@ -716,7 +733,7 @@ impl Front {
             parts.headers.insert("x-amz-id-2", v.clone());
             parts.headers.insert("x-amz-request-id", v);
         }
-        tracing::debug!(request_id = %id, %route, status, "request");
+        tracing::debug!(request_id = %id, trace_id = %trace_id, %route, status, "request");
         let body = AuditedBody {
             inner: body,
             sent: 0,
@@ -730,6 +747,7 @@ impl Front {
                 claimed_key,
                 per_bucket: self.ops.as_ref().is_some_and(|o| o.per_bucket),
                 audit_on: self.ops.as_ref().is_none_or(|o| o.audit),
+                span,
             }),
         };
         Response::from_parts(parts, body)

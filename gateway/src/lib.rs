@@ -31,6 +31,7 @@ pub mod sse;
 pub mod sts;
 pub mod telemetry;
 pub mod tls;
+pub mod tracing_export;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -99,14 +99,39 @@ fn main() -> anyhow::Result<()> {
         "{base},s3s::service=info,s3s::ops=off,s3s::auth=info,s3s::sig_v4=info,s3s::sig_v2=info"
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s::service=info,s3s::ops=off"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    // Traces go to an OTLP collector only when one is named.
+    let otlp = fsgate::tracing_export::endpoint_from_env(|k| std::env::var(k).ok());
+    let (otel_layer, provider) = match otlp.as_deref().map(fsgate::tracing_export::provider) {
+        Some(Ok(p)) => (Some(fsgate::tracing_export::layer(&p)), Some(p)),
+        Some(Err(e)) => {
+            eprintln!("fsgate: OTLP exporter: {e}");
+            std::process::exit(1);
+        }
+        None => (None, None),
+    };
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        match cli.log_format {
+            LogFormat::Text => registry.with(fmt).init(),
+            LogFormat::Json => registry.with(fmt.json()).init(),
+        }
     }
-    match cli.command {
+    if let Some(url) = &otlp {
+        tracing::info!(endpoint = %url, "exporting traces over OTLP/HTTP");
+    }
+    let code = run(cli.command);
+    // Flush the spans still queued (the exporter gives up on a dead collector by itself).
+    if let Some(p) = provider {
+        let _ = p.shutdown();
+    }
+    code
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
             let ServeArgs {
                 address,

@@ -54,6 +54,27 @@ pub struct AuditFilter {
     pub limit: usize,
 }
 
+/// Audit values are version 2 since records carry a trace id; version 1 values still read.
+const AUDIT_VALUE_VERSION: u8 = 2;
+
+fn decode_record(v: &[u8]) -> StoreResult<AuditRecord> {
+    use crate::meta::codec::decode_body;
+    match v.split_first() {
+        Some((&AUDIT_VALUE_VERSION, body)) => decode_body("audit", body),
+        Some((1, body)) => {
+            decode_body::<crate::model::AuditRecordV1>("audit", body).map(Into::into)
+        }
+        Some((other, _)) => Err(StoreError::Corrupt {
+            what: "audit",
+            detail: format!("unknown value version {other}"),
+        }),
+        None => Err(StoreError::Corrupt {
+            what: "audit",
+            detail: "empty value".into(),
+        }),
+    }
+}
+
 impl Store {
     /// Writes records in one synced batch.
     pub fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
@@ -63,7 +84,7 @@ impl Store {
                 what: "audit request id",
                 detail: r.request_id.clone(),
             })?;
-            batch.put(Cf::Audit, &key, r)?;
+            batch.put_version(Cf::Audit, &key, AUDIT_VALUE_VERSION, r)?;
         }
         batch.commit(true)
     }
@@ -100,7 +121,7 @@ impl Store {
             if t < since {
                 break;
             }
-            let r: AuditRecord = crate::meta::codec::decode("audit", v)?;
+            let r = decode_record(v)?;
             let keep = f.principal.as_ref().is_none_or(|p| &r.principal == p)
                 && f.bucket.as_ref().is_none_or(|b| &r.bucket == b)
                 && f.key.as_ref().is_none_or(|k| &r.key == k)
@@ -287,4 +308,35 @@ fn commit(store: &Store, batch: &mut Vec<AuditRecord>, stats: &AuditStats) {
     );
     stats.oldest_pending_ns.store(0, Ordering::Relaxed);
     batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_before_trace_ids_still_read() {
+        let old = crate::model::AuditRecordV1 {
+            time_ns: 7,
+            request_id: "r".into(),
+            principal: "alice".into(),
+            version_id: "v".into(),
+            ..Default::default()
+        };
+        let bytes = crate::meta::codec::encode_version(1, &old).unwrap();
+        let r = decode_record(&bytes).unwrap();
+        assert_eq!(
+            (r.time_ns, r.principal.as_str(), r.version_id.as_str()),
+            (7, "alice", "v")
+        );
+        assert!(r.trace_id.is_empty());
+        let new = AuditRecord {
+            trace_id: "abc".into(),
+            ..r
+        };
+        let bytes = crate::meta::codec::encode_version(AUDIT_VALUE_VERSION, &new).unwrap();
+        assert_eq!(decode_record(&bytes).unwrap(), new);
+        assert!(decode_record(&[9, 1, 2]).is_err());
+        assert!(decode_record(&[]).is_err());
+    }
 }

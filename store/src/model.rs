@@ -272,6 +272,58 @@ pub struct AuditRecord {
     pub duration_us: u64,
     /// The object version read, written or deleted (or the delete marker made), when any.
     pub version_id: String,
+    /// The request's OpenTelemetry trace id (32 hex digits) when tracing is on.
+    pub trace_id: String,
+}
+
+/// An audit record as written before trace ids (value version 1), read back into the current
+/// shape with an empty `trace_id`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditRecordV1 {
+    pub time_ns: u64,
+    pub request_id: String,
+    pub principal: String,
+    pub access_key: String,
+    pub auth: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub action: String,
+    pub bucket: String,
+    pub key: String,
+    pub decision: String,
+    pub policies: Vec<String>,
+    pub status: u16,
+    pub error_code: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration_us: u64,
+    pub version_id: String,
+}
+
+impl From<AuditRecordV1> for AuditRecord {
+    fn from(r: AuditRecordV1) -> Self {
+        Self {
+            time_ns: r.time_ns,
+            request_id: r.request_id,
+            principal: r.principal,
+            access_key: r.access_key,
+            auth: r.auth,
+            source_ip: r.source_ip,
+            user_agent: r.user_agent,
+            action: r.action,
+            bucket: r.bucket,
+            key: r.key,
+            decision: r.decision,
+            policies: r.policies,
+            status: r.status,
+            error_code: r.error_code,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            duration_us: r.duration_us,
+            version_id: r.version_id,
+            trace_id: String::new(),
+        }
+    }
 }
 
 /// A service account: an access key owned by a user, optionally narrowed by a Cedar policy.

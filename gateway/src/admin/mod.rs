@@ -611,7 +611,7 @@ impl AdminApi {
                             "action": r.action, "bucket": r.bucket, "key": r.key, "decision": r.decision,
                             "policies": r.policies, "status": r.status, "error_code": r.error_code,
                             "bytes_in": r.bytes_in, "bytes_out": r.bytes_out, "duration_ms": r.duration_us as f64 / 1000.0,
-                            "version_id": r.version_id,
+                            "version_id": r.version_id, "trace_id": r.trace_id,
                         })
                     })
                     .collect();

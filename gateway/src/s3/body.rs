@@ -90,7 +90,8 @@ where
     T: Send + 'static,
     F: FnOnce() -> fsgate_store::StoreResult<T> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
+    let span = tracing::info_span!("store");
+    match tokio::task::spawn_blocking(move || span.in_scope(f)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(error::store_error(e, &rc.request_id)),
         Err(e) => Err(error::internal(&e, &rc.request_id)),
@@ -234,7 +235,9 @@ pub fn stream_range(
         }));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let span = tracing::info_span!("store_read");
     tokio::task::spawn_blocking(move || {
+        let _read = span.entered();
         // `object` keeps the blobs pinned until the last byte is read or the client leaves.
         let store = object.store().clone();
         let extents: Vec<Extent> = object.manifest.extents.clone();

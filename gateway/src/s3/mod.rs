@@ -79,7 +79,8 @@ impl FsGate {
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
+        let span = tracing::info_span!("store");
+        match tokio::task::spawn_blocking(move || span.in_scope(|| f(&store))).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(error::store_error(e, &rc.request_id)),
             Err(e) => Err(error::internal(&e, &rc.request_id)),

@@ -42,6 +42,26 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreRes
     }
 }
 
+/// Encodes a value with an explicit version byte (for types whose shape changed since version
+/// 1 and that keep a decoder for the old one).
+pub fn encode_version<T: Serialize>(version: u8, value: &T) -> StoreResult<Vec<u8>> {
+    let mut out = vec![version];
+    let body = postcard::to_stdvec(value).map_err(|e| StoreError::Corrupt {
+        what: "value encoding",
+        detail: e.to_string(),
+    })?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes the body of a value whose version byte the caller has checked.
+pub fn decode_body<T: DeserializeOwned>(what: &'static str, body: &[u8]) -> StoreResult<T> {
+    postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

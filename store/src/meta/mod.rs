@@ -227,6 +227,19 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Adds a value encoded with an explicit version byte (a type whose shape changed).
+    pub fn put_version<T: Serialize>(
+        &mut self,
+        cf: Cf,
+        key: &[u8],
+        version: u8,
+        value: &T,
+    ) -> StoreResult<()> {
+        let bytes = codec::encode_version(version, value)?;
+        self.inner.put_cf(self.meta.cf(cf)?, key, bytes);
+        Ok(())
+    }
+
     /// Adds a raw byte value as `[version][bytes]`.
     pub fn put_raw(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
         let mut v = Vec::with_capacity(value.len() + 1);
