@@ -549,3 +549,32 @@ fn audit_off_writes_no_records() {
     let recs = fsgate_conformance::json_lines(&ok(&s.fsctl(&["audit", "query"])));
     assert!(!recs.is_empty());
 }
+
+/// Readiness flips to 503 while the data directory cannot take a write, and back. (The suite
+/// runs as root, for whom permission bits do not stop writes: the staging directory is
+/// swapped for a file instead, which fails every write under it the same way.)
+#[test]
+fn readiness_flips_when_the_data_directory_cannot_be_written() {
+    let s = Server::start();
+    let ready = |s: &Server| {
+        raw(
+            s.port,
+            "GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap()
+    };
+    assert!(ready(&s).starts_with("HTTP/1.1 200"));
+    let tmp = s.data().join("tmp");
+    let moved = s.data().join("tmp.moved");
+    std::fs::rename(&tmp, &moved).unwrap();
+    std::fs::write(&tmp, b"not a directory").unwrap();
+    let r = ready(&s);
+    assert!(
+        r.starts_with("HTTP/1.1 503") && r.contains("not writable"),
+        "{r}"
+    );
+    assert_eq!(http_status(s.port, "/health/live"), Some(200));
+    std::fs::remove_file(&tmp).unwrap();
+    std::fs::rename(&moved, &tmp).unwrap();
+    assert!(ready(&s).starts_with("HTTP/1.1 200"));
+}
