@@ -317,6 +317,36 @@ fn outcome(response: &cedar_policy::Response) -> Decision {
     }
 }
 
+/// A grant or bucket policy as stored in the index: a role template link (linked again into a
+/// request's set) or a static policy.
+#[derive(Debug, Clone)]
+enum Indexed {
+    Static(Box<Policy>),
+    Link {
+        template: PolicyId,
+        id: PolicyId,
+        vals: HashMap<SlotId, EntityUid>,
+    },
+}
+
+/// Which policies can apply to whom and to what. Every grant is scoped to its user or group
+/// (`principal in …`, enforced when it is attached) and every bucket policy to its bucket
+/// (`resource in Bucket::…`, appended when it is loaded), so a request's set — the file
+/// policies, the grants of its user and that user's groups, and its bucket's policies — decides
+/// exactly as the whole set would, at a cost that does not grow with the number of users and
+/// buckets.
+#[derive(Debug, Clone, Default)]
+struct PolicyIndex {
+    by_user: HashMap<String, Vec<Indexed>>,
+    by_group: HashMap<String, Vec<Indexed>>,
+    by_bucket: HashMap<String, Vec<Indexed>>,
+}
+
+/// Assembled request sets, by (user, groups, bucket). Dropped with the engine, which is
+/// rebuilt on every change; cleared when it holds `SET_CACHE_MAX` entries.
+type SetCache = std::sync::Mutex<HashMap<(String, Vec<String>, String), Arc<PolicySet>>>;
+const SET_CACHE_MAX: usize = 16_384;
+
 /// The schema, the policy set in force (files + grants), and what the entity builder needs.
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
@@ -337,6 +367,10 @@ pub struct PolicyEngine {
     grant_text: HashMap<String, String>,
     /// Some policy reads entity tags, so object requests must carry the object's tags.
     tag_aware: bool,
+    /// Grants and bucket policies by the principal or bucket they can apply to.
+    index: Arc<PolicyIndex>,
+    /// Request sets already assembled from `base` and `index`.
+    cache: Arc<SetCache>,
 }
 
 impl PolicyEngine {
@@ -382,6 +416,8 @@ impl PolicyEngine {
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
             tag_aware: false,
+            index: Arc::default(),
+            cache: Arc::default(),
         };
         let engine = Self {
             tag_aware: reads_tags(&engine.set),
@@ -438,7 +474,17 @@ impl PolicyEngine {
             set: self.base.clone(),
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
+            index: Arc::default(),
+            cache: Arc::default(),
             ..self.clone()
+        };
+        let mut index = PolicyIndex::default();
+        let mut file_under = |target: &GrantTarget, entry: Indexed| {
+            let list = match target {
+                GrantTarget::User(n) => index.by_user.entry(n.clone()).or_default(),
+                GrantTarget::Group(n) => index.by_group.entry(n.clone()).or_default(),
+            };
+            list.push(entry);
         };
         for g in grants {
             let pid = format!("att-{}", g.id);
@@ -475,23 +521,30 @@ impl PolicyEngine {
                         (SlotId::principal(), principal),
                         (SlotId::resource(), resource),
                     ]);
+                    let template = PolicyId::new(format!("role-{role}"));
                     next.set
-                        .link(
-                            PolicyId::new(format!("role-{role}")),
-                            PolicyId::new(&pid),
-                            vals,
-                        )
+                        .link(template.clone(), PolicyId::new(&pid), vals.clone())
                         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                    file_under(
+                        &g.target,
+                        Indexed::Link {
+                            template,
+                            id: PolicyId::new(&pid),
+                            vals,
+                        },
+                    );
                 }
                 GrantPolicy::Cedar(text) => {
                     let policy = scoped_policy(&pid, text, &principal, &self.schema)?;
                     next.grant_text.insert(pid.clone(), text.clone());
+                    file_under(&g.target, Indexed::Static(Box::new(policy.clone())));
                     next.set
                         .add(policy)
                         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
                 }
             }
         }
+        next.index = Arc::new(index);
         for prefixes in next.prefix_grants.values_mut() {
             prefixes.sort();
             prefixes.dedup();
@@ -506,7 +559,11 @@ impl PolicyEngine {
     /// never stops root from reading, replacing or deleting the bucket policy itself, so a bad
     /// policy can always be repaired. Fails, naming the bucket, when any is invalid.
     pub fn with_bucket_policies(&self, docs: &[(String, String)]) -> Result<Self, PolicyError> {
-        let mut next = self.clone();
+        let mut next = Self {
+            cache: Arc::default(),
+            ..self.clone()
+        };
+        let mut index = (*self.index).clone();
         for (bucket, text) in docs {
             let name = format!("bucket policy of {bucket}");
             let set = PolicySet::from_str(text)
@@ -530,11 +587,17 @@ impl PolicyEngine {
                 let policy = Policy::parse(Some(PolicyId::new(&pid)), &scoped)
                     .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(&scoped))))?;
                 next.grant_text.insert(pid.clone(), scoped);
+                index
+                    .by_bucket
+                    .entry(bucket.clone())
+                    .or_default()
+                    .push(Indexed::Static(Box::new(policy.clone())));
                 next.set
                     .add(policy)
                     .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
             }
         }
+        next.index = Arc::new(index);
         next.tag_aware = reads_tags(&next.set);
         next.validate()?;
         Ok(next)
@@ -551,6 +614,21 @@ impl PolicyEngine {
     /// carrying the reason in `errors`.
     #[must_use]
     pub fn decide(&self, req: &AccessRequest) -> Decision {
+        match self.request_set(req) {
+            Ok(set) => self.decide_in(req, &set),
+            Err(e) => Decision::deny_with_error(e),
+        }
+    }
+
+    /// Decides against every policy in force, without the index: what `decide` must always
+    /// agree with (tests compare the two).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn decide_unindexed(&self, req: &AccessRequest) -> Decision {
+        self.decide_in(req, &self.set)
+    }
+
+    fn decide_in(&self, req: &AccessRequest, set: &PolicySet) -> Decision {
         let (entities, principal, resource) = match self.entities(req) {
             Ok(x) => x,
             Err(e) => return Decision::deny_with_error(e),
@@ -567,7 +645,7 @@ impl PolicyEngine {
             Err(e) => return Decision::deny_with_error(e.to_string()),
         };
         let authorizer = Authorizer::new();
-        let decision = outcome(&authorizer.is_authorized(&request, &self.set, &entities));
+        let decision = outcome(&authorizer.is_authorized(&request, set, &entities));
         let Principal::Limited { limits, .. } = &req.principal else {
             return decision;
         };
@@ -586,6 +664,61 @@ impl PolicyEngine {
             }
         }
         decision
+    }
+
+    /// The policies that can apply to `req`: the file policies, the grants of its user and the
+    /// user's groups, and its bucket's policies (see `PolicyIndex`), assembled once per (user,
+    /// groups, bucket) and cached.
+    fn request_set(&self, req: &AccessRequest) -> Result<Arc<PolicySet>, String> {
+        let (user, mut groups) = match req.principal.unlimited() {
+            Principal::User { name, groups, .. } => (name.clone(), groups.clone()),
+            // Grants name users and groups: none applies to root or anonymous callers.
+            _ => (String::new(), Vec::new()),
+        };
+        groups.sort();
+        groups.dedup();
+        let bucket = match &req.resource {
+            Resource::Bucket(b) | Resource::Object { bucket: b, .. } => b.clone(),
+            Resource::Service | Resource::User(_) => String::new(),
+        };
+        let key = (user, groups, bucket);
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(set) = cached {
+            return Ok(set);
+        }
+        let (user, groups, bucket) = &key;
+        let mut set = self.base.clone();
+        let entries = self
+            .index
+            .by_user
+            .get(user)
+            .into_iter()
+            .chain(groups.iter().filter_map(|g| self.index.by_group.get(g)))
+            .chain(self.index.by_bucket.get(bucket))
+            .flatten();
+        for e in entries {
+            match e {
+                Indexed::Static(p) => set.add((**p).clone()).map_err(|e| e.to_string())?,
+                Indexed::Link { template, id, vals } => set
+                    .link(template.clone(), id.clone(), vals.clone())
+                    .map_err(|e| e.to_string())?,
+            }
+        }
+        let set = Arc::new(set);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= SET_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, set.clone());
+        Ok(set)
     }
 
     /// A limit (session policy, service account policy) from Cedar text, validated strictly

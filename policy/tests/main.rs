@@ -655,3 +655,132 @@ fn users_manage_only_their_own_service_accounts() {
         .allowed
     );
 }
+
+/// The index (a request is decided against the file policies, its user's and groups' grants
+/// and its bucket's policies only) decides exactly as the whole set: every principal, action
+/// and resource of a mixed scenario, with grants on users, groups, buckets and prefixes, custom
+/// Cedar grants (permit and forbid) and bucket policies (permit, forbid, anonymous).
+#[test]
+fn the_index_decides_as_the_whole_set() {
+    let mut grants = vec![
+        role(
+            "alice-rw",
+            GrantTarget::User("alice".into()),
+            "readwrite",
+            Some("team"),
+            None,
+        ),
+        role(
+            "bob-ro",
+            GrantTarget::User("bob".into()),
+            "readonly",
+            Some("team"),
+            None,
+        ),
+        role(
+            "ops-ro",
+            GrantTarget::Group("ops".into()),
+            "readonly",
+            None,
+            None,
+        ),
+        role(
+            "carol-home",
+            GrantTarget::User("carol".into()),
+            "readwrite",
+            Some("team"),
+            Some("home/carol/"),
+        ),
+        role(
+            "adm",
+            GrantTarget::Group("admins".into()),
+            "admin",
+            None,
+            None,
+        ),
+    ];
+    grants.push(Grant {
+        id: "no-secrets".into(),
+        target: GrantTarget::Group("ops".into()),
+        policy: GrantPolicy::Cedar(
+            "forbid(principal, action, resource) when { resource is Object && resource.key like \"secret/*\" };".into(),
+        ),
+    });
+    grants.push(Grant {
+        id: "dave-put".into(),
+        target: GrantTarget::User("dave".into()),
+        policy: GrantPolicy::Cedar(
+            "permit(principal, action == Action::\"s3:PutObject\", resource in Bucket::\"drop\");"
+                .into(),
+        ),
+    });
+    let docs = vec![
+        (
+            "public".to_owned(),
+            "permit(principal, action == Action::\"s3:GetObject\", resource);".to_owned(),
+        ),
+        (
+            "team".to_owned(),
+            "forbid(principal, action == Action::\"s3:DeleteObject\", resource) unless { principal is Root };".to_owned(),
+        ),
+    ];
+    let e = PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&grants)
+        .unwrap()
+        .with_bucket_policies(&docs)
+        .unwrap();
+    let principals = [
+        user("alice", &[]),
+        user("bob", &["ops"]),
+        user("carol", &["ops", "admins"]),
+        user("dave", &[]),
+        user("erin", &["nobody"]),
+        Principal::Root("root".into()),
+        Principal::Anonymous,
+    ];
+    let resources = [
+        obj("team", "home/carol/x"),
+        obj("team", "secret/plan"),
+        obj("public", "index.html"),
+        obj("drop", "in"),
+        obj("other", "x"),
+        Resource::Bucket("team".into()),
+        Resource::Bucket("public".into()),
+        Resource::Service,
+        Resource::User("alice".into()),
+    ];
+    let mut checked = 0;
+    for p in &principals {
+        for &action in fsgate_policy::ALL_ACTIONS {
+            for r in &resources {
+                let kind_fits = matches!(
+                    (action.resource_kind(), r),
+                    (fsgate_policy::ResourceKind::Object, Resource::Object { .. })
+                        | (fsgate_policy::ResourceKind::Bucket, Resource::Bucket(_))
+                        | (fsgate_policy::ResourceKind::Service, Resource::Service)
+                        | (fsgate_policy::ResourceKind::User, Resource::User(_))
+                );
+                if !kind_fits {
+                    continue;
+                }
+                let req = AccessRequest {
+                    principal: p.clone(),
+                    action,
+                    resource: r.clone(),
+                    context: ctx(),
+                    object_tags: Vec::new(),
+                };
+                let indexed = e.decide(&req);
+                let whole = e.decide_unindexed(&req);
+                assert_eq!(
+                    (indexed.allowed, &indexed.policies),
+                    (whole.allowed, &whole.policies),
+                    "{p:?} {action:?} {r:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+}
