@@ -362,9 +362,28 @@ impl Server {
     }
 }
 
+/// What no server log may ever contain, whatever the test did: the root secret, signatures,
+/// presigned query strings, session tokens.
+const NEVER_LOGGED: [&str; 4] = [
+    ROOT_PASS,
+    "X-Amz-Signature=",
+    "X-Amz-Security-Token=",
+    "x-amz-security-token:",
+];
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        // Every server of the suite checks its own log, so the whole test run is covered.
+        if !std::thread::panicking() {
+            let log = self.log();
+            for secret in NEVER_LOGGED {
+                assert!(
+                    !log.contains(secret),
+                    "the server log holds {secret:?}:\n{log}"
+                );
+            }
+        }
     }
 }
 
