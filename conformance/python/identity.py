@@ -73,16 +73,6 @@ def session_s3(creds):
     return client(creds["AccessKeyId"], creds["SecretAccessKey"], token=creds["SessionToken"])
 
 
-def sts_expect(code, fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        return e
-    raise AssertionError(f"expected {code}, call succeeded")
-
-
 def audit(query):
     return admin_ok("GET", "/admin/v1/audit", query=query)
 
@@ -116,14 +106,14 @@ def assume_role_sessions():
     wide = session_s3(sts.assume_role(RoleArn=ROLE, RoleSessionName="wide",
                                       Policy="permit(principal, action, resource);")["Credentials"])
     expect("AccessDenied", wide.get_object, Bucket=other, Key="x")
-    sts_expect("MalformedPolicyDocument", sts.assume_role, RoleArn=ROLE, RoleSessionName="bad",
+    expect("MalformedPolicyDocument", sts.assume_role, RoleArn=ROLE, RoleSessionName="bad",
                Policy="permit(principal, action == Action::\"s3:NoSuchAction\", resource);")
-    sts_expect("MalformedPolicyDocument", sts.assume_role, RoleArn=ROLE, RoleSessionName="json",
+    expect("MalformedPolicyDocument", sts.assume_role, RoleArn=ROLE, RoleSessionName="json",
                Policy='{"Version": "2012-10-17", "Statement": []}')
-    sts_expect("ValidationError", sts.assume_role, RoleArn=ROLE, RoleSessionName="short", DurationSeconds=100)
-    sts_expect("ValidationError", sts.assume_role, RoleArn=ROLE, RoleSessionName="long", DurationSeconds=43201)
+    expect("ValidationError", sts.assume_role, RoleArn=ROLE, RoleSessionName="short", DurationSeconds=100)
+    expect("ValidationError", sts.assume_role, RoleArn=ROLE, RoleSessionName="long", DurationSeconds=43201)
     # Temporary credentials cannot mint more; unsigned AssumeRole is refused.
-    sts_expect("AccessDenied", sts_client(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]).assume_role,
+    expect("AccessDenied", sts_client(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]).assume_role,
                RoleArn=ROLE, RoleSessionName="chain")
     st, _, body = raw_post("Action=AssumeRole&RoleArn=x&RoleSessionName=y&Version=2011-06-15")
     assert st == 403 and b"MissingAuthenticationToken" in body, (st, body)
@@ -400,7 +390,7 @@ def web_identity_refuses_bad_tokens():
     # An unknown key id triggers exactly one refetch of the keys, then is refused.
     time.sleep(1.2)
     before = iss.jwks_fetches
-    sts_expect("InvalidIdentityToken", web_identity, iss.token("x", kid="ghost", key=iss.rogue))
+    expect("InvalidIdentityToken", web_identity, iss.token("x", kid="ghost", key=iss.rogue))
     assert iss.jwks_fetches == before + 1, (before, iss.jwks_fetches)
     # Rotation: a token signed by a newly published key is accepted after one refetch.
     iss.published.append(("rsa2", iss.rotated, "RS256"))
@@ -410,7 +400,7 @@ def web_identity_refuses_bad_tokens():
     # Cached keys: no refetch for known ones.
     web_identity(iss.token("x"))
     assert iss.jwks_fetches == before + 2
-    sts_expect("ValidationError", web_identity, iss.token("x"), DurationSeconds=60)
+    expect("ValidationError", web_identity, iss.token("x"), DurationSeconds=60)
 
 
 @test

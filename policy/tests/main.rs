@@ -67,37 +67,43 @@ fn decide(e: &PolicyEngine, p: Principal, a: Action, r: Resource) -> fsgate_poli
 fn team_engine() -> PolicyEngine {
     PolicyEngine::builtin()
         .unwrap()
-        .with_grants(&[
-            role(
-                "alice-rw",
-                GrantTarget::User("alice".into()),
-                "readwrite",
-                Some("team"),
-                None,
-            ),
-            role(
-                "bob-ro",
-                GrantTarget::User("bob".into()),
-                "readonly",
-                Some("team"),
-                None,
-            ),
-            role(
-                "ops-ro",
-                GrantTarget::Group("ops".into()),
-                "readonly",
-                None,
-                None,
-            ),
-            role(
-                "carol-home",
-                GrantTarget::User("carol".into()),
-                "readwrite",
-                Some("team"),
-                Some("home/carol/"),
-            ),
-        ])
+        .with_grants(&team_grants())
         .unwrap()
+}
+
+/// alice readwrite and bob readonly on `team`, group ops readonly everywhere, carol readwrite
+/// under `team/home/carol/`.
+fn team_grants() -> Vec<Grant> {
+    vec![
+        role(
+            "alice-rw",
+            GrantTarget::User("alice".into()),
+            "readwrite",
+            Some("team"),
+            None,
+        ),
+        role(
+            "bob-ro",
+            GrantTarget::User("bob".into()),
+            "readonly",
+            Some("team"),
+            None,
+        ),
+        role(
+            "ops-ro",
+            GrantTarget::Group("ops".into()),
+            "readonly",
+            None,
+            None,
+        ),
+        role(
+            "carol-home",
+            GrantTarget::User("carol".into()),
+            "readwrite",
+            Some("team"),
+            Some("home/carol/"),
+        ),
+    ]
 }
 
 #[test]
@@ -662,43 +668,14 @@ fn users_manage_only_their_own_service_accounts() {
 /// Cedar grants (permit and forbid) and bucket policies (permit, forbid, anonymous).
 #[test]
 fn the_index_decides_as_the_whole_set() {
-    let mut grants = vec![
-        role(
-            "alice-rw",
-            GrantTarget::User("alice".into()),
-            "readwrite",
-            Some("team"),
-            None,
-        ),
-        role(
-            "bob-ro",
-            GrantTarget::User("bob".into()),
-            "readonly",
-            Some("team"),
-            None,
-        ),
-        role(
-            "ops-ro",
-            GrantTarget::Group("ops".into()),
-            "readonly",
-            None,
-            None,
-        ),
-        role(
-            "carol-home",
-            GrantTarget::User("carol".into()),
-            "readwrite",
-            Some("team"),
-            Some("home/carol/"),
-        ),
-        role(
-            "adm",
-            GrantTarget::Group("admins".into()),
-            "admin",
-            None,
-            None,
-        ),
-    ];
+    let mut grants = team_grants();
+    grants.push(role(
+        "adm",
+        GrantTarget::Group("admins".into()),
+        "admin",
+        None,
+        None,
+    ));
     grants.push(Grant {
         id: "no-secrets".into(),
         target: GrantTarget::Group("ops".into()),

@@ -13,24 +13,13 @@ pub const VALUE_VERSION: u8 = 1;
 
 /// Encodes a value with the current version byte.
 pub fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    let mut out = vec![VALUE_VERSION];
-    let body = postcard::to_stdvec(value).map_err(|e| StoreError::Corrupt {
-        what: "value encoding",
-        detail: e.to_string(),
-    })?;
-    out.extend_from_slice(&body);
-    Ok(out)
+    encode_version(VALUE_VERSION, value)
 }
 
 /// Decodes a value, refusing versions this release does not know.
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreResult<T> {
     match bytes.split_first() {
-        Some((&VALUE_VERSION, body)) => {
-            postcard::from_bytes(body).map_err(|e| StoreError::Corrupt {
-                what,
-                detail: e.to_string(),
-            })
-        }
+        Some((&VALUE_VERSION, body)) => decode_body(what, body),
         Some((v, _)) => Err(StoreError::Corrupt {
             what,
             detail: format!("unknown value version {v}"),
