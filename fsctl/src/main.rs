@@ -390,7 +390,8 @@ fn https_client(ca_bundle: Option<&std::path::Path>) -> Result<HttpsClient> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_roots() {
+    // The system's roots (none when they cannot be read).
+    for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
     if let Some(path) = ca_bundle {
@@ -414,11 +415,6 @@ fn https_client(ca_bundle: Option<&std::path::Path>) -> Result<HttpsClient> {
         .enable_http1()
         .build();
     Ok(Client::builder(TokioExecutor::new()).build(connector))
-}
-
-/// The system's root certificates (none when they cannot be read).
-fn rustls_native_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    rustls_native_certs::load_native_certs().certs
 }
 
 fn config_path() -> PathBuf {

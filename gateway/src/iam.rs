@@ -17,6 +17,16 @@ pub const BUCKET_POLICY: &str = "policy";
 /// The bucket document holding a bucket policy as Cedar (what the engine loads).
 pub const BUCKET_POLICY_CEDAR: &str = "policy.cedar";
 
+/// A name usable for a user, group or identity provider: 1-64 of A-Z a-z 0-9 . _ @ + = , -
+/// (the admin API's rule, also applied to names that tokens and directories supply).
+#[must_use]
+pub fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
+}
+
 /// The root credentials.
 #[derive(Clone)]
 pub struct RootCredentials {

@@ -14,7 +14,7 @@ use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
 
 use fsgate_store::model::{IdentityProvider, LdapProvider, SessionSource};
 
-use crate::oidc::valid_name;
+use crate::iam::valid_name;
 use crate::sts::FederatedIdentity;
 
 const TIMEOUT: Duration = Duration::from_secs(10);

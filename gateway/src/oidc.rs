@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use fsgate_store::model::{IdentityProvider, OidcProvider, SessionSource};
 
+use crate::iam::valid_name;
 use crate::sts::FederatedIdentity;
 
 /// Clock skew allowed on `exp` and `nbf`, seconds.
@@ -254,14 +255,6 @@ fn claim_text(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// A name usable as an fsgate user or group.
-pub fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
 }
 
 fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, String> {

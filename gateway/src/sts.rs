@@ -96,16 +96,10 @@ pub fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
         || ((method == Method::POST || method == Method::GET) && action_query)
 }
 
-/// Parses `a=b&c=d` (form or query encoding).
-pub fn parse_form(text: &str, into: &mut HashMap<String, String>) {
-    for kv in text.split('&').filter(|kv| !kv.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let dec = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        into.entry(dec(k)).or_insert_with(|| dec(v));
+/// Adds the pairs of `a=b&c=d` (form or query encoding); the first of a name wins.
+fn parse_form(text: &str, into: &mut HashMap<String, String>) {
+    for (k, v) in crate::admin::form_pairs(text) {
+        into.entry(k).or_insert(v);
     }
 }
 

@@ -19,8 +19,9 @@ use fsgate_policy::{Action, Resource};
 use fsgate_store::model::{IdentityProvider, LdapProvider, OidcProvider, ServiceAccountRecord};
 use fsgate_store::now_ns;
 
-use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err, valid_name};
+use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err};
 use crate::context::RequestCtx;
+use crate::iam::valid_name;
 
 #[derive(Deserialize)]
 struct NewServiceAccount {

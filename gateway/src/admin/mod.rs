@@ -33,7 +33,7 @@ use fsgate_store::{Store, StoreError, now_ns};
 
 use crate::access::{Gate, ListingContext};
 use crate::context::RequestCtx;
-use crate::iam::{Iam, IamError};
+use crate::iam::{Iam, IamError, valid_name};
 
 mod identity;
 
@@ -75,13 +75,6 @@ fn store_err(e: StoreError, rc: &RequestCtx) -> Reply {
             )
         }
     }
-}
-
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
 }
 
 /// `len` characters drawn uniformly from `alphabet`.
@@ -132,16 +125,19 @@ fn decode(seg: &str) -> String {
         .into_owned()
 }
 
-fn query_map(uri: &Uri) -> Vec<(String, String)> {
-    uri.query()
-        .unwrap_or("")
-        .split('&')
+/// The pairs of `a=b&c=d` in form (or query) encoding, decoded, in order.
+pub(crate) fn form_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(k), decode(&v.replace('+', " ")))
+            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
         })
         .collect()
+}
+
+fn query_map(uri: &Uri) -> Vec<(String, String)> {
+    form_pairs(uri.query().unwrap_or(""))
 }
 
 #[derive(Deserialize)]
