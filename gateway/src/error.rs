@@ -63,9 +63,10 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
             S3ErrorCode::InvalidArgument,
             format!("{what} already exists"),
         ),
-        StoreError::Corrupt { .. } | StoreError::Rocks(_) | StoreError::Io(_) => {
-            internal(&e, request_id)
-        }
+        StoreError::Corrupt { .. }
+        | StoreError::Locked(_)
+        | StoreError::Rocks(_)
+        | StoreError::Io(_) => internal(&e, request_id),
     }
 }
 

@@ -132,8 +132,8 @@ async fn open_store(data: &std::path::Path, phase: &SharedPhase) -> Result<Arc<S
                 .map_err(|e| ServeError::Config(e.to_string()))?;
         match opened {
             Ok(store) => return Ok(Arc::new(store)),
-            Err(e) if e.to_string().contains("lock") => {
-                let reason = format!("metadata store is locked by another process: {e}");
+            Err(e @ fsgate_store::StoreError::Locked(_)) => {
+                let reason = e.to_string();
                 if !warned {
                     tracing::warn!(error = %e, "metadata store locked; retrying every second");
                     warned = true;

@@ -69,6 +69,9 @@ pub enum StoreError {
         /// What was wrong with it.
         detail: String,
     },
+    /// Another process holds the metadata store (RocksDB's LOCK file).
+    #[error("metadata store is locked by another process: {0}")]
+    Locked(String),
     /// RocksDB reported an error.
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),

@@ -95,7 +95,14 @@ impl RocksMeta {
             cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
+            // RocksDB tells a held LOCK file apart only in its message ("While lock file: …").
+            if e.kind() == rocksdb::ErrorKind::IOError && e.to_string().contains("lock file") {
+                StoreError::Locked(e.to_string())
+            } else {
+                StoreError::Rocks(e)
+            }
+        })?;
         Ok(Self { db })
     }
 
