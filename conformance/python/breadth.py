@@ -457,6 +457,69 @@ def bucket_policies():
     expect("AccessDenied", anon.put_object, Bucket=b, Key="dropbox/b", Body=b"x")
 
 
+@test
+def bucket_policy_conditions():
+    """The condition operators of the translator, each deciding a real anonymous request."""
+    from botocore import UNSIGNED
+    from s3check import client
+    anon = client(signature_version=UNSIGNED)
+    b = bucket()
+    s3.put_object(Bucket=b, Key="a.txt", Body=b"a")
+
+    def allow(action, resource, condition):
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": action, "Resource": resource,
+             "Condition": condition}]})
+
+    obj, whole = f"arn:aws:s3:::{b}/*", f"arn:aws:s3:::{b}"
+    get = lambda: anon.get_object(Bucket=b, Key="a.txt")["Body"].read()
+    # IpAddress / NotIpAddress on aws:SourceIp (the suite connects from 127.0.0.1).
+    for cond, allowed in [
+        ({"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}, True),
+        ({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, False),
+        ({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, True),
+        ({"NotIpAddress": {"aws:SourceIp": ["192.168.0.0/16", "127.0.0.0/8"]}}, False),
+        # Bool on aws:SecureTransport: this listener is plain HTTP.
+        ({"Bool": {"aws:SecureTransport": "false"}}, True),
+        ({"Bool": {"aws:SecureTransport": "true"}}, False),
+        # DateGreaterThan / DateLessThan on aws:CurrentTime.
+        ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, True),
+        ({"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, False),
+        ({"DateLessThan": {"aws:CurrentTime": "2999-01-01T00:00:00Z"},
+          "DateGreaterThan": {"aws:CurrentTime": "2021-06-01T12:00:00Z"}}, True),
+    ]:
+        s3.put_bucket_policy(Bucket=b, Policy=allow("s3:GetObject", obj, cond))
+        if allowed:
+            assert get() == b"a", cond
+        else:
+            expect("AccessDenied", get)
+    # StringNotEquals / StringEquals on s3:prefix.
+    s3.put_bucket_policy(Bucket=b, Policy=allow("s3:ListBucket", whole,
+                                                {"StringNotEquals": {"s3:prefix": "private/"}}))
+    anon.list_objects_v2(Bucket=b, Prefix="public/")
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b, Prefix="private/")
+    s3.put_bucket_policy(Bucket=b, Policy=allow("s3:ListBucket", whole,
+                                                {"StringEquals": {"s3:prefix": ["a", "b/"]}}))
+    anon.list_objects_v2(Bucket=b, Prefix="b/")
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b, Prefix="c/")
+    # A Deny with a condition binds everyone, root included, only when the condition holds.
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": obj,
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    expect("AccessDenied", s3.get_object, Bucket=b, Key="a.txt")
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": obj,
+         "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.0/8"}}}]}))
+    assert s3.get_object(Bucket=b, Key="a.txt")["Body"].read() == b"a"
+    # Malformed values are refused, and the policy in force stays.
+    for cond in [{"IpAddress": {"aws:SourceIp": "not-an-ip"}},
+                 {"DateLessThan": {"aws:CurrentTime": "yesterday"}},
+                 {"Bool": {"aws:SecureTransport": "maybe"}},
+                 {"NumericLessThan": {"s3:max-keys": "ten"}}]:
+        expect("MalformedPolicy", s3.put_bucket_policy, Bucket=b, Policy=allow("s3:GetObject", obj, cond))
+    assert "NotIpAddress" in s3.get_bucket_policy(Bucket=b)["Policy"]
+
+
 def post_form(url, fields, file_body, filename="f.txt"):
     """Sends a multipart/form-data POST (fields in order, the file last, as browsers do)."""
     import urllib.error

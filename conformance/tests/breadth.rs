@@ -232,7 +232,7 @@ fn lifecycle() {
 
 #[test]
 fn bucket_policies() {
-    group(&["bucket_policies"]);
+    group(&["bucket_policies", "bucket_policy_conditions"]);
 }
 
 #[test]
