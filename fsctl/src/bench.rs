@@ -57,12 +57,18 @@ pub struct BenchArgs {
     /// Requests in flight.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Longest run of the measured phase, e.g. 30s, 2m.
+    /// Longest run of the measured phase, e.g. 30s, 2m. GET and mixed run this long; PUT and
+    /// DELETE stop at whichever comes first, the object count or this.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     duration: Duration,
-    /// Bucket to use (created if missing; default: a new one, removed afterwards).
+    /// Bucket to use (created if missing; default: a new one, removed afterwards). Objects
+    /// written into a named bucket stay there.
     #[arg(long)]
     bucket: Option<String>,
+    /// GET/DELETE/mixed: the objects already exist (written by an earlier `bench put` with the
+    /// same --bucket, --objects and --size), so nothing is uploaded first.
+    #[arg(long, requires = "bucket")]
+    existing: bool,
     /// No progress line.
     #[arg(long)]
     quiet: bool,
@@ -186,6 +192,8 @@ type OpFn = Arc<dyn Fn(usize, u64) -> Op + Send + Sync>;
 struct PhaseSpec<'a> {
     name: &'a str,
     concurrency: usize,
+    /// Stop after `objects` operations (PUT, DELETE), not only at the deadline (GET, mixed).
+    counted: bool,
     objects: usize,
     duration: Option<Duration>,
     quiet: bool,
@@ -204,6 +212,7 @@ async fn phase(
     let PhaseSpec {
         name,
         concurrency,
+        counted,
         objects,
         duration,
         quiet,
@@ -226,7 +235,7 @@ async fn phase(
             let mut rng = (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if deadline.is_none() && i >= objects {
+                if (counted || deadline.is_none()) && i >= objects {
                     break;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -306,18 +315,26 @@ pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
         .bucket
         .clone()
         .unwrap_or_else(|| format!("fsctl-bench-{:08x}", rand_u32()));
-    let (status, _) = t
-        .send("PUT", &format!("/{bucket}"), Bytes::new())
+    // A named bucket may already exist and belong to someone who lets us write but not create.
+    let (exists, _) = t
+        .send("HEAD", &format!("/{bucket}"), Bytes::new())
         .await
-        .context("creating the bucket")?;
-    if status >= 300 && status != 409 {
-        bail!("creating bucket {bucket}: HTTP {status}");
+        .context("looking for the bucket")?;
+    if own_bucket || exists >= 300 {
+        let (status, _) = t
+            .send("PUT", &format!("/{bucket}"), Bytes::new())
+            .await
+            .context("creating the bucket")?;
+        if status >= 300 && status != 409 {
+            bail!("creating bucket {bucket}: HTTP {status}");
+        }
     }
     let payloads = Arc::new(Payloads::new(args.size, args.objects));
     let deadline = Some(args.duration);
     let spec = |name: &'static str, duration: Option<Duration>| PhaseSpec {
         name,
         concurrency: args.concurrency,
+        counted: !matches!(name, "get" | "mixed"),
         objects: args.objects,
         duration,
         quiet: args.quiet,
@@ -326,11 +343,13 @@ pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
     let b = bucket.clone();
     let put_op: OpFn = Arc::new(move |i, _| ("PUT".into(), format!("/{b}/{}", key(i)), Some(i)));
     let (stats, elapsed) = match args.workload {
-        Workload::Put => phase(&t, spec("put", None), put_op.clone(), &payloads).await?,
+        Workload::Put => phase(&t, spec("put", deadline), put_op.clone(), &payloads).await?,
         Workload::Get | Workload::Delete | Workload::Mixed => {
-            let (prep, _) = phase(&t, spec("prepare", None), put_op.clone(), &payloads).await?;
-            if prep.errors > 0 {
-                bail!("{} uploads failed while preparing", prep.errors);
+            if !args.existing {
+                let (prep, _) = phase(&t, spec("prepare", None), put_op.clone(), &payloads).await?;
+                if prep.errors > 0 {
+                    bail!("{} uploads failed while preparing", prep.errors);
+                }
             }
             let b = bucket.clone();
             let op: OpFn = match args.workload {
@@ -350,12 +369,7 @@ pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
                     }
                 }),
             };
-            let dl = if args.workload == Workload::Delete {
-                None
-            } else {
-                deadline
-            };
-            phase(&t, spec(args.workload.name(), dl), op, &payloads).await?
+            phase(&t, spec(args.workload.name(), deadline), op, &payloads).await?
         }
     };
     let mut lat = stats.lat_us.clone();
