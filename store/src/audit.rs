@@ -2,7 +2,8 @@
 //! by a dedicated writer thread.
 //!
 //! Durability: a record is durable once the batch holding it has committed (a synced RocksDB
-//! write). The writer commits whatever is queued as soon as the previous batch is done, so a
+//! write). The writer commits whatever is queued, at most once per `COMMIT_WINDOW` (so under
+//! load one WAL sync carries many requests' records instead of one sync per handful), so a
 //! record is normally durable within a few milliseconds of its response. `AuditWriter::flush`
 //! and dropping the writer wait for every queued record. Senders block when the queue is full:
 //! requests wait rather than lose records.
@@ -20,6 +21,11 @@ use crate::model::AuditRecord;
 
 /// Most records committed in one batch.
 const MAX_BATCH: usize = 4096;
+/// Shortest time between the starts of two batch commits. Records arriving in between wait
+/// (a flush does not): at 5,000 requests/s this is one synced write per ~25 records instead
+/// of one per 3–5, and the sender never wakes the writer, which sleeps rather than waits on
+/// the queue.
+const COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
 /// Parses a request id (24 hex chars) into the 12-byte audit key.
 #[must_use]
@@ -243,13 +249,22 @@ impl Drop for AuditWriter {
 fn run(store: &Store, rx: &Receiver<Msg>, stats: &AuditStats) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<SyncSender<()>> = Vec::new();
+    let mut last_commit = std::time::Instant::now();
     loop {
-        // Block for the first message, then take whatever else is already queued.
+        // Block for the first message; unless it asks for a flush, let the window since the
+        // last commit pass; then take whatever else is queued.
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(m) => push(m, &mut batch, &mut waiters),
             Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        if waiters.is_empty() {
+            let wait = COMMIT_WINDOW.saturating_sub(last_commit.elapsed());
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
+        last_commit = std::time::Instant::now();
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(m) => push(m, &mut batch, &mut waiters),

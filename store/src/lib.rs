@@ -344,6 +344,38 @@ impl Store {
     ) -> StoreResult<PinnedObject> {
         let okey = meta::object_key(bucket, key);
         let _key_guard = self.lock_keys(&[&okey]);
+        self.pin_locked(bucket, key, version)
+    }
+
+    /// As [`Store::pin_object`], but only when the key's lock is free at once: `Ok(None)` while
+    /// a writer holds it. A caller on an async worker can then do the lookup (memtable and
+    /// block cache, normally) in place and go to a blocking thread only when it would wait.
+    pub fn try_pin_object(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<Option<PinnedObject>> {
+        let okey = meta::object_key(bucket, key);
+        let Some(stripe) = self.key_locks.get(stripe_of(&okey)) else {
+            return Ok(None);
+        };
+        let _key_guard = match stripe.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        };
+        self.pin_locked(bucket, key, version).map(Some)
+    }
+
+    /// Reads a version's manifest (and inline data) and pins its blobs; the caller holds the
+    /// key's lock.
+    fn pin_locked(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> StoreResult<PinnedObject> {
         let manifest = self.head_version(bucket, key, version)?;
         let inline = if manifest.inline {
             Some(self.inline_data(bucket, key, manifest.seq)?)

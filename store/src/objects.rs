@@ -1019,4 +1019,37 @@ mod tests {
         }
         assert!(!is_valid_bucket_name(&"a".repeat(64)));
     }
+
+    /// `try_pin_object` reads in place only while no writer holds the key, and pins like
+    /// `pin_object` (the blob outlives an overwrite until the pin is dropped).
+    #[test]
+    fn try_pin_steps_aside_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let s =
+            std::sync::Arc::new(Store::open(dir.path(), crate::StoreOptions::default()).unwrap());
+        s.create_bucket("b", false).unwrap();
+        let mut sink = s.blobs().stage().unwrap();
+        sink.write(&[7u8; 200_000]).unwrap();
+        let staged = sink.finish().unwrap();
+        s.put_object("b", "k", staged, NewObject::default())
+            .unwrap();
+        let okey = crate::meta::object_key("b", "k");
+        {
+            let _writer = s.lock_keys(&[&okey]);
+            assert!(s.try_pin_object("b", "k", None).unwrap().is_none());
+        }
+        let pinned = s.try_pin_object("b", "k", None).unwrap().unwrap();
+        let blob = pinned.manifest.extents[0].blob;
+        s.delete_object("b", "k", None, false).unwrap();
+        assert!(s.blobs().open(&blob, 0).is_ok(), "pinned across the delete");
+        drop(pinned);
+        assert!(
+            s.blobs().open(&blob, 0).is_err(),
+            "freed by the last reader"
+        );
+        assert!(matches!(
+            s.try_pin_object("b", "k", None),
+            Err(StoreError::NoSuchKey)
+        ));
+    }
 }

@@ -1,8 +1,8 @@
 //! The S3 front-end: `impl s3s::S3` for fsgate, one file per operation family.
 //!
 //! Handlers run after the access gate has decided the request (see `access.rs`); they turn
-//! typed s3s inputs into store calls, off the async reactor, and store outcomes into S3 errors
-//! through `error.rs` only.
+//! typed s3s inputs into store calls (off the async reactor, except point lookups that need no
+//! wait), and store outcomes into S3 errors through `error.rs` only.
 
 mod body;
 mod bucket;

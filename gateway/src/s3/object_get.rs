@@ -173,10 +173,18 @@ impl FsGate {
         let rc = ctx(&req)?;
         let i = &req.input;
         let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
-        let store = self.store.clone();
-        let pinned = self
-            .run(&rc, move |_| store.pin_object(&b, &k, v.as_deref()))
-            .await?;
+        // The lookup is in memory unless RocksDB's caches miss: do it here when no writer holds
+        // the key (saving two thread hand-offs per GET), else wait on a blocking thread.
+        let tried = self.store.try_pin_object(&b, &k, v.as_deref());
+        let pinned = match tried {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let store = self.store.clone();
+                self.run(&rc, move |_| store.pin_object(&b, &k, v.as_deref()))
+                    .await?
+            }
+            Err(e) => return Err(crate::error::store_error(e, &rc.request_id)),
+        };
         if pinned.manifest.delete_marker {
             return Err(super::delete_marker_error(
                 &pinned.manifest,
