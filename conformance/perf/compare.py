@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -108,6 +109,7 @@ def status_kib(pid, field):
 
 class Server:
     name = "?"
+    workloads = None  # all of WORKLOADS
 
     def __init__(self, args, workdir):
         self.args, self.workdir = args, workdir
@@ -169,6 +171,17 @@ class Fsgate(Server):
     def version(self):
         return subprocess.run([self.args.fsgate, "--version"], capture_output=True,
                               text=True).stdout.strip()
+
+
+class FsgateAuditOff(Fsgate):
+    """fsgate with `--audit off`: only to measure what the audit costs (4 KiB workload)."""
+    name = "fsgate --audit off"
+    workloads = ["4KiB"]
+
+    def start(self):
+        self.args = argparse.Namespace(**{**vars(self.args),
+                                          "fsgate_arg": self.args.fsgate_arg + ["--audit", "off"]})
+        super().start()
 
 
 class S3sFs(Server):
@@ -278,6 +291,8 @@ def run_server(cls, args, results, memory):
         s.start()
         s.prepare()
         for wname, objects, size, conc in WORKLOADS:
+            if s.workloads is not None and wname not in s.workloads:
+                continue
             common = ["--size", size, "--concurrency", str(conc), "--bucket", "bench"]
             n = objects
             for op in OPS:
@@ -438,16 +453,16 @@ def main():
     ap.add_argument("--nginx")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--get-seconds", type=float, default=6)
-    ap.add_argument("--cap-seconds", type=float, default=40)
+    ap.add_argument("--cap-seconds", type=float, default=20)
     ap.add_argument("--big-object", default="5GiB")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--only", action="append", default=[], help="server names to run")
     ap.add_argument("--fsgate-arg", action="append", default=[])
     ap.add_argument("--out")
-    ap.add_argument("--command", default=" ".join(sys.argv))
+    ap.add_argument("--command", default=shlex.join(sys.argv))
     args = ap.parse_args()
 
-    servers = [Fsgate]
+    servers = [Fsgate, FsgateAuditOff]
     if args.s3s_fs:
         servers.append(S3sFs)
     if args.rclone:
@@ -550,7 +565,7 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed):
             return med([r["latency_ms"]["p99"] for r in rs])
         return med([r[field] for r in rs])
 
-    peers = [n for n in names if n not in ("fsgate", "nginx (static files)")]
+    peers = [n for n in names if n not in ("fsgate", "fsgate --audit off", "nginx (static files)")]
 
     def best_peer(w, op):
         vals = [(m(p, w, op), p) for p in peers if m(p, w, op) is not None]
@@ -583,6 +598,11 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed):
     if f is not None and seq:
         L.append(f"| 64 MiB PUT (fsync) ≥ 0.8× fsync'd sequential write | {f / seq:.2f}× ({f:,.0f} vs "
                  f"{seq:,.0f} MiB/s) | {'yes' if f / seq >= 0.8 else 'no'} |")
+    on, off = m("fsgate", "4KiB", "get"), m("fsgate --audit off", "4KiB", "get")
+    if on is not None and off is not None:
+        cost = 1 - on / off
+        L.append(f"| Audit on costs < 10 % of 4 KiB GET ops/s | {cost * 100:.1f} % ({on:,.0f} with vs "
+                 f"{off:,.0f} ops/s without) | {'yes' if cost < 0.10 else 'no'} |")
     if memory.get("fsgate"):
         peak = max(memory["fsgate"]) / 1024
         L.append(f"| fsgate peak RSS through the matrix < 256 MiB | {peak:.0f} MiB | {'yes' if peak < 256 else 'no'} |")

@@ -41,5 +41,5 @@ exec "$VENV/bin/python" conformance/perf/compare.py \
   --nginx "$(command -v nginx || echo /usr/sbin/nginx)" \
   --workdir "${FSGATE_PERF_WORKDIR:-/var/tmp}" \
   --out conformance/perf/RESULTS.md \
-  --command "conformance/perf/compare.sh $*" \
+  --command "conformance/perf/compare.sh${*:+ $(printf '%q ' "$@")}" \
   "$@"
