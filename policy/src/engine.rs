@@ -177,7 +177,10 @@ pub struct AccessRequest {
 /// `hasTag ("k")`); a false positive only costs a metadata read, a false negative would let a
 /// tag-based forbid see no tags.
 fn reads_tags(set: &PolicySet) -> bool {
+    // Template links read what their template reads: the templates are checked, not each of
+    // (possibly ten thousand) links.
     set.policies()
+        .filter(|p| p.template_id().is_none())
         .map(ToString::to_string)
         .chain(set.templates().map(ToString::to_string))
         .map(|text| text.split_whitespace().collect::<String>())
@@ -239,6 +242,17 @@ pub struct Grant {
     pub target: GrantTarget,
     /// What.
     pub policy: GrantPolicy,
+}
+
+/// One change to the grants and bucket policies of an engine (`PolicyEngine::with_changes`).
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Grant ids to take out.
+    pub removed_grants: Vec<String>,
+    /// Grants to put in, each replacing any grant with its id.
+    pub grants: Vec<Grant>,
+    /// Bucket policies to put in place of each bucket's current ones (None: removed).
+    pub bucket_policies: Vec<(String, Option<String>)>,
 }
 
 /// Built-in role names.
@@ -329,6 +343,15 @@ enum Indexed {
     },
 }
 
+impl Indexed {
+    fn id(&self) -> &PolicyId {
+        match self {
+            Indexed::Static(p) => p.id(),
+            Indexed::Link { id, .. } => id,
+        }
+    }
+}
+
 /// Which policies can apply to whom and to what. Every grant is scoped to its user or group
 /// (`principal in …`, enforced when it is attached) and every bucket policy to its bucket
 /// (`resource in Bucket::…`, appended when it is loaded), so a request's set — the file
@@ -363,7 +386,8 @@ pub struct PolicyEngine {
     set: PolicySet,
     /// Granted prefixes per bucket: objects and listings under them are placed in the
     /// matching `Prefix` entities.
-    prefix_grants: HashMap<String, Vec<String>>,
+    /// Granted prefixes per bucket, with how many grants name each.
+    prefix_grants: HashMap<String, std::collections::BTreeMap<String, usize>>,
     grant_text: HashMap<String, String>,
     /// Some policy reads entity tags, so object requests must carry the object's tags.
     tag_aware: bool,
@@ -467,140 +491,247 @@ impl PolicyEngine {
         }
     }
 
-    /// A new engine with the file policies plus `grants`. Fails, naming the grant and the
-    /// reason, when any grant is invalid; the caller keeps the engine it had.
+    /// A new engine with the file policies plus `grants` (no bucket policies). Fails, naming
+    /// the grant and the reason, when any grant is invalid; the caller keeps the engine it had.
     pub fn with_grants(&self, grants: &[Grant]) -> Result<Self, PolicyError> {
-        let mut next = Self {
+        let empty = Self {
             set: self.base.clone(),
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
             index: Arc::default(),
             cache: Arc::default(),
+            tag_aware: reads_tags(&self.base),
             ..self.clone()
         };
-        let mut index = PolicyIndex::default();
-        let mut file_under = |target: &GrantTarget, entry: Indexed| {
-            let list = match target {
-                GrantTarget::User(n) => index.by_user.entry(n.clone()).or_default(),
-                GrantTarget::Group(n) => index.by_group.entry(n.clone()).or_default(),
-            };
-            list.push(entry);
-        };
-        for g in grants {
-            let pid = format!("att-{}", g.id);
-            let principal = self.target_uid(&g.target);
-            match &g.policy {
-                GrantPolicy::Role {
-                    role,
-                    bucket,
-                    prefix,
-                } => {
-                    if !ROLES.contains(&role.as_str()) {
-                        return Err(PolicyError::one(format!(
-                            "{pid}: unknown role '{role}' (roles: {})",
-                            ROLES.join(", ")
-                        )));
-                    }
-                    let resource = match (bucket, prefix) {
-                        (None, None) => uid(&self.types.service, SERVICE_ID),
-                        (Some(b), None) => uid(&self.types.bucket, b),
-                        (Some(b), Some(p)) => {
-                            next.prefix_grants
-                                .entry(b.clone())
-                                .or_default()
-                                .push(p.clone());
-                            uid(&self.types.prefix, &format!("{b}/{p}"))
-                        }
-                        (None, Some(_)) => {
-                            return Err(PolicyError::one(format!(
-                                "{pid}: a prefix needs a bucket"
-                            )));
-                        }
-                    };
-                    let vals = HashMap::from([
-                        (SlotId::principal(), principal),
-                        (SlotId::resource(), resource),
-                    ]);
-                    let template = PolicyId::new(format!("role-{role}"));
-                    next.set
-                        .link(template.clone(), PolicyId::new(&pid), vals.clone())
-                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
-                    file_under(
-                        &g.target,
-                        Indexed::Link {
-                            template,
-                            id: PolicyId::new(&pid),
-                            vals,
-                        },
-                    );
-                }
-                GrantPolicy::Cedar(text) => {
-                    let policy = scoped_policy(&pid, text, &principal, &self.schema)?;
-                    next.grant_text.insert(pid.clone(), text.clone());
-                    file_under(&g.target, Indexed::Static(Box::new(policy.clone())));
-                    next.set
-                        .add(policy)
-                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
-                }
-            }
-        }
-        next.index = Arc::new(index);
-        for prefixes in next.prefix_grants.values_mut() {
-            prefixes.sort();
-            prefixes.dedup();
-        }
-        next.tag_aware = reads_tags(&next.set);
-        next.validate()?;
-        Ok(next)
+        empty.with_changes(&Changes {
+            grants: grants.to_vec(),
+            ..Changes::default()
+        })
     }
 
-    /// A new engine with these bucket policies (bucket name, Cedar text) added. Each policy is
-    /// confined to its bucket (`when { resource in Bucket::"b" }` is appended) and a `forbid`
-    /// never stops root from reading, replacing or deleting the bucket policy itself, so a bad
-    /// policy can always be repaired. Fails, naming the bucket, when any is invalid.
+    /// A new engine with these bucket policies (bucket name, Cedar text) in place of any the
+    /// buckets had. Each policy is confined to its bucket (`when { resource in Bucket::"b" }`
+    /// is appended) and a `forbid` never stops root from reading, replacing or deleting the
+    /// bucket policy itself, so a bad policy can always be repaired. Fails, naming the bucket,
+    /// when any is invalid.
     pub fn with_bucket_policies(&self, docs: &[(String, String)]) -> Result<Self, PolicyError> {
+        self.with_changes(&Changes {
+            bucket_policies: docs
+                .iter()
+                .map(|(b, t)| (b.clone(), Some(t.clone())))
+                .collect(),
+            ..Changes::default()
+        })
+    }
+
+    /// A new engine with `changes` applied to this one: what one IAM change costs, whatever
+    /// the size of the policy base. Only the policies the change brings are validated (Cedar
+    /// validates each policy on its own, and those already here were validated when they
+    /// came); the index is updated in place of being rebuilt. Fails, naming the grant or
+    /// bucket and the reason, when a new policy is invalid; `self` is untouched.
+    pub fn with_changes(&self, changes: &Changes) -> Result<Self, PolicyError> {
         let mut next = Self {
             cache: Arc::default(),
             ..self.clone()
         };
         let mut index = (*self.index).clone();
-        for (bucket, text) in docs {
-            let name = format!("bucket policy of {bucket}");
-            let set = PolicySet::from_str(text)
-                .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
-            if set.templates().next().is_some() {
-                return Err(PolicyError::one(format!(
-                    "{name}: templates are not allowed in a bucket policy"
-                )));
+        for id in changes
+            .removed_grants
+            .iter()
+            .chain(changes.grants.iter().map(|g| &g.id))
+        {
+            next.remove_grant(&mut index, id);
+        }
+        // The new policies, with the file templates they link, to validate on their own.
+        let mut added = self.base.clone();
+        for (bucket, text) in &changes.bucket_policies {
+            next.remove_bucket_policy(&mut index, bucket);
+            if let Some(text) = text {
+                next.add_bucket_policy(&mut index, &mut added, bucket, text)?;
             }
-            let bucket_uid = uid(&self.types.bucket, bucket);
-            for (i, p) in set.policies().enumerate() {
-                let pid = format!("bucket-{bucket}-{i}");
-                let body = p.to_string();
-                let body = body.trim_end().trim_end_matches(';');
-                let guard = if p.effect() == Effect::Forbid {
-                    "\nunless { principal is Root && action in [Action::\"s3:GetBucketPolicy\", Action::\"s3:PutBucketPolicy\", Action::\"s3:DeleteBucketPolicy\"] }"
-                } else {
-                    ""
-                };
-                let scoped = format!("{body}\nwhen {{ resource in {bucket_uid} }}{guard};");
-                let policy = Policy::parse(Some(PolicyId::new(&pid)), &scoped)
-                    .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(&scoped))))?;
-                next.grant_text.insert(pid.clone(), scoped);
-                index
-                    .by_bucket
-                    .entry(bucket.clone())
-                    .or_default()
-                    .push(Indexed::Static(Box::new(policy.clone())));
-                next.set
-                    .add(policy)
-                    .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
-            }
+        }
+        for g in &changes.grants {
+            next.add_grant(&mut index, &mut added, g)?;
         }
         next.index = Arc::new(index);
         next.tag_aware = reads_tags(&next.set);
-        next.validate()?;
+        let source_of = |id: &str| {
+            if let Some(file) = next.origin.get(id) {
+                let text = next.files.iter().find(|f| &f.name == file)?.text.clone();
+                return Some((file.clone(), text));
+            }
+            next.grant_text.get(id).map(|t| {
+                let what = if id.starts_with("bucket-") {
+                    "bucket policy"
+                } else {
+                    "attached policy"
+                };
+                (format!("{what} {id}"), t.clone())
+            })
+        };
+        load::validate(&next.schema, &added, &source_of)?;
         Ok(next)
+    }
+
+    fn add_grant(
+        &mut self,
+        index: &mut PolicyIndex,
+        added: &mut PolicySet,
+        g: &Grant,
+    ) -> Result<(), PolicyError> {
+        let pid = format!("att-{}", g.id);
+        let principal = self.target_uid(&g.target);
+        let entry = match &g.policy {
+            GrantPolicy::Role {
+                role,
+                bucket,
+                prefix,
+            } => {
+                if !ROLES.contains(&role.as_str()) {
+                    return Err(PolicyError::one(format!(
+                        "{pid}: unknown role '{role}' (roles: {})",
+                        ROLES.join(", ")
+                    )));
+                }
+                let resource = match (bucket, prefix) {
+                    (None, None) => uid(&self.types.service, SERVICE_ID),
+                    (Some(b), None) => uid(&self.types.bucket, b),
+                    (Some(b), Some(p)) => {
+                        *self
+                            .prefix_grants
+                            .entry(b.clone())
+                            .or_default()
+                            .entry(p.clone())
+                            .or_default() += 1;
+                        uid(&self.types.prefix, &format!("{b}/{p}"))
+                    }
+                    (None, Some(_)) => {
+                        return Err(PolicyError::one(format!("{pid}: a prefix needs a bucket")));
+                    }
+                };
+                let vals = HashMap::from([
+                    (SlotId::principal(), principal),
+                    (SlotId::resource(), resource),
+                ]);
+                let template = PolicyId::new(format!("role-{role}"));
+                for set in [&mut self.set, &mut *added] {
+                    set.link(template.clone(), PolicyId::new(&pid), vals.clone())
+                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                }
+                Indexed::Link {
+                    template,
+                    id: PolicyId::new(&pid),
+                    vals,
+                }
+            }
+            GrantPolicy::Cedar(text) => {
+                let policy = scoped_policy(&pid, text, &principal, &self.schema)?;
+                self.grant_text.insert(pid.clone(), text.clone());
+                for set in [&mut self.set, &mut *added] {
+                    set.add(policy.clone())
+                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                }
+                Indexed::Static(Box::new(policy))
+            }
+        };
+        let list = match &g.target {
+            GrantTarget::User(n) => index.by_user.entry(n.clone()).or_default(),
+            GrantTarget::Group(n) => index.by_group.entry(n.clone()).or_default(),
+        };
+        list.push(entry);
+        Ok(())
+    }
+
+    /// Takes the grant with this id (if any) out of the set, the index and the prefixes.
+    fn remove_grant(&mut self, index: &mut PolicyIndex, id: &str) {
+        let pid = PolicyId::new(format!("att-{id}"));
+        let mut gone: Option<Indexed> = None;
+        for lists in [&mut index.by_user, &mut index.by_group] {
+            lists.retain(|_, list| {
+                if let Some(at) = list.iter().position(|e| e.id() == &pid) {
+                    gone = Some(list.remove(at));
+                }
+                !list.is_empty()
+            });
+        }
+        match gone {
+            Some(Indexed::Link { vals, .. }) => {
+                let _ = self.set.unlink(pid.clone());
+                if let Some(r) = vals.get(&SlotId::resource())
+                    && r.type_name() == &self.types.prefix
+                {
+                    let full = r.id().unescaped().to_owned();
+                    if let Some((bucket, prefix)) = full.split_once('/')
+                        && let Some(counts) = self.prefix_grants.get_mut(bucket)
+                    {
+                        if let Some(n) = counts.get_mut(prefix) {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                counts.remove(prefix);
+                            }
+                        }
+                        if counts.is_empty() {
+                            self.prefix_grants.remove(bucket);
+                        }
+                    }
+                }
+            }
+            Some(Indexed::Static(_)) => {
+                let _ = self.set.remove_static(pid.clone());
+                self.grant_text.remove(&pid.to_string());
+            }
+            None => {}
+        }
+    }
+
+    fn add_bucket_policy(
+        &mut self,
+        index: &mut PolicyIndex,
+        added: &mut PolicySet,
+        bucket: &str,
+        text: &str,
+    ) -> Result<(), PolicyError> {
+        let name = format!("bucket policy of {bucket}");
+        let set = PolicySet::from_str(text)
+            .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
+        if set.templates().next().is_some() {
+            return Err(PolicyError::one(format!(
+                "{name}: templates are not allowed in a bucket policy"
+            )));
+        }
+        let bucket_uid = uid(&self.types.bucket, bucket);
+        for (i, p) in set.policies().enumerate() {
+            let pid = format!("bucket-{bucket}-{i}");
+            let body = p.to_string();
+            let body = body.trim_end().trim_end_matches(';');
+            let guard = if p.effect() == Effect::Forbid {
+                "\nunless { principal is Root && action in [Action::\"s3:GetBucketPolicy\", Action::\"s3:PutBucketPolicy\", Action::\"s3:DeleteBucketPolicy\"] }"
+            } else {
+                ""
+            };
+            let scoped = format!("{body}\nwhen {{ resource in {bucket_uid} }}{guard};");
+            let policy = Policy::parse(Some(PolicyId::new(&pid)), &scoped)
+                .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(&scoped))))?;
+            self.grant_text.insert(pid.clone(), scoped);
+            for set in [&mut self.set, &mut *added] {
+                set.add(policy.clone())
+                    .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
+            }
+            index
+                .by_bucket
+                .entry(bucket.to_owned())
+                .or_default()
+                .push(Indexed::Static(Box::new(policy)));
+        }
+        Ok(())
+    }
+
+    /// Takes a bucket's policies (if any) out of the set and the index.
+    fn remove_bucket_policy(&mut self, index: &mut PolicyIndex, bucket: &str) {
+        for entry in index.by_bucket.remove(bucket).unwrap_or_default() {
+            let _ = self.set.remove_static(entry.id().clone());
+            self.grant_text.remove(&entry.id().to_string());
+        }
     }
 
     /// True when some policy reads entity tags (`hasTag`, `getTag`): only then does a request
@@ -870,8 +1001,8 @@ impl PolicyEngine {
         let granted = |bucket: &str| {
             self.prefix_grants
                 .get(bucket)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|m| m.keys())
         };
         let bucket_entity = |bucket: &str,
                              list: &mut Vec<Entity>,
@@ -880,10 +1011,7 @@ impl PolicyEngine {
             let b = uid(&t.bucket, bucket);
             let mut parents = HashSet::from([service.clone()]);
             if let Some(list_prefix) = under {
-                for p in granted(bucket)
-                    .iter()
-                    .filter(|p| list_prefix.starts_with(p.as_str()))
-                {
+                for p in granted(bucket).filter(|p| list_prefix.starts_with(p.as_str())) {
                     let pe = self.prefix_entity(bucket, p)?;
                     parents.insert(pe.uid());
                     list.push(pe);
@@ -909,10 +1037,7 @@ impl PolicyEngine {
             (Resource::Object { bucket, key }, ResourceKind::Object) => {
                 let b = bucket_entity(bucket, &mut list, None)?;
                 let mut parents = HashSet::from([b]);
-                for p in granted(bucket)
-                    .iter()
-                    .filter(|p| key.starts_with(p.as_str()))
-                {
+                for p in granted(bucket).filter(|p| key.starts_with(p.as_str())) {
                     let pe = self.prefix_entity(bucket, p)?;
                     parents.insert(pe.uid());
                     list.push(pe);

@@ -19,7 +19,7 @@ mod load;
 
 pub use self::actions::{ALL as ALL_ACTIONS, Action, ResourceKind};
 pub use self::engine::{
-    AccessRequest, Decision, Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine, Principal,
-    RequestContext, Resource,
+    AccessRequest, Changes, Decision, Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine,
+    Principal, RequestContext, Resource,
 };
 pub use self::load::{BUILTIN_FILES, PolicyError, PolicyFile};
