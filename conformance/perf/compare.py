@@ -294,7 +294,7 @@ def run_server(cls, args, results, memory):
             if s.workloads is not None and wname not in s.workloads:
                 continue
             common = ["--size", size, "--concurrency", str(conc), "--bucket", "bench"]
-            n = objects
+            n = max(1, int(objects * args.scale))
             for op in OPS:
                 argv = [op, "--objects", str(n)] + common
                 if op == "get":
@@ -427,6 +427,81 @@ def big_object_rss(args):
     return out
 
 
+# ---- fsgate alone: the policy base grows from 10 to 10,000 users --------------------------
+
+def policy_base_scaling(args):
+    """4 KiB GET as one user of 10 (10 buckets, a bucket policy each), then as the same user
+    of 10,000 (1,000 buckets, a bucket policy each), on one server and the same objects. The
+    users, roles, buckets and bucket policies are created through the admin and S3 APIs, as an
+    operator would."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    from sigv4 import signed_request
+    from concurrent.futures import ThreadPoolExecutor
+    workdir = tempfile.mkdtemp(prefix="fsgate-perf-scale-", dir=args.workdir)
+    s = Fsgate(args, workdir)
+    out = {}
+    users, buckets = args.scale_users, args.scale_buckets
+
+    def call(method, path, body=b"", query=""):
+        st, _, data = signed_request(s.endpoint, AK, SK, method, path, query=query, body=body)
+        if st >= 300:
+            raise RuntimeError(f"{method} {path}?{query}: {st} {data[:300]!r}")
+        return data
+
+    def bucket_policy(b):
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+             "Resource": f"arn:aws:s3:::{b}/locked/*"}]}).encode()
+
+    def grow(lo_u, hi_u, lo_b, hi_b):
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda b: call("PUT", f"/pb{b:04d}"), range(lo_b, hi_b)))
+            list(pool.map(lambda b: call("PUT", f"/pb{b:04d}", bucket_policy(f"pb{b:04d}"), "policy="),
+                          range(lo_b, hi_b)))
+            made = list(pool.map(lambda u: json.loads(call(
+                "POST", "/admin/v1/users", json.dumps({"name": f"pu{u:05d}"}).encode())),
+                range(lo_u, hi_u)))
+            list(pool.map(lambda u: call("POST", "/admin/v1/policies", json.dumps(
+                {"user": f"pu{u:05d}", "role": "readwrite", "bucket": f"pb{u % hi_b:04d}"}).encode()),
+                range(lo_u, hi_u)))
+        return made
+
+    objects = str(max(1, int(10_000 * args.scale)))
+
+    def get_ops():
+        r = bench(s, ["get", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
+                      "--bucket", "pb0000", "--existing", "--duration", f"{args.get_seconds}s"])
+        return r["ops_per_sec"], r
+
+    try:
+        s.start()
+        t0 = time.time()
+        made = grow(0, 10, 0, 10)
+        s.ak, s.sk = made[0]["access_key"], made[0]["secret_key"]
+        out["setup_small_s"] = time.time() - t0
+        bench(s, ["put", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
+                  "--bucket", "pb0000", "--duration", "60s"])
+        small = [get_ops()[0] for _ in range(2)]
+        t0 = time.time()
+        grow(10, users, 10, buckets)
+        out["setup_large_s"] = time.time() - t0
+        # One more change at full size, timed alone: what an operator waits for.
+        t0 = time.time()
+        call("POST", "/admin/v1/users", json.dumps({"name": "pu-last"}).encode())
+        out["add_user_ms"] = (time.time() - t0) * 1000
+        t0 = time.time()
+        call("POST", "/admin/v1/policies", json.dumps(
+            {"user": "pu-last", "role": "readonly", "bucket": "pb0001"}).encode())
+        out["attach_ms"] = (time.time() - t0) * 1000
+        large = [get_ops()[0] for _ in range(2)]
+        out["small_ops"], out["large_ops"] = max(small), max(large)
+        out["rss_mib"] = status_kib(s.proc.pid, "VmHWM") / 1024
+    finally:
+        s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return out
+
+
 # ---- report --------------------------------------------------------------------------------
 
 def med(values):
@@ -455,6 +530,11 @@ def main():
     ap.add_argument("--get-seconds", type=float, default=6)
     ap.add_argument("--cap-seconds", type=float, default=20)
     ap.add_argument("--big-object", default="5GiB")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply every workload's object count (a quick smoke run: 0.01)")
+    ap.add_argument("--scale-users", type=int, default=10_000,
+                    help="users for the policy-base check (0: skip it)")
+    ap.add_argument("--scale-buckets", type=int, default=1_000)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--only", action="append", default=[], help="server names to run")
     ap.add_argument("--fsgate-arg", action="append", default=[])
@@ -485,9 +565,10 @@ def main():
         order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
         print(f"round {rnd + 1}/{args.rounds}: {', '.join(c.name for c in order)}", file=sys.stderr)
         d = tempfile.mkdtemp(prefix="fsgate-ceiling-", dir=workdir)
-        ceilings["loopback"].append(loopback_mib_s())
-        ceilings["seq"].append(fsync_sequential_mib_s(d))
-        ceilings["small"].append(small_fdatasync_per_s(d))
+        secs = 2.0 * min(1.0, args.scale * 50)
+        ceilings["loopback"].append(loopback_mib_s(secs))
+        ceilings["seq"].append(fsync_sequential_mib_s(d, total=max(64 << 20, int(args.scale * 16) * (64 << 20))))
+        ceilings["small"].append(small_fdatasync_per_s(d, secs))
         shutil.rmtree(d, ignore_errors=True)
         print(f"  ceilings: loopback {ceilings['loopback'][-1]:.0f} MiB/s, fsync'd sequential "
               f"{ceilings['seq'][-1]:.0f} MiB/s, 4 KiB write+fdatasync {ceilings['small'][-1]:.0f}/s",
@@ -500,15 +581,21 @@ def main():
         print(f"fsgate alone: one {args.big_object} object up and down", file=sys.stderr)
         big = big_object_rss(args)
         print(f"  {big}", file=sys.stderr)
+    scaling = {}
+    if args.scale_users > 0 and any(c is Fsgate for c in servers):
+        print(f"fsgate alone: 4 KiB GET with 10 users, then {args.scale_users:,} users and "
+              f"{args.scale_buckets:,} bucket policies", file=sys.stderr)
+        scaling = policy_base_scaling(args)
+        print(f"  {scaling}", file=sys.stderr)
     elapsed = time.time() - started
-    report = render(args, servers, results, memory, ceilings, versions, big, elapsed)
+    report = render(args, servers, results, memory, ceilings, versions, big, elapsed, scaling)
     if args.out:
         with open(args.out, "w") as f:
             f.write(report)
     print(report)
 
 
-def render(args, servers, results, memory, ceilings, versions, big, elapsed):
+def render(args, servers, results, memory, ceilings, versions, big, elapsed, scaling):
     names = [c.name for c in servers]
     L = []
     cpu = ""
@@ -540,7 +627,7 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed):
     L.append(f"| Sequential write, 64 MiB files, fdatasync each | {fmt_range(ceilings['seq'])} MiB/s |")
     L.append(f"| 4 KiB write + fdatasync, one after another | {fmt_range(ceilings['small'])} /s |\n")
     for wname, objects, size, conc in WORKLOADS:
-        L.append(f"## {wname}: {objects:,} objects of {size}, concurrency {conc}\n")
+        L.append(f"## {wname}: {max(1, int(objects * args.scale)):,} objects of {size}, concurrency {conc}\n")
         L.append("| Server | Op | ops/s | MiB/s | p50 ms | p99 ms | CPU µs/op | errors |")
         L.append("|---|---|---|---|---|---|---|---|")
         for op in OPS:
@@ -611,7 +698,25 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed):
             g = big[k]
             L.append(f"| {args.big_object} {label} grows RSS < 64 MiB | +{g:.0f} MiB "
                      f"({big[k.replace('growth_mib', 'mib_s')]:.0f} MiB/s) | {'yes' if g < 64 else 'no'} |")
+    if scaling:
+        drop = 1 - scaling["large_ops"] / scaling["small_ops"]
+        L.append(f"| 4 KiB GET with {args.scale_users:,} users and {args.scale_buckets:,} bucket policies "
+                 f"within 10 % of 10 users | {drop * 100:+.1f} % ({scaling['large_ops']:,.0f} vs "
+                 f"{scaling['small_ops']:,.0f} ops/s) | {'yes' if drop < 0.10 else 'no'} |")
     L.append("")
+    if scaling:
+        L.append(f"## Policy base of {args.scale_users:,} users\n")
+        L.append(f"One fsgate, one bench user with the `readwrite` role on its bucket. First 10 users, "
+                 f"10 buckets, a bucket policy on each; then {args.scale_users:,} users (a role each), "
+                 f"{args.scale_buckets:,} buckets, a bucket policy on each, all created through the admin "
+                 f"and S3 APIs ({scaling['setup_large_s']:.0f} s, 4 requests at a time). "
+                 f"GET figures are the better of two {args.get_seconds:g} s runs.\n")
+        L.append("| | Figure |\n|---|---|")
+        L.append(f"| 4 KiB GET, 10 users | {scaling['small_ops']:,.0f} ops/s |")
+        L.append(f"| 4 KiB GET, {args.scale_users:,} users | {scaling['large_ops']:,.0f} ops/s |")
+        L.append(f"| Adding one user at that size | {scaling['add_user_ms']:.0f} ms |")
+        L.append(f"| Attaching one role at that size | {scaling['attach_ms']:.0f} ms |")
+        L.append(f"| Peak RSS | {scaling['rss_mib']:.0f} MiB |\n")
     L.append("## Peak memory (VmHWM of the server's processes, largest round)\n")
     L.append("| Server | Peak RSS MiB |\n|---|---|")
     for n in names:

@@ -345,7 +345,13 @@ impl Server {
     /// Runs fsctl as root with `--json`.
     #[must_use]
     pub fn fsctl(&self, args: &[&str]) -> Output {
-        run(self.cmd(bin("fsctl")).arg("--json").args(args))
+        self.fsctl_as(ROOT_USER, ROOT_PASS, args)
+    }
+
+    /// Runs fsctl with the given credentials and `--json`.
+    #[must_use]
+    pub fn fsctl_as(&self, ak: &str, sk: &str, args: &[&str]) -> Output {
+        run(self.cmd_as(bin("fsctl"), ak, sk).arg("--json").args(args))
     }
 
     /// Runs a Python client script (from `conformance/python/`) with the endpoint and the

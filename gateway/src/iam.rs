@@ -1,16 +1,20 @@
 //! The in-memory view of IAM: access keys, users and the policy engine with every attachment
-//! linked. Rebuilt from the store after every change, so a disabled user or a deleted key is
-//! refused from the very next request.
+//! linked. Updated after every change, before the change is answered, so a disabled user or a
+//! deleted key is refused from the very next request: identity changes re-read the identities
+//! and keep the engine; policy changes are applied to the engine in place
+//! (`PolicyEngine::with_changes`), so their cost does not grow with the number of users.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use fsgate_policy::{Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine, PolicyError, Principal};
+use fsgate_policy::{
+    Changes, Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine, PolicyError, Principal,
+};
 use fsgate_store::model::{
     AttachTarget, AttachedPolicy, Attachment, IdentityProvider, ServiceAccountRecord,
     SessionRecord, SessionSource, UserRecord,
 };
-use fsgate_store::{Store, now_ns};
+use fsgate_store::{Store, StoreError, now_ns};
 
 /// The bucket document holding a bucket policy as written (AWS JSON or Cedar).
 pub const BUCKET_POLICY: &str = "policy";
@@ -45,7 +49,7 @@ impl std::fmt::Debug for RootCredentials {
 }
 
 /// One consistent IAM snapshot.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct IamSnapshot {
     /// access key → (user, secret).
     keys: HashMap<String, (String, String)>,
@@ -110,6 +114,9 @@ pub struct Iam {
     current: RwLock<Arc<IamSnapshot>>,
     /// STS sessions by temporary access key.
     sessions: RwLock<HashMap<String, Arc<LiveSession>>>,
+    /// Held while a change is applied, so each one starts from the snapshot the previous one
+    /// installed.
+    change: std::sync::Mutex<()>,
 }
 
 /// Converts a stored attachment to the policy crate's grant.
@@ -154,12 +161,13 @@ impl Iam {
         root: RootCredentials,
         base: Arc<PolicyEngine>,
     ) -> Result<Self, IamError> {
-        let snap = Self::snapshot(store, &base, None, None)?;
+        let snap = Self::snapshot(store, &base)?;
         let iam = Self {
             root,
             base: RwLock::new(base),
             current: RwLock::new(Arc::new(snap)),
             sessions: RwLock::new(HashMap::new()),
+            change: std::sync::Mutex::new(()),
         };
         let now = now_ns();
         for rec in store.list_sessions()? {
@@ -170,40 +178,32 @@ impl Iam {
         Ok(iam)
     }
 
-    fn snapshot(
-        store: &Store,
-        base: &PolicyEngine,
-        extra: Option<&Attachment>,
-        bucket_policy: Option<(&str, &str)>,
-    ) -> Result<IamSnapshot, IamError> {
+    /// A snapshot built from the store: every grant and bucket policy linked into `base`.
+    fn snapshot(store: &Store, base: &PolicyEngine) -> Result<IamSnapshot, IamError> {
+        let grants: Vec<Grant> = store.list_attachments()?.iter().map(grant_of).collect();
+        let docs: Vec<(String, String)> = store
+            .bucket_configs(BUCKET_POLICY_CEDAR)?
+            .into_iter()
+            .filter_map(|(b, d)| String::from_utf8(d).ok().map(|t| (b, t)))
+            .collect();
+        let engine = Arc::new(base.with_grants(&grants)?.with_bucket_policies(&docs)?);
+        Self::identities(store, engine)
+    }
+
+    /// Reads users, keys, service accounts, revocations and identity providers from the
+    /// store, around an engine already built.
+    fn identities(store: &Store, engine: Arc<PolicyEngine>) -> Result<IamSnapshot, IamError> {
         let users: HashMap<String, UserRecord> = store
             .list_users()?
             .into_iter()
             .map(|u| (u.name.clone(), u))
             .collect();
-        let keys: HashMap<String, (String, String)> = store
+        let mut keys: HashMap<String, (String, String)> = store
             .list_keys(None)?
             .into_iter()
             .map(|k| (k.access_key, (k.user, k.secret_key)))
             .collect();
-        let mut grants: Vec<Grant> = store.list_attachments()?.iter().map(grant_of).collect();
-        if let Some(a) = extra {
-            // A replacement takes the place of the attachment with its id.
-            grants.retain(|g| g.id != a.id);
-            grants.push(grant_of(a));
-        }
-        let mut docs: Vec<(String, String)> = store
-            .bucket_configs(BUCKET_POLICY_CEDAR)?
-            .into_iter()
-            .filter(|(b, _)| bucket_policy.is_none_or(|(cand, _)| cand != b))
-            .filter_map(|(b, d)| String::from_utf8(d).ok().map(|t| (b, t)))
-            .collect();
-        if let Some((b, text)) = bucket_policy {
-            docs.push((b.to_owned(), text.to_owned()));
-        }
-        let engine = Arc::new(base.with_grants(&grants)?.with_bucket_policies(&docs)?);
         let mut service_accounts = HashMap::new();
-        let mut keys: HashMap<String, (String, String)> = keys;
         for sa in store.list_service_accounts()? {
             let limit = match &sa.policy {
                 None => None,
@@ -229,29 +229,59 @@ impl Iam {
         })
     }
 
-    /// Checks that `candidate` would form a valid policy set with what is stored.
-    pub fn check_attachment(&self, store: &Store, candidate: &Attachment) -> Result<(), IamError> {
-        Self::snapshot(store, &self.base(), Some(candidate), None).map(|_| ())
-    }
-
-    /// Checks that a bucket policy (Cedar text) would form a valid policy set with what is
-    /// stored, replacing that bucket's current one.
-    pub fn check_bucket_policy(
-        &self,
-        store: &Store,
-        bucket: &str,
-        cedar: &str,
-    ) -> Result<(), IamError> {
-        Self::snapshot(store, &self.base(), None, Some((bucket, cedar))).map(|_| ())
-    }
-
-    /// Rebuilds the snapshot after a change.
-    pub fn reload(&self, store: &Store) -> Result<(), IamError> {
-        let snap = Arc::new(Self::snapshot(store, &self.base(), None, None)?);
+    fn install(&self, snap: IamSnapshot) {
         *self
             .current
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = snap;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(snap);
+    }
+
+    fn one_change_at_a_time(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.change
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Puts a change of grants or bucket policies in force: checks it against the engine in
+    /// force (validating only what it brings), runs `write` (the store change) and installs
+    /// the changed engine. A change that does not validate writes nothing
+    /// (`IamError::Policy`); a failed write installs nothing.
+    pub fn change_policies<T>(
+        &self,
+        store: &Store,
+        changes: &Changes,
+        write: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, IamError> {
+        let _one = self.one_change_at_a_time();
+        let current = self.snapshot_now();
+        let engine = Arc::new(current.engine.with_changes(changes)?);
+        let out = write(store)?;
+        let mut snap = (*current).clone();
+        snap.engine = engine;
+        self.install(snap);
+        Ok(out)
+    }
+
+    /// Checks a change of grants or bucket policies against the engine in force, changing
+    /// nothing.
+    pub fn check_policies(&self, changes: &Changes) -> Result<(), PolicyError> {
+        self.snapshot_now().engine.with_changes(changes).map(|_| ())
+    }
+
+    /// Re-reads the identities (users, keys, groups, service accounts, revocations, identity
+    /// providers) after a change to them; the policy engine stays as it is.
+    pub fn reload_identities(&self, store: &Store) -> Result<(), IamError> {
+        let _one = self.one_change_at_a_time();
+        let engine = self.snapshot_now().engine.clone();
+        self.install(Self::identities(store, engine)?);
+        Ok(())
+    }
+
+    /// Rebuilds the whole snapshot from the store (after a change that touches both
+    /// identities and grants, such as removing a user with its attachments).
+    pub fn reload(&self, store: &Store) -> Result<(), IamError> {
+        let _one = self.one_change_at_a_time();
+        self.install(Self::snapshot(store, &self.base())?);
         Ok(())
     }
 
@@ -265,7 +295,8 @@ impl Iam {
     /// Puts new file policies in force (SIGHUP), with every attachment and bucket policy
     /// linked again. On error nothing changes: the running set stays in force.
     pub fn replace_base(&self, store: &Store, base: Arc<PolicyEngine>) -> Result<(), IamError> {
-        let snap = Arc::new(Self::snapshot(store, &base, None, None)?);
+        let _one = self.one_change_at_a_time();
+        let snap = Arc::new(Self::snapshot(store, &base)?);
         *self
             .base
             .write()

@@ -177,7 +177,7 @@ impl AdminApi {
                 self.blocking(move |s| s.create_service_account(&r, &sk2))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 let mut v = service_account_json(&rec);
                 if let Some(o) = v.as_object_mut() {
                     o.insert("secret_key".into(), json!(sk));
@@ -202,7 +202,7 @@ impl AdminApi {
                 self.blocking(move |s| s.delete_key(&ak2))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Reply(StatusCode::OK, json!({"removed": ak}))
             }
             Action::AdminRevokeKeys => {
@@ -221,7 +221,7 @@ impl AdminApi {
                 self.blocking(move |s| s.set_revocation(&u, before))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 tracing::warn!(request_id = %rc.request_id, user = %user, before = %ns_to_rfc3339(before), "credentials revoked");
                 Reply(
                     StatusCode::OK,
@@ -248,7 +248,7 @@ impl AdminApi {
                 self.blocking(move |s| s.put_identity_provider(&p2))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Reply(StatusCode::OK, provider_json(&p))
             }
             Action::AdminRemoveIdentityProvider => {
@@ -257,7 +257,7 @@ impl AdminApi {
                 self.blocking(move |s| s.delete_identity_provider(&n2))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Reply(StatusCode::OK, json!({"removed": name}))
             }
             _ => return Ok(None),

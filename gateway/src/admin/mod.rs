@@ -26,14 +26,14 @@ use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use fsgate_policy::{Action, Resource};
+use fsgate_policy::{Action, Changes, Resource};
 use fsgate_store::audit::{AuditFilter, AuditWriter};
 use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment};
 use fsgate_store::{Store, StoreError, now_ns};
 
 use crate::access::{Gate, ListingContext};
 use crate::context::RequestCtx;
-use crate::iam::{Iam, IamError, valid_name};
+use crate::iam::{Iam, IamError, grant_of, valid_name};
 
 mod identity;
 
@@ -186,9 +186,49 @@ impl AdminApi {
             .unwrap_or_else(|e| Err(StoreError::Io(std::io::Error::other(e.to_string()))))
     }
 
-    async fn reload(&self, rc: &RequestCtx) -> Result<(), Reply> {
+    /// After a change to users, keys, groups, service accounts, revocations or identity
+    /// providers: the identities are read again, the policy engine stays.
+    async fn identities_changed(&self, rc: &RequestCtx) -> Result<(), Reply> {
+        self.refresh(rc, |iam, s| iam.reload_identities(s)).await
+    }
+
+    /// Puts a change of grants in force with its store write (`Iam::change_policies`): a
+    /// policy that does not validate is a 400 MalformedPolicy and nothing is written.
+    async fn change_policies(
+        &self,
+        rc: &RequestCtx,
+        changes: Changes,
+        write: impl FnOnce(&Store) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), Reply> {
         let (s, iam) = (self.store.clone(), self.iam.clone());
-        match tokio::task::spawn_blocking(move || iam.reload(&s)).await {
+        match tokio::task::spawn_blocking(move || iam.change_policies(&s, &changes, write)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(IamError::Policy(p))) => Err(err(
+                StatusCode::BAD_REQUEST,
+                "MalformedPolicy",
+                p.to_string(),
+            )),
+            Ok(Err(IamError::Store(e))) => Err(store_err(e, rc)),
+            Err(_) => Err(err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "policy change failed",
+            )),
+        }
+    }
+
+    /// After a change to identities and grants at once: the whole snapshot is rebuilt.
+    async fn reload(&self, rc: &RequestCtx) -> Result<(), Reply> {
+        self.refresh(rc, |iam, s| iam.reload(s)).await
+    }
+
+    async fn refresh(
+        &self,
+        rc: &RequestCtx,
+        f: impl FnOnce(&Iam, &Store) -> Result<(), IamError> + Send + 'static,
+    ) -> Result<(), Reply> {
+        let (s, iam) = (self.store.clone(), self.iam.clone());
+        match tokio::task::spawn_blocking(move || f(&iam, &s)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::error!(request_id = %rc.request_id, error = %e, "IAM reload failed");
@@ -347,7 +387,7 @@ impl AdminApi {
                 })
                 .await
                 .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Ok(Reply(
                     StatusCode::CREATED,
                     json!({"user": req.name, "access_key": ak, "secret_key": sk}),
@@ -371,7 +411,7 @@ impl AdminApi {
                 })
                 .await
                 .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Ok(Reply(
                     StatusCode::OK,
                     json!({"user": seg(1), "enabled": enabled}),
@@ -399,7 +439,7 @@ impl AdminApi {
                 self.blocking(move |s| s.create_key(&name, &ak2, &sk2))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Ok(Reply(
                     StatusCode::CREATED,
                     json!({"user": seg(1), "access_key": ak, "secret_key": sk}),
@@ -410,7 +450,7 @@ impl AdminApi {
                 self.blocking(move |s| s.delete_key(&ak))
                     .await
                     .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Ok(Reply(StatusCode::OK, json!({"deleted": seg(1)})))
             }
             Action::AdminAddGroupMember | Action::AdminRemoveGroupMember => {
@@ -435,7 +475,7 @@ impl AdminApi {
                 })
                 .await
                 .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.identities_changed(rc).await?;
                 Ok(Reply(
                     StatusCode::OK,
                     json!({"group": group, "user": seg(3), "member": add}),
@@ -478,32 +518,13 @@ impl AdminApi {
                     }
                     att.id = id;
                 }
-                let (s, iam, a) = (self.store.clone(), self.iam.clone(), att.clone());
-                let checked = tokio::task::spawn_blocking(move || iam.check_attachment(&s, &a))
-                    .await
-                    .map_err(|_| {
-                        err(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "InternalError",
-                            "policy check failed",
-                        )
-                    })?;
-                match checked {
-                    Ok(()) => {}
-                    Err(IamError::Policy(p)) => {
-                        return Err(err(
-                            StatusCode::BAD_REQUEST,
-                            "MalformedPolicy",
-                            p.to_string(),
-                        ));
-                    }
-                    Err(IamError::Store(e)) => return Err(store_err(e, rc)),
-                }
+                let changes = Changes {
+                    grants: vec![grant_of(&att)],
+                    ..Changes::default()
+                };
                 let a = att.clone();
-                self.blocking(move |s| s.add_attachment(&a))
-                    .await
-                    .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                self.change_policies(rc, changes, move |s| s.add_attachment(&a))
+                    .await?;
                 let status = if replacing {
                     StatusCode::OK
                 } else {
@@ -513,10 +534,12 @@ impl AdminApi {
             }
             Action::AdminDetachPolicy => {
                 let id = seg(1);
-                self.blocking(move |s| s.delete_attachment(&id))
-                    .await
-                    .map_err(|e| store_err(e, rc))?;
-                self.reload(rc).await?;
+                let changes = Changes {
+                    removed_grants: vec![id.clone()],
+                    ..Changes::default()
+                };
+                self.change_policies(rc, changes, move |s| s.delete_attachment(&id))
+                    .await?;
                 Ok(Reply(StatusCode::OK, json!({"detached": seg(1)})))
             }
             Action::AdminRunLifecycle => {
@@ -633,23 +656,22 @@ impl AdminApi {
                     "cedar: the policy text",
                 )
             })?;
-            let candidate = Attachment {
-                id: "validate".into(),
-                target: AttachTarget::User("policy-validate".into()),
-                policy: AttachedPolicy::Cedar { text },
-                created_ns: now_ns(),
+            let candidate = Changes {
+                grants: vec![fsgate_policy::Grant {
+                    id: "validate".into(),
+                    target: fsgate_policy::GrantTarget::User("policy-validate".into()),
+                    policy: fsgate_policy::GrantPolicy::Cedar(text),
+                }],
+                ..Changes::default()
             };
-            let (s, iam) = (self.store.clone(), self.iam.clone());
-            return match tokio::task::spawn_blocking(move || iam.check_attachment(&s, &candidate))
-                .await
-            {
+            let iam = self.iam.clone();
+            return match tokio::task::spawn_blocking(move || iam.check_policies(&candidate)).await {
                 Ok(Ok(())) => Ok(Reply(StatusCode::OK, json!({"valid": true}))),
-                Ok(Err(IamError::Policy(p))) => Err(err(
+                Ok(Err(p)) => Err(err(
                     StatusCode::BAD_REQUEST,
                     "MalformedPolicy",
                     p.to_string(),
                 )),
-                Ok(Err(IamError::Store(e))) => Err(store_err(e, rc)),
                 Err(_) => Err(err(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "InternalError",

@@ -121,22 +121,10 @@ impl FsGate {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let rc = ctx(&req)?;
         let name = req.input.bucket;
-        let had_policy = self
-            .run(&rc, {
-                let name = name.clone();
-                move |s| {
-                    let had = s
-                        .bucket_config(&name, crate::iam::BUCKET_POLICY_CEDAR)?
-                        .is_some();
-                    s.delete_bucket(&name)?;
-                    Ok(had)
-                }
-            })
+        // Its policy goes with it: a new bucket of the same name must not inherit it.
+        let n = name.clone();
+        self.change_bucket_policy(&rc, name, None, move |s| s.delete_bucket(&n))
             .await?;
-        // Its policy went with it: a new bucket of the same name must not inherit it.
-        if had_policy {
-            self.reload_policies(&rc).await?;
-        }
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 

@@ -9,7 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use fsgate_policy::bucket_policy::translate;
 use fsgate_store::StoreError;
 
-use crate::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR};
+use crate::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR, IamError};
 
 use super::{FsGate, ctx};
 
@@ -28,16 +28,28 @@ fn no_policy() -> S3Error {
 }
 
 impl FsGate {
-    /// Rebuilds the policy engine after a bucket policy changed.
-    pub(super) async fn reload_policies(&self, rc: &crate::context::RequestCtx) -> S3Result<()> {
+    /// Puts a bucket's new policy (or its removal, `None`) in force together with `write`, the
+    /// store change: a policy that does not validate is MalformedPolicy and nothing changes.
+    pub(super) async fn change_bucket_policy(
+        &self,
+        rc: &crate::context::RequestCtx,
+        bucket: String,
+        cedar: Option<String>,
+        write: impl FnOnce(&fsgate_store::Store) -> Result<(), StoreError> + Send + 'static,
+    ) -> S3Result<()> {
         let iam = self.gate.iam().clone();
-        self.run(rc, move |s| {
-            iam.reload(s).map_err(|e| StoreError::Corrupt {
-                what: "policies",
-                detail: e.to_string(),
+        let changes = fsgate_policy::Changes {
+            bucket_policies: vec![(bucket, cedar)],
+            ..fsgate_policy::Changes::default()
+        };
+        let outcome = self
+            .run(rc, move |s| match iam.change_policies(s, &changes, write) {
+                Ok(()) => Ok(Ok(())),
+                Err(IamError::Policy(p)) => Ok(Err(p.to_string())),
+                Err(IamError::Store(e)) => Err(e),
             })
-        })
-        .await
+            .await?;
+        outcome.map_err(malformed)
     }
 
     pub(super) async fn do_put_bucket_policy(
@@ -50,25 +62,18 @@ impl FsGate {
             return Err(malformed("Policies must be less than 20KB"));
         }
         let t = translate(&i.bucket, &i.policy).map_err(malformed)?;
-        let (b, doc, iam) = (i.bucket, i.policy, self.gate.iam().clone());
-        let checked = self
-            .run(&rc, move |s| {
-                s.bucket(&b)?;
-                if let Err(e) = iam.check_bucket_policy(s, &b, &t.cedar) {
-                    return Ok(Err(e.to_string()));
-                }
-                s.set_bucket_configs(
-                    &b,
-                    &[
-                        (BUCKET_POLICY, Some(doc.as_bytes())),
-                        (BUCKET_POLICY_CEDAR, Some(t.cedar.as_bytes())),
-                    ],
-                )?;
-                Ok(Ok(()))
-            })
-            .await?;
-        checked.map_err(malformed)?;
-        self.reload_policies(&rc).await?;
+        let (b, doc) = (i.bucket.clone(), i.policy);
+        self.change_bucket_policy(&rc, i.bucket, Some(t.cedar.clone()), move |s| {
+            s.bucket(&b)?;
+            s.set_bucket_configs(
+                &b,
+                &[
+                    (BUCKET_POLICY, Some(doc.as_bytes())),
+                    (BUCKET_POLICY_CEDAR, Some(t.cedar.as_bytes())),
+                ],
+            )
+        })
+        .await?;
         Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
 
@@ -92,12 +97,11 @@ impl FsGate {
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let rc = ctx(&req)?;
-        let b = req.input.bucket;
-        self.run(&rc, move |s| {
+        let b = req.input.bucket.clone();
+        self.change_bucket_policy(&rc, req.input.bucket, None, move |s| {
             s.set_bucket_configs(&b, &[(BUCKET_POLICY, None), (BUCKET_POLICY_CEDAR, None)])
         })
         .await?;
-        self.reload_policies(&rc).await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }
 
