@@ -123,7 +123,7 @@ fn perf_compare_runner_smoke() {
             .arg("--fsctl")
             .arg(fsgate_conformance::bin("fsctl"))
             .args(["--only", "fsgate", "--rounds", "1", "--scale", "0.01"])
-                .args(["--get-seconds", "0.5", "--big-object", "64MiB"])
+            .args(["--get-seconds", "0.5", "--big-object", "64MiB"])
             .args(["--scale-users", "30", "--scale-buckets", "12"])
             .arg("--workdir")
             .arg(dir.path())

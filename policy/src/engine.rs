@@ -183,8 +183,28 @@ fn reads_tags(set: &PolicySet) -> bool {
         .filter(|p| p.template_id().is_none())
         .map(ToString::to_string)
         .chain(set.templates().map(ToString::to_string))
-        .map(|text| text.split_whitespace().collect::<String>())
-        .any(|text| text.contains("hasTag(") || text.contains("getTag("))
+        .any(|text| reads_tags_text(&text))
+}
+
+fn reads_tags_text(text: &str) -> bool {
+    let text: String = text.split_whitespace().collect();
+    text.contains("hasTag(") || text.contains("getTag(")
+}
+
+/// Adds indexed grants and bucket policies to a set (links linked again).
+fn add_indexed<'a>(
+    set: &mut PolicySet,
+    entries: impl Iterator<Item = &'a Indexed>,
+) -> Result<(), String> {
+    for e in entries {
+        match e {
+            Indexed::Static(p) => set.add((**p).clone()).map_err(|e| e.to_string())?,
+            Indexed::Link { template, id, vals } => set
+                .link(template.clone(), id.clone(), vals.clone())
+                .map_err(|e| e.to_string())?,
+        }
+    }
+    Ok(())
 }
 
 /// The outcome. A deny is a value, not an error.
@@ -343,6 +363,21 @@ enum Indexed {
     },
 }
 
+impl PolicyIndex {
+    /// The static policies (Cedar grants, bucket policies): what tag detection reads.
+    fn statics(&self) -> impl Iterator<Item = &Policy> {
+        self.by_user
+            .values()
+            .chain(self.by_group.values())
+            .chain(self.by_bucket.values())
+            .flat_map(|l| l.iter())
+            .filter_map(|e| match e {
+                Indexed::Static(p) => Some(&**p),
+                Indexed::Link { .. } => None,
+            })
+    }
+}
+
 impl Indexed {
     fn id(&self) -> &PolicyId {
         match self {
@@ -360,9 +395,9 @@ impl Indexed {
 /// buckets.
 #[derive(Debug, Clone, Default)]
 struct PolicyIndex {
-    by_user: HashMap<String, Vec<Indexed>>,
-    by_group: HashMap<String, Vec<Indexed>>,
-    by_bucket: HashMap<String, Vec<Indexed>>,
+    by_user: HashMap<String, Arc<Vec<Indexed>>>,
+    by_group: HashMap<String, Arc<Vec<Indexed>>>,
+    by_bucket: HashMap<String, Arc<Vec<Indexed>>>,
 }
 
 /// Assembled request sets, by (user, groups, bucket). Dropped with the engine, which is
@@ -383,7 +418,6 @@ pub struct PolicyEngine {
     files: Vec<PolicyFile>,
     origin: HashMap<String, String>,
     base: PolicySet,
-    set: PolicySet,
     /// Granted prefixes per bucket: objects and listings under them are placed in the
     /// matching `Prefix` entities.
     /// Granted prefixes per bucket, with how many grants name each.
@@ -395,6 +429,10 @@ pub struct PolicyEngine {
     index: Arc<PolicyIndex>,
     /// Request sets already assembled from `base` and `index`.
     cache: Arc<SetCache>,
+    /// (role template, principal type, resource type) whose links have validated: a link is
+    /// its template with typed slot values, so a combination validated once needs no second
+    /// check. Shared by the engines derived from one `load`.
+    checked_links: Arc<std::sync::Mutex<HashSet<(String, String, String)>>>,
 }
 
 impl PolicyEngine {
@@ -435,16 +473,16 @@ impl PolicyEngine {
             types,
             files: policy_files,
             origin,
-            set: base.clone(),
             base,
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
             tag_aware: false,
             index: Arc::default(),
             cache: Arc::default(),
+            checked_links: Arc::default(),
         };
         let engine = Self {
-            tag_aware: reads_tags(&engine.set),
+            tag_aware: reads_tags(&engine.base),
             ..engine
         };
         engine.validate()?;
@@ -481,7 +519,7 @@ impl PolicyEngine {
                 .get(id)
                 .map(|t| (format!("attached policy {id}"), t.clone()))
         };
-        load::validate(&self.schema, &self.set, &source_of)
+        load::validate(&self.schema, &self.base, &source_of)
     }
 
     fn target_uid(&self, t: &GrantTarget) -> EntityUid {
@@ -495,7 +533,6 @@ impl PolicyEngine {
     /// the grant and the reason, when any grant is invalid; the caller keeps the engine it had.
     pub fn with_grants(&self, grants: &[Grant]) -> Result<Self, PolicyError> {
         let empty = Self {
-            set: self.base.clone(),
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
             index: Arc::default(),
@@ -535,26 +572,34 @@ impl PolicyEngine {
             ..self.clone()
         };
         let mut index = (*self.index).clone();
+        let mut removed_any = false;
         for id in changes
             .removed_grants
             .iter()
             .chain(changes.grants.iter().map(|g| &g.id))
         {
-            next.remove_grant(&mut index, id);
+            removed_any |= next.remove_grant(&mut index, id);
         }
         // The new policies, with the file templates they link, to validate on their own.
-        let mut added = self.base.clone();
+        let mut added = PolicySet::new();
+        let mut new_combos = Vec::new();
         for (bucket, text) in &changes.bucket_policies {
-            next.remove_bucket_policy(&mut index, bucket);
+            removed_any |= next.remove_bucket_policy(&mut index, bucket);
             if let Some(text) = text {
                 next.add_bucket_policy(&mut index, &mut added, bucket, text)?;
             }
         }
         for g in &changes.grants {
-            next.add_grant(&mut index, &mut added, g)?;
+            next.add_grant(&mut index, &mut added, &mut new_combos, g)?;
         }
+        // Whether some policy reads tags: what is added can only turn it on; after a removal
+        // it is worked out again.
+        next.tag_aware = if removed_any {
+            reads_tags(&self.base) || index.statics().any(|p| reads_tags_text(&p.to_string()))
+        } else {
+            self.tag_aware || reads_tags(&added)
+        };
         next.index = Arc::new(index);
-        next.tag_aware = reads_tags(&next.set);
         let source_of = |id: &str| {
             if let Some(file) = next.origin.get(id) {
                 let text = next.files.iter().find(|f| &f.name == file)?.text.clone();
@@ -569,14 +614,23 @@ impl PolicyEngine {
                 (format!("{what} {id}"), t.clone())
             })
         };
-        load::validate(&next.schema, &added, &source_of)?;
+        if added.policies().next().is_some() {
+            load::validate(&next.schema, &added, &source_of)?;
+        }
+        self.checked_links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(new_combos);
         Ok(next)
     }
 
+    /// Files a grant in the index; what needs validating goes into `added` (a link only when
+    /// its combination of template and slot types is new, noted in `combos`).
     fn add_grant(
         &mut self,
         index: &mut PolicyIndex,
         added: &mut PolicySet,
+        combos: &mut Vec<(String, String, String)>,
         g: &Grant,
     ) -> Result<(), PolicyError> {
         let pid = format!("att-{}", g.id);
@@ -609,14 +663,34 @@ impl PolicyEngine {
                         return Err(PolicyError::one(format!("{pid}: a prefix needs a bucket")));
                     }
                 };
+                let template = PolicyId::new(format!("role-{role}"));
+                let combo = (
+                    template.to_string(),
+                    principal.type_name().to_string(),
+                    resource.type_name().to_string(),
+                );
                 let vals = HashMap::from([
                     (SlotId::principal(), principal),
                     (SlotId::resource(), resource),
                 ]);
-                let template = PolicyId::new(format!("role-{role}"));
-                for set in [&mut self.set, &mut *added] {
-                    set.link(template.clone(), PolicyId::new(&pid), vals.clone())
+                let checked = self
+                    .checked_links
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .contains(&combo);
+                if !checked && !combos.contains(&combo) {
+                    if added.template(&template).is_none() {
+                        let t = self.base.template(&template).cloned().ok_or_else(|| {
+                            PolicyError::one(format!("{pid}: no template {template}"))
+                        })?;
+                        added
+                            .add_template(t)
+                            .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                    }
+                    added
+                        .link(template.clone(), PolicyId::new(&pid), vals.clone())
                         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
+                    combos.push(combo);
                 }
                 Indexed::Link {
                     template,
@@ -627,10 +701,9 @@ impl PolicyEngine {
             GrantPolicy::Cedar(text) => {
                 let policy = scoped_policy(&pid, text, &principal, &self.schema)?;
                 self.grant_text.insert(pid.clone(), text.clone());
-                for set in [&mut self.set, &mut *added] {
-                    set.add(policy.clone())
-                        .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
-                }
+                added
+                    .add(policy.clone())
+                    .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
                 Indexed::Static(Box::new(policy))
             }
         };
@@ -638,25 +711,25 @@ impl PolicyEngine {
             GrantTarget::User(n) => index.by_user.entry(n.clone()).or_default(),
             GrantTarget::Group(n) => index.by_group.entry(n.clone()).or_default(),
         };
-        list.push(entry);
+        Arc::make_mut(list).push(entry);
         Ok(())
     }
 
-    /// Takes the grant with this id (if any) out of the set, the index and the prefixes.
-    fn remove_grant(&mut self, index: &mut PolicyIndex, id: &str) {
+    /// Takes the grant with this id (if any) out of the index and the prefixes; true when
+    /// there was one.
+    fn remove_grant(&mut self, index: &mut PolicyIndex, id: &str) -> bool {
         let pid = PolicyId::new(format!("att-{id}"));
         let mut gone: Option<Indexed> = None;
         for lists in [&mut index.by_user, &mut index.by_group] {
             lists.retain(|_, list| {
                 if let Some(at) = list.iter().position(|e| e.id() == &pid) {
-                    gone = Some(list.remove(at));
+                    gone = Some(Arc::make_mut(list).remove(at));
                 }
                 !list.is_empty()
             });
         }
         match gone {
             Some(Indexed::Link { vals, .. }) => {
-                let _ = self.set.unlink(pid.clone());
                 if let Some(r) = vals.get(&SlotId::resource())
                     && r.type_name() == &self.types.prefix
                 {
@@ -677,11 +750,11 @@ impl PolicyEngine {
                 }
             }
             Some(Indexed::Static(_)) => {
-                let _ = self.set.remove_static(pid.clone());
                 self.grant_text.remove(&pid.to_string());
             }
-            None => {}
+            None => return false,
         }
+        true
     }
 
     fn add_bucket_policy(
@@ -713,25 +786,24 @@ impl PolicyEngine {
             let policy = Policy::parse(Some(PolicyId::new(&pid)), &scoped)
                 .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(&scoped))))?;
             self.grant_text.insert(pid.clone(), scoped);
-            for set in [&mut self.set, &mut *added] {
-                set.add(policy.clone())
-                    .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
-            }
-            index
-                .by_bucket
-                .entry(bucket.to_owned())
-                .or_default()
+            added
+                .add(policy.clone())
+                .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
+            Arc::make_mut(index.by_bucket.entry(bucket.to_owned()).or_default())
                 .push(Indexed::Static(Box::new(policy)));
         }
         Ok(())
     }
 
-    /// Takes a bucket's policies (if any) out of the set and the index.
-    fn remove_bucket_policy(&mut self, index: &mut PolicyIndex, bucket: &str) {
-        for entry in index.by_bucket.remove(bucket).unwrap_or_default() {
-            let _ = self.set.remove_static(entry.id().clone());
+    /// Takes a bucket's policies (if any) out of the index; true when it had some.
+    fn remove_bucket_policy(&mut self, index: &mut PolicyIndex, bucket: &str) -> bool {
+        let Some(gone) = index.by_bucket.remove(bucket) else {
+            return false;
+        };
+        for entry in gone.iter() {
             self.grant_text.remove(&entry.id().to_string());
         }
+        true
     }
 
     /// True when some policy reads entity tags (`hasTag`, `getTag`): only then does a request
@@ -756,7 +828,18 @@ impl PolicyEngine {
     #[doc(hidden)]
     #[must_use]
     pub fn decide_unindexed(&self, req: &AccessRequest) -> Decision {
-        self.decide_in(req, &self.set)
+        let mut whole = self.base.clone();
+        let all = self
+            .index
+            .by_user
+            .values()
+            .chain(self.index.by_group.values())
+            .chain(self.index.by_bucket.values())
+            .flat_map(|l| l.iter());
+        match add_indexed(&mut whole, all) {
+            Ok(()) => self.decide_in(req, &whole),
+            Err(e) => Decision::deny_with_error(e),
+        }
     }
 
     fn decide_in(&self, req: &AccessRequest, set: &PolicySet) -> Decision {
@@ -831,15 +914,8 @@ impl PolicyEngine {
             .into_iter()
             .chain(groups.iter().filter_map(|g| self.index.by_group.get(g)))
             .chain(self.index.by_bucket.get(bucket))
-            .flatten();
-        for e in entries {
-            match e {
-                Indexed::Static(p) => set.add((**p).clone()).map_err(|e| e.to_string())?,
-                Indexed::Link { template, id, vals } => set
-                    .link(template.clone(), id.clone(), vals.clone())
-                    .map_err(|e| e.to_string())?,
-            }
-        }
+            .flat_map(|l| l.iter());
+        add_indexed(&mut set, entries)?;
         let set = Arc::new(set);
         let mut cache = self
             .cache
@@ -1101,7 +1177,20 @@ impl PolicyEngine {
     /// Ids of every policy and template link in force.
     #[must_use]
     pub fn policy_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
+        let indexed = self
+            .index
+            .by_user
+            .values()
+            .chain(self.index.by_group.values())
+            .chain(self.index.by_bucket.values())
+            .flat_map(|l| l.iter())
+            .map(|e| e.id().to_string());
+        let mut ids: Vec<String> = self
+            .base
+            .policies()
+            .map(|p| p.id().to_string())
+            .chain(indexed)
+            .collect();
         ids.sort();
         ids
     }
