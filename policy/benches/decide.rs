@@ -1,8 +1,9 @@
 //! Cedar decisions as the policy base grows: one GetObject decided by an engine holding N users
 //! each with a role on their own bucket (N linked templates) plus a bucket policy per bucket.
 //! Issue 7 asks that authorization not grow with the policy base (the engine decides against
-//! an index of the policies that can apply); `build engine` measures what rebuilding the
-//! engine costs, which every IAM change does today.
+//! an index of the policies that can apply). `build engine` measures a whole build (start-up,
+//! SIGHUP); `change one grant` what an IAM change through the admin API costs
+//! (`PolicyEngine::with_changes`: the new grant validated and filed in the index).
 
 #![allow(clippy::panic, reason = "a benchmark fails loudly")]
 
@@ -11,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fsgate_policy::{
-    AccessRequest, Action, Grant, GrantPolicy, GrantTarget, PolicyEngine, Principal,
+    AccessRequest, Action, Changes, Grant, GrantPolicy, GrantTarget, PolicyEngine, Principal,
     RequestContext, Resource,
 };
 
@@ -76,8 +77,8 @@ fn decide(c: &mut Criterion) {
     g.finish();
 }
 
-/// Building the engine (linking every grant, loading every bucket policy, validating the set):
-/// what every IAM change costs today, since the snapshot is rebuilt whole.
+/// Building the engine (linking every grant, loading every bucket policy, validating them):
+/// start-up and SIGHUP.
 fn build(c: &mut Criterion) {
     let mut g = c.benchmark_group("build engine");
     g.sample_size(10);
@@ -90,5 +91,28 @@ fn build(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decide, build);
+/// One grant added to a large engine (a Cedar grant, so it is validated every time).
+fn change(c: &mut Criterion) {
+    let mut g = c.benchmark_group("change one grant");
+    for (users, buckets) in [(1_000, 100), (10_000, 1_000)] {
+        let e = engine(users, buckets);
+        let changes = Changes {
+            grants: vec![Grant {
+                id: "new".into(),
+                target: GrantTarget::User("newcomer".into()),
+                policy: GrantPolicy::Cedar(
+                    "permit(principal, action == Action::\"s3:GetObject\", resource in Bucket::\"bucket1\");".into(),
+                ),
+            }],
+            ..Changes::default()
+        };
+        g.bench_function(
+            BenchmarkId::from_parameter(format!("{users} users, {buckets} buckets")),
+            |b| b.iter(|| black_box(e.with_changes(&changes))),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decide, build, change);
 criterion_main!(benches);
