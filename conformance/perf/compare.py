@@ -169,8 +169,11 @@ class Fsgate(Server):
         self.ak, self.sk = u["access_key"], u["secret_key"]
 
     def version(self):
-        return subprocess.run([self.args.fsgate, "--version"], capture_output=True,
-                              text=True).stdout.strip()
+        v = subprocess.run([self.args.fsgate, "--version"], capture_output=True,
+                           text=True).stdout.strip()
+        rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse",
+                              "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        return f"{v} (commit {rev})" if rev else v
 
 
 class FsgateAuditOff(Fsgate):
