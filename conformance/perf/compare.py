@@ -433,75 +433,84 @@ def big_object_rss(args):
 # ---- fsgate alone: the policy base grows from 10 to 10,000 users --------------------------
 
 def policy_base_scaling(args):
-    """4 KiB GET as one user of 10 (10 buckets, a bucket policy each), then as the same user
-    of 10,000 (1,000 buckets, a bucket policy each), on one server and the same objects. The
-    users, roles, buckets and bucket policies are created through the admin and S3 APIs, as an
-    operator would."""
+    """4 KiB GET as one user among 10 (10 buckets, a bucket policy each) on one fsgate and as
+    the same kind of user among 10,000 (1,000 buckets, a bucket policy each) on another, both
+    running, measured alternately three times each so that drift on the machine hits both
+    alike. Users, roles, buckets and bucket policies are created through the admin and S3 APIs,
+    as an operator would."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
     from sigv4 import signed_request
     from concurrent.futures import ThreadPoolExecutor
-    workdir = tempfile.mkdtemp(prefix="fsgate-perf-scale-", dir=args.workdir)
-    s = Fsgate(args, workdir)
-    out = {}
     users, buckets = args.scale_users, args.scale_buckets
-
-    def call(method, path, body=b"", query=""):
-        st, _, data = signed_request(s.endpoint, AK, SK, method, path, query=query, body=body)
-        if st >= 300:
-            raise RuntimeError(f"{method} {path}?{query}: {st} {data[:300]!r}")
-        return data
+    objects = str(max(1, int(10_000 * args.scale)))
+    out = {}
 
     def bucket_policy(b):
         return json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
              "Resource": f"arn:aws:s3:::{b}/locked/*"}]}).encode()
 
-    def grow(lo_u, hi_u, lo_b, hi_b):
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda b: call("PUT", f"/pb{b:04d}"), range(lo_b, hi_b)))
-            list(pool.map(lambda b: call("PUT", f"/pb{b:04d}", bucket_policy(f"pb{b:04d}"), "policy="),
-                          range(lo_b, hi_b)))
-            made = list(pool.map(lambda u: json.loads(call(
-                "POST", "/admin/v1/users", json.dumps({"name": f"pu{u:05d}"}).encode())),
-                range(lo_u, hi_u)))
-            list(pool.map(lambda u: call("POST", "/admin/v1/policies", json.dumps(
-                {"user": f"pu{u:05d}", "role": "readwrite", "bucket": f"pb{u % hi_b:04d}"}).encode()),
-                range(lo_u, hi_u)))
-        return made
+    def setup(s, n_users, n_buckets):
+        def call(method, path, body=b"", query=""):
+            st, _, data = signed_request(s.endpoint, AK, SK, method, path, query=query, body=body)
+            if st >= 300:
+                raise RuntimeError(f"{method} {path}?{query}: {st} {data[:300]!r}")
+            return data
 
-    objects = str(max(1, int(10_000 * args.scale)))
+        def grow(lo_u, hi_u, lo_b, hi_b):
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda b: call("PUT", f"/pb{b:04d}"), range(lo_b, hi_b)))
+                list(pool.map(lambda b: call("PUT", f"/pb{b:04d}", bucket_policy(f"pb{b:04d}"), "policy="),
+                              range(lo_b, hi_b)))
+                made = list(pool.map(lambda u: json.loads(call(
+                    "POST", "/admin/v1/users", json.dumps({"name": f"pu{u:05d}"}).encode())),
+                    range(lo_u, hi_u)))
+                list(pool.map(lambda u: call("POST", "/admin/v1/policies", json.dumps(
+                    {"user": f"pu{u:05d}", "role": "readwrite", "bucket": f"pb{u % hi_b:04d}"}).encode()),
+                    range(lo_u, hi_u)))
+            return made
 
-    def get_ops():
-        r = bench(s, ["get", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
-                      "--bucket", "pb0000", "--existing", "--duration", f"{args.get_seconds}s"])
-        return r["ops_per_sec"], r
-
-    try:
-        s.start()
-        t0 = time.time()
         made = grow(0, 10, 0, 10)
         s.ak, s.sk = made[0]["access_key"], made[0]["secret_key"]
-        out["setup_small_s"] = time.time() - t0
         bench(s, ["put", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
                   "--bucket", "pb0000", "--duration", "60s"])
-        small = [get_ops()[0] for _ in range(2)]
-        t0 = time.time()
-        grow(10, users, 10, buckets)
-        out["setup_large_s"] = time.time() - t0
-        # One more change at full size, timed alone: what an operator waits for.
-        t0 = time.time()
-        call("POST", "/admin/v1/users", json.dumps({"name": "pu-last"}).encode())
-        out["add_user_ms"] = (time.time() - t0) * 1000
-        t0 = time.time()
-        call("POST", "/admin/v1/policies", json.dumps(
-            {"user": "pu-last", "role": "readonly", "bucket": "pb0001"}).encode())
-        out["attach_ms"] = (time.time() - t0) * 1000
-        large = [get_ops()[0] for _ in range(2)]
-        out["small_ops"], out["large_ops"] = max(small), max(large)
-        out["rss_mib"] = status_kib(s.proc.pid, "VmHWM") / 1024
+        if n_users > 10:
+            t0 = time.time()
+            grow(10, n_users, 10, n_buckets)
+            out["setup_large_s"] = time.time() - t0
+            # One more change at full size, timed alone: what an operator waits for.
+            t0 = time.time()
+            call("POST", "/admin/v1/users", json.dumps({"name": "pu-last"}).encode())
+            out["add_user_ms"] = (time.time() - t0) * 1000
+            t0 = time.time()
+            call("POST", "/admin/v1/policies", json.dumps(
+                {"user": "pu-last", "role": "readonly", "bucket": "pb0001"}).encode())
+            out["attach_ms"] = (time.time() - t0) * 1000
+
+    def get_ops(s):
+        r = bench(s, ["get", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
+                      "--bucket", "pb0000", "--existing", "--duration", f"{args.get_seconds}s"])
+        return r["ops_per_sec"]
+
+    dirs = [tempfile.mkdtemp(prefix="fsgate-perf-scale-", dir=args.workdir) for _ in range(2)]
+    small, large = Fsgate(args, dirs[0]), Fsgate(args, dirs[1])
+    try:
+        for s, n_users, n_buckets in [(small, 10, 10), (large, users, buckets)]:
+            s.start()
+            setup(s, n_users, n_buckets)
+        runs = {"small": [], "large": []}
+        for _ in range(3):
+            runs["small"].append(get_ops(small))
+            runs["large"].append(get_ops(large))
+        out["small_ops"] = statistics.median(runs["small"])
+        out["large_ops"] = statistics.median(runs["large"])
+        out["runs"] = runs
+        out["rss_mib"] = status_kib(large.proc.pid, "VmHWM") / 1024
     finally:
-        s.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        for s in (small, large):
+            s.stop()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
     return out
 
 
@@ -710,17 +719,20 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed, sca
     L.append("")
     if scaling:
         L.append(f"## Policy base of {args.scale_users:,} users\n")
-        L.append(f"One fsgate, one bench user with the `readwrite` role on its bucket. First 10 users, "
-                 f"10 buckets, a bucket policy on each; then {args.scale_users:,} users (a role each), "
-                 f"{args.scale_buckets:,} buckets, a bucket policy on each, all created through the admin "
-                 f"and S3 APIs ({scaling['setup_large_s']:.0f} s, 4 requests at a time). "
-                 f"GET figures are the better of two {args.get_seconds:g} s runs.\n")
+        L.append(f"Two fsgates, each with a bench user holding the `readwrite` role on its bucket: one "
+                 f"with 10 users, 10 buckets and a bucket policy on each; one with {args.scale_users:,} "
+                 f"users (a role each), {args.scale_buckets:,} buckets and a bucket policy on each, all "
+                 f"created through the admin and S3 APIs ({scaling['setup_large_s']:.0f} s, 4 requests at "
+                 f"a time). Both keep running; GET ({args.get_seconds:g} s) is measured on each in turn, "
+                 f"three times, and the medians compared (runs: 10 users "
+                 f"{', '.join(f'{x:,.0f}' for x in scaling['runs']['small'])}; {args.scale_users:,} users "
+                 f"{', '.join(f'{x:,.0f}' for x in scaling['runs']['large'])} ops/s).\n")
         L.append("| | Figure |\n|---|---|")
         L.append(f"| 4 KiB GET, 10 users | {scaling['small_ops']:,.0f} ops/s |")
         L.append(f"| 4 KiB GET, {args.scale_users:,} users | {scaling['large_ops']:,.0f} ops/s |")
         L.append(f"| Adding one user at that size | {scaling['add_user_ms']:.0f} ms |")
         L.append(f"| Attaching one role at that size | {scaling['attach_ms']:.0f} ms |")
-        L.append(f"| Peak RSS | {scaling['rss_mib']:.0f} MiB |\n")
+        L.append(f"| Peak RSS with {args.scale_users:,} users | {scaling['rss_mib']:.0f} MiB |\n")
     L.append("## Peak memory (VmHWM of the server's processes, largest round)\n")
     L.append("| Server | Peak RSS MiB |\n|---|---|")
     for n in names:

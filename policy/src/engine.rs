@@ -191,6 +191,19 @@ fn reads_tags_text(text: &str) -> bool {
     text.contains("hasTag(") || text.contains("getTag(")
 }
 
+/// Parses Cedar text that may hold policies but no templates (bucket policies, limits);
+/// `name` says what it is in errors.
+fn parse_without_templates(text: &str, name: &str) -> Result<PolicySet, PolicyError> {
+    let set = PolicySet::from_str(text)
+        .map_err(|e| PolicyError::one(load::describe(&e, name, Some(text))))?;
+    if set.templates().next().is_some() {
+        return Err(PolicyError::one(format!(
+            "{name}: templates are not allowed"
+        )));
+    }
+    Ok(set)
+}
+
 /// Adds indexed grants and bucket policies to a set (links linked again).
 fn add_indexed<'a>(
     set: &mut PolicySet,
@@ -765,13 +778,7 @@ impl PolicyEngine {
         text: &str,
     ) -> Result<(), PolicyError> {
         let name = format!("bucket policy of {bucket}");
-        let set = PolicySet::from_str(text)
-            .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
-        if set.templates().next().is_some() {
-            return Err(PolicyError::one(format!(
-                "{name}: templates are not allowed in a bucket policy"
-            )));
-        }
+        let set = parse_without_templates(text, &name)?;
         let bucket_uid = uid(&self.types.bucket, bucket);
         for (i, p) in set.policies().enumerate() {
             let pid = format!("bucket-{bucket}-{i}");
@@ -932,13 +939,7 @@ impl PolicyEngine {
     /// against the schema. `id` names it in decisions and errors.
     pub fn limit(&self, id: &str, text: &str) -> Result<Limit, PolicyError> {
         let name = format!("policy of {id}");
-        let parsed = PolicySet::from_str(text)
-            .map_err(|e| PolicyError::one(load::describe(&e, &name, Some(text))))?;
-        if parsed.templates().next().is_some() {
-            return Err(PolicyError::one(format!(
-                "{name}: templates are not allowed"
-            )));
-        }
+        let parsed = parse_without_templates(text, &name)?;
         if parsed.policies().next().is_none() {
             return Err(PolicyError::one(format!("{name}: no policy")));
         }
