@@ -377,17 +377,21 @@ enum Indexed {
 }
 
 impl PolicyIndex {
-    /// The static policies (Cedar grants, bucket policies): what tag detection reads.
-    fn statics(&self) -> impl Iterator<Item = &Policy> {
+    /// Every grant and bucket policy in the index.
+    fn entries(&self) -> impl Iterator<Item = &Indexed> {
         self.by_user
             .values()
             .chain(self.by_group.values())
             .chain(self.by_bucket.values())
             .flat_map(|l| l.iter())
-            .filter_map(|e| match e {
-                Indexed::Static(p) => Some(&**p),
-                Indexed::Link { .. } => None,
-            })
+    }
+
+    /// The static policies (Cedar grants, bucket policies): what tag detection reads.
+    fn statics(&self) -> impl Iterator<Item = &Policy> {
+        self.entries().filter_map(|e| match e {
+            Indexed::Static(p) => Some(&**p),
+            Indexed::Link { .. } => None,
+        })
     }
 }
 
@@ -836,14 +840,7 @@ impl PolicyEngine {
     #[must_use]
     pub fn decide_unindexed(&self, req: &AccessRequest) -> Decision {
         let mut whole = self.base.clone();
-        let all = self
-            .index
-            .by_user
-            .values()
-            .chain(self.index.by_group.values())
-            .chain(self.index.by_bucket.values())
-            .flat_map(|l| l.iter());
-        match add_indexed(&mut whole, all) {
+        match add_indexed(&mut whole, self.index.entries()) {
             Ok(()) => self.decide_in(req, &whole),
             Err(e) => Decision::deny_with_error(e),
         }
@@ -1178,14 +1175,7 @@ impl PolicyEngine {
     /// Ids of every policy and template link in force.
     #[must_use]
     pub fn policy_ids(&self) -> Vec<String> {
-        let indexed = self
-            .index
-            .by_user
-            .values()
-            .chain(self.index.by_group.values())
-            .chain(self.index.by_bucket.values())
-            .flat_map(|l| l.iter())
-            .map(|e| e.id().to_string());
+        let indexed = self.index.entries().map(|e| e.id().to_string());
         let mut ids: Vec<String> = self
             .base
             .policies()
