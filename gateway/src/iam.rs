@@ -143,6 +143,19 @@ pub fn grant_of(a: &Attachment) -> Grant {
     }
 }
 
+/// The compiled limit of a service account's or session's policy (`kind-accesskey` names it
+/// in decisions), or None when it has none.
+fn optional_limit(
+    engine: &PolicyEngine,
+    kind: &str,
+    access_key: &str,
+    policy: Option<&str>,
+) -> Result<Option<Limit>, PolicyError> {
+    policy
+        .map(|text| engine.limit(&format!("{kind}-{access_key}"), text))
+        .transpose()
+}
+
 /// Why a reload failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IamError {
@@ -205,17 +218,19 @@ impl Iam {
             .collect();
         let mut service_accounts = HashMap::new();
         for sa in store.list_service_accounts()? {
-            let limit = match &sa.policy {
-                None => None,
-                Some(text) => match engine.limit(&format!("svcacct-{}", sa.access_key), text) {
-                    Ok(l) => Some(l),
-                    Err(e) => {
-                        // Unusable rather than unlimited: its key is refused until fixed.
-                        tracing::error!(access_key = %sa.access_key, error = %e, "service account policy invalid; key refused");
-                        keys.remove(&sa.access_key);
-                        continue;
-                    }
-                },
+            let limit = match optional_limit(
+                &engine,
+                "svcacct",
+                &sa.access_key,
+                sa.policy.as_deref(),
+            ) {
+                Ok(l) => l,
+                Err(e) => {
+                    // Unusable rather than unlimited: its key is refused until fixed.
+                    tracing::error!(access_key = %sa.access_key, error = %e, "service account policy invalid; key refused");
+                    keys.remove(&sa.access_key);
+                    continue;
+                }
             };
             service_accounts.insert(sa.access_key.clone(), (sa, limit));
         }
@@ -361,15 +376,13 @@ impl Iam {
     /// longer validates leaves the session unusable).
     pub fn add_session(&self, rec: SessionRecord) {
         let engine = self.snapshot_now().engine.clone();
-        let limit = match &rec.policy {
-            None => None,
-            Some(text) => match engine.limit(&format!("session-{}", rec.access_key), text) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    tracing::error!(access_key = %rec.access_key, error = %e, "session policy invalid; session refused");
-                    return;
-                }
-            },
+        let limit = match optional_limit(&engine, "session", &rec.access_key, rec.policy.as_deref())
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(access_key = %rec.access_key, error = %e, "session policy invalid; session refused");
+                return;
+            }
         };
         let mut map = self
             .sessions
