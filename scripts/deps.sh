@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || need_apt+=(libclang-dev)
 [ "${1:-}" = "--build-only" ] || {
-  command -v aws >/dev/null 2>&1 || need_apt+=(awscli)
+  # The suite runs Debian's aws cli v2 at /usr/bin/aws: another `aws` on PATH (a pyenv shim
+  # of aws cli v1, say) does not count.
+  [ -x "${FSGATE_AWS:-/usr/bin/aws}" ] || need_apt+=(awscli)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
   command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
   command -v restic >/dev/null 2>&1 || need_apt+=(restic)
