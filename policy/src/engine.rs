@@ -6,9 +6,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity, EntityId,
-    EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
-    SlotId,
+    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity,
+    EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request,
+    RestrictedExpression, Schema, SlotId,
 };
 
 use crate::actions::{Action, ResourceKind};
@@ -417,9 +417,10 @@ struct PolicyIndex {
     by_bucket: HashMap<String, Arc<Vec<Indexed>>>,
 }
 
-/// Assembled request sets, by (user, groups, bucket). Dropped with the engine, which is
-/// rebuilt on every change; cleared when it holds `SET_CACHE_MAX` entries.
-type SetCache = std::sync::Mutex<HashMap<(String, Vec<String>, String), Arc<PolicySet>>>;
+/// Assembled request sets, by (principal, groups, bucket, action). Dropped with the engine,
+/// which is rebuilt on every change; cleared when it holds `SET_CACHE_MAX` entries.
+type SetCache = std::sync::Mutex<HashMap<SetKey, Arc<PolicySet>>>;
+type SetKey = (EntityUid, Vec<String>, String, Action);
 const SET_CACHE_MAX: usize = 16_384;
 
 /// The schema, the policy set in force (files + grants), and what the entity builder needs.
@@ -431,6 +432,8 @@ pub struct PolicyEngine {
     /// transitive closure computed per request stays a handful of entities however many
     /// actions the schema has.
     actions: Arc<HashMap<Action, Entities>>,
+    /// Identifies `actions` (a schema loaded once) in per-thread caches of entities.
+    actions_id: u64,
     types: Types,
     files: Vec<PolicyFile>,
     origin: HashMap<String, String>,
@@ -484,9 +487,11 @@ impl PolicyEngine {
             actions.insert(*a, entities);
         }
         let actions = Arc::new(actions);
+        static SCHEMAS_LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let engine = Self {
             schema,
             actions,
+            actions_id: SCHEMAS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             types,
             files: policy_files,
             origin,
@@ -829,7 +834,7 @@ impl PolicyEngine {
     #[must_use]
     pub fn decide(&self, req: &AccessRequest) -> Decision {
         match self.request_set(req) {
-            Ok(set) => self.decide_in(req, &set),
+            Ok(set) => self.decide_in(req, &set, true),
             Err(e) => Decision::deny_with_error(e),
         }
     }
@@ -841,13 +846,13 @@ impl PolicyEngine {
     pub fn decide_unindexed(&self, req: &AccessRequest) -> Decision {
         let mut whole = self.base.clone();
         match add_indexed(&mut whole, self.index.entries()) {
-            Ok(()) => self.decide_in(req, &whole),
+            Ok(()) => self.decide_in(req, &whole, false),
             Err(e) => Decision::deny_with_error(e),
         }
     }
 
-    fn decide_in(&self, req: &AccessRequest, set: &PolicySet) -> Decision {
-        let (entities, principal, resource) = match self.entities(req) {
+    fn decide_in(&self, req: &AccessRequest, set: &PolicySet, reuse: bool) -> Decision {
+        let (entities, principal, resource) = match self.entities(req, reuse) {
             Ok(x) => x,
             Err(e) => return Decision::deny_with_error(e),
         };
@@ -885,13 +890,15 @@ impl PolicyEngine {
     }
 
     /// The policies that can apply to `req`: the file policies, the grants of its user and the
-    /// user's groups, and its bucket's policies (see `PolicyIndex`), assembled once per (user,
-    /// groups, bucket) and cached.
+    /// user's groups, and its bucket's policies (see `PolicyIndex`), less those whose scope
+    /// cannot match the request's principal or action (see `scope_may_match`); assembled once
+    /// per (principal, groups, bucket, action) and cached.
     fn request_set(&self, req: &AccessRequest) -> Result<Arc<PolicySet>, String> {
-        let (user, mut groups) = match req.principal.unlimited() {
-            Principal::User { name, groups, .. } => (name.clone(), groups.clone()),
+        let unlimited = req.principal.unlimited();
+        let (user, mut groups) = match unlimited {
+            Principal::User { name, groups, .. } => (name.as_str(), groups.clone()),
             // Grants name users and groups: none applies to root or anonymous callers.
-            _ => (String::new(), Vec::new()),
+            _ => ("", Vec::new()),
         };
         groups.sort();
         groups.dedup();
@@ -899,7 +906,7 @@ impl PolicyEngine {
             Resource::Bucket(b) | Resource::Object { bucket: b, .. } => b.clone(),
             Resource::Service | Resource::User(_) => String::new(),
         };
-        let key = (user, groups, bucket);
+        let key: SetKey = (self.principal_uid(unlimited), groups, bucket, req.action);
         let cached = self
             .cache
             .lock()
@@ -909,8 +916,8 @@ impl PolicyEngine {
         if let Some(set) = cached {
             return Ok(set);
         }
-        let (user, groups, bucket) = &key;
-        let mut set = self.base.clone();
+        let (principal, groups, bucket, action) = &key;
+        let mut whole = self.base.clone();
         let entries = self
             .index
             .by_user
@@ -919,8 +926,8 @@ impl PolicyEngine {
             .chain(groups.iter().filter_map(|g| self.index.by_group.get(g)))
             .chain(self.index.by_bucket.get(bucket))
             .flat_map(|l| l.iter());
-        add_indexed(&mut set, entries)?;
-        let set = Arc::new(set);
+        add_indexed(&mut whole, entries)?;
+        let set = Arc::new(self.slice(&whole, principal, *action)?);
         let mut cache = self
             .cache
             .lock()
@@ -930,6 +937,48 @@ impl PolicyEngine {
         }
         cache.insert(key, set.clone());
         Ok(set)
+    }
+
+    /// The policies of `set` whose scope may match `principal` doing `action`. Cedar checks a
+    /// policy's scope before its conditions and stops at the first part that is false, so a
+    /// policy left out here is one that could neither apply nor fail to evaluate: the decision
+    /// is the same, and Cedar evaluates only the few policies left (it rebuilds every
+    /// policy's scope expression on each request, so each one costs).
+    fn slice(
+        &self,
+        set: &PolicySet,
+        principal: &EntityUid,
+        action: Action,
+    ) -> Result<PolicySet, String> {
+        let action_uid = uid(&self.types.action, action.cedar_name());
+        let action_groups = self.actions.get(&action);
+        let mut sliced = PolicySet::new();
+        for t in set.templates() {
+            sliced.add_template(t.clone()).map_err(|e| e.to_string())?;
+        }
+        for p in set.policies() {
+            if !scope_may_match(p, principal, &action_uid, action_groups) {
+                continue;
+            }
+            match (p.template_id(), p.template_links()) {
+                (Some(t), Some(vals)) => sliced
+                    .link(t.clone(), p.id().clone(), vals)
+                    .map_err(|e| e.to_string())?,
+                _ => sliced.add(p.clone()).map_err(|e| e.to_string())?,
+            }
+        }
+        Ok(sliced)
+    }
+
+    /// The Cedar entity a principal acts as (a limited principal acts as its owner; the limits
+    /// are decided separately).
+    fn principal_uid(&self, p: &Principal) -> EntityUid {
+        let t = &self.types;
+        match p.unlimited() {
+            Principal::Root(name) => uid(&t.root, name),
+            Principal::User { name, .. } => uid(&t.user, name),
+            Principal::Anonymous | Principal::Limited { .. } => uid(&t.anonymous, "anonymous"),
+        }
     }
 
     /// A limit (session policy, service account policy) from Cedar text, validated strictly
@@ -1021,31 +1070,157 @@ impl PolicyEngine {
         .map_err(|e| e.to_string())
     }
 
-    fn entities(&self, req: &AccessRequest) -> Result<(Entities, EntityUid, EntityUid), String> {
+    /// The entities of a request. `reuse`: take an object request's shared part from the
+    /// per-thread cache (`object_entities`).
+    fn entities(
+        &self,
+        req: &AccessRequest,
+        reuse: bool,
+    ) -> Result<(Entities, EntityUid, EntityUid), String> {
+        if reuse
+            && req.action.resource_kind() == ResourceKind::Object
+            && let Resource::Object { bucket, key } = &req.resource
+        {
+            return self.object_entities(req, bucket, key);
+        }
         let (list, principal, resource) = self.entity_list(req)?;
-        let base = self
-            .actions
-            .get(&req.action)
-            .cloned()
-            .ok_or_else(|| format!("{} is not in the schema", req.action.cedar_name()))?;
-        let entities = base.add_entities(list, None).map_err(|e| e.to_string())?;
+        let entities = self
+            .action_entities(req.action)?
+            .add_entities(list, None)
+            .map_err(|e| e.to_string())?;
         Ok((entities, principal, resource))
+    }
+
+    /// Pushes an object's entity, and the granted-prefix entities it is in, onto `list`.
+    fn push_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        object_tags: &[(String, String)],
+        bucket_uid: EntityUid,
+        list: &mut Vec<Entity>,
+    ) -> Result<EntityUid, String> {
+        let mut parents = HashSet::from([bucket_uid]);
+        let granted = self
+            .prefix_grants
+            .get(bucket)
+            .into_iter()
+            .flat_map(|m| m.keys());
+        for p in granted.filter(|p| key.starts_with(p.as_str())) {
+            let pe = self.prefix_entity(bucket, p)?;
+            parents.insert(pe.uid());
+            list.push(pe);
+        }
+        let o = uid(&self.types.object, &format!("{bucket}/{key}"));
+        let tags = object_tags
+            .iter()
+            .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+        list.push(
+            Entity::new_with_tags(
+                o.clone(),
+                HashMap::from([
+                    (
+                        "bucket".into(),
+                        RestrictedExpression::new_string(bucket.to_owned()),
+                    ),
+                    (
+                        "key".into(),
+                        RestrictedExpression::new_string(key.to_owned()),
+                    ),
+                ]),
+                parents,
+                tags,
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        Ok(o)
+    }
+
+    /// The entities of a request on an object. All but the object's own (and its granted
+    /// prefixes') depend only on who asks, the action and the bucket: those are built with
+    /// their transitive closure once and kept per worker thread for the last such triple, so
+    /// a run of requests by one client on one bucket adds only the object each time. The
+    /// result is the same as `entity_list`'s (`decide_unindexed` uses that one, and tests
+    /// compare the two).
+    fn object_entities(
+        &self,
+        req: &AccessRequest,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(Entities, EntityUid, EntityUid), String> {
+        type Last = Option<(u64, Principal, Action, String, Entities)>;
+        thread_local! {
+            static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) };
+        }
+        let principal = req.principal.unlimited();
+        let hit = LAST.with_borrow(|last| {
+            last.as_ref()
+                .filter(|(id, p, a, b, _)| {
+                    *id == self.actions_id && p == principal && *a == req.action && b == bucket
+                })
+                .map(|(.., e)| e.clone())
+        });
+        let base = match hit {
+            Some(e) => e,
+            None => {
+                let bucket_only = AccessRequest {
+                    principal: principal.clone(),
+                    action: req.action,
+                    resource: Resource::Bucket(bucket.to_owned()),
+                    context: req.context.clone(),
+                    object_tags: Vec::new(),
+                };
+                let (list, ..) = self.entity_list_as(&bucket_only, ResourceKind::Bucket)?;
+                let e = self.action_entities(req.action)?;
+                let e = e.add_entities(list, None).map_err(|e| e.to_string())?;
+                LAST.set(Some((
+                    self.actions_id,
+                    principal.clone(),
+                    req.action,
+                    bucket.to_owned(),
+                    e.clone(),
+                )));
+                e
+            }
+        };
+        let mut list = Vec::new();
+        let o = self.push_object(
+            bucket,
+            key,
+            &req.object_tags,
+            uid(&self.types.bucket, bucket),
+            &mut list,
+        )?;
+        let entities = base.add_entities(list, None).map_err(|e| e.to_string())?;
+        Ok((entities, self.principal_uid(principal), o))
+    }
+
+    fn action_entities(&self, action: Action) -> Result<Entities, String> {
+        self.actions
+            .get(&action)
+            .cloned()
+            .ok_or_else(|| format!("{} is not in the schema", action.cedar_name()))
     }
 
     fn entity_list(
         &self,
         req: &AccessRequest,
     ) -> Result<(Vec<Entity>, EntityUid, EntityUid), String> {
+        self.entity_list_as(req, req.action.resource_kind())
+    }
+
+    /// The entities of `req`, its resource taken as a `kind` (an object request's shared
+    /// part is built as a request on its bucket).
+    fn entity_list_as(
+        &self,
+        req: &AccessRequest,
+        kind: ResourceKind,
+    ) -> Result<(Vec<Entity>, EntityUid, EntityUid), String> {
         let t = &self.types;
         let mut list: Vec<Entity> = Vec::new();
-        let principal = match req.principal.unlimited() {
-            Principal::Root(name) => {
-                let u = uid(&t.root, name);
-                list.push(Entity::with_uid(u.clone()));
-                u
-            }
+        let principal = self.principal_uid(&req.principal);
+        match req.principal.unlimited() {
             Principal::User { name, groups, tags } => {
-                let u = uid(&t.user, name);
                 let mut parents: HashSet<EntityUid> =
                     groups.iter().map(|g| uid(&t.group, g)).collect();
                 for g in &parents {
@@ -1059,17 +1234,14 @@ impl PolicyEngine {
                     .iter()
                     .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
                 list.push(
-                    Entity::new_with_tags(u.clone(), HashMap::new(), parents, tags)
+                    Entity::new_with_tags(principal.clone(), HashMap::new(), parents, tags)
                         .map_err(|e| e.to_string())?,
                 );
-                u
             }
-            Principal::Anonymous | Principal::Limited { .. } => {
-                let u = uid(&t.anonymous, "anonymous");
-                list.push(Entity::with_uid(u.clone()));
-                u
+            Principal::Root(_) | Principal::Anonymous | Principal::Limited { .. } => {
+                list.push(Entity::with_uid(principal.clone()));
             }
-        };
+        }
         let service = uid(&t.service, SERVICE_ID);
         list.push(Entity::with_uid(service.clone()));
         let granted = |bucket: &str| {
@@ -1094,7 +1266,7 @@ impl PolicyEngine {
             list.push(Entity::new_no_attrs(b.clone(), parents));
             Ok(b)
         };
-        let resource = match (&req.resource, req.action.resource_kind()) {
+        let resource = match (&req.resource, kind) {
             (Resource::Service, ResourceKind::Service) => service.clone(),
             // ListBuckets is also decided bucket by bucket, to filter the listing.
             (Resource::Bucket(b), ResourceKind::Service) if req.action == Action::ListBuckets => {
@@ -1110,33 +1282,7 @@ impl PolicyEngine {
             }
             (Resource::Object { bucket, key }, ResourceKind::Object) => {
                 let b = bucket_entity(bucket, &mut list, None)?;
-                let mut parents = HashSet::from([b]);
-                for p in granted(bucket).filter(|p| key.starts_with(p.as_str())) {
-                    let pe = self.prefix_entity(bucket, p)?;
-                    parents.insert(pe.uid());
-                    list.push(pe);
-                }
-                let o = uid(&t.object, &format!("{bucket}/{key}"));
-                let tags = req
-                    .object_tags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
-                list.push(
-                    Entity::new_with_tags(
-                        o.clone(),
-                        HashMap::from([
-                            (
-                                "bucket".into(),
-                                RestrictedExpression::new_string(bucket.clone()),
-                            ),
-                            ("key".into(), RestrictedExpression::new_string(key.clone())),
-                        ]),
-                        parents,
-                        tags,
-                    )
-                    .map_err(|e| e.to_string())?,
-                );
-                o
+                self.push_object(bucket, key, &req.object_tags, b, &mut list)?
             }
             (Resource::User(name), ResourceKind::User) => {
                 let u = uid(&t.user, name);
@@ -1185,6 +1331,32 @@ impl PolicyEngine {
         ids.sort();
         ids
     }
+}
+
+/// False only when `p`'s scope cannot match: a principal `==` another entity or `is` another
+/// type, or an action that is neither the request's action nor one of its groups. `in` an
+/// entity other than an action group is left to Cedar (group membership is the request's).
+fn scope_may_match(
+    p: &Policy,
+    principal: &EntityUid,
+    action: &EntityUid,
+    action_groups: Option<&Entities>,
+) -> bool {
+    let principal_ok = match p.principal_constraint() {
+        PrincipalConstraint::Any | PrincipalConstraint::In(_) => true,
+        PrincipalConstraint::Eq(u) => &u == principal,
+        PrincipalConstraint::Is(t) | PrincipalConstraint::IsIn(t, _) => &t == principal.type_name(),
+    };
+    // Without the action's groups at hand (never expected), assume any `in` may match.
+    let action_in = |group: &EntityUid| {
+        group == action || action_groups.is_none_or(|e| e.is_ancestor_of(group, action))
+    };
+    let action_ok = match p.action_constraint() {
+        ActionConstraint::Any => true,
+        ActionConstraint::Eq(a) => &a == action,
+        ActionConstraint::In(groups) => groups.iter().any(action_in),
+    };
+    principal_ok && action_ok
 }
 
 /// Parses a custom policy attached to `target` and scopes its principal to it: an

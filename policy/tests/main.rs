@@ -697,6 +697,17 @@ fn scenario() -> (Vec<Grant>, Vec<(String, String)>) {
             "team".to_owned(),
             "forbid(principal, action == Action::\"s3:DeleteObject\", resource) unless { principal is Root };".to_owned(),
         ),
+        // Scopes naming one principal, a principal type and an action group: the per-request
+        // slicing of the policy set must keep each exactly where it can apply.
+        (
+            "drop".to_owned(),
+            concat!(
+                "forbid(principal == User::\"dave\", action in Action::\"Read\", resource);\n",
+                "permit(principal is Anonymous, action in [Action::\"List\", Action::\"s3:HeadObject\"], resource);\n",
+                "forbid(principal is Root, action == Action::\"s3:PutObjectTagging\", resource);",
+            )
+            .to_owned(),
+        ),
     ];
     (grants, docs)
 }
