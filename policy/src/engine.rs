@@ -1091,6 +1091,19 @@ impl PolicyEngine {
         Ok((entities, principal, resource))
     }
 
+    /// The granted prefixes of `bucket` that `name` (a key, or a listing's prefix) is under.
+    fn granted_prefixes<'a>(
+        &'a self,
+        bucket: &str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a String> + 'a {
+        self.prefix_grants
+            .get(bucket)
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(move |p| name.starts_with(p.as_str()))
+    }
+
     /// Pushes an object's entity, and the granted-prefix entities it is in, onto `list`.
     fn push_object(
         &self,
@@ -1101,12 +1114,7 @@ impl PolicyEngine {
         list: &mut Vec<Entity>,
     ) -> Result<EntityUid, String> {
         let mut parents = HashSet::from([bucket_uid]);
-        let granted = self
-            .prefix_grants
-            .get(bucket)
-            .into_iter()
-            .flat_map(|m| m.keys());
-        for p in granted.filter(|p| key.starts_with(p.as_str())) {
+        for p in self.granted_prefixes(bucket, key) {
             let pe = self.prefix_entity(bucket, p)?;
             parents.insert(pe.uid());
             list.push(pe);
@@ -1244,12 +1252,6 @@ impl PolicyEngine {
         }
         let service = uid(&t.service, SERVICE_ID);
         list.push(Entity::with_uid(service.clone()));
-        let granted = |bucket: &str| {
-            self.prefix_grants
-                .get(bucket)
-                .into_iter()
-                .flat_map(|m| m.keys())
-        };
         let bucket_entity = |bucket: &str,
                              list: &mut Vec<Entity>,
                              under: Option<&str>|
@@ -1257,7 +1259,7 @@ impl PolicyEngine {
             let b = uid(&t.bucket, bucket);
             let mut parents = HashSet::from([service.clone()]);
             if let Some(list_prefix) = under {
-                for p in granted(bucket).filter(|p| list_prefix.starts_with(p.as_str())) {
+                for p in self.granted_prefixes(bucket, list_prefix) {
                     let pe = self.prefix_entity(bucket, p)?;
                     parents.insert(pe.uid());
                     list.push(pe);
