@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc rather than glibc malloc: request handling allocates on one worker thread and
+/// frees on another (audit records go to the writer thread; bodies move between tasks), which
+/// glibc serialises on its arena locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "fsgate",
