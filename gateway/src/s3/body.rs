@@ -1,6 +1,7 @@
 //! Moving object bytes: request bodies into staged blobs (hashing as they pass), and blob
 //! ranges into response bodies. Neither holds more than a few MiB of an object in memory.
 
+use std::io::Read as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +24,41 @@ use crate::sse::{DataKey, Encryptor, decrypt_range};
 const WRITE_CHUNK: usize = 1 << 20;
 /// Bytes read from a blob at a time.
 const READ_CHUNK: usize = 1 << 20;
+
+/// Read buffers kept for reuse (at most this many, `READ_CHUNK` each).
+const KEPT_READ_BUFFERS: usize = 24;
+static READ_BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// A chunk of blob bytes on its way to the client. When the response body is done with it,
+/// its memory goes back to `READ_BUFFERS` rather than to the allocator: a download reuses warm,
+/// mapped buffers instead of faulting in fresh pages for every MiB it sends.
+struct ReadBuffer(Vec<u8>);
+
+impl ReadBuffer {
+    fn take() -> Self {
+        let kept = READ_BUFFERS.lock().ok().and_then(|mut kept| kept.pop());
+        Self(kept.unwrap_or_else(|| Vec::with_capacity(READ_CHUNK)))
+    }
+}
+
+impl AsRef<[u8]> for ReadBuffer {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for ReadBuffer {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.0);
+        if buf.capacity() == READ_CHUNK
+            && let Ok(mut kept) = READ_BUFFERS.lock()
+            && kept.len() < KEPT_READ_BUFFERS
+        {
+            buf.clear();
+            kept.push(buf);
+        }
+    }
+}
 
 /// What a staged upload was, before encryption: its length and MD5 (only when encrypted; a
 /// plain upload's are the staged blob's own).
@@ -59,8 +95,14 @@ pub async fn stage(
                 _ => buf.extend_from_slice(&chunk),
             }
             if buf.len() >= WRITE_CHUNK {
-                let data = std::mem::replace(&mut buf, Vec::with_capacity(WRITE_CHUNK));
-                sink = blocking(rc, move || sink.write(&data).map(|()| sink)).await?;
+                // The buffer goes to the writer thread and comes back: one buffer per upload,
+                // allocated and freed on this task, however many chunks the body has.
+                let data = std::mem::take(&mut buf);
+                let (back, mut data) =
+                    blocking(rc, move || sink.write(&data).map(|()| (sink, data))).await?;
+                sink = back;
+                data.clear();
+                buf = data;
             }
         }
     }
@@ -263,8 +305,9 @@ pub fn stream_range(
             skip = 0;
             while in_extent > 0 {
                 let n = usize::try_from(in_extent.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
-                let mut buf = vec![0u8; n];
-                match read_full(&mut reader, &mut buf) {
+                // Read into spare capacity: the chunk is not zeroed first only to be overwritten.
+                let mut buf = ReadBuffer::take();
+                match (&mut reader).take(n as u64).read_to_end(&mut buf.0) {
                     Ok(got) if got == n => {}
                     Ok(_) => {
                         let _ = tx.blocking_send(Err(std::io::Error::new(
@@ -278,7 +321,7 @@ pub fn stream_range(
                         return;
                     }
                 }
-                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                if tx.blocking_send(Ok(Bytes::from_owner(buf))).is_err() {
                     return; // the client went away
                 }
                 in_extent -= n as u64;
