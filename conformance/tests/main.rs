@@ -28,3 +28,4 @@ mod s3cmd;
 mod shutdown;
 mod tls;
 mod traces;
+mod zero_copy;

@@ -35,6 +35,8 @@ pub struct Config {
     pub metrics_per_bucket: bool,
     /// Write audit records (off only for benchmarking what auditing costs).
     pub audit: bool,
+    /// Send object bytes with `sendfile` on plain-HTTP connections.
+    pub zero_copy: bool,
 }
 
 /// Where the root credentials came from.

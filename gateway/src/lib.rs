@@ -32,6 +32,7 @@ pub mod sts;
 pub mod telemetry;
 pub mod tls;
 pub mod tracing_export;
+pub mod zero_copy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -234,6 +235,12 @@ async fn open_and_build(
     Ok(Running { audit })
 }
 
+/// An accepted connection, before TLS: plain, or plain with a zero-copy writer.
+enum Connection {
+    Plain(tokio::net::TcpStream),
+    ZeroCopy(zero_copy::SendfileIo),
+}
+
 /// Runs the server until SIGINT or SIGTERM. The listener is up first: `/health/live` answers
 /// at once and `/health/ready` says why it is not ready until the store is open.
 pub async fn serve(cfg: Config) -> Result<(), ServeError> {
@@ -259,6 +266,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     ));
     let mut running: Option<Running> = None;
 
+    let zero_copy_on = cfg.zero_copy;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = Box::pin(shutdown_signal());
     loop {
@@ -273,8 +281,24 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                 };
                 // Without TCP_NODELAY every small response waits ~40 ms for a delayed ACK.
                 let _ = stream.set_nodelay(true);
+                // Plain TCP: downloads go out with sendfile through the connection's writer.
+                let zero_copy = if tls.is_none() && zero_copy_on {
+                    zero_copy::ZeroCopy::for_socket(&stream)
+                        .inspect_err(|e| tracing::warn!(error = %e, "zero-copy unavailable on a connection"))
+                        .ok()
+                } else {
+                    None
+                };
+                let stream = match &zero_copy {
+                    Some(zc) => Connection::ZeroCopy(zc.io(stream)),
+                    None => Connection::Plain(stream),
+                };
                 let phase = phase.clone();
-                let svc = service_fn(move |req| {
+                let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    if let Some(zc) = &zero_copy {
+                        zc.reset();
+                        req.extensions_mut().insert(zc.clone());
+                    }
                     let now = phase.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                     async move {
                         match now {
@@ -292,9 +316,14 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                         // A client that half-closes after its request still gets the response.
                         .half_close(true)
                         .clone();
-                    let served = match tls {
-                        None => watcher.watch(http.serve_connection(TokioIo::new(stream), svc)).await,
-                        Some(tls) => {
+                    let served = match (tls, stream) {
+                        (_, Connection::ZeroCopy(io)) => {
+                            watcher.watch(http.serve_connection(TokioIo::new(io), svc)).await
+                        }
+                        (None, Connection::Plain(stream)) => {
+                            watcher.watch(http.serve_connection(TokioIo::new(stream), svc)).await
+                        }
+                        (Some(tls), Connection::Plain(stream)) => {
                             let handshake = tokio::time::timeout(
                                 tls::HANDSHAKE_TIMEOUT,
                                 tls.acceptor().accept(stream),

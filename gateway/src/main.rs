@@ -71,6 +71,10 @@ struct ServeArgs {
     /// (benchmarks); never run without an audit trail otherwise.
     #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_AUDIT")]
     audit: String,
+    /// `on`: plain-HTTP downloads go from the page cache to the socket with sendfile, never
+    /// through user space; `off` reads them into buffers as HTTPS connections always do.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_ZERO_COPY")]
+    zero_copy: String,
     /// Also count requests and bytes per bucket (bucket names become metric labels).
     #[arg(long, env = "FSGATE_METRICS_PER_BUCKET")]
     metrics_per_bucket: bool,
@@ -161,6 +165,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 tls_key,
                 metrics_per_bucket,
                 audit,
+                zero_copy,
             } = *args;
             let tls = fsgate::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
@@ -183,6 +188,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 tls,
                 metrics_per_bucket,
                 audit: audit == "on",
+                zero_copy: zero_copy == "on",
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -19,6 +19,7 @@ use fsgate_store::{PinnedObject, Store};
 use crate::context::RequestCtx;
 use crate::error;
 use crate::sse::{DataKey, Encryptor, decrypt_range};
+use crate::zero_copy::ZeroCopy;
 
 /// Bytes handed to the blob writer at a time.
 const WRITE_CHUNK: usize = 1 << 20;
@@ -254,17 +255,24 @@ fn stream_decrypted(object: PinnedObject, start: u64, len: u64, key: DataKey) ->
 }
 
 /// Streams `len` bytes of an object's content starting at `start` (decrypted with `key` when
-/// the object is encrypted). A blocking reader fills a small bounded channel; it stops as
-/// soon as the client goes away.
+/// the object is encrypted). A plain blob-backed object on a connection with `zero_copy` goes
+/// out with `sendfile`; otherwise a blocking reader fills a small bounded channel, and stops
+/// as soon as the client goes away.
 #[must_use]
 pub fn stream_range(
     object: PinnedObject,
     start: u64,
     len: u64,
     key: Option<DataKey>,
+    zero_copy: Option<&ZeroCopy>,
 ) -> StreamingBlob {
     if let Some(key) = key {
         return stream_decrypted(object, start, len, key);
+    }
+    if object.inline.is_none()
+        && let Some(zc) = zero_copy
+    {
+        return StreamingBlob::wrap(zc.body(object, start, len));
     }
     if let Some(data) = &object.inline {
         let from = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());

@@ -200,7 +200,7 @@ impl FsGate {
             Some(info) => Some(crate::sse::open_key(&self.master, info, source_customer)?),
             None => None,
         };
-        let stream = body::stream_range(pinned, 0, src.size, source_key);
+        let stream = body::stream_range(pinned, 0, src.size, source_key, None);
         let enc = t.key_to_encrypt.map(|k| crate::sse::Encryptor::new(k, 0));
         let (staged, _, plain) = body::stage(
             &self.store,

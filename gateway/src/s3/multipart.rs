@@ -213,7 +213,7 @@ impl FsGate {
             i.copy_source_sse_customer_key.as_deref(),
             i.copy_source_sse_customer_key_md5.as_deref(),
         )?;
-        let stream = body::stream_range(pinned, start, end - start, source_key);
+        let stream = body::stream_range(pinned, start, end - start, source_key, None);
         let (staged, _, plain) = body::stage(
             &self.store,
             &rc,

@@ -252,7 +252,8 @@ impl FsGate {
             i.sse_customer_key_md5.as_deref(),
         )?;
         let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
-        let body = body::stream_range(pinned, start, len, key);
+        let zero_copy = req.extensions.get::<crate::zero_copy::ZeroCopy>();
+        let body = body::stream_range(pinned, start, len, key, zero_copy);
         let out = GetObjectOutput {
             body: Some(body),
             accept_ranges: Some("bytes".to_owned()),

@@ -127,7 +127,15 @@ impl BlobStore for FsBlobStore {
     }
 
     fn open(&self, id: &BlobId, offset: u64) -> StoreResult<Box<dyn Read + Send>> {
-        let mut file = File::open(self.path_of(id)).map_err(|e| {
+        let mut file = self.open_file(id)?;
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset))?;
+        }
+        Ok(Box::new(file))
+    }
+
+    fn open_file(&self, id: &BlobId) -> StoreResult<File> {
+        File::open(self.path_of(id)).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 StoreError::Corrupt {
                     what: "blob",
@@ -136,11 +144,7 @@ impl BlobStore for FsBlobStore {
             } else {
                 StoreError::Io(e)
             }
-        })?;
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset))?;
-        }
-        Ok(Box::new(file))
+        })
     }
 
     fn remove(&self, id: &BlobId) -> StoreResult<()> {

@@ -82,6 +82,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn publish(&self, staged: &mut StagedBlob) -> StoreResult<()>;
     /// Opens a blob for reading from `offset`.
     fn open(&self, id: &BlobId, offset: u64) -> StoreResult<Box<dyn Read + Send>>;
+    /// The blob's file, for stores that keep blobs as files (zero-copy sending).
+    fn open_file(&self, id: &BlobId) -> StoreResult<std::fs::File>;
     /// Removes a blob. Removing a missing blob is not an error.
     fn remove(&self, id: &BlobId) -> StoreResult<()>;
     /// Every blob present (for garbage collection at start-up).
