@@ -290,6 +290,9 @@ def bench(server, argv, quiet=True):
 def run_server(cls, args, results, memory):
     workdir = tempfile.mkdtemp(prefix="fsgate-perf-", dir=args.workdir)
     s = cls(args, workdir)
+    # The peers do not fsync: without this, the next server would pay for writing back their
+    # dirty pages.
+    os.sync()
     try:
         s.start()
         s.prepare()
@@ -514,6 +517,36 @@ def policy_base_scaling(args):
     return out
 
 
+def audit_cost(args):
+    """4 KiB GET on two fsgates, one with its defaults (audit on) and one with `--audit off`,
+    both running with the same 10,000 objects and the same non-root bench user, measured in
+    turn (which one goes first alternates) so that drift on the machine hits both alike."""
+    objects = str(max(1, int(10_000 * args.scale)))
+    dirs = [tempfile.mkdtemp(prefix="fsgate-perf-audit-", dir=args.workdir) for _ in range(2)]
+    on, off = Fsgate(args, dirs[0]), FsgateAuditOff(args, dirs[1])
+    runs = {"on": [], "off": [], "cpu_on": [], "cpu_off": []}
+    try:
+        for s in (on, off):
+            s.start()
+            s.prepare()
+            bench(s, ["put", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
+                      "--bucket", "bench", "--duration", "60s"])
+        order = [(on, "on"), (off, "off")]
+        for i in range(args.audit_pairs):
+            for s, k in (order if i % 2 == 0 else order[::-1]):
+                c0 = cpu_seconds(s.proc.pid)
+                r = bench(s, ["get", "--objects", objects, "--size", "4KiB", "--concurrency", "16",
+                              "--bucket", "bench", "--existing", "--duration", f"{args.get_seconds}s"])
+                runs[k].append(r["ops_per_sec"])
+                runs["cpu_" + k].append((cpu_seconds(s.proc.pid) - c0) * 1e6 / max(r["ops"], 1))
+    finally:
+        for s in (on, off):
+            s.stop()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    return runs
+
+
 # ---- report --------------------------------------------------------------------------------
 
 def med(values):
@@ -547,6 +580,8 @@ def main():
     ap.add_argument("--scale-users", type=int, default=10_000,
                     help="users for the policy-base check (0: skip it)")
     ap.add_argument("--scale-buckets", type=int, default=1_000)
+    ap.add_argument("--audit-pairs", type=int, default=5,
+                    help="alternating GET runs, audit on and off, for the audit's cost (0: skip)")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--only", action="append", default=[], help="server names to run")
     ap.add_argument("--fsgate-arg", action="append", default=[])
@@ -554,7 +589,7 @@ def main():
     ap.add_argument("--command", default=shlex.join(sys.argv))
     args = ap.parse_args()
 
-    servers = [Fsgate, FsgateAuditOff]
+    servers = [Fsgate]
     if args.s3s_fs:
         servers.append(S3sFs)
     if args.rclone:
@@ -599,15 +634,22 @@ def main():
               f"{args.scale_buckets:,} bucket policies", file=sys.stderr)
         scaling = policy_base_scaling(args)
         print(f"  {scaling}", file=sys.stderr)
+    audit = {}
+    if args.audit_pairs > 0 and any(c is Fsgate for c in servers):
+        print(f"fsgate alone: 4 KiB GET with the audit on and off, {args.audit_pairs} runs each, "
+              "alternating", file=sys.stderr)
+        audit = audit_cost(args)
+        print(f"  {audit}", file=sys.stderr)
     elapsed = time.time() - started
-    report = render(args, servers, results, memory, ceilings, versions, big, elapsed, scaling)
+    report = render(args, servers, results, memory, ceilings, versions, big, elapsed, scaling,
+                    audit)
     if args.out:
         with open(args.out, "w") as f:
             f.write(report)
     print(report)
 
 
-def render(args, servers, results, memory, ceilings, versions, big, elapsed, scaling):
+def render(args, servers, results, memory, ceilings, versions, big, elapsed, scaling, audit):
     names = [c.name for c in servers]
     L = []
     cpu = ""
@@ -697,7 +739,7 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed, sca
     if f is not None and seq:
         L.append(f"| 64 MiB PUT (fsync) ≥ 0.8× fsync'd sequential write | {f / seq:.2f}× ({f:,.0f} vs "
                  f"{seq:,.0f} MiB/s) | {'yes' if f / seq >= 0.8 else 'no'} |")
-    on, off = m("fsgate", "4KiB", "get"), m("fsgate --audit off", "4KiB", "get")
+    on, off = med(audit.get("on", [])), med(audit.get("off", []))
     if on is not None and off is not None:
         cost = 1 - on / off
         L.append(f"| Audit on costs < 10 % of 4 KiB GET ops/s | {cost * 100:.1f} % ({on:,.0f} with vs "
@@ -733,6 +775,18 @@ def render(args, servers, results, memory, ceilings, versions, big, elapsed, sca
         L.append(f"| Adding one user at that size | {scaling['add_user_ms']:.0f} ms |")
         L.append(f"| Attaching one role at that size | {scaling['attach_ms']:.0f} ms |")
         L.append(f"| Peak RSS with {args.scale_users:,} users | {scaling['rss_mib']:.0f} MiB |\n")
+    if audit.get("on") and audit.get("off"):
+        L.append("## What the audit costs\n")
+        L.append("Two fsgates with the same 10,000 objects and the same non-root bench user, one with its "
+                 "defaults (every request's audit record committed in synced RocksDB batches) and one with "
+                 "`--audit off` (an option that exists only for this comparison). Both keep running; "
+                 f"4 KiB GET ({args.get_seconds:g} s) is measured on each in turn, {len(audit['on'])} times, "
+                 "alternating which goes first, and the medians compared.\n")
+        L.append("| | ops/s, median (range) | CPU µs/request | runs, ops/s |\n|---|---|---|---|")
+        for k, label in [("on", "audit on (default)"), ("off", "--audit off")]:
+            L.append(f"| {label} | {fmt_range(audit[k])} | {fmt_range(audit['cpu_' + k])} | "
+                     f"{', '.join(f'{x:,.0f}' for x in audit[k])} |")
+        L.append("")
     L.append("## Peak memory (VmHWM of the server's processes, largest round)\n")
     L.append("| Server | Peak RSS MiB |\n|---|---|")
     for n in names:
