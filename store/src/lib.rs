@@ -319,13 +319,26 @@ impl Store {
     /// Removes blobs whose last reference was dropped by a batch that has committed. The caller
     /// still holds their stripe locks. A failure here only leaves garbage for the next start.
     pub(crate) fn remove_dead(&self, dead: &[BlobId]) {
-        let pins = lock(&self.pins);
-        for id in dead {
-            if pins.get(id).copied().unwrap_or(0) > 0 {
-                // A reader still streams it: the last one removes it (see `unpin`).
-                lock(&self.pending).insert(*id);
-                continue;
-            }
+        // Decided under the pins lock, removed outside it: unlinking a large file takes tens
+        // of milliseconds here, and every GET pins and unpins through that lock. No reader can
+        // pin a dead blob meanwhile: readers pin what a manifest references, under the key's
+        // lock, which the caller holds (as it holds the blobs' locks against a new upload of
+        // the same bytes).
+        let unpinned: Vec<BlobId> = {
+            let pins = lock(&self.pins);
+            dead.iter()
+                .filter(|id| {
+                    let pinned = pins.get(id).copied().unwrap_or(0) > 0;
+                    if pinned {
+                        // A reader still streams it: the last one removes it (see `unpin`).
+                        lock(&self.pending).insert(**id);
+                    }
+                    !pinned
+                })
+                .copied()
+                .collect()
+        };
+        for id in &unpinned {
             if let Err(e) = self.blobs.remove(id) {
                 tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
             }
