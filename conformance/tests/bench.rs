@@ -125,7 +125,14 @@ fn perf_compare_runner_smoke() {
             .arg(fsgate_conformance::bin("fsctl"))
             .args(["--only", "fsgate", "--rounds", "1", "--scale", "0.01"])
             .args(["--get-seconds", "0.5", "--big-object", "64MiB"])
-            .args(["--scale-users", "30", "--scale-buckets", "12", "--audit-pairs", "2"])
+            .args([
+                "--scale-users",
+                "30",
+                "--scale-buckets",
+                "12",
+                "--audit-pairs",
+                "2",
+            ])
             .arg("--workdir")
             .arg(dir.path())
             .arg("--out")
