@@ -510,10 +510,7 @@ def policy_base_scaling(args):
         out["runs"] = runs
         out["rss_mib"] = status_kib(large.proc.pid, "VmHWM") / 1024
     finally:
-        for s in (small, large):
-            s.stop()
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
+        stop_and_remove((small, large), dirs)
     return out
 
 
@@ -540,11 +537,16 @@ def audit_cost(args):
                 runs[k].append(r["ops_per_sec"])
                 runs["cpu_" + k].append((cpu_seconds(s.proc.pid) - c0) * 1e6 / max(r["ops"], 1))
     finally:
-        for s in (on, off):
-            s.stop()
-        for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
+        stop_and_remove((on, off), dirs)
     return runs
+
+
+def stop_and_remove(servers, dirs):
+    """Stops the side-by-side servers and removes their data directories."""
+    for s in servers:
+        s.stop()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---- report --------------------------------------------------------------------------------
