@@ -21,8 +21,10 @@ use crate::error;
 use crate::sse::{DataKey, Encryptor, decrypt_range};
 use crate::zero_copy::ZeroCopy;
 
-/// Bytes handed to the blob writer at a time.
-const WRITE_CHUNK: usize = 1 << 20;
+/// Bytes handed to the blob writer at a time. Small enough that the receive buffers holding
+/// them are freed, and reused while still mapped, before the allocator hands their pages back
+/// to the kernel (with 1 MiB batches, receiving into fresh pages cost 7–14 % of a large upload).
+const WRITE_CHUNK: usize = 256 << 10;
 /// Bytes read from a blob at a time.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -80,7 +82,10 @@ pub async fn stage(
     use md5::Digest as _;
     let s = store.clone();
     let mut sink = blocking(rc, move || s.blobs().stage()).await?;
-    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK);
+    // The body's pieces go to the writer thread as they came, `WRITE_CHUNK` at a time, and
+    // the list comes back for the next batch: no byte is copied into a buffer of ours.
+    let mut pieces: Vec<Bytes> = Vec::new();
+    let mut pending = 0usize;
     let mut total: u64 = 0;
     let mut plain_md5 = enc.as_ref().map(|_| md5::Md5::new());
     if let Some(mut body) = body {
@@ -88,22 +93,25 @@ pub async fn stage(
             let chunk = chunk.map_err(|e| error::body_error(&e))?;
             hasher.update(&chunk);
             total += chunk.len() as u64;
-            match (&mut enc, &mut plain_md5) {
+            let piece = match (&mut enc, &mut plain_md5) {
                 (Some(e), Some(m)) => {
                     m.update(&chunk);
-                    buf.extend(e.push(&chunk));
+                    Bytes::from(e.push(&chunk))
                 }
-                _ => buf.extend_from_slice(&chunk),
-            }
-            if buf.len() >= WRITE_CHUNK {
-                // The buffer goes to the writer thread and comes back: one buffer per upload,
-                // allocated and freed on this task, however many chunks the body has.
-                let data = std::mem::take(&mut buf);
-                let (back, mut data) =
-                    blocking(rc, move || sink.write(&data).map(|()| (sink, data))).await?;
+                _ => chunk,
+            };
+            pending += piece.len();
+            pieces.push(piece);
+            if pending >= WRITE_CHUNK {
+                let batch = std::mem::take(&mut pieces);
+                let (back, mut batch) = blocking(rc, move || {
+                    sink.write_pieces(&batch).map(|()| (sink, batch))
+                })
+                .await?;
                 sink = back;
-                data.clear();
-                buf = data;
+                batch.clear();
+                pieces = batch;
+                pending = 0;
             }
         }
     }
@@ -116,10 +124,10 @@ pub async fn stage(
         ));
     }
     if let Some(e) = enc {
-        buf.extend(e.finish());
+        pieces.push(Bytes::from(e.finish()));
     }
     let staged = blocking(rc, move || {
-        sink.write(&buf)?;
+        sink.write_pieces(&pieces)?;
         sink.finish()
     })
     .await?;

@@ -14,6 +14,7 @@ pub use self::fs::FsBlobStore;
 use std::fmt;
 use std::io::Read;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreResult;
@@ -69,6 +70,11 @@ impl Drop for StagedBlob {
 pub trait BlobSink: Send {
     /// Appends bytes.
     fn write(&mut self, data: &[u8]) -> StoreResult<()>;
+    /// Appends several pieces in order, as one write where the sink can (an upload's body
+    /// arrives in pieces; gathering them into one buffer first would copy every byte once more).
+    fn write_pieces(&mut self, pieces: &[Bytes]) -> StoreResult<()> {
+        pieces.iter().try_for_each(|p| self.write(p))
+    }
     /// Makes the bytes durable (fsync) and returns the staged blob.
     fn finish(self: Box<Self>) -> StoreResult<StagedBlob>;
 }
