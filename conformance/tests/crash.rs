@@ -36,7 +36,17 @@ fn count_files(dir: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_during_uploads_loses_nothing_acknowledged() {
-    let mut s = Server::start();
+    kill9_during_uploads(&[]).await;
+}
+
+/// The same with multipart parts (5 MiB) written past the page cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill9_during_direct_writes_loses_nothing_acknowledged() {
+    kill9_during_uploads(&["--direct-writes", "on"]).await;
+}
+
+async fn kill9_during_uploads(extra: &[&str]) {
+    let mut s = Server::start_with(extra);
     let c = client(&s, ROOT_USER, ROOT_PASS);
     let b = unique("crash");
     c.create_bucket().bucket(&b).send().await.unwrap();

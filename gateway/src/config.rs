@@ -37,6 +37,8 @@ pub struct Config {
     pub audit: bool,
     /// Send object bytes with `sendfile` on plain-HTTP connections.
     pub zero_copy: bool,
+    /// Write large blobs past the page cache (`O_DIRECT`).
+    pub direct_writes: bool,
 }
 
 /// Where the root credentials came from.

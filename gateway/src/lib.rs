@@ -123,14 +123,18 @@ struct Running {
 
 /// Opens the store. While another process holds the metadata store's lock (an old instance
 /// still shutting down) it keeps trying, and readiness says so; any other failure stops.
-async fn open_store(data: &std::path::Path, phase: &SharedPhase) -> Result<Arc<Store>, ServeError> {
+async fn open_store(
+    data: &std::path::Path,
+    opts: StoreOptions,
+    phase: &SharedPhase,
+) -> Result<Arc<Store>, ServeError> {
     let mut warned = false;
     loop {
         let dir = data.to_owned();
-        let opened =
-            tokio::task::spawn_blocking(move || Store::open(&dir, StoreOptions::default()))
-                .await
-                .map_err(|e| ServeError::Config(e.to_string()))?;
+        let opts = opts.clone();
+        let opened = tokio::task::spawn_blocking(move || Store::open(&dir, opts))
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         match opened {
             Ok(store) => return Ok(Arc::new(store)),
             Err(e @ fsgate_store::StoreError::Locked(_)) => {
@@ -156,7 +160,11 @@ async fn open_and_build(
     phase: SharedPhase,
 ) -> Result<Running, ServeError> {
     let phase = &phase;
-    let store = open_store(&cfg.data, phase).await?;
+    let opts = StoreOptions {
+        direct_writes: cfg.direct_writes,
+        ..StoreOptions::default()
+    };
+    let store = open_store(&cfg.data, opts, phase).await?;
     let rec = store.recovery();
     if rec.staged_removed + rec.unreferenced_removed > 0 {
         tracing::info!(

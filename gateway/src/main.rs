@@ -75,6 +75,11 @@ struct ServeArgs {
     /// through user space; `off` reads them into buffers as HTTPS connections always do.
     #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_ZERO_COPY")]
     zero_copy: String,
+    /// `on`: uploads of 1 MiB and more are written past the page cache (`O_DIRECT`, where the
+    /// file system allows it): large uploads use less CPU, but the first read of a new object
+    /// comes from the disk. For write-mostly use such as backups.
+    #[arg(long, default_value = "off", value_parser = ["on", "off"], env = "FSGATE_DIRECT_WRITES")]
+    direct_writes: String,
     /// Also count requests and bytes per bucket (bucket names become metric labels).
     #[arg(long, env = "FSGATE_METRICS_PER_BUCKET")]
     metrics_per_bucket: bool,
@@ -166,6 +171,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 metrics_per_bucket,
                 audit,
                 zero_copy,
+                direct_writes,
             } = *args;
             let tls = fsgate::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
@@ -189,6 +195,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 metrics_per_bucket,
                 audit: audit == "on",
                 zero_copy: zero_copy == "on",
+                direct_writes: direct_writes == "on",
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

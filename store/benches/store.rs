@@ -76,7 +76,14 @@ fn audit_batch(c: &mut Criterion) {
 fn listing(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     // Filling a million keys with synced commits would take minutes: the fill is unsynced.
-    let s = Store::open(dir.path(), StoreOptions { sync: false }).unwrap();
+    let s = Store::open(
+        dir.path(),
+        StoreOptions {
+            sync: false,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
     s.create_bucket("b", false).unwrap();
     for i in 0..1_000_000u32 {
         let k = format!("data/{:02}/{i:07}", i % 100);

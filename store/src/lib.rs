@@ -44,11 +44,17 @@ pub struct StoreOptions {
     /// Sync every metadata commit to disk before it returns (the default; turning it off is
     /// only for benchmarks that say so).
     pub sync: bool,
+    /// Write large blobs past the page cache with `O_DIRECT` (see `blob::direct`): faster
+    /// large uploads, but the first read of a new blob comes from the disk. Off by default.
+    pub direct_writes: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { sync: true }
+        Self {
+            sync: true,
+            direct_writes: false,
+        }
     }
 }
 
@@ -169,7 +175,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         let meta = RocksMeta::open(&root.join("meta"))?;
-        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(root)?);
+        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(root, opts.direct_writes)?);
         let mut store = Self {
             root: root.to_path_buf(),
             meta,

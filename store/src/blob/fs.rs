@@ -2,12 +2,14 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use super::direct::{DIRECT_CHUNK, DirectWriter};
 use super::{BlobId, BlobSink, BlobStore, StagedBlob};
 use crate::error::{StoreError, StoreResult};
 
@@ -16,16 +18,18 @@ use crate::error::{StoreError, StoreResult};
 pub struct FsBlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    direct: bool,
 }
 
 impl FsBlobStore {
-    /// Opens (creating if needed) the blob directories under `root`.
-    pub fn open(root: &Path) -> StoreResult<Self> {
+    /// Opens (creating if needed) the blob directories under `root`; `direct` writes large
+    /// blobs past the page cache where the file system allows it.
+    pub fn open(root: &Path, direct: bool) -> StoreResult<Self> {
         let blobs = root.join("blobs");
         let tmp = root.join("tmp");
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&tmp)?;
-        Ok(Self { blobs, tmp })
+        Ok(Self { blobs, tmp, direct })
     }
 
     fn path_of(&self, id: &BlobId) -> PathBuf {
@@ -36,14 +40,46 @@ impl FsBlobStore {
     }
 }
 
+impl FsBlobStore {
+    /// A sink on a new temporary file; `direct` asks for direct writes where the file system
+    /// takes them.
+    fn stage_sink(&self, direct: bool) -> StoreResult<FsSink> {
+        let name: [u8; 16] = rand::random();
+        let path = self.tmp.join(hex::encode(name));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let direct = if direct {
+            DirectWriter::open(&path)?
+        } else {
+            None
+        };
+        Ok(FsSink {
+            file,
+            direct,
+            direct_at: 0,
+            path,
+            sha: Sha256::new(),
+            md5: Md5::new(),
+            len: 0,
+            done: false,
+        })
+    }
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// A blob being written. Callers hand it large chunks (the gateway writes 1 MiB at a time), so
-/// it writes straight to the file with no buffer of its own.
+/// A blob being written. Callers hand it large chunks (the gateway writes 256 KiB at a time).
+/// They go straight to the file with no buffer of ours, or, with direct writes, gather in an
+/// aligned buffer that goes to the disk past the page cache (see `direct`).
 struct FsSink {
     file: File,
+    direct: Option<DirectWriter>,
+    /// Where the direct writer's buffer starts in the file.
+    direct_at: u64,
     path: PathBuf,
     sha: Sha256,
     md5: Md5,
@@ -51,15 +87,52 @@ struct FsSink {
     done: bool,
 }
 
+impl FsSink {
+    /// Hands `data` (already hashed) to the direct writer, falling back to buffered writes for
+    /// good if the file system refuses a direct one.
+    fn put_direct(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while let Some(d) = &mut self.direct {
+            if data.is_empty() {
+                return Ok(());
+            }
+            let n = d.fill(data);
+            data = data.get(n..).unwrap_or_default();
+            if d.is_full() {
+                if d.flush_full(self.direct_at)? {
+                    self.direct_at += DIRECT_CHUNK as u64;
+                } else {
+                    self.file.write_all_at(d.pending(), self.direct_at)?;
+                    self.file
+                        .seek(SeekFrom::Start(self.direct_at + DIRECT_CHUNK as u64))?;
+                    self.direct = None;
+                }
+            }
+        }
+        self.file.write_all(data)
+    }
+}
+
 impl BlobSink for FsSink {
     fn write(&mut self, data: &[u8]) -> StoreResult<()> {
         hash_interleaved(&mut self.sha, &mut self.md5, data);
         self.len += data.len() as u64;
-        self.file.write_all(data)?;
+        if self.direct.is_some() {
+            self.put_direct(data)?;
+        } else {
+            self.file.write_all(data)?;
+        }
         Ok(())
     }
 
     fn write_pieces(&mut self, pieces: &[Bytes]) -> StoreResult<()> {
+        if self.direct.is_some() {
+            for p in pieces {
+                hash_interleaved(&mut self.sha, &mut self.md5, p);
+                self.len += p.len() as u64;
+                self.put_direct(p)?;
+            }
+            return Ok(());
+        }
         for p in pieces {
             hash_interleaved(&mut self.sha, &mut self.md5, p);
             self.len += p.len() as u64;
@@ -80,6 +153,9 @@ impl BlobSink for FsSink {
 
     fn finish(mut self: Box<Self>) -> StoreResult<StagedBlob> {
         // DURABILITY: the temporary file's bytes reach the disk before it is renamed into place.
+        if let Some(d) = self.direct.take() {
+            d.finish(&self.file, self.direct_at)?;
+        }
         let started = std::time::Instant::now();
         self.file.sync_data()?;
         metrics::histogram!("fsgate_blob_fsync_seconds").record(started.elapsed().as_secs_f64());
@@ -121,20 +197,7 @@ impl Drop for FsSink {
 
 impl BlobStore for FsBlobStore {
     fn stage(&self) -> StoreResult<Box<dyn BlobSink>> {
-        let name: [u8; 16] = rand::random();
-        let path = self.tmp.join(hex::encode(name));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        Ok(Box::new(FsSink {
-            file,
-            path,
-            sha: Sha256::new(),
-            md5: Md5::new(),
-            len: 0,
-            done: false,
-        }))
+        Ok(Box::new(self.stage_sink(self.direct)?))
     }
 
     fn publish(&self, staged: &mut StagedBlob) -> StoreResult<()> {
@@ -270,26 +333,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pieces_land_in_order_with_the_digests_of_the_whole() {
+    fn temp_store() -> (PathBuf, FsBlobStore) {
         let dir = std::env::temp_dir().join(format!(
             "fsgate-fs-{}",
             hex::encode(rand::random::<[u8; 8]>())
         ));
-        let store = FsBlobStore::open(&dir).unwrap();
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        // Empty pieces, one-byte pieces and more pieces than one writev takes (IOV_MAX 1024).
-        let mut pieces: Vec<&[u8]> = vec![&data[..0], &data[..1], &data[1..2]];
-        pieces.extend(data[2..10_002].chunks(7));
-        pieces.push(&data[10_002..]);
-        let pieces: Vec<Bytes> = pieces.into_iter().map(Bytes::copy_from_slice).collect();
-        assert!(pieces.len() > 1024);
-        let mut sink = store.stage().unwrap();
-        sink.write_pieces(&pieces[..600]).unwrap();
-        sink.write_pieces(&pieces[600..]).unwrap();
-        let mut staged = sink.finish().unwrap();
+        let store = FsBlobStore::open(&dir, true).unwrap();
+        (dir, store)
+    }
+
+    /// Publishes what `sink` received and checks the digests and the bytes read back.
+    fn check_blob(store: &FsBlobStore, sink: FsSink, data: &[u8]) {
+        let mut staged = Box::new(sink).finish().unwrap();
         assert_eq!(staged.len, data.len() as u64);
-        assert_eq!(staged.md5, <[u8; 16]>::from(Md5::digest(&data)));
+        assert_eq!(staged.md5, <[u8; 16]>::from(Md5::digest(data)));
+        assert_eq!(staged.id.0, <[u8; 32]>::from(Sha256::digest(data)));
         store.publish(&mut staged).unwrap();
         let mut back = Vec::new();
         store
@@ -299,9 +357,65 @@ mod tests {
             .unwrap();
         assert!(
             back == data,
-            "the blob's bytes differ from what was written"
+            "the blob's {} bytes differ from what was written",
+            data.len()
         );
-        assert_eq!(staged.id.0, <[u8; 32]>::from(Sha256::digest(&data)));
+    }
+
+    #[test]
+    fn pieces_land_in_order_with_the_digests_of_the_whole() {
+        let (dir, store) = temp_store();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        // Empty pieces, one-byte pieces and more pieces than one writev takes (IOV_MAX 1024).
+        let mut pieces: Vec<&[u8]> = vec![&data[..0], &data[..1], &data[1..2]];
+        pieces.extend(data[2..10_002].chunks(7));
+        pieces.push(&data[10_002..]);
+        let pieces: Vec<Bytes> = pieces.into_iter().map(Bytes::copy_from_slice).collect();
+        assert!(pieces.len() > 1024);
+        for direct in [true, false] {
+            let mut sink = store.stage_sink(direct).unwrap();
+            sink.write_pieces(&pieces[..600]).unwrap();
+            sink.write_pieces(&pieces[600..]).unwrap();
+            check_blob(&store, sink, &data);
+            // The same content again is stored once; a new blob for the next round.
+            fs::remove_dir_all(store.blobs.clone()).unwrap();
+            fs::create_dir_all(&store.blobs).unwrap();
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn direct_writes_keep_every_length_whole() {
+        let (dir, store) = temp_store();
+        let c = DIRECT_CHUNK;
+        // Under one buffer (page cache only), exactly one and two buffers, a buffer plus an
+        // aligned and an unaligned tail, and a tail shorter than one block.
+        for len in [
+            0,
+            1,
+            4095,
+            c - 1,
+            c,
+            c + 1,
+            c + 4096,
+            c + 4097,
+            2 * c,
+            2 * c + 777,
+        ] {
+            let data: Vec<u8> = (0..len as u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8 ^ len as u8)
+                .collect();
+            let mut sink = store.stage_sink(true).unwrap();
+            assert!(
+                sink.direct.is_some(),
+                "the temporary directory refused O_DIRECT"
+            );
+            // Writes of odd sizes that straddle the buffer's end.
+            for part in data.chunks(300_007) {
+                sink.write(part).unwrap();
+            }
+            check_blob(&store, sink, &data);
+        }
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,6 +5,7 @@
 //! store publishes it under its name while holding the blob's lock, and only then commits the
 //! metadata that refers to it.
 
+mod direct;
 mod fs;
 
 pub use self::fs::read_full;
