@@ -4,8 +4,9 @@
 //! Why: a buffered write copies every byte into a newly allocated page-cache page, and on a
 //! virtual machine whose host takes freed guest pages back each new page costs a host fault
 //! too. That copy was ~28 % of a 64 MiB PUT's server CPU here; a direct write is one copy into
-//! a warm, reused buffer and a DMA. MinIO writes its large files with `O_DIRECT` the same way.
-//! The cost: the first read of a freshly written blob comes from the disk, not the cache.
+//! a warm, reused buffer and a DMA. MinIO does the same for its large files.
+//! The cost: the first read of a freshly written blob comes from the disk, not the cache. So it
+//! is off by default and turned on with `--direct-writes on`, for write-mostly use (backups).
 //!
 //! Only whole buffers go direct. A blob smaller than one buffer, and the unaligned tail of a
 //! larger one, are written through the page cache; `fdatasync` at the end covers both. Where
