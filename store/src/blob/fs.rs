@@ -38,9 +38,7 @@ impl FsBlobStore {
         let (b, _) = rest.split_at(2);
         self.blobs.join(a).join(b).join(&hex)
     }
-}
 
-impl FsBlobStore {
     /// A sink on a new temporary file; `direct` asks for direct writes where the file system
     /// takes them.
     fn stage_sink(&self, direct: bool) -> StoreResult<FsSink> {
@@ -88,9 +86,9 @@ struct FsSink {
 }
 
 impl FsSink {
-    /// Hands `data` (already hashed) to the direct writer, falling back to buffered writes for
-    /// good if the file system refuses a direct one.
-    fn put_direct(&mut self, mut data: &[u8]) -> io::Result<()> {
+    /// Writes `data` (already hashed): through the direct writer while there is one (it is
+    /// dropped for good if the file system refuses a direct write), else straight to the file.
+    fn put(&mut self, mut data: &[u8]) -> io::Result<()> {
         while let Some(d) = &mut self.direct {
             if data.is_empty() {
                 return Ok(());
@@ -116,22 +114,14 @@ impl BlobSink for FsSink {
     fn write(&mut self, data: &[u8]) -> StoreResult<()> {
         hash_interleaved(&mut self.sha, &mut self.md5, data);
         self.len += data.len() as u64;
-        if self.direct.is_some() {
-            self.put_direct(data)?;
-        } else {
-            self.file.write_all(data)?;
-        }
+        self.put(data)?;
         Ok(())
     }
 
     fn write_pieces(&mut self, pieces: &[Bytes]) -> StoreResult<()> {
         if self.direct.is_some() {
-            for p in pieces {
-                hash_interleaved(&mut self.sha, &mut self.md5, p);
-                self.len += p.len() as u64;
-                self.put_direct(p)?;
-            }
-            return Ok(());
+            // The direct writer gathers the pieces in its buffer: no writev to save a copy.
+            return pieces.iter().try_for_each(|p| self.write(p));
         }
         for p in pieces {
             hash_interleaved(&mut self.sha, &mut self.md5, p);
