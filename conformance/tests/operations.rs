@@ -109,12 +109,16 @@ fn metrics_move_with_known_traffic() {
     ] {
         assert!(sample(&m, name).is_some(), "{name} missing:\n{m}");
     }
+    // Requests that failed before naming an action share one label, whatever their path.
+    assert!(v(r#"fsgate_requests_total{api="unknown",status="403"}"#) >= 3.0);
     // No bucket, key or user names in labels.
     for l in m.lines().filter(|l| !l.starts_with('#')) {
         assert!(
             !l.contains("\"met\"") && !l.contains("eve") && !l.contains("k0"),
             "{l}"
         );
+        let labels = l.split_once('{').map_or("", |(_, rest)| rest);
+        assert!(!labels.contains('/'), "a path as a label: {l}");
     }
 }
 

@@ -240,9 +240,7 @@ impl Gate {
         let _span = tracing::info_span!("policy", action = action.cedar_name()).entered();
         let started = std::time::Instant::now();
         let d = self.evaluate(req);
-        metrics::histogram!("fsgate_policy_eval_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("fsgate_policy_decisions_total", "result" => if d.allowed { "allow" } else { "deny" })
-            .increment(1);
+        crate::request_metrics::decision(d.allowed, started.elapsed().as_secs_f64());
         if !d.errors.is_empty() {
             tracing::warn!(request_id = %rc.request_id, errors = ?d.errors, "policy evaluation error; denied");
         }

@@ -112,12 +112,8 @@ impl HttpBody for AuditedBody {
                 && let Some(g) = &self.guard
             {
                 // Time to first byte: from arrival to the first body bytes leaving.
-                let api = match g.rc.fields().action.clone() {
-                    a if a.is_empty() => "unknown".to_owned(),
-                    a => a,
-                };
-                metrics::histogram!("fsgate_request_ttfb_seconds", "api" => api)
-                    .record(g.rc.started.elapsed().as_secs_f64());
+                let seconds = g.rc.started.elapsed().as_secs_f64();
+                crate::request_metrics::first_byte(&g.rc.fields().action, seconds);
             }
             self.sent += d.len() as u64;
         }
@@ -160,6 +156,16 @@ impl AuditGuard {
     fn finish(self, sent: u64) {
         let f = self.rc.fields().clone();
         let duration = self.rc.started.elapsed();
+        let received = self.received.load(Ordering::Relaxed);
+        // The API label is the action, never the route: paths are unbounded label values.
+        crate::request_metrics::finished(
+            &f.action,
+            self.status,
+            duration.as_secs_f64(),
+            received,
+            sent,
+        );
+        let f_action = f.action.clone();
         let action = if f.action.is_empty() {
             self.route.clone()
         } else {
@@ -181,7 +187,7 @@ impl AuditGuard {
             auth: self.rc.auth.clone(),
             source_ip: self.rc.source_ip.to_string(),
             user_agent: self.rc.user_agent.clone(),
-            action: action.clone(),
+            action,
             bucket: f.bucket,
             key: f.key,
             decision: match f.allowed {
@@ -192,22 +198,16 @@ impl AuditGuard {
             policies: f.policies,
             status: self.status,
             error_code: self.error_code.clone(),
-            bytes_in: self.received.load(Ordering::Relaxed),
+            bytes_in: received,
             bytes_out: sent,
             duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
             version_id: f.version_id,
             trace_id: self.rc.trace_id.get().cloned().unwrap_or_default(),
         };
-        let status = self.status.to_string();
-        metrics::counter!("fsgate_requests_total", "api" => action.clone(), "status" => status)
-            .increment(1);
-        metrics::histogram!("fsgate_request_duration_seconds", "api" => action)
-            .record(duration.as_secs_f64());
-        metrics::counter!("fsgate_received_bytes_total").increment(rec.bytes_in);
-        metrics::counter!("fsgate_sent_bytes_total").increment(sent);
         if self.per_bucket && !rec.bucket.is_empty() {
             let b = rec.bucket.clone();
-            metrics::counter!("fsgate_bucket_requests_total", "bucket" => b.clone(), "api" => rec.action.clone())
+            let api = crate::request_metrics::label(&f_action).to_owned();
+            metrics::counter!("fsgate_bucket_requests_total", "bucket" => b.clone(), "api" => api)
                 .increment(1);
             metrics::counter!("fsgate_bucket_received_bytes_total", "bucket" => b.clone())
                 .increment(rec.bytes_in);
@@ -684,19 +684,28 @@ impl Front {
             user_agent,
             auth_method(&req).into(),
         );
-        // One span per request, under the client's trace when it sent a traceparent.
-        let span = tracing::info_span!(
-            "request",
-            otel.name = span_name(req.method()),
-            request_id = %id,
-            http.method = %req.method(),
-        );
-        let trace_id = crate::tracing_export::adopt_parent(&span, req.headers());
+        // One span per request, under the client's trace when it sent a traceparent. Without
+        // a collector, only its request id (for log lines) is recorded.
+        let (span, trace_id) = if crate::tracing_export::exporting() {
+            let span = tracing::info_span!(
+                "request",
+                otel.name = span_name(req.method()),
+                request_id = %id,
+                http.method = %req.method(),
+            );
+            let trace_id = crate::tracing_export::adopt_parent(&span, req.headers());
+            (span, trace_id)
+        } else {
+            (
+                tracing::info_span!("request", request_id = %id),
+                String::new(),
+            )
+        };
         let _ = rc.trace_id.set(trace_id.clone());
         let route = format!("{} {}", req.method(), req.uri().path());
         let claimed_key = claimed_access_key(&req);
         let received = Arc::new(AtomicU64::new(0));
-        metrics::gauge!("fsgate_requests_in_flight").increment(1.0);
+        crate::request_metrics::in_flight(1.0);
 
         // Whether the request has a body that a handler may answer before reading (an error).
         let has_body = !req.body().is_end_stream();
@@ -716,7 +725,7 @@ impl Front {
                 .instrument(span.clone())
                 .await
         };
-        metrics::gauge!("fsgate_requests_in_flight").decrement(1.0);
+        crate::request_metrics::in_flight(-1.0);
 
         let mut error_code = if resp.status().as_u16() >= 300 {
             error_code_of(resp.body())

@@ -25,6 +25,7 @@ pub mod iam;
 pub mod ldap;
 pub mod lifecycle;
 pub mod oidc;
+pub mod request_metrics;
 pub mod routes;
 pub mod s3;
 pub mod sse;

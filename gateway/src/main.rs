@@ -110,10 +110,14 @@ fn main() -> anyhow::Result<()> {
     // s3s logs whole requests at debug (Authorization headers, presigned query strings): those
     // targets stay quiet whatever RUST_LOG or --log-level ask, so secrets never reach the logs.
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone());
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{base},s3s::service=info,s3s::ops=off,s3s::auth=info,s3s::sig_v4=info,s3s::sig_v2=info"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s::service=info,s3s::ops=off"));
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_new(format!(
+            "{base},s3s::service=info,s3s::ops=off,s3s::auth=info,s3s::sig_v4=info,s3s::sig_v2=info"
+        ))
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,s3s::service=info,s3s::ops=off")
+        })
+    };
     // Traces go to an OTLP collector only when one is named.
     let otlp = fsgate::tracing_export::endpoint_from_env(|k| std::env::var(k).ok());
     let (otel_layer, provider) = match otlp.as_deref().map(fsgate::tracing_export::provider) {
@@ -124,22 +128,28 @@ fn main() -> anyhow::Result<()> {
         }
         None => (None, None),
     };
+    if otel_layer.is_some() {
+        fsgate::tracing_export::set_exporting();
+    }
     {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::filter::FilterExt as _;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
-        let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
-        use tracing_subscriber::Layer as _;
-        // Log lines show the request span (its request id) around them; the inner spans
-        // (authenticate, policy, store, audit_enqueue) are for traces, and formatting their
-        // fields for every request cost the log layer more than the lines it writes.
+        // Each layer has its own filter, so a span no layer wants is never built: without a
+        // collector the inner spans (authenticate, policy, store, audit_enqueue), which only
+        // traces use, cost nothing. Log lines show the request span (its request id) around
+        // them; formatting the inner spans' fields for every request cost the log layer more
+        // than the lines it writes.
         let request_spans_only =
             tracing_subscriber::filter::filter_fn(|m| !m.is_span() || m.name() == "request");
+        let logs = filter().and(request_spans_only);
+        let registry =
+            tracing_subscriber::registry().with(otel_layer.map(|l| l.with_filter(filter())));
         let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
         match cli.log_format {
-            LogFormat::Text => registry.with(fmt.with_filter(request_spans_only)).init(),
-            LogFormat::Json => registry
-                .with(fmt.json().with_filter(request_spans_only))
-                .init(),
+            LogFormat::Text => registry.with(fmt.with_filter(logs)).init(),
+            LogFormat::Json => registry.with(fmt.json().with_filter(logs)).init(),
         }
     }
     if let Some(url) = &otlp {

@@ -6,6 +6,7 @@
 //! writes, and the audit enqueue. Spans leave through the SDK's batch processor on its own
 //! thread: a slow or dead collector costs dropped spans, never a slower or failed request.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::propagation::Extractor;
@@ -15,6 +16,19 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::registry::LookupSpan;
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Records that the OTLP layer is installed (the binary does, once, at start).
+pub fn set_exporting() {
+    EXPORTING.store(true, Ordering::Relaxed);
+}
+
+/// Whether spans leave for a collector: without one, requests skip the span fields and the
+/// `traceparent` handling that only traces use.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
 
 /// The traces URL from the environment: `FSGATE_OTLP_ENDPOINT`, else
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`, with `/v1/traces` added as OTLP/HTTP prescribes.
