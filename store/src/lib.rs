@@ -215,6 +215,12 @@ impl Store {
         &self.meta
     }
 
+    /// Writes the metadata held in memory (RocksDB's memtables) to its files. RocksDB does
+    /// this by itself as memtables fill; tests use it to read back from the files.
+    pub fn flush_metadata(&self) -> StoreResult<()> {
+        self.meta.flush()
+    }
+
     /// Deletes staged files and blobs that no manifest or part refers to. Runs at open, before
     /// anything else can reference a blob.
     fn collect_garbage(&self) -> StoreResult<RecoveryReport> {
