@@ -30,6 +30,9 @@ use crate::cors::{self, CorsRule};
 use crate::host::DomainHost;
 use s3s::host::S3Host as _;
 
+const X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
+const X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
+
 /// Presigned URLs may live at most 7 days (AWS).
 const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
 /// Largest DeleteObjects body accepted (1000 keys of 1024 bytes plus XML).
@@ -340,7 +343,7 @@ fn auth_method<B>(req: &Request<B>) -> &'static str {
             Some(a) if a.starts_with("AWS4-HMAC-SHA256") => "sigv4",
             Some(a) if a.starts_with("AWS ") => "sigv2",
             Some(_) => "other",
-            None if req.headers().contains_key(crate::routes::BEARER_HEADER) => "bearer",
+            None if req.headers().contains_key(&crate::routes::BEARER_HEADER) => "bearer",
             None => "anonymous",
         }
     }
@@ -752,8 +755,8 @@ impl Front {
         }
         if let Ok(v) = HeaderValue::from_str(&id) {
             // x-amz-id-2 is AWS's extended request id; fsgate has one id per request.
-            parts.headers.insert("x-amz-id-2", v.clone());
-            parts.headers.insert("x-amz-request-id", v);
+            parts.headers.insert(X_AMZ_ID_2, v.clone());
+            parts.headers.insert(X_AMZ_REQUEST_ID, v);
         }
         tracing::debug!(request_id = %id, trace_id = %trace_id, %route, status, "request");
         let body = AuditedBody {
