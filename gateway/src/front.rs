@@ -168,7 +168,6 @@ impl AuditGuard {
             received,
             sent,
         );
-        let f_action = f.action.clone();
         let action = if f.action.is_empty() {
             self.route.clone()
         } else {
@@ -209,7 +208,7 @@ impl AuditGuard {
         };
         if self.per_bucket && !rec.bucket.is_empty() {
             let b = rec.bucket.clone();
-            let api = crate::request_metrics::label(&f_action).to_owned();
+            let api = crate::request_metrics::label(&f.action).to_owned();
             metrics::counter!("fsgate_bucket_requests_total", "bucket" => b.clone(), "api" => api)
                 .increment(1);
             metrics::counter!("fsgate_bucket_received_bytes_total", "bucket" => b.clone())
@@ -227,13 +226,13 @@ impl AuditGuard {
         let _enqueue = tracing::info_span!("audit_enqueue").entered();
         // Requests wait rather than lose records: when the queue is full, block this worker
         // (telling the runtime to move other tasks off it) until there is room.
-        if let Err(full) = self.audit.try_send(rec) {
+        if let Err(full) = self.audit.try_send(&rec) {
             let audit = self.audit.clone();
-            let rec = *full.0;
+            let rec = full.0;
             if tokio::runtime::Handle::try_current().is_ok() {
-                tokio::task::block_in_place(move || audit.send_blocking(rec));
+                tokio::task::block_in_place(move || audit.send_encoded_blocking(rec));
             } else {
-                audit.send_blocking(rec);
+                audit.send_encoded_blocking(rec);
             }
         }
     }

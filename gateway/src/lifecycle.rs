@@ -132,7 +132,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0x8000_0000);
 
 fn audit(audit: &AuditWriter, action: &str, bucket: &str, key: &str, rule: &str, status: u16) {
     let time_ns = now_ns();
-    audit.send_blocking(AuditRecord {
+    audit.send_blocking(&AuditRecord {
         time_ns,
         request_id: request_id(time_ns, SEQ.fetch_add(1, Ordering::Relaxed)),
         principal: "lifecycle".into(),

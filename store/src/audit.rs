@@ -82,16 +82,46 @@ fn decode_record(v: &[u8]) -> StoreResult<AuditRecord> {
     }
 }
 
+/// An audit record encoded for the table: its key and value bytes. Senders encode their
+/// records on their own threads, so the writer only appends bytes to its batch, and a record's
+/// strings are freed by the thread that allocated them.
+#[derive(Debug)]
+pub struct EncodedRecord {
+    time_ns: u64,
+    key: [u8; 12],
+    value: Vec<u8>,
+}
+
+impl EncodedRecord {
+    /// Encodes `r`; fails only on a request id that is not 24 hex digits.
+    pub fn new(r: &AuditRecord) -> StoreResult<Self> {
+        let key = key_of_request_id(&r.request_id).ok_or_else(|| StoreError::Corrupt {
+            what: "audit request id",
+            detail: r.request_id.clone(),
+        })?;
+        Ok(Self {
+            time_ns: r.time_ns,
+            key,
+            value: crate::meta::codec::encode_version(AUDIT_VALUE_VERSION, r)?,
+        })
+    }
+}
+
 impl Store {
     /// Writes records in one synced batch.
     pub fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
+        let encoded = records
+            .iter()
+            .map(EncodedRecord::new)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.append_encoded_audit(&encoded)
+    }
+
+    /// Writes encoded records in one synced batch.
+    pub fn append_encoded_audit(&self, records: &[EncodedRecord]) -> StoreResult<()> {
         let mut batch = self.meta().batch();
         for r in records {
-            let key = key_of_request_id(&r.request_id).ok_or_else(|| StoreError::Corrupt {
-                what: "audit request id",
-                detail: r.request_id.clone(),
-            })?;
-            batch.put_version(Cf::Audit, &key, AUDIT_VALUE_VERSION, r)?;
+            batch.put_encoded(Cf::Audit, &r.key, &r.value)?;
         }
         batch.commit(true)
     }
@@ -145,7 +175,7 @@ impl Store {
 }
 
 enum Msg {
-    Record(Box<AuditRecord>),
+    Record(EncodedRecord),
     Flush(SyncSender<()>),
 }
 
@@ -179,9 +209,10 @@ impl std::fmt::Debug for AuditWriter {
     }
 }
 
-/// What `AuditWriter::try_send` hands back when the queue is full.
+/// What `AuditWriter::try_send` hands back when the queue is full: the record, encoded, for
+/// `send_encoded_blocking`.
 #[derive(Debug)]
-pub struct QueueFull(pub Box<AuditRecord>);
+pub struct QueueFull(pub EncodedRecord);
 
 impl AuditWriter {
     /// Starts the writer thread over `store` with a queue of `capacity` records.
@@ -199,10 +230,13 @@ impl AuditWriter {
         })
     }
 
-    /// Queues a record without blocking; gives it back when the queue is full.
-    pub fn try_send(&self, rec: AuditRecord) -> Result<(), QueueFull> {
+    /// Encodes a record and queues it without blocking; gives it back when the queue is full.
+    pub fn try_send(&self, rec: &AuditRecord) -> Result<(), QueueFull> {
+        let Some(encoded) = encode(rec) else {
+            return Ok(());
+        };
         let Some(tx) = &self.tx else { return Ok(()) };
-        match tx.try_send(Msg::Record(Box::new(rec))) {
+        match tx.try_send(Msg::Record(encoded)) {
             Ok(()) => {
                 self.stats.queued.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -213,9 +247,16 @@ impl AuditWriter {
     }
 
     /// Queues a record, blocking while the queue is full.
-    pub fn send_blocking(&self, rec: AuditRecord) {
+    pub fn send_blocking(&self, rec: &AuditRecord) {
+        if let Some(encoded) = encode(rec) {
+            self.send_encoded_blocking(encoded);
+        }
+    }
+
+    /// Queues an encoded record (one `try_send` gave back), blocking while the queue is full.
+    pub fn send_encoded_blocking(&self, rec: EncodedRecord) {
         if let Some(tx) = &self.tx
-            && tx.send(Msg::Record(Box::new(rec))).is_ok()
+            && tx.send(Msg::Record(rec)).is_ok()
         {
             self.stats.queued.fetch_add(1, Ordering::Relaxed);
         }
@@ -248,7 +289,7 @@ impl Drop for AuditWriter {
 }
 
 fn run(store: &Store, rx: &Receiver<Msg>, stats: &AuditStats) {
-    let mut batch: Vec<AuditRecord> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<EncodedRecord> = Vec::with_capacity(MAX_BATCH);
     let mut waiters: Vec<SyncSender<()>> = Vec::new();
     let mut last_commit = std::time::Instant::now();
     loop {
@@ -283,14 +324,26 @@ fn run(store: &Store, rx: &Receiver<Msg>, stats: &AuditStats) {
     }
 }
 
-fn push(m: Msg, batch: &mut Vec<AuditRecord>, waiters: &mut Vec<SyncSender<()>>) {
+/// Encodes `rec`, or logs why it cannot be (a request id fsgate did not make; such a record
+/// could never be committed, and retrying it would stall every record behind it).
+fn encode(rec: &AuditRecord) -> Option<EncodedRecord> {
+    match EncodedRecord::new(rec) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::error!(error = %e, request_id = %rec.request_id, "audit record not encodable; not written");
+            None
+        }
+    }
+}
+
+fn push(m: Msg, batch: &mut Vec<EncodedRecord>, waiters: &mut Vec<SyncSender<()>>) {
     match m {
-        Msg::Record(r) => batch.push(*r),
+        Msg::Record(r) => batch.push(r),
         Msg::Flush(w) => waiters.push(w),
     }
 }
 
-fn commit(store: &Store, batch: &mut Vec<AuditRecord>, stats: &AuditStats) {
+fn commit(store: &Store, batch: &mut Vec<EncodedRecord>, stats: &AuditStats) {
     if batch.is_empty() {
         return;
     }
@@ -301,7 +354,7 @@ fn commit(store: &Store, batch: &mut Vec<AuditRecord>, stats: &AuditStats) {
     // (disk full) stalls the queue, which stalls requests, which the operator will notice.
     let mut delay = Duration::from_millis(10);
     loop {
-        match store.append_audit(batch) {
+        match store.append_encoded_audit(batch) {
             Ok(()) => break,
             Err(e) => {
                 tracing::error!(error = %e, records = batch.len(), "audit commit failed; retrying");

@@ -469,10 +469,16 @@ fn audit_writer_commits_everything_and_queries_filter() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
     let w = AuditWriter::start(s.clone(), 8).unwrap();
+    // A record whose id is not one fsgate makes cannot be keyed: it is refused alone and does
+    // not stall the queue behind it.
+    w.send_blocking(&AuditRecord {
+        request_id: "not-a-request-id".into(),
+        ..Default::default()
+    });
     let base = 1_700_000_000_000_000_000u64;
     for i in 0..500u32 {
         let t = base + u64::from(i) * 1000;
-        w.send_blocking(AuditRecord {
+        w.send_blocking(&AuditRecord {
             time_ns: t,
             request_id: request_id(t, i),
             principal: if i % 2 == 0 {
@@ -490,8 +496,35 @@ fn audit_writer_commits_everything_and_queries_filter() {
             ..Default::default()
         });
     }
+    // Records a full queue gives back (capacity 8) are queued again, encoded.
+    let mut given_back = 0;
+    for i in 500..600u32 {
+        let t = base + u64::from(i) * 1000;
+        let rec = AuditRecord {
+            time_ns: t,
+            request_id: request_id(t, i),
+            principal: "carol".into(),
+            ..Default::default()
+        };
+        if let Err(full) = w.try_send(&rec) {
+            given_back += 1;
+            w.send_encoded_blocking(full.0);
+        }
+    }
     w.flush();
-    let all = s.query_audit(&AuditFilter::default()).unwrap();
+    let carol = s
+        .query_audit(&AuditFilter {
+            principal: Some("carol".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(carol.len(), 100, "{given_back} given back by a full queue");
+    let all = s
+        .query_audit(&AuditFilter {
+            until_ns: Some(base + 500 * 1000),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(all.len(), 500);
     assert!(all.windows(2).all(|p| p[0].time_ns < p[1].time_ns));
     let f = AuditFilter {
@@ -510,6 +543,7 @@ fn audit_writer_commits_everything_and_queries_filter() {
     let recent = s
         .query_audit(&AuditFilter {
             limit: 10,
+            until_ns: Some(base + 500 * 1000),
             ..Default::default()
         })
         .unwrap();

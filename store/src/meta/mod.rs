@@ -273,6 +273,12 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Adds a value encoded already, version byte included (see `codec::encode_version`).
+    pub fn put_encoded(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
+        self.inner.put_cf(self.meta.cf(cf)?, key, value);
+        Ok(())
+    }
+
     /// Adds a raw byte value as `[version][bytes]`.
     pub fn put_raw(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
         let mut v = Vec::with_capacity(value.len() + 1);
