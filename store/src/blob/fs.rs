@@ -178,10 +178,12 @@ impl BlobSink for FsSink {
             // The direct writer gathers the pieces in its buffer: no writev to save a copy.
             return pieces.iter().try_for_each(|p| self.write(p));
         }
+        let mut n = 0;
         for p in pieces {
             hash_interleaved(&mut self.sha, &mut self.md5, p);
-            self.len += p.len() as u64;
+            n += p.len() as u64;
         }
+        self.len += n;
         let mut slices: Vec<IoSlice<'_>> = pieces.iter().map(|p| IoSlice::new(p)).collect();
         let mut rest = &mut slices[..];
         IoSlice::advance_slices(&mut rest, 0);
@@ -193,7 +195,6 @@ impl BlobSink for FsSink {
                 Err(e) => return Err(e.into()),
             }
         }
-        let n = pieces.iter().map(|p| p.len() as u64).sum();
         self.early.wrote(&self.file, n)?;
         Ok(())
     }

@@ -260,19 +260,6 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Adds a value encoded with an explicit version byte (a type whose shape changed).
-    pub fn put_version<T: Serialize>(
-        &mut self,
-        cf: Cf,
-        key: &[u8],
-        version: u8,
-        value: &T,
-    ) -> StoreResult<()> {
-        let bytes = codec::encode_version(version, value)?;
-        self.inner.put_cf(self.meta.cf(cf)?, key, bytes);
-        Ok(())
-    }
-
     /// Adds a value encoded already, version byte included (see `codec::encode_version`).
     pub fn put_encoded(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
         self.inner.put_cf(self.meta.cf(cf)?, key, value);
