@@ -8,7 +8,7 @@ use std::sync::Arc;
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity,
     EntityId, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint, Request,
-    RestrictedExpression, Schema, SlotId,
+    ResourceConstraint, RestrictedExpression, Schema, SlotId,
 };
 
 use crate::actions::{Action, ResourceKind};
@@ -419,7 +419,7 @@ struct PolicyIndex {
 
 /// Assembled request sets, by (principal, groups, bucket, action). Dropped with the engine,
 /// which is rebuilt on every change; cleared when it holds `SET_CACHE_MAX` entries.
-type SetCache = std::sync::Mutex<HashMap<SetKey, Arc<PolicySet>>>;
+type SetCache = std::sync::Mutex<HashMap<SetKey, Arc<RequestSet>>>;
 type SetKey = (EntityUid, Vec<String>, String, Action);
 const SET_CACHE_MAX: usize = 16_384;
 
@@ -449,6 +449,9 @@ pub struct PolicyEngine {
     index: Arc<PolicyIndex>,
     /// Request sets already assembled from `base` and `index`.
     cache: Arc<SetCache>,
+    /// Identifies this engine's policies (each change makes a new engine) in the per-thread
+    /// cache of decisions.
+    instance: u64,
     /// (role template, principal type, resource type) whose links have validated: a link is
     /// its template with typed slot values, so a combination validated once needs no second
     /// check. Shared by the engines derived from one `load`.
@@ -501,6 +504,7 @@ impl PolicyEngine {
             tag_aware: false,
             index: Arc::default(),
             cache: Arc::default(),
+            instance: next_instance(),
             checked_links: Arc::default(),
         };
         let engine = Self {
@@ -559,6 +563,7 @@ impl PolicyEngine {
             grant_text: HashMap::new(),
             index: Arc::default(),
             cache: Arc::default(),
+            instance: next_instance(),
             tag_aware: reads_tags(&self.base),
             ..self.clone()
         };
@@ -591,6 +596,7 @@ impl PolicyEngine {
     pub fn with_changes(&self, changes: &Changes) -> Result<Self, PolicyError> {
         let mut next = Self {
             cache: Arc::default(),
+            instance: next_instance(),
             ..self.clone()
         };
         let mut index = (*self.index).clone();
@@ -833,8 +839,30 @@ impl PolicyEngine {
     /// carrying the reason in `errors`.
     #[must_use]
     pub fn decide(&self, req: &AccessRequest) -> Decision {
+        // Only an unlimited principal's object requests are kept: a limit is a policy set of
+        // its own, which the request set's analysis does not cover.
+        let keep = req.action.resource_kind() == ResourceKind::Object
+            && !matches!(req.principal, Principal::Limited { .. });
+        let bucket = match &req.resource {
+            Resource::Object { bucket, .. } if keep => bucket.as_str(),
+            _ => {
+                return match self.request_set(req) {
+                    Ok(set) => self.decide_in(req, &set.policies, true),
+                    Err(e) => Decision::deny_with_error(e),
+                };
+            }
+        };
+        if let Some(d) = decisions::find(self.instance, &req.principal, req.action, bucket) {
+            return d;
+        }
         match self.request_set(req) {
-            Ok(set) => self.decide_in(req, &set, true),
+            Ok(set) => {
+                let d = self.decide_in(req, &set.policies, true);
+                if set.bucket_wide && d.errors.is_empty() {
+                    decisions::keep(self.instance, &req.principal, req.action, bucket, d.clone());
+                }
+                d
+            }
             Err(e) => Decision::deny_with_error(e),
         }
     }
@@ -893,7 +921,7 @@ impl PolicyEngine {
     /// user's groups, and its bucket's policies (see `PolicyIndex`), less those whose scope
     /// cannot match the request's principal or action (see `scope_may_match`); assembled once
     /// per (principal, groups, bucket, action) and cached.
-    fn request_set(&self, req: &AccessRequest) -> Result<Arc<PolicySet>, String> {
+    fn request_set(&self, req: &AccessRequest) -> Result<Arc<RequestSet>, String> {
         let unlimited = req.principal.unlimited();
         let (user, mut groups) = match unlimited {
             Principal::User { name, groups, .. } => (name.as_str(), groups.clone()),
@@ -927,7 +955,12 @@ impl PolicyEngine {
             .chain(self.index.by_bucket.get(bucket))
             .flat_map(|l| l.iter());
         add_indexed(&mut whole, entries)?;
-        let set = Arc::new(self.slice(&whole, principal, *action)?);
+        let policies = self.slice(&whole, principal, *action)?;
+        let bucket_wide = policies.policies().all(|p| bucket_wide(p, &self.types));
+        let set = Arc::new(RequestSet {
+            policies,
+            bucket_wide,
+        });
         let mut cache = self
             .cache
             .lock()
@@ -1335,6 +1368,159 @@ impl PolicyEngine {
     }
 }
 
+/// The policies that can apply to one (principal, groups, bucket, action), and whether they
+/// decide every object of the bucket alike.
+#[derive(Debug)]
+struct RequestSet {
+    policies: PolicySet,
+    /// Every policy is `bucket_wide`: an object request's decision depends only on who asks,
+    /// the action and the bucket, so it is kept (`decisions`) and reused for other keys.
+    bucket_wide: bool,
+}
+
+/// True when `p` decides an object request the same whatever the object's key, tags and
+/// prefixes and whatever the request's context: its resource scope names nothing below a
+/// bucket, and its conditions read neither `context` nor `resource`, except to test
+/// `resource in` a bucket or the service (what fsgate appends to bucket policies). Anything
+/// else, or a policy that cannot be read back as JSON, is taken to depend on the object.
+fn bucket_wide(p: &Policy, types: &Types) -> bool {
+    let above_object =
+        |u: &EntityUid| u.type_name() == &types.bucket || u.type_name() == &types.service;
+    let scope = match p.resource_constraint() {
+        ResourceConstraint::Any | ResourceConstraint::Is(_) => true,
+        ResourceConstraint::In(u) | ResourceConstraint::Eq(u) | ResourceConstraint::IsIn(_, u) => {
+            above_object(&u)
+        }
+    };
+    if !scope {
+        return false;
+    }
+    if !p.has_non_scope_constraint() {
+        return true;
+    }
+    let Ok(json) = p.to_json() else {
+        return false;
+    };
+    let above = [types.bucket.to_string(), types.service.to_string()];
+    json.get("conditions")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|conds| {
+            conds.iter().all(|c| {
+                c.get("body")
+                    .is_some_and(|b| !reads_request_facts(b, &above))
+            })
+        })
+}
+
+/// Whether a condition (Cedar's JSON form) reads `context`, or `resource` other than as
+/// `resource in <entity of a type in above>`.
+fn reads_request_facts(e: &serde_json::Value, above: &[String]) -> bool {
+    use serde_json::Value;
+    match e {
+        Value::Object(m) => {
+            if let Some(Value::String(var)) = m.get("Var") {
+                return var == "resource" || var == "context";
+            }
+            if let Some(Value::Object(op)) = m.get("in")
+                && m.len() == 1
+                && op.get("left") == Some(&serde_json::json!({"Var": "resource"}))
+                && op
+                    .get("right")
+                    .and_then(|r| r.get("Value"))
+                    .and_then(|v| v.get("__entity"))
+                    .and_then(|v| v.get("type"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| above.iter().any(|a| a == t))
+            {
+                return false;
+            }
+            m.values().any(|v| reads_request_facts(v, above))
+        }
+        Value::Array(a) => a.iter().any(|v| reads_request_facts(v, above)),
+        _ => false,
+    }
+}
+
+/// The last decisions of bucket-wide request sets on this worker thread, by (engine, principal,
+/// action, bucket): a run of requests by one client on one bucket decides once per engine.
+/// An engine is never changed (a policy change makes a new one, with a new instance number),
+/// so a kept decision stays right for as long as its engine is the one asked.
+mod decisions {
+    use std::cell::RefCell;
+
+    use super::{Action, Decision, Principal};
+
+    /// Decisions kept per thread; the oldest is replaced.
+    const KEPT: usize = 16;
+
+    struct Kept {
+        instance: u64,
+        principal: Principal,
+        action: Action,
+        bucket: String,
+        decision: Decision,
+    }
+
+    #[derive(Default)]
+    struct Cache {
+        entries: Vec<Kept>,
+        next: usize,
+    }
+
+    thread_local! {
+        static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    }
+
+    pub(super) fn find(
+        instance: u64,
+        principal: &Principal,
+        action: Action,
+        bucket: &str,
+    ) -> Option<Decision> {
+        CACHE.with_borrow(|c| {
+            c.entries
+                .iter()
+                .find(|k| {
+                    k.instance == instance
+                        && k.action == action
+                        && k.bucket == bucket
+                        && &k.principal == principal
+                })
+                .map(|k| k.decision.clone())
+        })
+    }
+
+    pub(super) fn keep(
+        instance: u64,
+        principal: &Principal,
+        action: Action,
+        bucket: &str,
+        decision: Decision,
+    ) {
+        CACHE.with_borrow_mut(|c| {
+            let kept = Kept {
+                instance,
+                principal: principal.clone(),
+                action,
+                bucket: bucket.to_owned(),
+                decision,
+            };
+            if c.entries.len() < KEPT {
+                c.entries.push(kept);
+            } else if let Some(slot) = c.entries.get_mut(c.next) {
+                *slot = kept;
+            }
+            c.next = (c.next + 1) % KEPT;
+        });
+    }
+}
+
+/// A number no other engine in this process has.
+fn next_instance() -> u64 {
+    static ENGINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    ENGINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// False only when `p`'s scope cannot match: a principal `==` another entity or `is` another
 /// type, or an action that is neither the request's action nor one of its groups. `in` an
 /// entity other than an action group is left to Cedar (group membership is the request's).
@@ -1408,4 +1594,49 @@ fn scoped_policy(
     }
     Policy::from_json(Some(PolicyId::new(pid)), json)
         .map_err(|e| PolicyError::one(format!("{pid}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    fn wide(text: &str) -> bool {
+        let p = Policy::parse(None, text).unwrap();
+        bucket_wide(&p, &Types::new().unwrap())
+    }
+
+    /// What the per-thread decisions may be kept for: policies that cannot tell two objects of
+    /// a bucket, or two moments, apart.
+    #[test]
+    fn bucket_wide_policies_read_nothing_below_the_bucket() {
+        for text in [
+            r#"permit(principal, action, resource);"#,
+            r#"permit(principal, action, resource in Bucket::"b");"#,
+            r#"permit(principal, action, resource is Object in Bucket::"b");"#,
+            r#"permit(principal, action, resource is Object);"#,
+            r#"permit(principal, action, resource in Service::"fsgate");"#,
+            // What fsgate appends to a bucket policy, and conditions on the principal.
+            r#"permit(principal, action, resource) when { resource in Bucket::"b" };"#,
+            r#"forbid(principal, action, resource) unless { principal is Root } when { resource in Bucket::"b" };"#,
+            r#"permit(principal, action, resource) when { principal.hasTag("team") && principal.getTag("team") == "x" };"#,
+        ] {
+            assert!(wide(text), "{text}");
+        }
+        for text in [
+            r#"permit(principal, action, resource in Prefix::"b/p/");"#,
+            r#"permit(principal, action, resource == Object::"b/k");"#,
+            r#"permit(principal, action, resource is Object in Prefix::"b/p/");"#,
+            r#"permit(principal, action, resource) when { resource.key like "pub/*" };"#,
+            r#"permit(principal, action, resource) when { resource in Prefix::"b/p/" };"#,
+            r#"permit(principal, action, resource) when { resource in Bucket::"b" && resource.key == "k" };"#,
+            r#"permit(principal, action, resource) when { resource.hasTag("class") };"#,
+            r#"permit(principal, action, resource) when { context.source_ip.isInRange(ip("10.0.0.0/8")) };"#,
+            r#"permit(principal, action, resource) when { context.now < 1800000000 };"#,
+            r#"permit(principal, action, resource) when { principal == resource };"#,
+        ] {
+            assert!(!wide(text), "{text}");
+        }
+    }
 }

@@ -783,6 +783,106 @@ fn the_index_decides_as_the_whole_set() {
     }
 }
 
+/// A decision is kept per worker thread when the request's policies decide all of a bucket's
+/// objects alike; a kept decision never stands in for one that reads the key, the context or
+/// a policy that has since changed.
+#[test]
+fn kept_decisions_stay_within_what_the_policies_read() {
+    let (mut grants, docs) = scenario();
+    grants.push(Grant {
+        id: "erin-office".into(),
+        target: GrantTarget::User("erin".into()),
+        policy: GrantPolicy::Cedar(
+            "permit(principal, action == Action::\"s3:GetObject\", resource in Bucket::\"team\") when { context.source_ip.isInRange(ip(\"10.0.0.0/8\")) };".into(),
+        ),
+    });
+    let e = PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&grants)
+        .unwrap()
+        .with_bucket_policies(&docs)
+        .unwrap();
+    // Every scenario request, forwards and backwards, so each follows others on its bucket.
+    let reqs = scenario_requests();
+    for req in reqs.iter().chain(reqs.iter().rev()) {
+        let got = e.decide(req);
+        let whole = e.decide_unindexed(req);
+        assert_eq!(
+            (got.allowed, &got.policies),
+            (whole.allowed, &whole.policies),
+            "{req:?}"
+        );
+    }
+    let get = |p: Principal, key: &str, ip: &str| AccessRequest {
+        principal: p,
+        action: Action::GetObject,
+        resource: obj("team", key),
+        context: RequestContext {
+            source_ip: ip.parse().unwrap(),
+            ..ctx()
+        },
+        object_tags: Vec::new(),
+    };
+    // A condition on the key: ops may read team's objects, except under secret/.
+    for _ in 0..2 {
+        assert!(
+            e.decide(&get(user("bob", &["ops"]), "home/x", "10.1.2.3"))
+                .allowed
+        );
+        assert!(
+            !e.decide(&get(user("bob", &["ops"]), "secret/x", "10.1.2.3"))
+                .allowed
+        );
+    }
+    // A condition on the context: erin reads team only from 10.0.0.0/8.
+    for _ in 0..2 {
+        assert!(
+            e.decide(&get(user("erin", &["nobody"]), "a", "10.9.9.9"))
+                .allowed
+        );
+        assert!(
+            !e.decide(&get(user("erin", &["nobody"]), "a", "192.168.1.1"))
+                .allowed
+        );
+    }
+    // A prefix grant: carol's rights end at home/carol/.
+    for _ in 0..2 {
+        assert!(
+            e.decide(&get(user("carol", &[]), "home/carol/a", "10.1.2.3"))
+                .allowed
+        );
+        assert!(
+            !e.decide(&get(user("carol", &[]), "home/dave/a", "10.1.2.3"))
+                .allowed
+        );
+    }
+    // Bucket-wide grants: alice's decision is the same for every key, and is kept; taking the
+    // grant away makes a new engine, which decides afresh.
+    assert!(e.decide(&get(user("alice", &[]), "k1", "10.1.2.3")).allowed);
+    assert!(
+        e.decide(&get(user("alice", &[]), "k2", "192.168.1.1"))
+            .allowed
+    );
+    let revoked = e
+        .with_changes(&Changes {
+            removed_grants: vec!["alice-rw".into()],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(
+        !revoked
+            .decide(&get(user("alice", &[]), "k1", "10.1.2.3"))
+            .allowed
+    );
+    assert!(e.decide(&get(user("alice", &[]), "k1", "10.1.2.3")).allowed);
+    // The same name with other groups is another principal.
+    assert!(
+        e.decide(&get(user("dave", &["ops"]), "k", "10.1.2.3"))
+            .allowed
+    );
+    assert!(!e.decide(&get(user("dave", &[]), "k", "10.1.2.3")).allowed);
+}
+
 /// Requires `changed` (an engine changed in place) to decide every scenario request as
 /// `rebuilt` (built from scratch with the same grants and bucket policies), indexed and whole.
 fn same_decisions(changed: &PolicyEngine, rebuilt: &PolicyEngine) {
