@@ -222,7 +222,9 @@ impl AuditGuard {
         if !self.audit_on {
             return;
         }
-        let _request = self.span.enter();
+        // The enqueue is a span of the request's trace only when traces are exported: entering
+        // the request span again costs more than the enqueue itself.
+        let _request = crate::tracing_export::exporting().then(|| self.span.enter());
         let _enqueue = tracing::info_span!("audit_enqueue").entered();
         // Requests wait rather than lose records: when the queue is full, block this worker
         // (telling the runtime to move other tasks off it) until there is room.
