@@ -836,7 +836,9 @@ impl PolicyEngine {
     }
 
     /// Decides one access. Never fails: anything that prevents a clean decision is a deny
-    /// carrying the reason in `errors`.
+    /// carrying the reason in `errors`. An object request whose policies decide the whole
+    /// bucket alike (`RequestSet::bucket_wide`) is answered from the worker thread's last
+    /// decisions for that principal, action and bucket (`decisions`) when there is one.
     #[must_use]
     pub fn decide(&self, req: &AccessRequest) -> Decision {
         // Only an unlimited principal's object requests are kept: a limit is a policy set of
