@@ -22,7 +22,7 @@ use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 
 use fsgate_store::audit::{AuditWriter, request_id};
-use fsgate_store::model::AuditRecord;
+use fsgate_store::model::AuditEntry;
 use fsgate_store::{Store, now_ns};
 
 use crate::context::RequestCtx;
@@ -157,9 +157,9 @@ struct AuditGuard {
 
 impl AuditGuard {
     fn finish(self, sent: u64) {
-        let f = self.rc.fields().clone();
         let duration = self.rc.started.elapsed();
         let received = self.received.load(Ordering::Relaxed);
+        let f = self.rc.fields();
         // The API label is the action, never the route: paths are unbounded label values.
         crate::request_metrics::finished(
             &f.action,
@@ -168,51 +168,13 @@ impl AuditGuard {
             received,
             sent,
         );
-        let action = if f.action.is_empty() {
-            self.route.clone()
-        } else {
-            f.action.clone()
-        };
-        let rec = AuditRecord {
-            time_ns: self.rc.time_ns,
-            request_id: self.rc.request_id.clone(),
-            principal: if f.principal.is_empty() {
-                "-".into()
-            } else {
-                f.principal
-            },
-            access_key: if f.access_key.is_empty() {
-                self.claimed_key.clone()
-            } else {
-                f.access_key
-            },
-            auth: self.rc.auth.clone(),
-            source_ip: self.rc.source_ip.to_string(),
-            user_agent: self.rc.user_agent.clone(),
-            action,
-            bucket: f.bucket,
-            key: f.key,
-            decision: match f.allowed {
-                Some(true) => "allow".into(),
-                Some(false) => "deny".into(),
-                None => String::new(),
-            },
-            policies: f.policies,
-            status: self.status,
-            error_code: self.error_code.clone(),
-            bytes_in: received,
-            bytes_out: sent,
-            duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
-            version_id: f.version_id,
-            trace_id: self.rc.trace_id.get().cloned().unwrap_or_default(),
-        };
-        if self.per_bucket && !rec.bucket.is_empty() {
-            let b = rec.bucket.clone();
+        if self.per_bucket && !f.bucket.is_empty() {
+            let b = f.bucket.clone();
             let api = crate::request_metrics::label(&f.action).to_owned();
             metrics::counter!("fsgate_bucket_requests_total", "bucket" => b.clone(), "api" => api)
                 .increment(1);
             metrics::counter!("fsgate_bucket_received_bytes_total", "bucket" => b.clone())
-                .increment(rec.bytes_in);
+                .increment(received);
             metrics::counter!("fsgate_bucket_sent_bytes_total", "bucket" => b).increment(sent);
         }
         if !self.error_code.is_empty() {
@@ -226,9 +188,49 @@ impl AuditGuard {
         // the request span again costs more than the enqueue itself.
         let _request = crate::tracing_export::exporting().then(|| self.span.enter());
         let _enqueue = tracing::info_span!("audit_enqueue").entered();
+        let source_ip = self.rc.source_ip.to_string();
+        let entry = AuditEntry {
+            time_ns: self.rc.time_ns,
+            request_id: &self.rc.request_id,
+            principal: if f.principal.is_empty() {
+                "-"
+            } else {
+                &f.principal
+            },
+            access_key: if f.access_key.is_empty() {
+                &self.claimed_key
+            } else {
+                &f.access_key
+            },
+            auth: &self.rc.auth,
+            source_ip: &source_ip,
+            user_agent: &self.rc.user_agent,
+            action: if f.action.is_empty() {
+                &self.route
+            } else {
+                &f.action
+            },
+            bucket: &f.bucket,
+            key: &f.key,
+            decision: match f.allowed {
+                Some(true) => "allow",
+                Some(false) => "deny",
+                None => "",
+            },
+            policies: &f.policies,
+            status: self.status,
+            error_code: &self.error_code,
+            bytes_in: received,
+            bytes_out: sent,
+            duration_us: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
+            version_id: &f.version_id,
+            trace_id: self.rc.trace_id.get().map_or("", String::as_str),
+        };
+        let queued = self.audit.try_send(&entry);
+        drop(f);
         // Requests wait rather than lose records: when the queue is full, block this worker
         // (telling the runtime to move other tasks off it) until there is room.
-        if let Err(full) = self.audit.try_send(&rec) {
+        if let Err(full) = queued {
             let audit = self.audit.clone();
             let rec = full.0;
             if tokio::runtime::Handle::try_current().is_ok() {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::Store;
 use crate::error::{StoreError, StoreResult};
 use crate::meta::Cf;
-use crate::model::AuditRecord;
+use crate::model::{AuditEntry, AuditRecord};
 
 /// Most records committed in one batch.
 const MAX_BATCH: usize = 4096;
@@ -94,10 +94,10 @@ pub struct EncodedRecord {
 
 impl EncodedRecord {
     /// Encodes `r`; fails only on a request id that is not 24 hex digits.
-    pub fn new(r: &AuditRecord) -> StoreResult<Self> {
-        let key = key_of_request_id(&r.request_id).ok_or_else(|| StoreError::Corrupt {
+    pub fn new(r: &AuditEntry<'_>) -> StoreResult<Self> {
+        let key = key_of_request_id(r.request_id).ok_or_else(|| StoreError::Corrupt {
             what: "audit request id",
-            detail: r.request_id.clone(),
+            detail: r.request_id.to_owned(),
         })?;
         Ok(Self {
             time_ns: r.time_ns,
@@ -112,7 +112,7 @@ impl Store {
     pub fn append_audit(&self, records: &[AuditRecord]) -> StoreResult<()> {
         let encoded = records
             .iter()
-            .map(EncodedRecord::new)
+            .map(|r| EncodedRecord::new(&r.into()))
             .collect::<StoreResult<Vec<_>>>()?;
         self.append_encoded_audit(&encoded)
     }
@@ -231,7 +231,7 @@ impl AuditWriter {
     }
 
     /// Encodes a record and queues it without blocking; gives it back when the queue is full.
-    pub fn try_send(&self, rec: &AuditRecord) -> Result<(), QueueFull> {
+    pub fn try_send(&self, rec: &AuditEntry<'_>) -> Result<(), QueueFull> {
         let Some(encoded) = encode(rec) else {
             return Ok(());
         };
@@ -248,7 +248,7 @@ impl AuditWriter {
 
     /// Queues a record, blocking while the queue is full.
     pub fn send_blocking(&self, rec: &AuditRecord) {
-        if let Some(encoded) = encode(rec) {
+        if let Some(encoded) = encode(&rec.into()) {
             self.send_encoded_blocking(encoded);
         }
     }
@@ -326,7 +326,7 @@ fn run(store: &Store, rx: &Receiver<Msg>, stats: &AuditStats) {
 
 /// Encodes `rec`, or logs why it cannot be (a request id fsgate did not make; such a record
 /// could never be committed, and retrying it would stall every record behind it).
-fn encode(rec: &AuditRecord) -> Option<EncodedRecord> {
+fn encode(rec: &AuditEntry<'_>) -> Option<EncodedRecord> {
     match EncodedRecord::new(rec) {
         Ok(e) => Some(e),
         Err(e) => {
@@ -405,6 +405,18 @@ mod tests {
         };
         let bytes = crate::meta::codec::encode_version(AUDIT_VALUE_VERSION, &new).unwrap();
         assert_eq!(decode_record(&bytes).unwrap(), new);
+        // The borrowed form the request path encodes is the same bytes.
+        let valid = AuditRecord {
+            request_id: request_id(7, 1),
+            policies: vec!["p1".into(), "p2".into()],
+            ..new.clone()
+        };
+        let entry = EncodedRecord::new(&AuditEntry::from(&valid)).unwrap();
+        assert_eq!(
+            entry.value,
+            crate::meta::codec::encode_version(AUDIT_VALUE_VERSION, &valid).unwrap()
+        );
+        assert_eq!(decode_record(&entry.value).unwrap(), valid);
         assert!(decode_record(&[9, 1, 2]).is_err());
         assert!(decode_record(&[]).is_err());
     }

@@ -506,7 +506,7 @@ fn audit_writer_commits_everything_and_queries_filter() {
             principal: "carol".into(),
             ..Default::default()
         };
-        if let Err(full) = w.try_send(&rec) {
+        if let Err(full) = w.try_send(&(&rec).into()) {
             given_back += 1;
             w.send_encoded_blocking(full.0);
         }

@@ -34,13 +34,12 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreRes
 /// Encodes a value with an explicit version byte (for types whose shape changed since version
 /// 1 and that keep a decoder for the old one).
 pub fn encode_version<T: Serialize>(version: u8, value: &T) -> StoreResult<Vec<u8>> {
-    let mut out = vec![version];
-    let body = postcard::to_stdvec(value).map_err(|e| StoreError::Corrupt {
+    let mut out = Vec::with_capacity(256);
+    out.push(version);
+    postcard::to_extend(value, out).map_err(|e| StoreError::Corrupt {
         what: "value encoding",
         detail: e.to_string(),
-    })?;
-    out.extend_from_slice(&body);
-    Ok(out)
+    })
 }
 
 /// Decodes the body of a value whose version byte the caller has checked.
