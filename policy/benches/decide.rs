@@ -3,7 +3,9 @@
 //! Issue 7 asks that authorization not grow with the policy base (the engine decides against
 //! an index of the policies that can apply). `build engine` measures a whole build (start-up,
 //! SIGHUP); `change one grant` what an IAM change through the admin API costs
-//! (`PolicyEngine::with_changes`: the new grant validated and filed in the index).
+//! (`PolicyEngine::with_changes`: the new grant validated and filed in the index). With
+//! bucket-wide policies (nothing read below the bucket), a decision is kept per worker thread:
+//! `decide GetObject, bucket-wide policies` measures that path.
 
 #![allow(clippy::panic, reason = "a benchmark fails loudly")]
 
@@ -16,7 +18,18 @@ use fsgate_policy::{
     RequestContext, Resource,
 };
 
+/// The bucket policy of `engine`: it reads the request's context, so every decision is
+/// evaluated by Cedar.
+const CONTEXT_POLICY: &str = "permit(principal, action == Action::\"s3:GetObject\", resource) when { context.secure_transport };";
+
+/// A bucket policy that reads nothing below the bucket: decisions are kept per thread.
+const BUCKET_WIDE_POLICY: &str = "permit(principal, action == Action::\"s3:GetObject\", resource);";
+
 fn engine(users: usize, buckets: usize) -> PolicyEngine {
+    engine_with(users, buckets, CONTEXT_POLICY)
+}
+
+fn engine_with(users: usize, buckets: usize, bucket_policy: &str) -> PolicyEngine {
     let grants: Vec<Grant> = (0..users)
         .map(|i| Grant {
             id: format!("g{i}"),
@@ -29,12 +42,7 @@ fn engine(users: usize, buckets: usize) -> PolicyEngine {
         })
         .collect();
     let docs: Vec<(String, String)> = (0..buckets)
-        .map(|b| {
-            (
-                format!("bucket{b}"),
-                "permit(principal, action == Action::\"s3:GetObject\", resource) when { context.secure_transport };".to_owned(),
-            )
-        })
+        .map(|b| (format!("bucket{b}"), bucket_policy.to_owned()))
         .collect();
     PolicyEngine::builtin()
         .and_then(|e| e.with_grants(&grants))
@@ -66,6 +74,20 @@ fn decide(c: &mut Criterion) {
     let mut g = c.benchmark_group("decide GetObject");
     for (users, buckets) in [(10, 10), (1_000, 100), (10_000, 1_000)] {
         let e = engine(users, buckets);
+        let req = request();
+        assert!(e.decide(&req).allowed);
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{users} users, {buckets} buckets")),
+            &req,
+            |b, req| b.iter(|| black_box(e.decide(black_box(req)))),
+        );
+    }
+    g.finish();
+    // The same request when no policy that applies reads the key, tags or context: the
+    // worker thread's kept decision answers.
+    let mut g = c.benchmark_group("decide GetObject, bucket-wide policies");
+    for (users, buckets) in [(10, 10), (10_000, 1_000)] {
+        let e = engine_with(users, buckets, BUCKET_WIDE_POLICY);
         let req = request();
         assert!(e.decide(&req).allowed);
         g.bench_with_input(
