@@ -71,23 +71,22 @@ fn request() -> AccessRequest {
 }
 
 fn decide(c: &mut Criterion) {
-    let mut g = c.benchmark_group("decide GetObject");
-    for (users, buckets) in [(10, 10), (1_000, 100), (10_000, 1_000)] {
-        let e = engine(users, buckets);
-        let req = request();
-        assert!(e.decide(&req).allowed);
-        g.bench_with_input(
-            BenchmarkId::from_parameter(format!("{users} users, {buckets} buckets")),
-            &req,
-            |b, req| b.iter(|| black_box(e.decide(black_box(req)))),
-        );
-    }
-    g.finish();
+    let sizes = [(10, 10), (1_000, 100), (10_000, 1_000)];
+    decide_group(c, "decide GetObject", &sizes, CONTEXT_POLICY);
     // The same request when no policy that applies reads the key, tags or context: the
     // worker thread's kept decision answers.
-    let mut g = c.benchmark_group("decide GetObject, bucket-wide policies");
-    for (users, buckets) in [(10, 10), (10_000, 1_000)] {
-        let e = engine_with(users, buckets, BUCKET_WIDE_POLICY);
+    decide_group(
+        c,
+        "decide GetObject, bucket-wide policies",
+        &sizes,
+        BUCKET_WIDE_POLICY,
+    );
+}
+
+fn decide_group(c: &mut Criterion, name: &str, sizes: &[(usize, usize)], bucket_policy: &str) {
+    let mut g = c.benchmark_group(name);
+    for &(users, buckets) in sizes {
+        let e = engine_with(users, buckets, bucket_policy);
         let req = request();
         assert!(e.decide(&req).allowed);
         g.bench_with_input(

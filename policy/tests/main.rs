@@ -823,38 +823,37 @@ fn kept_decisions_stay_within_what_the_policies_read() {
         },
         object_tags: Vec::new(),
     };
-    // A condition on the key: ops may read team's objects, except under secret/.
-    for _ in 0..2 {
-        assert!(
-            e.decide(&get(user("bob", &["ops"]), "home/x", "10.1.2.3"))
-                .allowed
-        );
-        assert!(
-            !e.decide(&get(user("bob", &["ops"]), "secret/x", "10.1.2.3"))
-                .allowed
-        );
-    }
-    // A condition on the context: erin reads team only from 10.0.0.0/8.
-    for _ in 0..2 {
-        assert!(
-            e.decide(&get(user("erin", &["nobody"]), "a", "10.9.9.9"))
-                .allowed
-        );
-        assert!(
-            !e.decide(&get(user("erin", &["nobody"]), "a", "192.168.1.1"))
-                .allowed
-        );
-    }
-    // A prefix grant: carol's rights end at home/carol/.
-    for _ in 0..2 {
-        assert!(
-            e.decide(&get(user("carol", &[]), "home/carol/a", "10.1.2.3"))
-                .allowed
-        );
-        assert!(
-            !e.decide(&get(user("carol", &[]), "home/dave/a", "10.1.2.3"))
-                .allowed
-        );
+    // Pairs decided one after the other, twice over, each allowed then denied: a condition on
+    // the key (ops may read team's objects, except under secret/), one on the context (erin
+    // reads team only from 10.0.0.0/8) and a prefix grant (carol's rights end at home/carol/).
+    let pairs = [
+        (
+            user("bob", &["ops"]),
+            ("home/x", "10.1.2.3"),
+            ("secret/x", "10.1.2.3"),
+        ),
+        (
+            user("erin", &["nobody"]),
+            ("a", "10.9.9.9"),
+            ("a", "192.168.1.1"),
+        ),
+        (
+            user("carol", &[]),
+            ("home/carol/a", "10.1.2.3"),
+            ("home/dave/a", "10.1.2.3"),
+        ),
+    ];
+    for (p, (yes_key, yes_ip), (no_key, no_ip)) in &pairs {
+        for _ in 0..2 {
+            assert!(
+                e.decide(&get(p.clone(), yes_key, yes_ip)).allowed,
+                "{p:?} {yes_key}"
+            );
+            assert!(
+                !e.decide(&get(p.clone(), no_key, no_ip)).allowed,
+                "{p:?} {no_key}"
+            );
+        }
     }
     // Bucket-wide grants: alice's decision is the same for every key, and is kept; taking the
     // grant away makes a new engine, which decides afresh.
