@@ -766,21 +766,31 @@ fn scenario_requests() -> Vec<AccessRequest> {
 #[test]
 fn the_index_decides_as_the_whole_set() {
     let (grants, docs) = scenario();
-    let e = PolicyEngine::builtin()
-        .unwrap()
-        .with_grants(&grants)
-        .unwrap()
-        .with_bucket_policies(&docs)
-        .unwrap();
+    let e = engine_of(&grants, &docs);
     for req in scenario_requests() {
-        let indexed = e.decide(&req);
-        let whole = e.decide_unindexed(&req);
-        assert_eq!(
-            (indexed.allowed, &indexed.policies),
-            (whole.allowed, &whole.policies),
-            "{req:?}"
-        );
+        decides_as_the_whole_set(&e, &req);
     }
+}
+
+/// An engine with the built-in policies, `grants` and the bucket policies `docs`.
+fn engine_of(grants: &[Grant], docs: &[(String, String)]) -> PolicyEngine {
+    PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(grants)
+        .unwrap()
+        .with_bucket_policies(docs)
+        .unwrap()
+}
+
+/// Requires `e` to decide `req` (indexed, and kept when it may be) as the whole set does.
+fn decides_as_the_whole_set(e: &PolicyEngine, req: &AccessRequest) {
+    let got = e.decide(req);
+    let whole = e.decide_unindexed(req);
+    assert_eq!(
+        (got.allowed, &got.policies),
+        (whole.allowed, &whole.policies),
+        "{req:?}"
+    );
 }
 
 /// A decision is kept per worker thread when the request's policies decide all of a bucket's
@@ -796,22 +806,11 @@ fn kept_decisions_stay_within_what_the_policies_read() {
             "permit(principal, action == Action::\"s3:GetObject\", resource in Bucket::\"team\") when { context.source_ip.isInRange(ip(\"10.0.0.0/8\")) };".into(),
         ),
     });
-    let e = PolicyEngine::builtin()
-        .unwrap()
-        .with_grants(&grants)
-        .unwrap()
-        .with_bucket_policies(&docs)
-        .unwrap();
+    let e = engine_of(&grants, &docs);
     // Every scenario request, forwards and backwards, so each follows others on its bucket.
     let reqs = scenario_requests();
     for req in reqs.iter().chain(reqs.iter().rev()) {
-        let got = e.decide(req);
-        let whole = e.decide_unindexed(req);
-        assert_eq!(
-            (got.allowed, &got.policies),
-            (whole.allowed, &whole.policies),
-            "{req:?}"
-        );
+        decides_as_the_whole_set(&e, req);
     }
     let get = |p: Principal, key: &str, ip: &str| AccessRequest {
         principal: p,
