@@ -246,8 +246,9 @@ fn actions_of(v: &Value) -> Result<Vec<Action>, String> {
     Ok(out)
 }
 
-/// The principals a statement names, as a Cedar condition (`None`: anyone).
-fn principal_of(v: &Value) -> Result<Option<String>, String> {
+/// The principals a statement names, as a Cedar condition (`None`: anyone). `deny`: the
+/// statement's effect is Deny.
+fn principal_of(v: &Value, deny: bool) -> Result<Option<String>, String> {
     let list = match v {
         Value::String(s) if s == "*" => return Ok(None),
         Value::Object(m) => {
@@ -289,7 +290,15 @@ fn principal_of(v: &Value) -> Result<Option<String>, String> {
         alts.push(format!("principal in [{}]", users.join(", ")));
     }
     if root {
-        alts.push("principal is Root".into());
+        // AWS: the account principal stands for the account. In a Deny it covers every
+        // principal of the account (fsgate has one account: root and every user, local or
+        // federated); in an Allow it delegates to the account's own grants, which is root's
+        // access and nobody else's.
+        alts.push(if deny {
+            "(principal is Root || principal is User)".into()
+        } else {
+            "principal is Root".into()
+        });
     }
     Ok(Some(format!("({})", alts.join(" || "))))
 }
@@ -411,16 +420,18 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, String> {
             _ => Err(format!("Bool needs true or false, not {v}")),
         }),
         (op, "aws:currenttime" | "aws:epochtime", _) if op.starts_with("Date") => {
+            // AWS: a negated operator with several values holds when the key matches none
+            // of them (AND of the negations), so DateNotEquals is NOT(any DateEquals).
             let cmp = match op {
-                "DateEquals" => "==",
-                "DateNotEquals" => "!=",
+                "DateEquals" | "DateNotEquals" => "==",
                 "DateLessThan" => "<",
                 "DateLessThanEquals" => "<=",
                 "DateGreaterThan" => ">",
                 "DateGreaterThanEquals" => ">=",
                 _ => return Err(format!("unsupported condition operator {op}")),
             };
-            any(&|v| Ok(format!("context.now {cmp} {}", epoch_of(v)?)))
+            let e = any(&|v| Ok(format!("context.now {cmp} {}", epoch_of(v)?)))?;
+            Ok(if op == "DateNotEquals" { negated(e) } else { e })
         }
         (op, "s3:max-keys", _) if op.starts_with("Numeric") => {
             let cmp = match op {
@@ -472,6 +483,7 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
     let principal = principal_of(
         m.get("Principal")
             .ok_or_else(|| err("missing Principal".into()))?,
+        effect == "forbid",
     )
     .map_err(err)?;
     let actions = actions_of(

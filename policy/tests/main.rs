@@ -523,6 +523,86 @@ fn translated_bucket_policies_are_confined_to_their_bucket() {
     assert!(!listing(user("bob", &[]), "10.1.9.9", "docs/"));
 }
 
+/// Regression: a Deny naming the account (`arn:aws:iam::<account>:root`) denied only root;
+/// in AWS it covers every principal of the account. An Allow naming it grants users nothing.
+#[test]
+fn the_account_principal_in_a_deny_covers_every_user() {
+    let e = PolicyEngine::builtin()
+        .unwrap()
+        .with_grants(&[role(
+            "g1",
+            GrantTarget::User("alice".into()),
+            "readwrite",
+            Some("acct"),
+            None,
+        )])
+        .unwrap();
+    let t = fsgate_policy::bucket_policy::translate(
+        "acct",
+        r#"{"Statement":[
+          {"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::acct/*"},
+          {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::acct/open/*"}
+        ]}"#,
+    )
+    .unwrap();
+    let e = e.with_bucket_policies(&[("acct".into(), t.cedar)]).unwrap();
+    let alice = user("alice", &[]);
+    let federated = user("kc:alice", &["readers"]);
+    assert!(decide(&e, alice.clone(), Action::PutObject, obj("acct", "k")).allowed);
+    assert!(!decide(&e, alice, Action::DeleteObject, obj("acct", "k")).allowed);
+    assert!(
+        !decide(
+            &e,
+            federated.clone(),
+            Action::DeleteObject,
+            obj("acct", "k")
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            Principal::Root("root".into()),
+            Action::DeleteObject,
+            obj("acct", "k")
+        )
+        .allowed
+    );
+    // The Allow delegates to the account's grants: it gives bob (no grant) nothing.
+    assert!(
+        !decide(
+            &e,
+            user("bob", &[]),
+            Action::GetObject,
+            obj("acct", "open/x")
+        )
+        .allowed
+    );
+    assert!(!decide(&e, federated, Action::GetObject, obj("acct", "open/x")).allowed);
+}
+
+/// Regression: `DateNotEquals` with several values held when the time differed from any one
+/// of them (OR); AWS: it holds when the time equals none of them.
+#[test]
+fn date_not_equals_with_several_values_is_and() {
+    let now = ctx().now;
+    let doc = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::d/*",
+           "Condition":{{"DateNotEquals":{{"aws:CurrentTime":["{now}","{}"]}}}}}}]}}"#,
+        now + 100
+    );
+    let e = bucket_policy_engine("d", &doc);
+    assert!(!decide(&e, Principal::Anonymous, Action::GetObject, obj("d", "k")).allowed);
+    let doc = format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::d/*",
+           "Condition":{{"DateNotEquals":{{"aws:CurrentTime":["{}","{}"]}}}}}}]}}"#,
+        now + 50,
+        now + 100
+    );
+    let e = bucket_policy_engine("d", &doc);
+    assert!(decide(&e, Principal::Anonymous, Action::GetObject, obj("d", "k")).allowed);
+}
+
 /// Native Cedar bucket policies are confined to their bucket whatever they say.
 #[test]
 fn cedar_bucket_policies_cannot_reach_other_buckets() {
