@@ -658,6 +658,9 @@ def encryption():
         part_kw = {k: v for k, v in kw.items() if k.startswith("SSECustomer")}
         up = s3.create_multipart_upload(Bucket=b, Key="mp", **kw)["UploadId"]
         e1 = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=1, Body=p1, **part_kw)["ETag"]
+        # Part 2 uploaded twice under the upload's one data key (each blob has its own nonce
+        # salt, so no nonce repeats); the second upload is the one completed.
+        s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=2, Body=os.urandom(1_000_001), **part_kw)
         e2 = s3.upload_part(Bucket=b, Key="mp", UploadId=up, PartNumber=2, Body=p2, **part_kw)["ETag"]
         assert e1 == '"%s"' % hashlib.md5(p1).hexdigest()
         s3.complete_multipart_upload(Bucket=b, Key="mp", UploadId=up, MultipartUpload={"Parts": [

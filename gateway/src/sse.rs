@@ -6,8 +6,11 @@
 //! Object bytes are AES-256-GCM in chunks of `CHUNK` plaintext bytes, each followed by its
 //! 16-byte tag. A chunk's nonce is its part number (0 for a simple upload), its index, and a
 //! final-chunk flag, so chunks cannot be reordered, moved between parts, or cut off the end
-//! unnoticed. Every object (every multipart upload) has its own data key, so nonces never
-//! repeat under one key.
+//! unnoticed. Every object (every multipart upload) has its own data key. A multipart part may
+//! be uploaded again under the same key, so every blob written now begins with a random
+//! 12-byte salt that each chunk's nonce is XORed with (`SALTED` in `SseInfo::kind`): a part
+//! uploaded twice never repeats a nonce. Objects written before the salt (kinds without the
+//! suffix) are read as they were written.
 //!
 //! Content addressing: blobs are named by the SHA-256 of what is on disk, the ciphertext. With
 //! a random data key per object, two tenants storing the same plaintext store different
@@ -33,6 +36,16 @@ pub const TAG: u64 = 16;
 pub const KIND_S3: &str = "SSE-S3";
 /// `SseInfo::kind` of SSE-C objects.
 pub const KIND_C: &str = "SSE-C";
+/// Suffix of `SseInfo::kind` for objects whose blobs begin with a nonce salt.
+const SALTED: &str = "/salted";
+/// Length of the salt at the start of a salted blob.
+pub const SALT: u64 = 12;
+
+/// SSE-S3 or SSE-C, whatever the blob layout.
+#[must_use]
+pub fn kind_of(info: &SseInfo) -> &str {
+    info.kind.strip_suffix(SALTED).unwrap_or(&info.kind)
+}
 
 /// The SSE-S3 master key.
 #[derive(Clone)]
@@ -177,9 +190,12 @@ impl SseRequest {
     }
 }
 
-/// A data key, opened for one object.
+/// A data key, opened for one object, and whether its blobs begin with a nonce salt.
 #[derive(Clone)]
-pub struct DataKey(Aes256Gcm);
+pub struct DataKey {
+    cipher: Aes256Gcm,
+    salted: bool,
+}
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,18 +229,21 @@ pub fn new_key(master: &MasterKey, req: &SseRequest) -> Option<(DataKey, SseInfo
     let info = match req {
         SseRequest::None => return None,
         SseRequest::S3 => SseInfo {
-            kind: KIND_S3.into(),
+            kind: format!("{KIND_S3}{SALTED}"),
             key_md5: String::new(),
             sealed: wrap(&master.0, &data_key),
         },
         SseRequest::C { key, key_md5 } => SseInfo {
-            kind: KIND_C.into(),
+            kind: format!("{KIND_C}{SALTED}"),
             key_md5: key_md5.clone(),
             sealed: wrap(key, &data_key),
         },
     };
     Some((
-        DataKey(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key))),
+        DataKey {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key)),
+            salted: true,
+        },
         info,
     ))
 }
@@ -238,7 +257,7 @@ fn needs_key() -> S3Error {
 
 /// Opens a stored object's data key with what the request supplies.
 pub fn open_key(master: &MasterKey, info: &SseInfo, req: &SseRequest) -> S3Result<DataKey> {
-    let key = match (info.kind.as_str(), req) {
+    let key = match (kind_of(info), req) {
         (KIND_S3, SseRequest::C { .. }) => {
             return Err(s3_error!(
                 InvalidRequest,
@@ -258,24 +277,32 @@ pub fn open_key(master: &MasterKey, info: &SseInfo, req: &SseRequest) -> S3Resul
         (KIND_C, _) => return Err(needs_key()),
         _ => None,
     };
-    key.map(|k| DataKey(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&k))))
-        .ok_or_else(|| {
-            S3Error::with_message(S3ErrorCode::InternalError, "cannot open the object's key")
-        })
+    let salted = info.kind.ends_with(SALTED);
+    key.map(|k| DataKey {
+        cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&k)),
+        salted,
+    })
+    .ok_or_else(|| {
+        S3Error::with_message(S3ErrorCode::InternalError, "cannot open the object's key")
+    })
 }
 
-fn nonce(part: u32, index: u64, last: bool) -> [u8; 12] {
+fn nonce(salt: &[u8; 12], part: u32, index: u64, last: bool) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[..4].copy_from_slice(&part.to_be_bytes());
     n[4..11].copy_from_slice(&index.to_be_bytes()[1..]);
     n[11] = u8::from(last);
+    for (b, s) in n.iter_mut().zip(salt) {
+        *b ^= s;
+    }
     n
 }
 
-/// The ciphertext length of `plain` plaintext bytes (an empty object is one empty chunk).
+/// The ciphertext length of `plain` plaintext bytes (an empty object is one empty chunk), with
+/// the salt when `salted`.
 #[must_use]
-pub fn cipher_len(plain: u64) -> u64 {
-    plain + TAG * plain.div_ceil(CHUNK).max(1)
+pub fn cipher_len(plain: u64, salted: bool) -> u64 {
+    plain + TAG * plain.div_ceil(CHUNK).max(1) + if salted { SALT } else { 0 }
 }
 
 /// Encrypts a plaintext stream chunk by chunk (feed with `push`, end with `finish`).
@@ -285,26 +312,37 @@ pub struct Encryptor {
     part: u32,
     index: u64,
     pending: Vec<u8>,
+    /// XORed into every nonce: random for each blob of a salted key, zero otherwise.
+    salt: [u8; 12],
+    /// The salt still has to be written at the start of the output.
+    salt_unwritten: bool,
 }
 
 impl Encryptor {
-    /// An encryptor for one part (0 for a simple upload).
+    /// An encryptor for one part (0 for a simple upload): a fresh salt for each, so a part
+    /// encrypted twice under one key never repeats a nonce.
     #[must_use]
     pub fn new(key: DataKey, part: u32) -> Self {
+        let salted = key.salted;
         Self {
             key,
             part,
             index: 0,
             pending: Vec::with_capacity(usize::try_from(CHUNK).unwrap_or(65_536)),
+            salt: if salted { rand::random() } else { [0; 12] },
+            salt_unwritten: salted,
         }
     }
 
     fn seal(&mut self, chunk: &[u8], last: bool, out: &mut Vec<u8>) {
-        let n = nonce(self.part, self.index, last);
+        if std::mem::take(&mut self.salt_unwritten) {
+            out.extend_from_slice(&self.salt);
+        }
+        let n = nonce(&self.salt, self.part, self.index, last);
         self.index += 1;
         out.extend(
             self.key
-                .0
+                .cipher
                 .encrypt(Nonce::from_slice(&n), chunk)
                 .unwrap_or_default(),
         );
@@ -355,16 +393,23 @@ pub fn decrypt_range(
     let chunks = plain_len.div_ceil(CHUNK).max(1);
     let first = start / CHUNK;
     let last = (start + len - 1) / CHUNK;
+    let (salt, base) = if key.salted {
+        let s = <[u8; 12]>::try_from(read(0, 12)?.as_slice())
+            .map_err(|_| std::io::Error::other("encrypted blob too short for its salt"))?;
+        (s, SALT)
+    } else {
+        ([0; 12], 0)
+    };
     for idx in first..=last {
         let chunk_start = idx * CHUNK;
         let chunk_len = CHUNK.min(plain_len - chunk_start);
         let ct = read(
-            idx * (CHUNK + TAG),
+            base + idx * (CHUNK + TAG),
             usize::try_from(chunk_len + TAG).unwrap_or(usize::MAX),
         )?;
-        let n = nonce(part, idx, idx + 1 == chunks);
+        let n = nonce(&salt, part, idx, idx + 1 == chunks);
         let plain = key
-            .0
+            .cipher
             .decrypt(Nonce::from_slice(&n), Payload::from(ct.as_slice()))
             .map_err(|_| std::io::Error::other("encrypted chunk failed authentication"))?;
         let from = usize::try_from(start.saturating_sub(chunk_start)).unwrap_or(0);
@@ -391,8 +436,8 @@ pub fn customer_key(
 #[must_use]
 pub fn response_fields(info: Option<&SseInfo>) -> (Option<String>, Option<String>, Option<String>) {
     match info {
-        Some(i) if i.kind == KIND_S3 => (Some("AES256".into()), None, None),
-        Some(i) if i.kind == KIND_C => (None, Some("AES256".into()), Some(i.key_md5.clone())),
+        Some(i) if kind_of(i) == KIND_S3 => (Some("AES256".into()), None, None),
+        Some(i) if kind_of(i) == KIND_C => (None, Some("AES256".into()), Some(i.key_md5.clone())),
         _ => (None, None, None),
     }
 }
@@ -411,7 +456,7 @@ mod tests {
             ct.extend(e.push(c));
         }
         ct.extend(e.finish());
-        assert_eq!(ct.len() as u64, cipher_len(plain.len() as u64));
+        assert_eq!(ct.len() as u64, cipher_len(plain.len() as u64, true));
         let key = open_key(&master, &info, &SseRequest::None).unwrap();
         for (start, len) in [
             (0, plain.len()),
@@ -439,7 +484,7 @@ mod tests {
         }
         // Truncating the last chunk is detected.
         if plain.len() > CHUNK as usize {
-            let cut = &ct[..(CHUNK + TAG) as usize];
+            let cut = &ct[..(SALT + CHUNK + TAG) as usize];
             let r = decrypt_range(
                 &key,
                 3,
@@ -461,6 +506,46 @@ mod tests {
         roundtrip(&big, 1);
         roundtrip(&big, 7);
         roundtrip(&big[..CHUNK as usize], 3);
+    }
+
+    /// Regression: a multipart part uploaded again under the upload's data key reused the
+    /// nonces of its first upload (part number and chunk index) with other plaintext.
+    #[test]
+    fn a_part_encrypted_twice_never_repeats_a_nonce() {
+        let master = MasterKey([3; 32]);
+        let (key, _) = new_key(&master, &SseRequest::S3).unwrap();
+        let seal = |plain: &[u8]| {
+            let mut e = Encryptor::new(key.clone(), 5);
+            let mut ct = e.push(plain);
+            ct.extend(e.finish());
+            ct
+        };
+        let (a, b) = (seal(&[0u8; 100]), seal(&[0u8; 100]));
+        assert_ne!(a[..SALT as usize], b[..SALT as usize], "same salt twice");
+        // Same plaintext, same key, same part: different ciphertext (the keystream differs).
+        assert_ne!(a[SALT as usize..], b[SALT as usize..]);
+    }
+
+    /// Objects written before the salt (kind without the suffix) still read.
+    #[test]
+    fn unsalted_objects_still_read() {
+        let master = MasterKey([4; 32]);
+        let (_, mut info) = new_key(&master, &SseRequest::S3).unwrap();
+        info.kind = KIND_S3.into();
+        let key = open_key(&master, &info, &SseRequest::None).unwrap();
+        assert!(!key.salted);
+        let mut e = Encryptor::new(key.clone(), 2);
+        let mut ct = e.push(b"legacy bytes");
+        ct.extend(e.finish());
+        assert_eq!(ct.len() as u64, cipher_len(12, false));
+        // The legacy layout: no salt, nonce = part | index | last.
+        let n = nonce(&[0; 12], 2, 0, true);
+        let plain = key
+            .cipher
+            .decrypt(Nonce::from_slice(&n), Payload::from(ct.as_slice()))
+            .unwrap();
+        assert_eq!(plain, b"legacy bytes");
+        assert_eq!(response_fields(Some(&info)).0.as_deref(), Some("AES256"));
     }
 
     #[test]

@@ -248,9 +248,11 @@ fn keeps_encryption(
 ) -> bool {
     match (src, wants) {
         (None, None) => true,
-        (Some(s), None) => s.kind == crate::sse::KIND_S3,
+        (Some(s), None) => crate::sse::kind_of(s) == crate::sse::KIND_S3,
         (Some(s), Some(w)) => {
-            s.kind == w.kind && (s.kind == crate::sse::KIND_S3 || s.key_md5 == w.key_md5)
+            let kind = crate::sse::kind_of(s);
+            kind == crate::sse::kind_of(w)
+                && (kind == crate::sse::KIND_S3 || s.key_md5 == w.key_md5)
         }
         (None, Some(_)) => false,
     }
