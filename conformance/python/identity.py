@@ -289,6 +289,7 @@ class Issuer:
         now = int(time.time())
         claims = {"iss": iss or self.url, "sub": "sub-" + user, "aud": aud, "iat": now,
                   "exp": now + exp_in, "preferred_username": user, "groups": list(groups), **extra}
+        claims = {k: v for k, v in claims.items() if v is not None}
         if nbf_in is not None:
             claims["nbf"] = now + nbf_in
         key = key or (self.ec if alg == "ES256" else self.rsa)
@@ -336,8 +337,8 @@ def web_identity_sessions():
     expect("AccessDenied", dave.put_object, Bucket=b, Key="by-dave", Body=b"d")
     nobody = session_s3(web_identity(iss.token("erin"))["Credentials"])
     expect("AccessDenied", nobody.get_object, Bucket=b, Key="report")
-    # Sessions are audited as the federated user.
-    assert any(x["action"] == "s3:PutObject" for x in audit(f"principal=carol&bucket={b}"))
+    # Sessions are audited as the federated user, named PROVIDER:USER.
+    assert any(x["action"] == "s3:PutObject" for x in audit(f"principal=kc:carol&bucket={b}"))
     # boto3's own web-identity credential provider, from the standard environment variables.
     with tempfile.NamedTemporaryFile("w", suffix=".jwt") as tf:
         tf.write(iss.token("carol", ["analysts"], department="finance"))
@@ -357,9 +358,85 @@ def web_identity_sessions():
             os.environ.update(saved)
     # Within the 60 s clock-skew allowance an expired token still passes.
     web_identity(iss.token("carol", ["analysts"], exp_in=-30))
-    # Revoking a federated user ends its sessions.
-    admin_ok("POST", "/admin/v1/users/carol/revoke", {"before": "now"})
+    # Revoking a federated user ends its sessions, and refuses the tokens issued before.
+    old_token = iss.token("carol", ["analysts"], department="finance")
+    time.sleep(1.1)
+    admin_ok("POST", "/admin/v1/users/kc:carol/revoke", {"before": "now"})
     expect("AccessDenied", carol.get_object, Bucket=b, Key="report")
+    # Regression: a JWT issued before the revocation still got new sessions.
+    expect("AccessDenied", web_identity, old_token)
+    time.sleep(1.1)
+    web_identity(iss.token("carol", ["analysts"], department="finance"))
+    # A token without iat cannot show it came after the revocation: refused.
+    no_iat = iss.token("carol", ["analysts"], iat=None)
+    expect("AccessDenied", web_identity, no_iat)
+
+
+@test
+def federated_names_never_take_local_grants():
+    """Regression: an IdP user whose preferred_username equals a local admin's name got that
+    admin's grants. Federated principals are PROVIDER:USER."""
+    iss = issuer()
+    b = bucket()
+    s3.put_object(Bucket=b, Key="private", Body=b"p")
+    local, _, _ = new_user("boss", "readwrite", b)
+    admin_ok("POST", "/admin/v1/policies", {"user": local, "role": "admin"})
+    creds = web_identity(iss.token(local))["Credentials"]
+    expect("AccessDenied", session_s3(creds).get_object, Bucket=b, Key="private")
+    host = EP.split("//", 1)[1]
+    req = urllib.request.Request(f"http://{host}/admin/v1/users",
+                                 headers={"Authorization": f"Bearer {iss.token(local)}"})
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        raise AssertionError("a federated namesake got the local admin's rights")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403, e.code
+    # A grant to the federated name reaches it.
+    admin_ok("POST", "/admin/v1/policies", {"user": f"kc:{local}", "role": "readonly", "bucket": b})
+    creds = web_identity(iss.token(local))["Credentials"]
+    assert session_s3(creds).get_object(Bucket=b, Key="private")["Body"].read() == b"p"
+
+
+@test
+def bearer_tokens_issued_before_a_revocation_are_refused():
+    """Regression: after a revocation, a JWT issued before still worked as an admin Bearer
+    token."""
+    iss = issuer()
+    admin_ok("POST", "/admin/v1/policies", {"group": "ops2", "role": "admin"})
+    host = EP.split("//", 1)[1]
+
+    def status(token):
+        req = urllib.request.Request(f"http://{host}/admin/v1/users", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    old = iss.token("rita", ["ops2"])
+    assert status(old) == 200
+    time.sleep(1.1)
+    admin_ok("POST", "/admin/v1/users/kc:rita/revoke", {"before": "now"})
+    assert status(old) == 403
+    time.sleep(1.1)
+    assert status(iss.token("rita", ["ops2"])) == 200
+
+
+@test
+def unreachable_provider_details_stay_in_the_log():
+    """Regression: internal error text (an IdP fetch failure) reached unauthenticated STS
+    clients."""
+    iss = issuer()
+    dead = free_port()
+    admin_ok("PUT", "/admin/v1/idps/gone", {"type": "oidc", "issuer": f"http://127.0.0.1:{dead}/realms/gone",
+                                            "client_id": "fsgate"})
+    try:
+        token = iss.token("x", iss=f"http://127.0.0.1:{dead}/realms/gone")
+        e = expect("IDPCommunicationError", web_identity, token)
+        msg = e.response["Error"]["Message"]
+        assert "127.0.0.1" not in msg and "refused" not in msg.lower(), msg
+    finally:
+        admin_ok("DELETE", "/admin/v1/idps/gone")
 
 
 @test
@@ -422,7 +499,7 @@ def admin_api_accepts_bearer_tokens():
     assert get_users(iss.token("opal", ["guests"]))[0] == 403
     assert get_users(iss.token("opal", ["ops"], exp_in=-3600))[0] == 403
     assert get_users(iss.token("opal", ["ops"], key=iss.rogue))[0] == 403
-    assert any(r["action"] == "admin:ListUsers" and r["decision"] == "allow" for r in audit("principal=opal"))
+    assert any(r["action"] == "admin:ListUsers" and r["decision"] == "allow" for r in audit("principal=kc:opal"))
 
 
 # ---------------------------------------------------------------- OpenLDAP
@@ -595,7 +672,22 @@ def ldap_sessions():
             assert status == 403 and b"AccessDenied" in body, (user, status, body)
         status, _, body = ldap_sts("lena", "")
         assert status == 400 and b"MissingParameter" in body, body
-        assert any(r["action"] == "s3:PutObject" for r in audit(f"principal=lena&bucket={b}"))
+        assert any(r["action"] == "s3:PutObject" for r in audit(f"principal=corp:lena&bucket={b}"))
+        # Regression: the name as typed was the principal (`LENA` escaped grants and
+        # revocations of `lena`); it is the directory entry's own spelling.
+        status, _, body = ldap_sts("LENA", "lena-pw")
+        assert status == 200, body
+        session_s3(creds_of(body)).put_object(Bucket=b, Key="by-LENA", Body=b"l")
+        recs = audit(f"bucket={b}")
+        assert any(r["action"] == "s3:PutObject" and r["key"] == "by-LENA" and r["principal"] == "corp:lena"
+                   for r in recs), recs
+        admin_ok("POST", "/admin/v1/users/corp:lena/revoke", {"before": "now"})
+        expect("AccessDenied", session_s3(creds_of(body)).get_object, Bucket=b, Key="k")
+        # A directory error is not told to the client.
+        admin_ok("PUT", "/admin/v1/idps/corp", dict(corp, server=f"127.0.0.1:{free_port()}"))
+        status, _, body = ldap_sts("lena", "lena-pw")
+        assert status == 403 and b"127.0.0.1" not in body and b"onnect" not in body, (status, body)
+        admin_ok("PUT", "/admin/v1/idps/corp", corp)
         # StartTLS and LDAPS (the directory's certificate is self-signed: accepted only when
         # told to skip verification).
         for tls, p, insecure, works in [("starttls", port, True, True), ("tls", tls_port, True, True),

@@ -39,6 +39,9 @@ fn oidc_web_identity_and_bearer() {
         "web_identity_sessions",
         "web_identity_refuses_bad_tokens",
         "admin_api_accepts_bearer_tokens",
+        "federated_names_never_take_local_grants",
+        "bearer_tokens_issued_before_a_revocation_are_refused",
+        "unreachable_provider_details_stay_in_the_log",
     ]);
 }
 

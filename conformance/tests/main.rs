@@ -25,6 +25,7 @@ mod rclone;
 mod restic;
 mod rust_sdk;
 mod s3cmd;
+mod security;
 mod shutdown;
 mod tls;
 mod traces;

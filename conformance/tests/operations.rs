@@ -69,8 +69,32 @@ fn metrics_move_with_known_traffic() {
     fails(&s.aws_as(&ak, &sk, &["s3", "ls"]));
 
     ok(&s.aws(&["s3", "cp", "s3://met/big1", "-"]));
-    let m = scrape(&s, None);
-    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    // Regression: an open /metrics showed physical bytes, a cross-tenant dedup oracle. The
+    // open scrape leaves out what reveals tenants' data; an admin's signed scrape has it.
+    let public = scrape(&s, None);
+    assert!(public.starts_with("HTTP/1.1 200"), "{public}");
+    assert!(
+        sample(&public, "fsgate_requests_total").is_some(),
+        "{public}"
+    );
+    for hidden in [
+        "fsgate_store_physical_bytes",
+        "fsgate_store_logical_bytes",
+        "fsgate_data_free_bytes",
+        "fsgate_rocksdb_live_sst_bytes",
+    ] {
+        assert!(
+            !public.contains(hidden),
+            "{hidden} in the open scrape:\n{public}"
+        );
+    }
+    let m = ok(&s.python_as(
+        "signed_get.py",
+        fsgate_conformance::ROOT_USER,
+        fsgate_conformance::ROOT_PASS,
+        &["/metrics"],
+    ));
+    assert!(m.starts_with("200\n"), "{m}");
     let v = |p: &str| sample(&m, p).unwrap_or_else(|| panic!("no sample {p}:\n{m}"));
     assert_eq!(
         v(r#"fsgate_requests_total{api="s3:PutObject",status="200"}"#),
@@ -215,7 +239,14 @@ fn per_bucket_metrics_only_when_asked() {
             big.path().to_str().unwrap(),
         ]));
     }
-    let m = scrape(&s, None);
+    // Per-bucket figures name buckets: only the metrics token or an admin sees them.
+    assert!(!scrape(&s, None).contains("loud"));
+    let m = ok(&s.python_as(
+        "signed_get.py",
+        fsgate_conformance::ROOT_USER,
+        fsgate_conformance::ROOT_PASS,
+        &["/metrics"],
+    ));
     assert_eq!(
         sample(
             &m,
@@ -273,7 +304,8 @@ fn alert_rules_check_and_pass_their_tests() {
 /// running fsgate once it has seen ordinary traffic.
 #[test]
 fn dashboard_and_alerts_query_only_exported_metrics() {
-    let s = Server::start();
+    // As deployed: Prometheus scrapes with the metrics token.
+    let s = Server::start_with(&["--metrics-token", "dash-token"]);
     ok(&s.aws(&["s3", "mb", "s3://dash"]));
     let f = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(f.path(), b"dashboard").unwrap();
@@ -281,7 +313,7 @@ fn dashboard_and_alerts_query_only_exported_metrics() {
     ok(&s.aws(&["s3", "cp", "s3://dash/k", "-"]));
     fails(&s.aws(&["s3", "cp", "s3://dash/missing", "-"]));
     fails(&s.aws_as("AKIDOESNOTEXIST00000", "secret", &["s3", "ls"]));
-    let m = scrape(&s, None);
+    let m = scrape(&s, Some("dash-token"));
     let exported: std::collections::HashSet<String> = m
         .lines()
         .filter(|l| l.starts_with("fsgate_"))

@@ -155,11 +155,24 @@ enum KeyCmd {
         #[arg(value_name = "ACCESS_KEY")]
         key: String,
     },
-    /// Refuse every signature, presigned URL and STS session of USER's keys made before TIME
-    /// (signatures made after it still work). Delete the key too if it leaked.
+    /// Refuse every signature, presigned URL and STS session made before TIME with USER's
+    /// keys (and, for a federated `PROVIDER:USER`, tokens issued before it), or with one
+    /// ACCESS_KEY only; signatures made after it still work. Delete the key too if it leaked.
+    ///
+    /// SigV2 presigned URLs carry no signing time, only an expiry up to 7 days ahead: for 7
+    /// days after TIME every SigV2 presigned URL of what was revoked is refused, fresh ones
+    /// included. Revoke one --access-key to spare the user's other keys, and presign with
+    /// SigV4 (see the README) so that new links keep working.
     Revoke {
+        #[arg(
+            long,
+            required_unless_present = "access_key",
+            conflicts_with = "access_key"
+        )]
+        user: Option<String>,
+        /// Revoke one access key instead of all of a user's.
         #[arg(long)]
-        user: String,
+        access_key: Option<String>,
         /// RFC 3339, Unix seconds, or `now`.
         #[arg(long)]
         before: String,
@@ -809,16 +822,25 @@ async fn run(cli: Cli) -> Result<()> {
                 j,
                 &call(&c, "DELETE", &format!("/admin/v1/keys/{}", enc(&key)), None).await?,
             ),
-            KeyCmd::Revoke { user, before } => print_one(
-                j,
-                &call(
-                    &c,
-                    "POST",
-                    &format!("/admin/v1/users/{}/revoke", enc(&user)),
-                    Some(json!({"before": before})),
-                )
-                .await?,
-            ),
+            KeyCmd::Revoke {
+                user,
+                access_key,
+                before,
+            } => {
+                let path = match (user, access_key) {
+                    (Some(u), _) => format!("/admin/v1/users/{}/revoke", enc(&u)),
+                    (None, Some(ak)) => format!("/admin/v1/keys/{}/revoke", enc(&ak)),
+                    (None, None) => anyhow::bail!("give --user or --access-key"),
+                };
+                let out = call(&c, "POST", &path, Some(json!({"before": before}))).await?;
+                if !j && let Some(until) = out.get("sigv2_presigned_refused_until") {
+                    eprintln!(
+                        "note: SigV2 presigned URLs of what was revoked are refused until {} (they carry no signing time); SigV4 ones signed from now on work.",
+                        until.as_str().unwrap_or_default()
+                    );
+                }
+                print_one(j, &out)
+            }
         },
         Cmd::Idp(i) => match i {
             IdpCmd::Add(a) => {

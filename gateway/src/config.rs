@@ -39,6 +39,32 @@ pub struct Config {
     pub zero_copy: bool,
     /// Write large blobs past the page cache (`O_DIRECT`).
     pub direct_writes: bool,
+    /// What a client may cost before it is decided.
+    pub limits: Limits,
+}
+
+/// Bounds on what any client, authenticated or not, may cost the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time to send a request's headers, and to stay idle between requests.
+    pub header_timeout: std::time::Duration,
+    /// Longest a request body may send nothing.
+    pub body_timeout: std::time::Duration,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Request-body bytes held in memory, over all requests, before their decision.
+    pub pre_decision_memory: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: std::time::Duration::from_secs(30),
+            body_timeout: std::time::Duration::from_secs(60),
+            max_connections: 4096,
+            pre_decision_memory: 256 << 20,
+        }
+    }
 }
 
 /// Where the root credentials came from.

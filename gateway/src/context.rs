@@ -2,7 +2,8 @@
 //! record: the request id, who asked, what was decided.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use fsgate_policy::{Action, Decision, Principal};
@@ -52,9 +53,30 @@ pub struct RequestCtx {
     pub user_agent: String,
     /// How the request authenticated (`sigv4`, `presigned`, `sigv2`, `anonymous`).
     pub auth: String,
+    /// The query string, decoded once as s3s decodes it (see `query.rs`).
+    pub query: crate::query::DecodedQuery,
     /// The OpenTelemetry trace id, once known (empty when tracing is off).
     pub trace_id: std::sync::OnceLock<String>,
     fields: Mutex<AuditFields>,
+    /// Set once an access hook decided the request: body bytes read from then on are no
+    /// longer held against the pre-decision memory budget.
+    decided: AtomicBool,
+    /// What the request's undecided body bytes hold of the pre-decision budget, until the
+    /// request is done.
+    held: Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    /// Why reading the body was stopped, if it was.
+    body_refused: Mutex<Option<BodyRefused>>,
+}
+
+/// Why fsgate stopped reading a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyRefused {
+    /// The pre-decision memory budget is spent (answered 503 SlowDown).
+    #[error("the server holds too many undecided request bodies")]
+    Memory,
+    /// The body sent nothing for too long (answered 400 RequestTimeout).
+    #[error("the request body sent nothing for too long")]
+    Stalled,
 }
 
 impl RequestCtx {
@@ -67,6 +89,7 @@ impl RequestCtx {
         secure: bool,
         user_agent: String,
         auth: String,
+        query: crate::query::DecodedQuery,
     ) -> Arc<Self> {
         Arc::new(Self {
             request_id,
@@ -76,16 +99,63 @@ impl RequestCtx {
             secure,
             user_agent,
             auth,
+            query,
             trace_id: std::sync::OnceLock::new(),
             fields: Mutex::new(AuditFields::default()),
+            decided: AtomicBool::new(false),
+            held: Mutex::new(None),
+            body_refused: Mutex::new(None),
         })
+    }
+
+    /// Marks the request decided by an access hook.
+    pub fn mark_decided(&self) {
+        self.decided.store(true, Ordering::Release);
+    }
+
+    /// Whether an access hook decided the request.
+    #[must_use]
+    pub fn is_decided(&self) -> bool {
+        self.decided.load(Ordering::Acquire)
+    }
+
+    /// Holds `bytes` of the pre-decision budget until the request is done; false (and
+    /// nothing held) when the budget has no room.
+    pub fn hold_undecided(&self, budget: &Arc<tokio::sync::Semaphore>, bytes: usize) -> bool {
+        let Ok(n) = u32::try_from(bytes) else {
+            return false;
+        };
+        let Ok(permit) = budget.clone().try_acquire_many_owned(n) else {
+            return false;
+        };
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        match held.as_mut() {
+            Some(h) => h.merge(permit),
+            None => *held = Some(permit),
+        }
+        true
+    }
+
+    /// Records why the body was refused (the front layer answers accordingly).
+    pub fn refuse_body(&self, why: BodyRefused) {
+        *self
+            .body_refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(why);
+    }
+
+    /// Why the body was refused, if it was.
+    #[must_use]
+    pub fn body_refused(&self) -> Option<BodyRefused> {
+        *self
+            .body_refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The audit fields, for reading or updating.
     pub fn fields(&self) -> MutexGuard<'_, AuditFields> {
-        self.fields
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.fields.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records who is asking.

@@ -4,6 +4,7 @@
 //! body is finished or abandoned — writes exactly one audit record and updates metrics.
 
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,16 +26,15 @@ use fsgate_store::audit::{AuditWriter, request_id};
 use fsgate_store::model::AuditEntry;
 use fsgate_store::{Store, now_ns};
 
-use crate::context::RequestCtx;
+use crate::context::{BodyRefused, RequestCtx};
 use crate::cors::{self, CorsRule};
 use crate::host::DomainHost;
+use crate::query::DecodedQuery;
 use s3s::host::S3Host as _;
 
 const X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
 const X_AMZ_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amz-request-id");
 
-/// Presigned URLs may live at most 7 days (AWS).
-const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
 /// Largest DeleteObjects body accepted (1000 keys of 1024 bytes plus XML).
 const MAX_DELETE_BODY: usize = 2 << 20;
 
@@ -73,6 +73,10 @@ pub struct Front {
     /// Metrics refresh, `/metrics` access and readiness settings.
     ops: Option<Operations>,
     seq: AtomicU32,
+    /// Bytes of undecided request bodies all requests may hold at once.
+    pre_decision_budget: Arc<tokio::sync::Semaphore>,
+    /// Longest a request body may send nothing.
+    body_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Front {
@@ -242,33 +246,62 @@ impl AuditGuard {
     }
 }
 
-/// Counts request body bytes.
+/// The request body as s3s reads it: counted; until the request is decided, every byte held
+/// against the shared pre-decision budget (so undecided bodies cost bounded memory however
+/// many clients send them); failed when it sends nothing for `idle` (slow-body clients).
 struct CountingBody {
     inner: Incoming,
     counter: Arc<AtomicU64>,
     /// Set once the body has been read to its end.
     done: Arc<std::sync::atomic::AtomicBool>,
+    rc: Arc<RequestCtx>,
+    budget: Arc<tokio::sync::Semaphore>,
+    idle: std::time::Duration,
+    /// Runs while the body sends nothing; reset by every frame.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl HttpBody for CountingBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = s3s::StdError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        match polled {
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
                     self.counter.fetch_add(d.len() as u64, Ordering::Relaxed);
+                    if !self.rc.is_decided() && !self.rc.hold_undecided(&self.budget, d.len()) {
+                        self.rc.refuse_body(BodyRefused::Memory);
+                        return Poll::Ready(Some(Err(Box::new(BodyRefused::Memory))));
+                    }
                 }
+                let deadline = tokio::time::Instant::now() + self.idle;
+                if let Some(t) = self.stall.as_mut() {
+                    t.as_mut().reset(deadline);
+                }
+                Poll::Ready(Some(Ok(f)))
             }
-            Poll::Ready(None) => self.done.store(true, Ordering::Relaxed),
-            _ => {}
+            Poll::Ready(None) => {
+                self.done.store(true, Ordering::Relaxed);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Pending => {
+                let idle = self.idle;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    self.rc.refuse_body(BodyRefused::Stalled);
+                    return Poll::Ready(Some(Err(Box::new(BodyRefused::Stalled))));
+                }
+                Poll::Pending
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -277,6 +310,25 @@ impl HttpBody for CountingBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The answer to a request whose body fsgate stopped reading.
+fn body_refused_response(why: BodyRefused) -> Response<Body> {
+    match why {
+        BodyRefused::Memory => {
+            let mut r = s3_error_response(S3Error::with_message(
+                S3ErrorCode::SlowDown,
+                "Please reduce your request rate.",
+            ));
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        BodyRefused::Stalled => s3_error_response(S3Error::with_message(
+            S3ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.",
+        )),
     }
 }
 
@@ -331,32 +383,21 @@ fn text(
     r
 }
 
-fn auth_method<B>(req: &Request<B>) -> &'static str {
-    let q = req.uri().query().unwrap_or("");
-    if q.contains("X-Amz-Signature=") {
-        "presigned"
-    } else if q.contains("Signature=") && q.contains("AWSAccessKeyId=") {
-        "presigned-v2"
-    } else {
-        match req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(a) if a.starts_with("AWS4-HMAC-SHA256") => "sigv4",
-            Some(a) if a.starts_with("AWS ") => "sigv2",
-            Some(_) => "other",
-            None if req.headers().contains_key(&crate::routes::BEARER_HEADER) => "bearer",
-            None => "anonymous",
-        }
+/// How the request authenticated, for the audit: read as s3s reads it (`auth::SignedBy`).
+fn auth_method<B>(req: &Request<B>, query: &DecodedQuery) -> &'static str {
+    let by = crate::auth::SignedBy::of(req.method(), req.headers(), query);
+    if by == crate::auth::SignedBy::Unsigned
+        && req.headers().contains_key(&crate::routes::BEARER_HEADER)
+    {
+        return "bearer";
     }
+    by.audit_name()
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then_some(v)
-    })
+/// Compares two secrets in time that depends only on their lengths.
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn s3_error_response(e: S3Error) -> Response<Body> {
@@ -422,7 +463,7 @@ fn aws_post_policy_error(resp: Response<Body>, code: &mut String) -> Response<Bo
 
 /// The access key a request claims (header or presigned query), for the audit record of a
 /// request whose signature never verified.
-fn claimed_access_key<B>(req: &Request<B>) -> String {
+fn claimed_access_key<B>(req: &Request<B>, query: &DecodedQuery) -> String {
     let from_header = req
         .headers()
         .get(http::header::AUTHORIZATION)
@@ -430,12 +471,9 @@ fn claimed_access_key<B>(req: &Request<B>) -> String {
         .and_then(|a| a.split_once("Credential="))
         .map(|(_, rest)| rest.split('/').next().unwrap_or("").to_owned());
     let from_query = || {
-        let q = req.uri().query()?;
-        let cred =
-            query_param(q, "X-Amz-Credential").or_else(|| query_param(q, "AWSAccessKeyId"))?;
-        let cred = percent_encoding::percent_decode_str(cred)
-            .decode_utf8_lossy()
-            .into_owned();
+        let cred = query
+            .unique("X-Amz-Credential")
+            .or_else(|| query.unique("AWSAccessKeyId"))?;
         Some(cred.split('/').next().unwrap_or("").to_owned())
     };
     let mut ak = from_header.or_else(from_query).unwrap_or_default();
@@ -460,7 +498,23 @@ impl Front {
             host: None,
             ops: None,
             seq: AtomicU32::new(0),
+            pre_decision_budget: Arc::new(tokio::sync::Semaphore::new(
+                crate::config::Limits::default().pre_decision_memory,
+            )),
+            body_timeout: crate::config::Limits::default().body_timeout,
         }
+    }
+
+    /// What a request may cost before it is decided.
+    #[must_use]
+    pub fn with_limits(mut self, limits: &crate::config::Limits) -> Self {
+        self.pre_decision_budget = Arc::new(tokio::sync::Semaphore::new(
+            limits
+                .pre_decision_memory
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
+        self.body_timeout = limits.body_timeout;
+        self
     }
 
     /// Scrape-time metrics, the `/metrics` token, readiness thresholds.
@@ -470,44 +524,46 @@ impl Front {
         self
     }
 
-    /// `/metrics`: open without a token; with one, the bearer token answers here and a SigV4
-    /// signature goes on to the admin route (`None`), which decides `admin:ScrapeMetrics`.
+    /// `/metrics`. The bearer token (when one is set) answers here with everything; a SigV4
+    /// signature goes on to the admin route (`None`), which decides `admin:ScrapeMetrics` and
+    /// answers with everything. Without either: 401 when a token is set, else the public view,
+    /// which leaves out what reveals tenants' data (`telemetry::public_view`).
     async fn metrics_response<B>(&self, req: &Request<B>) -> Option<Response<AuditedBody>> {
-        if let Some(ops) = &self.ops {
-            if let Some(token) = &ops.metrics_token {
-                let auth = req
-                    .headers()
-                    .get(http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok());
-                let given = auth.and_then(|v| v.strip_prefix("Bearer "));
-                if given != Some(token.as_str()) {
-                    let signed = auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
-                        || req
-                            .uri()
-                            .query()
-                            .is_some_and(|q| q.contains("X-Amz-Signature="));
-                    if signed {
-                        return None;
-                    }
-                    let mut r = text(
-                        StatusCode::UNAUTHORIZED,
-                        "metrics need the bearer token or an admin's signature\n",
-                        "text/plain",
-                    );
-                    r.headers_mut().insert(
-                        http::header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Bearer"),
-                    );
-                    return Some(r);
-                }
+        let auth = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let signed = auth.is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
+            || DecodedQuery::of(req.uri()).has("X-Amz-Signature");
+        let token = self.ops.as_ref().and_then(|o| o.metrics_token.as_deref());
+        let given = auth.and_then(|v| v.strip_prefix("Bearer "));
+        let full = match (token, given) {
+            (Some(t), Some(g)) if constant_time_eq(g.as_bytes(), t.as_bytes()) => true,
+            _ if signed => return None,
+            (Some(_), _) => {
+                let mut r = text(
+                    StatusCode::UNAUTHORIZED,
+                    "metrics need the bearer token or an admin's signature\n",
+                    "text/plain",
+                );
+                r.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer"),
+                );
+                return Some(r);
             }
+            (None, _) => false,
+        };
+        if let Some(ops) = &self.ops {
             ops.telemetry.refresh().await;
         }
-        Some(text(
-            StatusCode::OK,
-            self.metrics.render(),
-            "text/plain; version=0.0.4",
-        ))
+        let rendered = self.metrics.render();
+        let body = if full {
+            rendered
+        } else {
+            crate::telemetry::public_view(&rendered)
+        };
+        Some(text(StatusCode::OK, body, "text/plain; version=0.0.4"))
     }
 
     /// Counts an authentication failure by reason, from the error sent.
@@ -682,13 +738,18 @@ impl Front {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        // The one decoding of the query: signing facts, limits and the audit read it.
+        let query = DecodedQuery::of(req.uri());
+        let auth = auth_method(&req, &query);
+        let claimed_key = claimed_access_key(&req, &query);
         let rc = RequestCtx::new(
             id.clone(),
             time_ns,
             remote.ip(),
             self.secure,
             user_agent,
-            auth_method(&req).into(),
+            auth.into(),
+            query,
         );
         // One span per request, under the client's trace when it sent a traceparent. Without
         // a collector, only its request id (for log lines) is recorded.
@@ -709,7 +770,6 @@ impl Front {
         };
         let _ = rc.trace_id.set(trace_id.clone());
         let route = format!("{} {}", req.method(), req.uri().path());
-        let claimed_key = claimed_access_key(&req);
         let received = Arc::new(AtomicU64::new(0));
         crate::request_metrics::in_flight(1.0);
 
@@ -790,7 +850,7 @@ impl Front {
         received: &Arc<AtomicU64>,
         body_done: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Response<Body> {
-        match self.precheck(req, received, body_done).await {
+        let resp = match self.precheck(req, rc, received, body_done).await {
             Ok(mut req) => {
                 req.extensions_mut().insert(rc.clone());
                 match self.s3.call(req).await {
@@ -802,6 +862,12 @@ impl Front {
                 }
             }
             Err(e) => s3_error_response(e),
+        };
+        // A body fsgate stopped reading fails the request with its own answer, whatever the
+        // reader made of the error.
+        match rc.body_refused() {
+            Some(why) if resp.status().as_u16() >= 400 => body_refused_response(why),
+            _ => resp,
         }
     }
 
@@ -809,30 +875,21 @@ impl Front {
     async fn precheck(
         &self,
         req: Request<Incoming>,
+        rc: &Arc<RequestCtx>,
         received: &Arc<AtomicU64>,
         done: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Request<Body>, S3Error> {
-        let query = req.uri().query().unwrap_or("").to_owned();
-        if let Some(exp) = query_param(&query, "X-Amz-Expires") {
-            match exp.parse::<u64>() {
-                Ok(n) if n <= MAX_PRESIGNED_EXPIRES => {}
-                _ => {
-                    return Err(S3Error::with_message(
-                        S3ErrorCode::AuthorizationQueryParametersError,
-                        "X-Amz-Expires must be less than a week (in seconds) that is 604800",
-                    ));
-                }
-            }
-        }
-        let is_delete_objects = req.method() == Method::POST
-            && query
-                .split('&')
-                .any(|kv| kv == "delete" || kv.starts_with("delete="));
+        // s3s routes `POST /bucket?delete` (however the name is encoded) to DeleteObjects.
+        let is_delete_objects = req.method() == Method::POST && rc.query.has("delete");
         let (parts, body) = req.into_parts();
         let counted = CountingBody {
             inner: body,
             counter: received.clone(),
             done: done.clone(),
+            rc: rc.clone(),
+            budget: self.pre_decision_budget.clone(),
+            idle: self.body_timeout,
+            stall: None,
         };
         if !is_delete_objects {
             return Ok(Request::from_parts(parts, Body::http_body_unsync(counted)));

@@ -31,6 +31,15 @@ pub fn valid_name(n: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._@+=,-".contains(&b))
 }
 
+/// A name a grant or revocation may name: a local user (`valid_name`) or a federated one,
+/// `PROVIDER:USER` (see `sts::federated_name`).
+#[must_use]
+pub fn valid_principal_name(n: &str) -> bool {
+    valid_name(n)
+        || n.split_once(':')
+            .is_some_and(|(provider, user)| valid_name(provider) && valid_name(user))
+}
+
 /// The root credentials.
 #[derive(Clone)]
 pub struct RootCredentials {
@@ -59,6 +68,8 @@ pub struct IamSnapshot {
     service_accounts: HashMap<String, (ServiceAccountRecord, Option<Limit>)>,
     /// user name → signatures and sessions made before this time (ns) are refused.
     revoked: HashMap<String, u64>,
+    /// Revocation times of single access keys.
+    revoked_keys: HashMap<String, u64>,
     /// Identity providers by name.
     pub providers: Vec<IdentityProvider>,
     /// The policy engine with every attachment linked.
@@ -239,6 +250,7 @@ impl Iam {
             users,
             service_accounts,
             revoked: store.list_revocations()?.into_iter().collect(),
+            revoked_keys: store.list_key_revocations()?.into_iter().collect(),
             providers: store.list_identity_providers()?,
             engine,
         })
@@ -465,6 +477,7 @@ impl Iam {
             .filter(|u| u.enabled)
             .ok_or(AuthFailure::UnknownKey)?;
         check_revocation(snap, user, signed_ns)?;
+        revocation_check(snap.revoked_keys.get(access_key), signed_ns)?;
         let limits = snap
             .service_accounts
             .get(access_key)
@@ -474,28 +487,19 @@ impl Iam {
         Ok(Principal::user(u.name.clone(), u.groups.clone()).limited(limits))
     }
 
-    /// The principal of a federated identity (token or directory): its groups and tags, plus
-    /// the groups of a local user of the same name; refused when that local user is disabled.
+    /// The principal of a federated identity (token or directory): its `PROVIDER:USER` name,
+    /// groups and tags; refused when the credential was issued before a revocation of that
+    /// name (a token without `iat` counts as issued before).
     pub fn federated_principal(
         &self,
-        user: &str,
-        groups: &[String],
-        tags: &[(String, String)],
+        id: &crate::sts::FederatedIdentity,
     ) -> Result<Principal, AuthFailure> {
         let snap = self.snapshot_now();
-        let mut groups = groups.to_vec();
-        if let Some(u) = snap.users.get(user) {
-            if !u.enabled {
-                return Err(AuthFailure::UnknownKey);
-            }
-            groups.extend(u.groups.iter().cloned());
-            groups.sort();
-            groups.dedup();
-        }
+        check_revocation(&snap, &id.user, id.issued_ns)?;
         Ok(Principal::User {
-            name: user.to_owned(),
-            groups,
-            tags: tags.to_vec(),
+            name: id.user.clone(),
+            groups: id.groups.clone(),
+            tags: id.tags.clone(),
         })
     }
 
@@ -518,13 +522,9 @@ impl Iam {
         }
         let session = self.session(p.access_key).ok_or(AuthFailure::UnknownKey)?;
         let rec = &session.rec;
-        let token_ok = p.token.is_some_and(|t| {
-            t.len() == rec.token.len()
-                && t.bytes()
-                    .zip(rec.token.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        });
+        let token_ok = p
+            .token
+            .is_some_and(|t| crate::front::constant_time_eq(t.as_bytes(), rec.token.as_bytes()));
         if !token_ok {
             return Err(AuthFailure::InvalidToken);
         }
@@ -538,11 +538,13 @@ impl Iam {
             SessionSource::AssumeRole { parent_key } => {
                 self.key_principal(&snap, parent_key, Some(rec.created_ns))?
             }
-            // A federated identity: its groups and tags come from the token or directory; a
-            // local user of the same name adds its groups, and disabling it cuts the session.
-            SessionSource::WebIdentity { .. } | SessionSource::Ldap { .. } => {
-                self.federated_principal(&rec.user, &rec.groups, &rec.tags)?
-            }
+            // A federated identity (`PROVIDER:USER`, never a local user's name): its groups
+            // and tags come from the token or directory; revocations were checked above.
+            SessionSource::WebIdentity { .. } | SessionSource::Ldap { .. } => Principal::User {
+                name: rec.user.clone(),
+                groups: rec.groups.clone(),
+                tags: rec.tags.clone(),
+            },
         };
         Ok(base.limited(session.limit.clone().into_iter().collect()))
     }
@@ -553,7 +555,11 @@ fn check_revocation(
     user: &str,
     signed_ns: Option<u64>,
 ) -> Result<(), AuthFailure> {
-    match (snap.revoked.get(user), signed_ns) {
+    revocation_check(snap.revoked.get(user), signed_ns)
+}
+
+fn revocation_check(before: Option<&u64>, signed_ns: Option<u64>) -> Result<(), AuthFailure> {
+    match (before, signed_ns) {
         (None, _) => Ok(()),
         (Some(before), Some(t)) if t >= *before => Ok(()),
         // Signed before the revocation time, or when it cannot be told (SigV2 presigned).

@@ -67,16 +67,22 @@ async fn search_then_bind(
         .map_err(|e| format!("service account bind failed: {e}"))?;
     let escaped = ldap_escape(user);
     let filter = p.user_filter.replace("%s", &escaped);
+    // The name the entry itself holds, not the one typed: directories match `uid=ALICE` to
+    // `uid: alice`, and per-user grants and revocations must not be escaped by case.
+    let name_attribute = filter_attribute(&p.user_filter);
+    let attrs = name_attribute.map_or_else(|| vec!["1.1"], |a| vec![a]);
     let (entries, _) = ldap
-        .search(&p.user_base, Scope::Subtree, &filter, vec!["1.1"])
+        .search(&p.user_base, Scope::Subtree, &filter, attrs)
         .await
         .and_then(ldap3::SearchResult::success)
         .map_err(|e| format!("user search failed: {e}"))?;
-    let dn = match entries.as_slice() {
-        [one] => SearchEntry::construct(one.clone()).dn,
+    let entry = match entries.as_slice() {
+        [one] => SearchEntry::construct(one.clone()),
         [] => return Err("invalid user name or password".into()),
         _ => return Err("the user filter matches more than one entry".into()),
     };
+    let canonical = canonical_name(&entry, name_attribute, user);
+    let dn = entry.dn;
     // The password is proven on a connection of its own, so the service account's searches
     // never run with the user's rights.
     let mut as_user = connect(p).await?;
@@ -111,12 +117,14 @@ async fn search_then_bind(
         .collect();
     names.sort();
     names.dedup();
-    if !valid_name(user) {
-        return Err(format!("'{user}' is not a valid fsgate user name"));
+    if !valid_name(&canonical) {
+        return Err(format!("'{canonical}' is not a valid fsgate user name"));
     }
     Ok(FederatedIdentity {
         provider: p.name.clone(),
-        user: user.to_owned(),
+        user: crate::sts::federated_name(&p.name, &canonical),
+        // The password was proven just now.
+        issued_ns: Some(fsgate_store::now_ns()),
         groups: names,
         tags: Vec::new(),
         subject: dn.clone(),
@@ -126,4 +134,65 @@ async fn search_then_bind(
             dn,
         },
     })
+}
+
+/// The attribute a user filter matches the typed name against: `uid` in
+/// `(&(objectClass=person)(uid=%s))`.
+fn filter_attribute(filter: &str) -> Option<&str> {
+    let (before, _) = filter.split_once("=%s")?;
+    let attr = before.rsplit('(').next()?.trim();
+    (!attr.is_empty() && attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .then_some(attr)
+}
+
+/// The entry's own spelling of the user's name: the filter attribute's value that matches
+/// what was typed (ignoring case), else the value of the DN's first component.
+fn canonical_name(entry: &SearchEntry, attribute: Option<&str>, typed: &str) -> String {
+    let from_attribute = attribute.and_then(|a| {
+        let values = entry
+            .attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(a))
+            .map(|(_, v)| v)?;
+        values
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(typed))
+            .or_else(|| values.first())
+            .cloned()
+    });
+    from_attribute.unwrap_or_else(|| {
+        entry
+            .dn
+            .split(',')
+            .next()
+            .and_then(|rdn| rdn.split_once('='))
+            .map_or_else(|| typed.to_owned(), |(_, v)| v.trim().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_names_the_attribute() {
+        assert_eq!(filter_attribute("(uid=%s)"), Some("uid"));
+        assert_eq!(
+            filter_attribute("(&(objectClass=inetOrgPerson)(sAMAccountName=%s))"),
+            Some("sAMAccountName")
+        );
+        assert_eq!(filter_attribute("(|(mail=%s)(cn=x))"), Some("mail"));
+        assert_eq!(filter_attribute("(uid=*)"), None);
+    }
+
+    #[test]
+    fn the_entry_spells_the_name() {
+        let entry = SearchEntry {
+            dn: "uid=alice,ou=people,dc=example,dc=org".into(),
+            attrs: [("uid".to_owned(), vec!["alice".to_owned()])].into(),
+            bin_attrs: std::collections::HashMap::new(),
+        };
+        assert_eq!(canonical_name(&entry, Some("uid"), "ALICE"), "alice");
+        assert_eq!(canonical_name(&entry, None, "ALICE"), "alice");
+    }
 }

@@ -25,6 +25,7 @@ pub mod iam;
 pub mod ldap;
 pub mod lifecycle;
 pub mod oidc;
+pub mod query;
 pub mod request_metrics;
 pub mod routes;
 pub mod s3;
@@ -166,6 +167,7 @@ async fn open_and_build(
         ..StoreOptions::default()
     };
     let store = open_store(&cfg.data, opts, phase).await?;
+    make_private(&cfg.data)?;
     let rec = store.recovery();
     if rec.staged_removed + rec.unreferenced_removed > 0 {
         tracing::info!(
@@ -222,13 +224,19 @@ async fn open_and_build(
         builder.set_host(d.clone());
     }
     let mut s3cfg = S3Config::default();
-    // POST-policy uploads are buffered before the access check: keep them small.
+    // What s3s buffers before the access hook decides: POST-policy uploads (the file is read
+    // before any decision), their form fields, and XML bodies (CompleteMultipartUpload with
+    // 10,000 parts is ~1.5 MiB). All of it also counts against --pre-decision-memory.
     s3cfg.post_object_max_file_size = 64 << 20;
+    s3cfg.form_max_field_size = 256 << 10;
+    s3cfg.form_max_fields_size = 1 << 20;
+    s3cfg.xml_max_body_size = 4 << 20;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
     let front = Arc::new(
         front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
             .with_domain(domain)
             .with_secure(secure)
+            .with_limits(&cfg.limits)
             .with_operations(front::Operations {
                 telemetry: scrape.telemetry.clone(),
                 metrics_token: cfg.metrics_token.clone(),
@@ -242,6 +250,26 @@ async fn open_and_build(
     print_banner(&cfg, local, &root, source);
     set_phase(phase, Phase::Serving(front));
     Ok(Running { audit })
+}
+
+/// Makes the data directory private to fsgate's user: it holds every user's secret (one made
+/// by an older version was 0755; closing the top closes everything below it). A directory
+/// fsgate does not own (a volume mounted for a group, say) is left as it is, with a warning
+/// when others can read it.
+fn make_private(data: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let meta = std::fs::metadata(data)?;
+    let open = meta.mode() & 0o077 != 0;
+    if open && meta.uid() == rustix::process::geteuid().as_raw() {
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+    } else if open {
+        tracing::warn!(
+            data = %data.display(),
+            mode = format!("{:o}", meta.mode() & 0o777),
+            "the data directory belongs to another user and others may read it; make it private to fsgate's user"
+        );
+    }
+    Ok(())
 }
 
 /// An accepted connection, before TLS: plain, or plain with a zero-copy writer.
@@ -276,6 +304,10 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let mut running: Option<Running> = None;
 
     let zero_copy_on = cfg.zero_copy;
+    let limits = cfg.limits;
+    // One permit per open connection: past the cap a connection is closed at once, so no
+    // client can hold every file descriptor.
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = Box::pin(shutdown_signal());
     loop {
@@ -287,6 +319,11 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                         tracing::warn!(error = %e, "accept failed");
                         continue;
                     }
+                };
+                let Ok(connection_permit) = connections.clone().try_acquire_owned() else {
+                    metrics::counter!("fsgate_connections_refused_total").increment(1);
+                    drop(stream);
+                    continue;
                 };
                 // Without TCP_NODELAY every small response waits ~40 ms for a delayed ACK.
                 let _ = stream.set_nodelay(true);
@@ -320,10 +357,15 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {
+                    let _connection_permit = connection_permit;
                     let http = http1::Builder::new()
                         .keep_alive(true)
                         // A client that half-closes after its request still gets the response.
                         .half_close(true)
+                        // Headers must arrive in time, and an idle keep-alive connection is
+                        // closed after the same time (slowloris).
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(limits.header_timeout)
                         .clone();
                     let served = match (tls, stream) {
                         (_, Connection::ZeroCopy(io)) => {

@@ -92,6 +92,20 @@ struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "FSGATE_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Seconds a connection may take to send a request's headers, and stay idle between
+    /// requests, before it is closed.
+    #[arg(long, default_value_t = 30, env = "FSGATE_HEADER_TIMEOUT")]
+    header_timeout: u64,
+    /// Seconds a request body may send nothing before the request fails (RequestTimeout).
+    #[arg(long, default_value_t = 60, env = "FSGATE_BODY_TIMEOUT")]
+    body_timeout: u64,
+    /// Most connections open at once; one more is closed as soon as it is accepted.
+    #[arg(long, default_value_t = 4096, env = "FSGATE_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Bytes of request bodies all requests together may hold in memory before they are
+    /// decided (POST form uploads, XML bodies); past it, a request gets 503 SlowDown.
+    #[arg(long, default_value_t = 256 << 20, env = "FSGATE_PRE_DECISION_MEMORY")]
+    pre_decision_memory: usize,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +196,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit,
                 zero_copy,
                 direct_writes,
+                header_timeout,
+                body_timeout,
+                max_connections,
+                pre_decision_memory,
             } = *args;
             let tls = fsgate::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
@@ -206,7 +224,16 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit: audit == "on",
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
+                limits: fsgate::config::Limits {
+                    header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+                    body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
+                    max_connections: max_connections.max(1),
+                    pre_decision_memory,
+                },
             };
+            // Everything fsgate creates (data directory, RocksDB files with user secrets,
+            // blobs, keys) is private to its user.
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

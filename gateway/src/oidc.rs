@@ -46,6 +46,19 @@ struct CachedKeys {
     fetched: Instant,
 }
 
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token itself is wrong (expired, bad signature, wrong audience...): the reason is
+    /// about what the client sent, and is told to it.
+    #[error("{0}")]
+    Refused(String),
+    /// The provider could not be asked (unreachable, bad discovery document): logged, never
+    /// sent to the client.
+    #[error("identity provider unavailable: {0}")]
+    ProviderUnavailable(String),
+}
+
 /// Verifies provider tokens, caching each provider's keys.
 pub struct OidcVerifier {
     client: HttpsClient,
@@ -172,23 +185,36 @@ impl OidcVerifier {
         &self,
         providers: &[IdentityProvider],
         token: &str,
-    ) -> Result<FederatedIdentity, String> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| format!("not a signed JWT ({e})"))?;
+    ) -> Result<FederatedIdentity, TokenError> {
+        self.verify_token(providers, token).await
+    }
+
+    async fn verify_token(
+        &self,
+        providers: &[IdentityProvider],
+        token: &str,
+    ) -> Result<FederatedIdentity, TokenError> {
+        use TokenError::{ProviderUnavailable, Refused};
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| Refused(format!("not a signed JWT ({e})")))?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-            return Err(format!(
+            return Err(Refused(format!(
                 "algorithm {:?} is not accepted (RS256, ES256)",
                 header.alg
-            ));
+            )));
         }
-        let issuer = unverified_issuer(token)?;
+        let issuer = unverified_issuer(token).map_err(Refused)?;
         let p = providers
             .iter()
             .find_map(|p| match p {
                 IdentityProvider::Oidc(o) if o.issuer == issuer => Some(o),
                 _ => None,
             })
-            .ok_or_else(|| format!("no identity provider is configured for issuer {issuer}"))?;
+            .ok_or_else(|| {
+                Refused(format!(
+                    "no identity provider is configured for issuer {issuer}"
+                ))
+            })?;
         let kid = header.kid.clone().unwrap_or_default();
         let find = |set: &JwkSet| {
             set.keys
@@ -196,13 +222,14 @@ impl OidcVerifier {
                 .find(|k| k.common.key_id.as_deref().unwrap_or("") == kid)
                 .cloned()
         };
-        let jwk = match find(&self.keys_of(p, false).await?) {
+        let jwk = match find(&self.keys_of(p, false).await.map_err(ProviderUnavailable)?) {
             Some(k) => k,
             // Maybe the issuer rotated its keys: look once more.
-            None => find(&self.keys_of(p, true).await?)
-                .ok_or_else(|| format!("unknown signing key id '{kid}'"))?,
+            None => find(&self.keys_of(p, true).await.map_err(ProviderUnavailable)?)
+                .ok_or_else(|| Refused(format!("unknown signing key id '{kid}'")))?,
         };
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("signing key '{kid}': {e}"))?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| ProviderUnavailable(format!("signing key '{kid}': {e}")))?;
         let mut v = Validation::new(header.alg);
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
@@ -210,10 +237,10 @@ impl OidcVerifier {
         v.set_issuer(&[p.issuer.as_str()]);
         v.set_required_spec_claims(&["exp", "iss"]);
         let data = jsonwebtoken::decode::<Value>(token, &key, &v)
-            .map_err(|e| format!("token refused: {e}"))?;
+            .map_err(|e| Refused(format!("token refused: {e}")))?;
         let claims = data.claims;
-        check_audience(&claims, &p.client_id)?;
-        identity(p, &claims)
+        check_audience(&claims, &p.client_id).map_err(Refused)?;
+        identity(p, &claims).map_err(Refused)
     }
 }
 
@@ -265,6 +292,12 @@ fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, Strin
     if !valid_name(&user) {
         return Err(format!("'{}' is not a valid user name", p.user_claim));
     }
+    // A token without `iat` cannot show it was issued after a revocation: it counts as
+    // issued before any (fail closed).
+    let issued_ns = claims
+        .get("iat")
+        .and_then(Value::as_u64)
+        .map(|s| s.saturating_mul(1_000_000_000));
     // Keycloak's group claim carries paths ("/admins"); a role list is flat.
     let mut groups: Vec<String> = match claims.get(&p.groups_claim) {
         Some(Value::Array(list)) => list
@@ -289,7 +322,8 @@ fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, Strin
     };
     Ok(FederatedIdentity {
         provider: p.name.clone(),
-        user,
+        user: crate::sts::federated_name(&p.name, &user),
+        issued_ns,
         groups,
         tags,
         subject: claims

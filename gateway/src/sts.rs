@@ -21,7 +21,7 @@ use fsgate_policy::{Action, Principal, Resource};
 use fsgate_store::model::{SessionRecord, SessionSource};
 use fsgate_store::{Store, now_ns};
 
-use crate::access::{Gate, ListingContext};
+use crate::access::{AccessFacts, Gate};
 use crate::admin::random_string;
 use crate::context::RequestCtx;
 use crate::iam::Iam;
@@ -50,13 +50,24 @@ impl StsError {
     }
 }
 
+/// The principal name of a provider's user: `PROVIDER:USER`. Local names cannot hold `:`,
+/// so a federated identity never takes a local user's grants or revocations, and two
+/// providers' users of one name stay apart.
+#[must_use]
+pub fn federated_name(provider: &str, user: &str) -> String {
+    format!("{provider}:{user}")
+}
+
 /// What an identity provider vouched for.
 #[derive(Debug, Clone)]
 pub struct FederatedIdentity {
     /// Provider name.
     pub provider: String,
-    /// The fsgate user name.
+    /// The principal name, `PROVIDER:USER` ([`federated_name`]).
     pub user: String,
+    /// When the provider issued the credential (a token's `iat`; for LDAP, now: the password
+    /// was just proven); `None` counts as before any revocation.
+    pub issued_ns: Option<u64>,
     /// Groups (fsgate groups of the same names).
     pub groups: Vec<String>,
     /// Principal tags.
@@ -200,8 +211,14 @@ impl Sts {
         let action = params.get("Action").cloned().unwrap_or_default();
         let outcome = match action.as_str() {
             "AssumeRole" => {
-                self.assume_role(&rc, access_key.as_deref(), &req.headers, &req.uri, &params)
-                    .await
+                self.assume_role(
+                    &rc,
+                    access_key.as_deref(),
+                    &req.method,
+                    &req.headers,
+                    &params,
+                )
+                .await
             }
             "AssumeRoleWithWebIdentity" => self.with_web_identity(&rc, &params).await,
             "AssumeRoleWithLDAPIdentity" => self.with_ldap(&rc, &params).await,
@@ -220,8 +237,8 @@ impl Sts {
         &self,
         rc: &RequestCtx,
         access_key: Option<&str>,
+        method: &http::Method,
         headers: &HeaderMap,
-        uri: &Uri,
         params: &HashMap<String, String>,
     ) -> Result<String, StsError> {
         let Some(ak) = access_key else {
@@ -231,15 +248,18 @@ impl Sts {
                 "Request is missing Authentication Token".into(),
             ));
         };
-        let principal = self.gate.principal(Some(ak), headers, uri).map_err(|e| {
-            StsError(
-                StatusCode::FORBIDDEN,
-                "InvalidClientTokenId",
-                e.message()
-                    .unwrap_or("The security token included in the request is invalid")
-                    .to_owned(),
-            )
-        })?;
+        let principal = self
+            .gate
+            .principal(Some(ak), method, headers, &rc.query)
+            .map_err(|e| {
+                StsError(
+                    StatusCode::FORBIDDEN,
+                    "InvalidClientTokenId",
+                    e.message()
+                        .unwrap_or("The security token included in the request is invalid")
+                        .to_owned(),
+                )
+            })?;
         rc.set_principal(&principal, ak);
         if ak != self.iam.root().access_key && self.iam.owner_of(ak).is_none() {
             self.decide(rc, &principal, Action::StsAssumeRole, false);
@@ -299,7 +319,17 @@ impl Sts {
             .await
             .map_err(|e| {
                 tracing::info!(request_id = %rc.request_id, reason = %e, "web identity token refused");
-                StsError(StatusCode::BAD_REQUEST, "InvalidIdentityToken", e)
+                match e {
+                    crate::oidc::TokenError::Refused(why) => {
+                        StsError(StatusCode::BAD_REQUEST, "InvalidIdentityToken", why)
+                    }
+                    // AWS: the provider could not be reached; the cause stays in the log.
+                    crate::oidc::TokenError::ProviderUnavailable(_) => StsError(
+                        StatusCode::BAD_REQUEST,
+                        "IDPCommunicationError",
+                        "The request could not be fulfilled because the identity provider could not be reached.".into(),
+                    ),
+                }
             })?;
         let xml = self
             .federated(
@@ -338,7 +368,8 @@ impl Sts {
             .await
             .map_err(|e| {
                 tracing::info!(request_id = %rc.request_id, user = %user, reason = %e, "LDAP identity refused");
-                StsError::denied(format!("LDAP authentication failed: {e}"))
+                // The directory's own errors (connection, search) stay in the log.
+                StsError::denied("LDAP authentication failed: invalid user name or password, or the directory is unavailable")
             })?;
         let xml = self
             .federated(
@@ -364,11 +395,19 @@ impl Sts {
         policy: Option<String>,
         duration: u64,
     ) -> Result<String, StsError> {
-        let Ok(principal) = self.iam.federated_principal(&id.user, &id.groups, &id.tags) else {
-            let p = Principal::user(id.user.clone(), Vec::new());
-            rc.set_principal(&p, "");
-            self.decide(rc, &p, action, false);
-            return Err(StsError::denied(format!("user {} is disabled", id.user)));
+        let principal = match self.iam.federated_principal(&id) {
+            Ok(p) => p,
+            Err(f) => {
+                let p = Principal::user(id.user.clone(), Vec::new());
+                rc.set_principal(&p, "");
+                self.decide(rc, &p, action, false);
+                return Err(StsError::denied(
+                    crate::auth::failure_error(f)
+                        .message()
+                        .unwrap_or("Access Denied")
+                        .to_owned(),
+                ));
+            }
         };
         rc.set_principal(&principal, "");
         if !self.decide(rc, &principal, action, true) {
@@ -394,7 +433,7 @@ impl Sts {
                     principal,
                     action,
                     Resource::Service,
-                    ListingContext::default(),
+                    AccessFacts::default(),
                 )
                 .allowed
         } else {

@@ -170,3 +170,44 @@ impl Scrape {
         self.handle.render()
     }
 }
+
+/// Metric families that reveal what tenants stored (capacity, dedup, free space, RocksDB
+/// sizes, per-bucket traffic): a tenant who may not see another's objects could otherwise
+/// learn, from physical bytes or free space, whether a guess of another tenant's object
+/// deduplicated against it. They are shown only to a scrape with the metrics token or an
+/// admin's signature.
+const TENANT_REVEALING: &[&str] = &[
+    "fsgate_store_",
+    "fsgate_data_free_bytes",
+    "fsgate_rocksdb_",
+    "fsgate_bucket_",
+];
+
+/// The exposition an unauthenticated scrape gets: everything but [`TENANT_REVEALING`].
+#[must_use]
+pub fn public_view(exposition: &str) -> String {
+    let mut out = String::with_capacity(exposition.len());
+    for line in exposition.lines() {
+        let name = line
+            .strip_prefix("# HELP ")
+            .or_else(|| line.strip_prefix("# TYPE "))
+            .unwrap_or(line);
+        if !TENANT_REVEALING.iter().any(|p| name.starts_with(p)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn public_view_hides_what_tenants_stored() {
+        let full = "# TYPE fsgate_store_physical_bytes gauge\nfsgate_store_physical_bytes 100\n\
+                    fsgate_requests_total{api=\"s3:GetObject\"} 3\nfsgate_data_free_bytes 9\n\
+                    fsgate_bucket_requests_total{bucket=\"b\"} 1\nfsgate_rocksdb_live_sst_bytes 4\n";
+        let public = super::public_view(full);
+        assert_eq!(public, "fsgate_requests_total{api=\"s3:GetObject\"} 3\n");
+    }
+}

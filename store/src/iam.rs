@@ -171,6 +171,10 @@ fn revoke_key(user: &str) -> Vec<u8> {
     format!("revoke/{user}").into_bytes()
 }
 
+fn revoke_access_key_key(access_key: &str) -> Vec<u8> {
+    format!("revoke-key/{access_key}").into_bytes()
+}
+
 fn idp_key(name: &str) -> Vec<u8> {
     format!("idp/{name}").into_bytes()
 }
@@ -255,6 +259,28 @@ impl Store {
             .map(|(k, v)| {
                 let name = String::from_utf8_lossy(k.strip_prefix(b"revoke/").unwrap_or(&k));
                 (name.into_owned(), v)
+            })
+            .collect())
+    }
+
+    /// Refuses every signature and presigned URL made with `access_key` before `before_ns`,
+    /// and the STS sessions made from it before then (the latest call wins); the user's
+    /// other keys are unaffected.
+    pub fn set_key_revocation(&self, access_key: &str, before_ns: u64) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &revoke_access_key_key(access_key), &before_ns)?;
+        self.commit(batch)
+    }
+
+    /// Every access key's revocation time.
+    pub fn list_key_revocations(&self) -> StoreResult<Vec<(String, u64)>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<u64>(Cf::Iam, b"revoke-key/")?
+            .into_iter()
+            .map(|(k, v)| {
+                let ak = String::from_utf8_lossy(k.strip_prefix(b"revoke-key/").unwrap_or(&k));
+                (ak.into_owned(), v)
             })
             .collect())
     }

@@ -6,6 +6,7 @@
 //! | POST | /admin/v1/svcaccts `{"user"?, "policy"?, "description"?}` | admin:CreateServiceAccount (the owner) |
 //! | DELETE | /admin/v1/svcaccts/{access_key} | admin:DeleteServiceAccount (its owner) |
 //! | POST | /admin/v1/users/{name}/revoke `{"before": RFC 3339 or "now"}` | admin:RevokeKeys |
+//! | POST | /admin/v1/keys/{access key}/revoke `{"before": ...}` (one key) | admin:RevokeKeys |
 //! | GET | /admin/v1/idps | admin:ListIdentityProviders |
 //! | PUT | /admin/v1/idps/{name} `{"type": "oidc" or "ldap", …}` | admin:AddIdentityProvider |
 //! | DELETE | /admin/v1/idps/{name} | admin:RemoveIdentityProvider |
@@ -206,8 +207,19 @@ impl AdminApi {
                 Reply(StatusCode::OK, json!({"removed": ak}))
             }
             Action::AdminRevokeKeys => {
-                let user = segs.get(1).copied().unwrap_or_default().to_owned();
-                if !valid_name(&user) {
+                // `users/NAME/revoke`: every key, presigned URL, session and token of a user
+                // (a local one, or a federated `PROVIDER:USER`); `keys/AK/revoke`: one key.
+                let per_key = segs.first() == Some(&"keys");
+                let name = segs.get(1).copied().unwrap_or_default().to_owned();
+                if per_key {
+                    if self.iam.owner_of(&name).is_none() {
+                        return Err(err(
+                            StatusCode::NOT_FOUND,
+                            "NotFound",
+                            format!("access key {name} not found"),
+                        ));
+                    }
+                } else if !crate::iam::valid_principal_name(&name) {
                     return Err(bad("a user name"));
                 }
                 let req: Revoke = json_of(body)?;
@@ -217,15 +229,30 @@ impl AdminApi {
                     parse_time(&req.before)
                         .ok_or_else(|| bad("before: RFC 3339, Unix seconds or now"))?
                 };
-                let u = user.clone();
-                self.blocking(move |s| s.set_revocation(&u, before))
-                    .await
-                    .map_err(|e| store_err(e, rc))?;
+                let n = name.clone();
+                self.blocking(move |s| {
+                    if per_key {
+                        s.set_key_revocation(&n, before)
+                    } else {
+                        s.set_revocation(&n, before)
+                    }
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
                 self.identities_changed(rc).await?;
-                tracing::warn!(request_id = %rc.request_id, user = %user, before = %ns_to_rfc3339(before), "credentials revoked");
+                let what = if per_key { "access_key" } else { "user" };
+                tracing::warn!(request_id = %rc.request_id, %what, name = %name, before = %ns_to_rfc3339(before), "credentials revoked");
                 Reply(
                     StatusCode::OK,
-                    json!({"user": user, "before": ns_to_rfc3339(before)}),
+                    json!({
+                        what: name,
+                        "before": ns_to_rfc3339(before),
+                        // SigV2 presigned URLs name no signing time: fsgate refuses them for
+                        // 7 days after a revocation (they may be that old), fresh ones too.
+                        "sigv2_presigned_refused_until": ns_to_rfc3339(
+                            before.saturating_add(crate::auth::MAX_PRESIGNED_SECS * 1_000_000_000)
+                        ),
+                    }),
                 )
             }
             Action::AdminListIdentityProviders => {

@@ -31,7 +31,7 @@ use fsgate_store::audit::{AuditFilter, AuditWriter};
 use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment};
 use fsgate_store::{Store, StoreError, now_ns};
 
-use crate::access::{Gate, ListingContext};
+use crate::access::{AccessFacts, Gate};
 use crate::context::RequestCtx;
 use crate::iam::{Iam, IamError, grant_of, valid_name};
 
@@ -127,13 +127,7 @@ fn decode(seg: &str) -> String {
 
 /// The pairs of `a=b&c=d` in form (or query) encoding, decoded, in order.
 pub(crate) fn form_pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
-        })
-        .collect()
+    crate::query::form_pairs(text)
 }
 
 fn query_map(uri: &Uri) -> Vec<(String, String)> {
@@ -282,7 +276,9 @@ impl AdminApi {
             (Method::DELETE, ["policies", _]) => Action::AdminDetachPolicy,
             (Method::GET, ["audit"]) => Action::AdminQueryAudit,
             (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
-            (Method::POST, ["users", _, "revoke"]) => Action::AdminRevokeKeys,
+            (Method::POST, ["users", _, "revoke"] | ["keys", _, "revoke"]) => {
+                Action::AdminRevokeKeys
+            }
             (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
             (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
             (Method::DELETE, ["idps", _]) => Action::AdminRemoveIdentityProvider,
@@ -330,7 +326,7 @@ impl AdminApi {
             principal,
             action,
             resource.clone(),
-            ListingContext::default(),
+            AccessFacts::default(),
         );
         if !d.allowed {
             return err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
@@ -737,11 +733,13 @@ impl AdminApi {
             ctx.get("secure").and_then(Value::as_bool).unwrap_or(false),
             String::new(),
             "explain".into(),
+            crate::query::DecodedQuery::default(),
         );
-        let listing = ListingContext {
+        let listing = AccessFacts {
             prefix: ctx.get("prefix").and_then(Value::as_str),
             delimiter: ctx.get("delimiter").and_then(Value::as_str),
             max_keys: None,
+            version: ctx.get("version").and_then(Value::as_str),
         };
         let decide = |p: &fsgate_policy::Principal| {
             self.gate
@@ -819,7 +817,7 @@ impl AdminApi {
 
     fn attachment_of(&self, req: NewAttachment) -> Result<Attachment, Reply> {
         let target = match (req.user, req.group) {
-            (Some(u), None) if valid_name(&u) => AttachTarget::User(u),
+            (Some(u), None) if crate::iam::valid_principal_name(&u) => AttachTarget::User(u),
             (None, Some(g)) if valid_name(&g) => AttachTarget::Group(g),
             _ => {
                 return Err(err(
@@ -919,10 +917,12 @@ impl AdminApi {
                     s3_error!(AccessDenied, "The bearer token was refused")
                 })?;
                 self.iam
-                    .federated_principal(&id.user, &id.groups, &id.tags)
-                    .map_err(|_| s3_error!(AccessDenied, "The user is disabled"))?
+                    .federated_principal(&id)
+                    .map_err(crate::auth::failure_error)?
             }
-            (ak, _) => self.gate.principal(ak, &req.headers, &req.uri)?,
+            (ak, _) => self
+                .gate
+                .principal(ak, &req.method, &req.headers, &rc.query)?,
         };
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
         if Self::is_metrics(&req.method, &req.uri) {
@@ -933,7 +933,7 @@ impl AdminApi {
                     &principal,
                     Action::AdminScrapeMetrics,
                     Resource::Service,
-                    ListingContext::default(),
+                    AccessFacts::default(),
                 )
                 .allowed;
             if !allowed {

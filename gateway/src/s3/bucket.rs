@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use fsgate_policy::{Action, Resource};
 use fsgate_store::objects::is_valid_bucket_name;
 
-use crate::access::{ListingContext, request_state};
+use crate::access::{AccessFacts, request_state};
 
 use super::object_get::timestamp;
 use super::{FsGate, ctx};
@@ -38,7 +38,7 @@ impl FsGate {
             &principal,
             Action::ListBuckets,
             Resource::Service,
-            ListingContext::default(),
+            AccessFacts::default(),
         );
         let all: Vec<_> = if whole.allowed {
             all

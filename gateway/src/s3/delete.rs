@@ -4,7 +4,7 @@ use fsgate_policy::{Action, Principal, Resource};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use crate::access::{ListingContext, request_state, versioned_action};
+use crate::access::{AccessFacts, request_state, versioned_action};
 
 use super::FsGate;
 
@@ -21,6 +21,7 @@ impl FsGate {
             i.bypass_governance_retention,
             &i.bucket,
             &i.key,
+            i.version_id.as_deref(),
         )?;
         let (b, k, v) = (i.bucket, i.key, i.version_id);
         let d = self
@@ -43,6 +44,7 @@ impl FsGate {
         asked: Option<bool>,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
     ) -> S3Result<bool> {
         if asked != Some(true) {
             return Ok(false);
@@ -55,7 +57,7 @@ impl FsGate {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
             },
-            ListingContext::default(),
+            AccessFacts::version(version),
         )?;
         Ok(true)
     }
@@ -90,7 +92,7 @@ impl FsGate {
                     bucket: i.bucket.clone(),
                     key: key.clone(),
                 },
-                ListingContext::default(),
+                AccessFacts::version(version.as_deref()),
             );
             if !d.allowed {
                 errors.push(Error {
@@ -113,7 +115,7 @@ impl FsGate {
                             bucket: i.bucket.clone(),
                             key: key.clone(),
                         },
-                        ListingContext::default(),
+                        AccessFacts::version(version.as_deref()),
                     )
                     .allowed;
             if key.len() > super::MAX_KEY_LEN {

@@ -283,6 +283,7 @@ impl FsGate {
             i.bypass_governance_retention,
             &i.bucket,
             &i.key,
+            i.version_id.as_deref(),
         )?;
         let new = match i.retention {
             Some(ObjectLockRetention {

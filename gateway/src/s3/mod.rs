@@ -104,12 +104,9 @@ impl FsGate {
     }
 }
 
-/// The request state the front layer attached.
+/// The request state, once the request's access hook decided it (see `access.rs`).
 fn ctx<T>(req: &S3Request<T>) -> S3Result<Arc<RequestCtx>> {
-    req.extensions
-        .get::<Arc<RequestCtx>>()
-        .cloned()
-        .ok_or_else(|| s3s::s3_error!(InternalError, "missing request context"))
+    crate::access::request_state(req).map(|(rc, _)| rc)
 }
 
 fn check_key(key: &str) -> S3Result<()> {
