@@ -183,7 +183,8 @@ const TENANT_REVEALING: &[&str] = &[
     "fsgate_bucket_",
 ];
 
-/// The exposition an unauthenticated scrape gets: everything but [`TENANT_REVEALING`].
+/// The exposition an unauthenticated scrape gets: everything but the families that reveal
+/// what tenants stored (capacity, free space, RocksDB sizes, per-bucket counters).
 #[must_use]
 pub fn public_view(exposition: &str) -> String {
     let mut out = String::with_capacity(exposition.len());
