@@ -12,8 +12,9 @@
 //!   for an operation fsgate implements; any other operation is decided there as
 //!   `s3:Unsupported`, which only root and admins hold.
 //! - Each implemented operation is decided in its own access hook, from `req.input`
-//!   (`decided_operations!` lists the plain ones; listings, copies, POST uploads, GET/HEAD
-//!   have hand-written hooks). A hook that allows marks the request [`Decided`].
+//!   (`decided_operations!` lists them by the shape of their input; copies, POST uploads and
+//!   the per-item operations have hand-written hooks). A hook that allows marks the request
+//!   [`Decided`].
 //! - Handlers get their request state only through [`request_state`] (and `s3::ctx`), which
 //!   refuse a request that no hook marked: a handler added without a hook answers
 //!   AccessDenied instead of running undecided. DeleteObjects and ListBuckets are marked by
@@ -58,6 +59,18 @@ pub fn versioned_action(action: Action, has_version: bool) -> Action {
 macro_rules! decided_operations {
     ($then:ident) => {
         $then! {
+            // GET and HEAD also refuse anonymous `response-*` overrides.
+            read {
+                get_object: GetObjectInput => GetObject,
+                head_object: HeadObjectInput => HeadObject,
+            }
+            // Decided on the bucket, with the listing parameters in the context.
+            listing {
+                list_objects: ListObjectsInput => ListObjects (max_keys),
+                list_objects_v2: ListObjectsV2Input => ListObjectsV2 (max_keys),
+                list_object_versions: ListObjectVersionsInput => ListObjectVersions (max_keys),
+                list_multipart_uploads: ListMultipartUploadsInput => ListMultipartUploads (max_uploads),
+            }
             versioned_object {
                 delete_object: DeleteObjectInput => DeleteObject,
                 get_object_tagging: GetObjectTaggingInput => GetObjectTagging,
@@ -116,12 +129,6 @@ macro_rules! decided_operations {
 
 /// Operations with a hand-written hook (below), by s3s operation name.
 const HAND_DECIDED: &[&str] = &[
-    "GetObject",
-    "HeadObject",
-    "ListObjects",
-    "ListObjectsV2",
-    "ListObjectVersions",
-    "ListMultipartUploads",
     "CopyObject",
     "UploadPartCopy",
     "PostObject",
@@ -131,12 +138,17 @@ const HAND_DECIDED: &[&str] = &[
 
 macro_rules! operation_table {
     (
+        read { $($rh:ident: $ri:ident => $ra:ident,)* }
+        listing { $($lh:ident: $li:ident => $la:ident ($lmax:ident),)* }
         versioned_object { $($vh:ident: $vi:ident => $va:ident,)* }
         object { $($oh:ident: $oi:ident => $oa:ident,)* }
         bucket { $($bh:ident: $bi:ident => $ba:ident,)* }
     ) => {
         /// The input types of the operations `decided_operations!` lists.
-        const TABLE_DECIDED: &[&str] = &[$(stringify!($vi),)* $(stringify!($oi),)* $(stringify!($bi),)*];
+        const TABLE_DECIDED: &[&str] = &[
+            $(stringify!($ri),)* $(stringify!($li),)* $(stringify!($vi),)* $(stringify!($oi),)*
+            $(stringify!($bi),)*
+        ];
     };
 }
 decided_operations!(operation_table);
@@ -548,6 +560,8 @@ impl Gate {
 
 macro_rules! access_hooks {
     (
+        read { $($rh:ident: $ri:ident => $ra:ident,)* }
+        listing { $($lh:ident: $li:ident => $la:ident ($lmax:ident),)* }
         versioned_object { $($vh:ident: $vi:ident => $va:ident,)* }
         object { $($oh:ident: $oi:ident => $oa:ident,)* }
         bucket { $($bh:ident: $bi:ident => $ba:ident,)* }
@@ -557,6 +571,33 @@ macro_rules! access_hooks {
             async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
                 self.authenticate_request(cx)
             }
+
+            $(
+                async fn $rh(&self, req: &mut S3Request<$ri>) -> S3Result<()> {
+                    let (_, p) = authenticated_state(req)?;
+                    let i = &req.input;
+                    refuse_anonymous_overrides(&p, [
+                        i.response_cache_control.is_some(),
+                        i.response_content_disposition.is_some(),
+                        i.response_content_encoding.is_some(),
+                        i.response_content_language.is_some(),
+                        i.response_content_type.is_some(),
+                        i.response_expires.is_some(),
+                    ])?;
+                    let resource = Resource::Object { bucket: i.bucket.clone(), key: i.key.clone() };
+                    let version = i.version_id.clone();
+                    self.require_input(req, Action::$ra, resource, version.as_deref())
+                }
+            )*
+
+            $(
+                async fn $lh(&self, req: &mut S3Request<$li>) -> S3Result<()> {
+                    let i = &req.input;
+                    let (b, prefix, delimiter, max) =
+                        (i.bucket.clone(), i.prefix.clone(), i.delimiter.clone(), i.$lmax);
+                    self.require_listing(req, Action::$la, &b, prefix.as_deref(), delimiter.as_deref(), max)
+                }
+            )*
 
             $(
                 async fn $vh(&self, req: &mut S3Request<$vi>) -> S3Result<()> {
@@ -581,72 +622,6 @@ macro_rules! access_hooks {
                     self.require_input(req, Action::$ba, resource, None)
                 }
             )*
-
-            async fn get_object(&self, req: &mut S3Request<GetObjectInput>) -> S3Result<()> {
-                let (_, p) = authenticated_state(req)?;
-                let i = &req.input;
-                refuse_anonymous_overrides(&p, [
-                    i.response_cache_control.is_some(),
-                    i.response_content_disposition.is_some(),
-                    i.response_content_encoding.is_some(),
-                    i.response_content_language.is_some(),
-                    i.response_content_type.is_some(),
-                    i.response_expires.is_some(),
-                ])?;
-                let resource = Resource::Object { bucket: i.bucket.clone(), key: i.key.clone() };
-                let version = i.version_id.clone();
-                self.require_input(req, Action::GetObject, resource, version.as_deref())
-            }
-
-            async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
-                let (_, p) = authenticated_state(req)?;
-                let i = &req.input;
-                refuse_anonymous_overrides(&p, [
-                    i.response_cache_control.is_some(),
-                    i.response_content_disposition.is_some(),
-                    i.response_content_encoding.is_some(),
-                    i.response_content_language.is_some(),
-                    i.response_content_type.is_some(),
-                    i.response_expires.is_some(),
-                ])?;
-                let resource = Resource::Object { bucket: i.bucket.clone(), key: i.key.clone() };
-                let version = i.version_id.clone();
-                self.require_input(req, Action::HeadObject, resource, version.as_deref())
-            }
-
-            async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
-                let i = &req.input;
-                let (b, prefix, delimiter, max) =
-                    (i.bucket.clone(), i.prefix.clone(), i.delimiter.clone(), i.max_keys);
-                self.require_listing(req, Action::ListObjects, &b, prefix.as_deref(), delimiter.as_deref(), max)
-            }
-
-            async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
-                let i = &req.input;
-                let (b, prefix, delimiter, max) =
-                    (i.bucket.clone(), i.prefix.clone(), i.delimiter.clone(), i.max_keys);
-                self.require_listing(req, Action::ListObjectsV2, &b, prefix.as_deref(), delimiter.as_deref(), max)
-            }
-
-            async fn list_multipart_uploads(
-                &self,
-                req: &mut S3Request<ListMultipartUploadsInput>,
-            ) -> S3Result<()> {
-                let i = &req.input;
-                let (b, prefix, delimiter, max) =
-                    (i.bucket.clone(), i.prefix.clone(), i.delimiter.clone(), i.max_uploads);
-                self.require_listing(req, Action::ListMultipartUploads, &b, prefix.as_deref(), delimiter.as_deref(), max)
-            }
-
-            async fn list_object_versions(
-                &self,
-                req: &mut S3Request<ListObjectVersionsInput>,
-            ) -> S3Result<()> {
-                let i = &req.input;
-                let (b, prefix, delimiter, max) =
-                    (i.bucket.clone(), i.prefix.clone(), i.delimiter.clone(), i.max_keys);
-                self.require_listing(req, Action::ListObjectVersions, &b, prefix.as_deref(), delimiter.as_deref(), max)
-            }
 
             async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
                 // s3s 0.14 does not hand the uploaded file's name to the service, so the key
