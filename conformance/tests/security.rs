@@ -24,6 +24,7 @@ fn decisions_read_the_request_that_runs() {
         &[
             "version_permissions_hold_under_encoded_query_keys",
             "tags_are_read_from_the_version_addressed",
+            "a_tag_forbid_holds_while_the_object_changes_under_the_read",
             "presigned_urls_obey_revocation_and_the_cap_however_encoded",
             "per_key_revocation_spares_the_other_keys",
             "anonymous_response_overrides_are_refused",
@@ -140,7 +141,7 @@ fn slow_and_idle_connections_are_closed_and_capped() {
         worst = worst.max(timed_get(&s));
     }
     eprintln!("normal client's slowest of 20 requests beside 300 slow connections: {worst:?}");
-    assert!(worst < Duration::from_secs(1), "{worst:?}");
+    assert!(worst < Duration::from_secs(2), "{worst:?}");
     // The cap: 20 more fill it; the next is closed at once.
     let mut extra: Vec<TcpStream> = (0..20).map(|_| connect(s.port)).collect();
     std::thread::sleep(Duration::from_millis(300));
@@ -205,7 +206,7 @@ fn undecided_bodies_share_a_bounded_budget() {
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     for _ in 0..5 {
-        assert!(timed_get(&s) < Duration::from_secs(1));
+        assert!(timed_get(&s) < Duration::from_secs(2));
     }
     let statuses: Vec<String> = posts.into_iter().map(|t| t.join().unwrap()).collect();
     let peak = s.proc_status_kib("VmHWM").unwrap();

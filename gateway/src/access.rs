@@ -316,6 +316,38 @@ impl Gate {
         d
     }
 
+    /// Whether the policies in force read object tags.
+    #[must_use]
+    pub fn reads_tags(&self) -> bool {
+        self.iam.snapshot_now().engine.uses_object_tags()
+    }
+
+    /// Decides a read again with the tags of the version the handler is about to serve (call
+    /// it when [`Gate::reads_tags`]). The hook decided on the version current when it looked; a write
+    /// landing before the handler pins the object can make another version current, and a
+    /// tag-based `forbid` must hold for the bytes actually sent.
+    pub fn confirm_served(
+        &self,
+        rc: &RequestCtx,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+        served_tags: &[(String, String)],
+    ) -> S3Result<()> {
+        let engine = self.iam.snapshot_now().engine.clone();
+        let (bucket, key) = match &resource {
+            Resource::Object { bucket, key } => (bucket.clone(), key.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let req = AccessRequest {
+            object_tags: served_tags.to_vec(),
+            ..access_request(rc, principal, action, resource, AccessFacts::default())
+        };
+        let d = engine.decide(&req);
+        rc.record_decision(action, &bucket, &key, &d);
+        if d.allowed { Ok(()) } else { Err(denied()) }
+    }
+
     /// Decides for an explanation (`fsctl policy test`, `who-can`): nothing is recorded.
     pub fn explain(
         &self,

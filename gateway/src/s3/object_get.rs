@@ -3,6 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use fsgate_policy::{Action, Resource};
 use fsgate_store::model::ObjectManifest;
 
 use super::{FsGate, body, checksum, ctx};
@@ -166,6 +167,27 @@ impl FsGate {
         Ok(m)
     }
 
+    /// The gate's second look at a read: the tags of the version about to be served (see
+    /// `Gate::confirm_served`).
+    fn confirm_served<T: ObjectRead>(
+        &self,
+        req: &S3Request<T>,
+        action: Action,
+        m: &ObjectManifest,
+    ) -> S3Result<()> {
+        if !self.gate.reads_tags() {
+            return Ok(());
+        }
+        let (rc, principal) = crate::access::request_state(req)?;
+        let action = crate::access::versioned_action(action, req.input.version().is_some());
+        let resource = Resource::Object {
+            bucket: req.input.bucket().to_owned(),
+            key: req.input.key().to_owned(),
+        };
+        self.gate
+            .confirm_served(&rc, &principal, action, resource, &m.extras.tags)
+    }
+
     pub(super) async fn do_get_object(
         &self,
         req: S3Request<GetObjectInput>,
@@ -192,6 +214,7 @@ impl FsGate {
             ));
         }
         let m = pinned.manifest.clone();
+        self.confirm_served(&req, Action::GetObject, &m)?;
         rc.fields().version_id = super::shown_version(&m).unwrap_or_default();
         check_conditions(
             &m,
@@ -322,6 +345,7 @@ impl FsGate {
         let m = self
             .manifest(&rc, &i.bucket, &i.key, i.version_id.as_deref())
             .await?;
+        self.confirm_served(&req, Action::HeadObject, &m)?;
         rc.fields().version_id = super::shown_version(&m).unwrap_or_default();
         // HEAD of an SSE-C object needs its key too, as in AWS.
         self.read_key(
@@ -406,3 +430,27 @@ impl FsGate {
         Ok(S3Response::new(out))
     }
 }
+
+/// What a read names: GET and HEAD inputs alike.
+trait ObjectRead {
+    fn bucket(&self) -> &str;
+    fn key(&self) -> &str;
+    fn version(&self) -> Option<&str>;
+}
+
+macro_rules! object_read {
+    ($($input:ty),*) => {
+        $(impl ObjectRead for $input {
+            fn bucket(&self) -> &str {
+                &self.bucket
+            }
+            fn key(&self) -> &str {
+                &self.key
+            }
+            fn version(&self) -> Option<&str> {
+                self.version_id.as_deref()
+            }
+        })*
+    };
+}
+object_read!(GetObjectInput, HeadObjectInput);
