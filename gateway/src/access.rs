@@ -153,13 +153,24 @@ macro_rules! operation_table {
 }
 decided_operations!(operation_table);
 
+/// The s3s operation names decided in a hook (`GetObjectInput` → `GetObject`).
+static DECIDED_IN_HOOK: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        HAND_DECIDED
+            .iter()
+            .copied()
+            .chain(
+                TABLE_DECIDED
+                    .iter()
+                    .filter_map(|input| input.strip_suffix("Input")),
+            )
+            .collect()
+    });
+
 /// Whether an s3s operation is one fsgate implements and decides in its hook.
 #[must_use]
 pub fn decided_in_hook(op: &str) -> bool {
-    HAND_DECIDED.contains(&op)
-        || TABLE_DECIDED
-            .iter()
-            .any(|input| input.strip_suffix("Input") == Some(op))
+    DECIDED_IN_HOOK.contains(op)
 }
 
 /// Facts of one access beyond principal, action and resource: the version addressed (whose
@@ -417,9 +428,9 @@ fn access_request(
 }
 
 /// The request state and principal `check` stored, before any decision (for the hooks).
-fn authenticated_state<T>(req: &S3Request<T>) -> S3Result<(Arc<RequestCtx>, Principal)> {
-    let rc = req.extensions.get::<Arc<RequestCtx>>().cloned();
-    let p = req.extensions.get::<Principal>().cloned();
+fn authenticated_state<T>(req: &S3Request<T>) -> S3Result<(&Arc<RequestCtx>, &Principal)> {
+    let rc = req.extensions.get::<Arc<RequestCtx>>();
+    let p = req.extensions.get::<Principal>();
     match (rc, p) {
         (Some(rc), Some(p)) => Ok((rc, p)),
         // Never expected: without the state there is nothing to decide on, so deny.
@@ -427,25 +438,35 @@ fn authenticated_state<T>(req: &S3Request<T>) -> S3Result<(Arc<RequestCtx>, Prin
     }
 }
 
-/// The request state and principal, for a handler: only once an access hook has decided the
-/// request (see the module doc). An undecided request is refused, and the fault logged.
-pub fn request_state<T>(req: &S3Request<T>) -> S3Result<(Arc<RequestCtx>, Principal)> {
-    let state = authenticated_state(req)?;
+/// The request state, for a handler: only once an access hook has decided the request (see
+/// the module doc). An undecided request is refused, and the fault logged.
+pub fn decided_state<T>(req: &S3Request<T>) -> S3Result<Arc<RequestCtx>> {
+    let (rc, _) = authenticated_state(req)?;
     if req.extensions.get::<Decided>().is_none() {
         tracing::error!(
-            request_id = %state.0.request_id,
+            request_id = %rc.request_id,
             uri = %req.uri,
             "a handler ran on a request no access hook decided; denied"
         );
         return Err(denied());
     }
-    Ok(state)
+    Ok(rc.clone())
+}
+
+/// The request state and principal, for a handler that decides more itself (per key, bypass
+/// permissions): only once an access hook has decided the request.
+pub fn request_state<T>(req: &S3Request<T>) -> S3Result<(Arc<RequestCtx>, Principal)> {
+    let rc = decided_state(req)?;
+    let (_, p) = authenticated_state(req)?;
+    Ok((rc, p.clone()))
 }
 
 /// Marks a request decided, for the handler and for the body's memory accounting.
-fn mark<T>(req: &mut S3Request<T>, rc: &RequestCtx, how: Decided) {
+fn mark<T>(req: &mut S3Request<T>, how: Decided) {
+    if let Some(rc) = req.extensions.get::<Arc<RequestCtx>>() {
+        rc.mark_decided();
+    }
     req.extensions.insert(how);
-    rc.mark_decided();
 }
 
 /// AWS: "Request specific response headers cannot be used for anonymous GET requests."
@@ -510,8 +531,8 @@ impl Gate {
     ) -> S3Result<()> {
         let (rc, p) = authenticated_state(req)?;
         let action = versioned_action(action, version.is_some());
-        self.require(&rc, &p, action, resource, AccessFacts::version(version))?;
-        mark(req, &rc, Decided::Whole);
+        self.require(rc, p, action, resource, AccessFacts::version(version))?;
+        mark(req, Decided::Whole);
         Ok(())
     }
 
@@ -533,8 +554,8 @@ impl Gate {
             max_keys,
             version: None,
         };
-        self.require(&rc, &p, action, Resource::Bucket(bucket.to_owned()), facts)?;
-        mark(req, &rc, Decided::Whole);
+        self.require(rc, p, action, Resource::Bucket(bucket.to_owned()), facts)?;
+        mark(req, Decided::Whole);
         Ok(())
     }
 
@@ -572,10 +593,10 @@ impl Gate {
         let read_action = versioned_action(Action::GetObject, version.is_some());
         // The destination first: the request is audited as the copy (with both decisions'
         // policies).
-        let write = self.decide(&rc, &p, action, dst, AccessFacts::default());
-        let read = self.decide(&rc, &p, read_action, src, AccessFacts::version(version));
+        let write = self.decide(rc, p, action, dst, AccessFacts::default());
+        let read = self.decide(rc, p, read_action, src, AccessFacts::version(version));
         if read.allowed && write.allowed {
-            mark(req, &rc, Decided::Whole);
+            mark(req, Decided::Whole);
             Ok(())
         } else {
             Err(denied())
@@ -584,8 +605,8 @@ impl Gate {
 
     /// Operations decided item by item in their handler: only marked here.
     fn defer_to_handler<T>(req: &mut S3Request<T>) -> S3Result<()> {
-        let (rc, _) = authenticated_state(req)?;
-        mark(req, &rc, Decided::PerItem);
+        authenticated_state(req)?;
+        mark(req, Decided::PerItem);
         Ok(())
     }
 }

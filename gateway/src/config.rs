@@ -46,7 +46,8 @@ pub struct Config {
 /// Bounds on what any client, authenticated or not, may cost the server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Time to send a request's headers, and to stay idle between requests.
+    /// Longest a connection may go without a request in flight: to send a request's headers,
+    /// or idle between requests.
     pub header_timeout: std::time::Duration,
     /// Longest a request body may send nothing.
     pub body_timeout: std::time::Duration,

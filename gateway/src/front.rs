@@ -90,6 +90,8 @@ pub struct AuditedBody {
     inner: Body,
     sent: u64,
     guard: Option<AuditGuard>,
+    /// Marks the connection's request finished when the body is done.
+    in_flight: Option<crate::connection::InFlight>,
 }
 
 impl AuditedBody {
@@ -98,7 +100,15 @@ impl AuditedBody {
             inner,
             sent: 0,
             guard: None,
+            in_flight: None,
         }
+    }
+
+    /// Carries the connection's in-flight mark until the body is done.
+    #[must_use]
+    pub fn in_flight(mut self, mark: crate::connection::InFlight) -> Self {
+        self.in_flight = Some(mark);
+        self
     }
 }
 
@@ -825,6 +835,7 @@ impl Front {
         let body = AuditedBody {
             inner: body,
             sent: 0,
+            in_flight: None,
             guard: Some(AuditGuard {
                 rc,
                 audit: self.audit.clone(),

@@ -16,6 +16,7 @@ pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod connection;
 pub mod context;
 pub mod cors;
 pub mod error;
@@ -340,17 +341,21 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                     None => Connection::Plain(stream),
                 };
                 let phase = phase.clone();
+                let clock = connection::ConnectionClock::new();
+                let request_clock = clock.clone();
                 let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     if let Some(zc) = &zero_copy {
                         zc.reset();
                         req.extensions_mut().insert(zc.clone());
                     }
+                    let in_flight = connection::InFlight::start(&request_clock);
                     let now = phase.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                     async move {
-                        match now {
+                        let resp = match now {
                             Phase::Serving(front) => front.handle(req, remote).await,
                             Phase::Opening(reason) => Ok(front::starting_response(&req, &reason)),
-                        }
+                        };
+                        resp.map(|r| r.map(|body| body.in_flight(in_flight)))
                     }
                 });
                 // Watched: on shutdown, idle connections close and busy ones finish their request.
@@ -362,18 +367,19 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                         .keep_alive(true)
                         // A client that half-closes after its request still gets the response.
                         .half_close(true)
-                        // Headers must arrive in time, and an idle keep-alive connection is
-                        // closed after the same time (slowloris).
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(limits.header_timeout)
                         .clone();
+                    // Headers must arrive in time, and an idle keep-alive connection is
+                    // closed after the same time (slowloris): dropping the connection closes it.
+                    let idle = clock.idle_past(limits.header_timeout);
                     let served = match (tls, stream) {
-                        (_, Connection::ZeroCopy(io)) => {
-                            watcher.watch(http.serve_connection(TokioIo::new(io), svc)).await
-                        }
-                        (None, Connection::Plain(stream)) => {
-                            watcher.watch(http.serve_connection(TokioIo::new(stream), svc)).await
-                        }
+                        (_, Connection::ZeroCopy(io)) => tokio::select! {
+                            r = watcher.watch(http.serve_connection(TokioIo::new(io), svc)) => r,
+                            () = idle => Ok(()),
+                        },
+                        (None, Connection::Plain(stream)) => tokio::select! {
+                            r = watcher.watch(http.serve_connection(TokioIo::new(stream), svc)) => r,
+                            () = idle => Ok(()),
+                        },
                         (Some(tls), Connection::Plain(stream)) => {
                             let handshake = tokio::time::timeout(
                                 tls::HANDSHAKE_TIMEOUT,
@@ -381,7 +387,10 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                             )
                             .await;
                             match handshake {
-                                Ok(Ok(s)) => watcher.watch(http.serve_connection(TokioIo::new(s), svc)).await,
+                                Ok(Ok(s)) => tokio::select! {
+                                    r = watcher.watch(http.serve_connection(TokioIo::new(s), svc)) => r,
+                                    () = idle => Ok(()),
+                                },
                                 Ok(Err(e)) => {
                                     tracing::debug!(%remote, error = %e, "TLS handshake failed");
                                     return;

@@ -106,7 +106,7 @@ impl FsGate {
 
 /// The request state, once the request's access hook decided it (see `access.rs`).
 fn ctx<T>(req: &S3Request<T>) -> S3Result<Arc<RequestCtx>> {
-    crate::access::request_state(req).map(|(rc, _)| rc)
+    crate::access::decided_state(req)
 }
 
 fn check_key(key: &str) -> S3Result<()> {
