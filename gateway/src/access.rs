@@ -3,8 +3,8 @@
 //! THE RULE: a decision reads only what was authenticated. Every value a decision reads —
 //! the operation, bucket, key, version id, listing parameters, copy source — comes from the
 //! typed input s3s parsed from the decoded, signature-verified request, the same input the
-//! handler then executes; signing facts come from the one decoded query (`query.rs`,
-//! `auth.rs`). Nothing here reads the raw query text or a header s3s did not verify.
+//! handler then executes; signing facts come from the one decoded query (`identity/query.rs`,
+//! `identity/signing.rs`). Nothing here reads the raw query text or a header s3s did not verify.
 //!
 //! How it is enforced:
 //! - `S3Access::check` (s3s calls it for signed and unsigned requests alike, because an auth
@@ -30,8 +30,8 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
 
 use crate::context::RequestCtx;
-use crate::iam::Iam;
-use crate::query::DecodedQuery;
+use crate::identity::iam::Iam;
+use crate::identity::query::DecodedQuery;
 
 /// Set in a request's extensions by the access hook that decided it (allowed). Handlers run
 /// only on requests that carry it.
@@ -291,14 +291,14 @@ impl Gate {
             return Ok(Principal::Anonymous);
         };
         let _span = tracing::info_span!("authenticate").entered();
-        let facts = crate::auth::SignedFacts::of(method, headers, query)?;
+        let facts = crate::identity::signing::SignedFacts::of(method, headers, query)?;
         self.iam
-            .authenticate(crate::iam::Presented {
+            .authenticate(crate::identity::iam::Presented {
                 access_key: ak,
                 token: facts.token.as_deref(),
                 signed_ns: facts.signed_ns,
             })
-            .map_err(crate::auth::failure_error)
+            .map_err(crate::identity::signing::failure_error)
     }
 
     /// Decides one access and records it in the request's audit fields.
@@ -319,7 +319,7 @@ impl Gate {
         let _span = tracing::info_span!("policy", action = action.cedar_name()).entered();
         let started = std::time::Instant::now();
         let d = self.evaluate(req, facts.version);
-        crate::request_metrics::decision(d.allowed, started.elapsed().as_secs_f64());
+        crate::telemetry::requests::decision(d.allowed, started.elapsed().as_secs_f64());
         if !d.errors.is_empty() {
             tracing::warn!(request_id = %rc.request_id, errors = ?d.errors, "policy evaluation error; denied");
         }
@@ -502,7 +502,7 @@ impl Gate {
                 .headers()
                 .get_all(h)
                 .iter()
-                .any(|v| v.as_bytes() != crate::s3::ACCOUNT_ID.as_bytes())
+                .any(|v| v.as_bytes() != crate::identity::ACCOUNT_ID.as_bytes())
             {
                 return Err(denied());
             }

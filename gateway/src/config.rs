@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::iam::RootCredentials;
+use crate::identity::iam::RootCredentials;
 
 /// What `fsgate serve` needs.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct Config {
     /// `/health/ready` fails while the data directory has less free space than this.
     pub min_free_bytes: u64,
     /// Serve HTTPS with this certificate and key (plain HTTP when `None`).
-    pub tls: Option<crate::tls::TlsFiles>,
+    pub tls: Option<crate::server::tls::TlsFiles>,
     /// Count requests and bytes per bucket as well.
     pub metrics_per_bucket: bool,
     /// Write audit records (off only for benchmarking what auditing costs).
@@ -40,32 +40,7 @@ pub struct Config {
     /// Write large blobs past the page cache (`O_DIRECT`).
     pub direct_writes: bool,
     /// What a client may cost before it is decided.
-    pub limits: Limits,
-}
-
-/// Bounds on what any client, authenticated or not, may cost the server.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Longest a connection may go without a request in flight: to send a request's headers,
-    /// or idle between requests.
-    pub header_timeout: std::time::Duration,
-    /// Longest a request body may send nothing.
-    pub body_timeout: std::time::Duration,
-    /// Connections open at once.
-    pub max_connections: usize,
-    /// Request-body bytes held in memory, over all requests, before their decision.
-    pub pre_decision_memory: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            header_timeout: std::time::Duration::from_secs(30),
-            body_timeout: std::time::Duration::from_secs(60),
-            max_connections: 4096,
-            pre_decision_memory: 256 << 20,
-        }
-    }
+    pub limits: crate::server::connection::Limits,
 }
 
 /// Where the root credentials came from.
@@ -134,7 +109,7 @@ pub fn resolve_root(cfg: &Config) -> std::io::Result<(RootCredentials, RootSourc
             RootSource::Saved,
         ));
     }
-    let (ak, sk) = crate::admin::new_key_pair();
+    let (ak, sk) = crate::identity::keys::new_key_pair();
     write_private(
         &path,
         &serde_json::to_string_pretty(&SavedRoot {

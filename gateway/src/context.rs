@@ -54,7 +54,7 @@ pub struct RequestCtx {
     /// How the request authenticated (`sigv4`, `presigned`, `sigv2`, `anonymous`).
     pub auth: String,
     /// The query string, decoded once as s3s decodes it (see `query.rs`).
-    pub query: crate::query::DecodedQuery,
+    pub query: crate::identity::query::DecodedQuery,
     /// The OpenTelemetry trace id, once known (empty when tracing is off).
     pub trace_id: std::sync::OnceLock<String>,
     fields: Mutex<AuditFields>,
@@ -89,7 +89,7 @@ impl RequestCtx {
         secure: bool,
         user_agent: String,
         auth: String,
-        query: crate::query::DecodedQuery,
+        query: crate::identity::query::DecodedQuery,
     ) -> Arc<Self> {
         Arc::new(Self {
             request_id,

@@ -1,12 +1,20 @@
 //! fsgate: an S3-compatible storage gateway with a Cedar policy layer.
 //!
-//! This crate owns the HTTP side: the server loop with TLS (`tls.rs`), the front layer (request
-//! ids, health, metrics, audit records), the S3 front-end on s3s (`s3/`), authentication
-//! against the IAM records (`auth.rs`, `iam.rs`: keys, STS sessions, service accounts,
-//! revocation), STS with OpenID Connect and LDAP identities (`sts.rs`, `oidc.rs`, `ldap.rs`),
-//! authorization through fsgate-policy (`access.rs`), the admin API (`admin/`; both it and STS
-//! reach s3s through `routes.rs`), CORS (`cors.rs`), the lifecycle worker (`lifecycle.rs`),
-//! encryption at rest (`sse.rs`) and scrape-time metrics (`telemetry.rs`).
+//! This crate owns the HTTP side, one folder or file per responsibility:
+//! - `server/`: connections and their limits, TLS, virtual hosts, the front layer (request
+//!   ids, health, `/metrics`, CORS preflight, body limits, the audit record), and the route s3s
+//!   hands admin and STS requests to;
+//! - `identity/`: who is asking — the IAM cache and authentication, signing facts, the one
+//!   decoding of the query, OpenID Connect and LDAP, bearer tokens, credential generation;
+//! - `access.rs`: every decision, through fsgate-policy (read its module doc first);
+//! - `s3/`: the S3 front-end on s3s, one file per operation family (with zero-copy downloads);
+//! - `admin/` and `sts.rs`: the admin API and STS endpoints;
+//! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
+//! - CORS rules (`cors.rs`), the lifecycle worker (`lifecycle.rs`), encryption at rest
+//!   (`sse.rs`), request state (`context.rs`), S3 error mapping (`error.rs`), configuration.
+//!
+//! No module imports another that imports it back (`scripts/module-cycles.py`, run by CI):
+//! `identity` sits below `access`, which sits below `s3`, `admin` and `sts`, below `server`.
 //! It depends on `fsgate-policy` and `fsgate-store`; neither depends on it or on each other.
 //!
 //! The one thing a newcomer must not break: every S3 and admin request is decided by Cedar
@@ -14,28 +22,17 @@
 
 pub mod access;
 pub mod admin;
-pub mod auth;
 pub mod config;
-pub mod connection;
 pub mod context;
 pub mod cors;
 pub mod error;
-pub mod front;
-pub mod host;
-pub mod iam;
-pub mod ldap;
+pub mod identity;
 pub mod lifecycle;
-pub mod oidc;
-pub mod query;
-pub mod request_metrics;
-pub mod routes;
 pub mod s3;
+pub mod server;
 pub mod sse;
 pub mod sts;
 pub mod telemetry;
-pub mod tls;
-pub mod tracing_export;
-pub mod zero_copy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,7 +62,7 @@ pub enum ServeError {
     Store(#[from] StoreError),
     /// IAM state could not be loaded.
     #[error("iam: {0}")]
-    Iam(#[from] iam::IamError),
+    Iam(#[from] identity::iam::IamError),
     /// Socket or file error.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -108,7 +105,7 @@ enum Phase {
     /// Opening the metadata store: live, not ready (the reason says why).
     Opening(String),
     /// Serving S3, the admin API and STS.
-    Serving(Arc<front::Front>),
+    Serving(Arc<server::front::Front>),
 }
 
 type SharedPhase = Arc<std::sync::RwLock<Phase>>;
@@ -178,7 +175,7 @@ async fn open_and_build(
         );
     }
     let (root, source) = config::resolve_root(&cfg)?;
-    let iam = Arc::new(iam::Iam::load(&store, root.clone(), engine)?);
+    let iam = Arc::new(identity::iam::Iam::load(&store, root.clone(), engine)?);
     let metrics = telemetry::install().map_err(ServeError::Config)?;
     let upkeep = metrics.clone();
     tokio::spawn(async move {
@@ -198,14 +195,14 @@ async fn open_and_build(
         .map_err(ServeError::Config)?,
     );
     let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone(), master));
-    builder.set_auth(auth::IamAuth::new(iam.clone()));
+    builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
-    let oidc = Arc::new(oidc::OidcVerifier::new());
+    let oidc = Arc::new(identity::oidc::OidcVerifier::new());
     let scrape = telemetry::Scrape {
         handle: metrics.clone(),
         telemetry: Arc::new(telemetry::Telemetry::new(store.clone(), audit.clone())),
     };
-    builder.set_route(routes::Routes::new(
+    builder.set_route(server::routes::Routes::new(
         admin::AdminApi::new(
             store.clone(),
             iam.clone(),
@@ -220,7 +217,7 @@ async fn open_and_build(
     if !cfg.lifecycle_interval.is_zero() {
         lifecycle::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
     }
-    let domain = cfg.domain.as_deref().map(host::DomainHost::new);
+    let domain = cfg.domain.as_deref().map(server::host::DomainHost::new);
     if let Some(d) = &domain {
         builder.set_host(d.clone());
     }
@@ -234,11 +231,11 @@ async fn open_and_build(
     s3cfg.xml_max_body_size = 4 << 20;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3cfg))));
     let front = Arc::new(
-        front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
+        server::front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
             .with_domain(domain)
             .with_secure(secure)
             .with_limits(&cfg.limits)
-            .with_operations(front::Operations {
+            .with_operations(server::front::Operations {
                 telemetry: scrape.telemetry.clone(),
                 metrics_token: cfg.metrics_token.clone(),
                 min_free_bytes: cfg.min_free_bytes,
@@ -276,7 +273,7 @@ fn make_private(data: &std::path::Path) -> std::io::Result<()> {
 /// An accepted connection, before TLS: plain, or plain with a zero-copy writer.
 enum Connection {
     Plain(tokio::net::TcpStream),
-    ZeroCopy(zero_copy::SendfileIo),
+    ZeroCopy(s3::zero_copy::SendfileIo),
 }
 
 /// Runs the server until SIGINT or SIGTERM. The listener is up first: `/health/live` answers
@@ -285,7 +282,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let engine = Arc::new(load_policies(cfg.policies.as_deref())?);
     let tls = match &cfg.tls {
         None => None,
-        Some(files) => Some(tls::Tls::new(files.clone()).map_err(ServeError::Config)?),
+        Some(files) => Some(server::tls::Tls::new(files.clone()).map_err(ServeError::Config)?),
     };
     if let Some(t) = &tls {
         t.clone().spawn_watch();
@@ -330,7 +327,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                 let _ = stream.set_nodelay(true);
                 // Plain TCP: downloads go out with sendfile through the connection's writer.
                 let zero_copy = if tls.is_none() && zero_copy_on {
-                    zero_copy::ZeroCopy::for_socket(&stream)
+                    s3::zero_copy::ZeroCopy::for_socket(&stream)
                         .inspect_err(|e| tracing::warn!(error = %e, "zero-copy unavailable on a connection"))
                         .ok()
                 } else {
@@ -341,19 +338,19 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                     None => Connection::Plain(stream),
                 };
                 let phase = phase.clone();
-                let clock = connection::ConnectionClock::new();
+                let clock = server::connection::ConnectionClock::new();
                 let request_clock = clock.clone();
                 let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     if let Some(zc) = &zero_copy {
                         zc.reset();
                         req.extensions_mut().insert(zc.clone());
                     }
-                    let in_flight = connection::InFlight::start(&request_clock);
+                    let in_flight = server::connection::InFlight::start(&request_clock);
                     let now = phase.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                     async move {
                         let resp = match now {
                             Phase::Serving(front) => front.handle(req, remote).await,
-                            Phase::Opening(reason) => Ok(front::starting_response(&req, &reason)),
+                            Phase::Opening(reason) => Ok(server::front::starting_response(&req, &reason)),
                         };
                         resp.map(|r| r.map(|body| body.in_flight(in_flight)))
                     }
@@ -382,7 +379,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                         },
                         (Some(tls), Connection::Plain(stream)) => {
                             let handshake = tokio::time::timeout(
-                                tls::HANDSHAKE_TIMEOUT,
+                                server::tls::HANDSHAKE_TIMEOUT,
                                 tls.acceptor().accept(stream),
                             )
                             .await;
@@ -444,7 +441,11 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
 /// On SIGHUP, reads the `--policies` directory again and puts it in force; a directory that
 /// does not load (bad policy, bad schema) is logged with file, line and reason, and the running
 /// set stays in force.
-fn spawn_policy_reload(dir: Option<std::path::PathBuf>, store: Arc<Store>, iam: Arc<iam::Iam>) {
+fn spawn_policy_reload(
+    dir: Option<std::path::PathBuf>,
+    store: Arc<Store>,
+    iam: Arc<identity::iam::Iam>,
+) {
     #[cfg(unix)]
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -499,7 +500,12 @@ async fn shutdown_signal() {
     }
 }
 
-fn print_banner(cfg: &Config, local: SocketAddr, root: &iam::RootCredentials, source: RootSource) {
+fn print_banner(
+    cfg: &Config,
+    local: SocketAddr,
+    root: &identity::iam::RootCredentials,
+    source: RootSource,
+) {
     let mut out = format!(
         "fsgate {}\n  Endpoint:  {}://{local}\n  Data:      {}\n  RootUser:  {}\n",
         env!("CARGO_PKG_VERSION"),

@@ -133,9 +133,9 @@ fn main() -> anyhow::Result<()> {
         })
     };
     // Traces go to an OTLP collector only when one is named.
-    let otlp = fsgate::tracing_export::endpoint_from_env(|k| std::env::var(k).ok());
-    let (otel_layer, provider) = match otlp.as_deref().map(fsgate::tracing_export::provider) {
-        Some(Ok(p)) => (Some(fsgate::tracing_export::layer(&p)), Some(p)),
+    let otlp = fsgate::telemetry::traces::endpoint_from_env(|k| std::env::var(k).ok());
+    let (otel_layer, provider) = match otlp.as_deref().map(fsgate::telemetry::traces::provider) {
+        Some(Ok(p)) => (Some(fsgate::telemetry::traces::layer(&p)), Some(p)),
         Some(Err(e)) => {
             eprintln!("fsgate: OTLP exporter: {e}");
             std::process::exit(1);
@@ -143,7 +143,7 @@ fn main() -> anyhow::Result<()> {
         None => (None, None),
     };
     if otel_layer.is_some() {
-        fsgate::tracing_export::set_exporting();
+        fsgate::telemetry::traces::set_exporting();
     }
     {
         use tracing_subscriber::Layer as _;
@@ -201,7 +201,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 max_connections,
                 pre_decision_memory,
             } = *args;
-            let tls = fsgate::tls::TlsFiles::from_args(
+            let tls = fsgate::server::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
                 tls_cert.as_deref(),
                 tls_key.as_deref(),
@@ -224,7 +224,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit: audit == "on",
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
-                limits: fsgate::config::Limits {
+                limits: fsgate::server::connection::Limits {
                     header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
                     body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
                     max_connections: max_connections.max(1),

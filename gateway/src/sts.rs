@@ -22,9 +22,10 @@ use fsgate_store::model::{SessionRecord, SessionSource};
 use fsgate_store::{Store, now_ns};
 
 use crate::access::{AccessFacts, Gate};
-use crate::admin::random_string;
 use crate::context::RequestCtx;
-use crate::iam::Iam;
+use crate::identity::federated::FederatedIdentity;
+use crate::identity::iam::Iam;
+use crate::identity::keys::random_string;
 
 const MAX_BODY: usize = 64 << 10;
 /// Session length bounds, seconds (AWS: 15 minutes to 12 hours).
@@ -50,43 +51,13 @@ impl StsError {
     }
 }
 
-/// The principal name of a provider's user: `PROVIDER:USER`. Local names cannot hold `:`,
-/// so a federated identity never takes a local user's grants or revocations, and two
-/// providers' users of one name stay apart.
-#[must_use]
-pub fn federated_name(provider: &str, user: &str) -> String {
-    format!("{provider}:{user}")
-}
-
-/// What an identity provider vouched for.
-#[derive(Debug, Clone)]
-pub struct FederatedIdentity {
-    /// Provider name.
-    pub provider: String,
-    /// The principal name, `PROVIDER:USER` ([`federated_name`]).
-    pub user: String,
-    /// When the provider issued the credential (a token's `iat`; for LDAP, now: the password
-    /// was just proven); `None` counts as before any revocation.
-    pub issued_ns: Option<u64>,
-    /// Groups (fsgate groups of the same names).
-    pub groups: Vec<String>,
-    /// Principal tags.
-    pub tags: Vec<(String, String)>,
-    /// Token subject or directory DN.
-    pub subject: String,
-    /// Token audience (web identity only).
-    pub audience: String,
-    /// Where the session comes from.
-    pub source: SessionSource,
-}
-
 /// The STS endpoint.
 #[derive(Debug, Clone)]
 pub struct Sts {
     store: Arc<Store>,
     iam: Arc<Iam>,
     gate: Gate,
-    oidc: Arc<crate::oidc::OidcVerifier>,
+    oidc: Arc<crate::identity::oidc::OidcVerifier>,
 }
 
 /// True for requests the STS endpoint answers: `POST /` with a form body, or `/` with an
@@ -182,7 +153,7 @@ impl Sts {
         store: Arc<Store>,
         iam: Arc<Iam>,
         gate: Gate,
-        oidc: Arc<crate::oidc::OidcVerifier>,
+        oidc: Arc<crate::identity::oidc::OidcVerifier>,
     ) -> Self {
         Self {
             store,
@@ -293,7 +264,7 @@ impl Sts {
         Ok(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>{}<AssumedRoleUser><Arn>arn:aws:sts::{}:assumed-role/{}/{}</Arn><AssumedRoleId>{}:{}</AssumedRoleId></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>",
             credentials_xml(&rec),
-            crate::s3::ACCOUNT_ID,
+            crate::identity::ACCOUNT_ID,
             xml_escape(&rec.user),
             xml_escape(&session_name),
             rec.access_key,
@@ -320,11 +291,11 @@ impl Sts {
             .map_err(|e| {
                 tracing::info!(request_id = %rc.request_id, reason = %e, "web identity token refused");
                 match e {
-                    crate::oidc::TokenError::Refused(why) => {
+                    crate::identity::oidc::TokenError::Refused(why) => {
                         StsError(StatusCode::BAD_REQUEST, "InvalidIdentityToken", why)
                     }
                     // AWS: the provider could not be reached; the cause stays in the log.
-                    crate::oidc::TokenError::ProviderUnavailable(_) => StsError(
+                    crate::identity::oidc::TokenError::ProviderUnavailable(_) => StsError(
                         StatusCode::BAD_REQUEST,
                         "IDPCommunicationError",
                         "The request could not be fulfilled because the identity provider could not be reached.".into(),
@@ -364,7 +335,7 @@ impl Sts {
             .ok_or_else(|| StsError::bad("MissingParameter", "LDAPPassword is required"))?;
         let duration = duration(params)?;
         let policy = self.session_policy(params)?;
-        let id = crate::ldap::authenticate(&self.iam.snapshot_now().providers, user, password)
+        let id = crate::identity::ldap::authenticate(&self.iam.snapshot_now().providers, user, password)
             .await
             .map_err(|e| {
                 tracing::info!(request_id = %rc.request_id, user = %user, reason = %e, "LDAP identity refused");
@@ -402,7 +373,7 @@ impl Sts {
                 rc.set_principal(&p, "");
                 self.decide(rc, &p, action, false);
                 return Err(StsError::denied(
-                    crate::auth::failure_error(f)
+                    crate::identity::signing::failure_error(f)
                         .message()
                         .unwrap_or("Access Denied")
                         .to_owned(),

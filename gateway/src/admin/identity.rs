@@ -22,7 +22,7 @@ use fsgate_store::now_ns;
 
 use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err};
 use crate::context::RequestCtx;
-use crate::iam::valid_name;
+use crate::identity::iam::valid_name;
 
 #[derive(Deserialize)]
 struct NewServiceAccount {
@@ -219,7 +219,7 @@ impl AdminApi {
                             format!("access key {name} not found"),
                         ));
                     }
-                } else if !crate::iam::valid_principal_name(&name) {
+                } else if !crate::identity::iam::valid_principal_name(&name) {
                     return Err(bad("a user name"));
                 }
                 let req: Revoke = json_of(body)?;
@@ -250,7 +250,7 @@ impl AdminApi {
                         // SigV2 presigned URLs name no signing time: fsgate refuses them for
                         // 7 days after a revocation (they may be that old), fresh ones too.
                         "sigv2_presigned_refused_until": ns_to_rfc3339(
-                            before.saturating_add(crate::auth::MAX_PRESIGNED_SECS * 1_000_000_000)
+                            before.saturating_add(crate::identity::signing::MAX_PRESIGNED_SECS * 1_000_000_000)
                         ),
                     }),
                 )

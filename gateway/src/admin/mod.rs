@@ -21,7 +21,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri};
 use http_body_util::BodyExt;
-use rand::Rng;
 use s3s::{Body, S3Request, S3Response, S3Result, s3_error};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -33,7 +32,7 @@ use fsgate_store::{Store, StoreError, now_ns};
 
 use crate::access::{AccessFacts, Gate};
 use crate::context::RequestCtx;
-use crate::iam::{Iam, IamError, grant_of, valid_name};
+use crate::identity::iam::{Iam, IamError, grant_of, valid_name};
 
 mod identity;
 
@@ -47,7 +46,7 @@ pub struct AdminApi {
     iam: Arc<Iam>,
     gate: Gate,
     audit: Arc<AuditWriter>,
-    oidc: Arc<crate::oidc::OidcVerifier>,
+    oidc: Arc<crate::identity::oidc::OidcVerifier>,
     scrape: crate::telemetry::Scrape,
 }
 
@@ -77,28 +76,7 @@ fn store_err(e: StoreError, rc: &RequestCtx) -> Reply {
     }
 }
 
-/// `len` characters drawn uniformly from `alphabet`.
-pub(crate) fn random_string(len: usize, alphabet: &[u8]) -> String {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| {
-            let i = rng.random_range(0..alphabet.len());
-            char::from(alphabet.get(i).copied().unwrap_or(b'A'))
-        })
-        .collect()
-}
-
-/// A new access key pair: 20 upper-case characters and a 40-character secret.
-#[must_use]
-pub fn new_key_pair() -> (String, String) {
-    (
-        random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
-        random_string(
-            40,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-        ),
-    )
-}
+pub use crate::identity::keys::new_key_pair;
 
 fn ns_to_rfc3339(ns: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
@@ -127,7 +105,7 @@ fn decode(seg: &str) -> String {
 
 /// The pairs of `a=b&c=d` in form (or query) encoding, decoded, in order.
 pub(crate) fn form_pairs(text: &str) -> Vec<(String, String)> {
-    crate::query::form_pairs(text)
+    crate::identity::query::form_pairs(text)
 }
 
 fn query_map(uri: &Uri) -> Vec<(String, String)> {
@@ -157,7 +135,7 @@ impl AdminApi {
         iam: Arc<Iam>,
         gate: Gate,
         audit: Arc<AuditWriter>,
-        oidc: Arc<crate::oidc::OidcVerifier>,
+        oidc: Arc<crate::identity::oidc::OidcVerifier>,
         scrape: crate::telemetry::Scrape,
     ) -> Self {
         Self {
@@ -733,7 +711,7 @@ impl AdminApi {
             ctx.get("secure").and_then(Value::as_bool).unwrap_or(false),
             String::new(),
             "explain".into(),
-            crate::query::DecodedQuery::default(),
+            crate::identity::query::DecodedQuery::default(),
         );
         let listing = AccessFacts {
             prefix: ctx.get("prefix").and_then(Value::as_str),
@@ -817,7 +795,9 @@ impl AdminApi {
 
     fn attachment_of(&self, req: NewAttachment) -> Result<Attachment, Reply> {
         let target = match (req.user, req.group) {
-            (Some(u), None) if crate::iam::valid_principal_name(&u) => AttachTarget::User(u),
+            (Some(u), None) if crate::identity::iam::valid_principal_name(&u) => {
+                AttachTarget::User(u)
+            }
             (None, Some(g)) if valid_name(&g) => AttachTarget::Group(g),
             _ => {
                 return Err(err(
@@ -907,7 +887,7 @@ impl AdminApi {
             .cloned()
             .ok_or_else(|| s3_error!(InternalError, "missing request context"))?;
         let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
-        let bearer = crate::routes::bearer_token(&req.headers);
+        let bearer = crate::identity::bearer::bearer_token(&req.headers);
         let principal = match (access_key.as_deref(), bearer) {
             // An OIDC token of a configured provider stands for its user and groups.
             (None, Some(token)) => {
@@ -918,7 +898,7 @@ impl AdminApi {
                 })?;
                 self.iam
                     .federated_principal(&id)
-                    .map_err(crate::auth::failure_error)?
+                    .map_err(crate::identity::signing::failure_error)?
             }
             (ak, _) => self
                 .gate

@@ -11,9 +11,7 @@ use crate::access::{AccessFacts, request_state};
 use super::object_get::timestamp;
 use super::{FsGate, ctx};
 
-/// fsgate's one account: the owner of every bucket, and what `x-amz-expected-bucket-owner`
-/// must name.
-pub const ACCOUNT_ID: &str = "fsgate";
+pub use crate::identity::ACCOUNT_ID;
 
 /// The owner shown in listings and ACLs.
 pub fn owner() -> Owner {

@@ -21,6 +21,7 @@ mod object_put;
 mod policy;
 mod tagging;
 mod versioning;
+pub mod zero_copy;
 
 use std::sync::Arc;
 

@@ -275,7 +275,7 @@ impl FsGate {
             i.sse_customer_key_md5.as_deref(),
         )?;
         let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
-        let zero_copy = req.extensions.get::<crate::zero_copy::ZeroCopy>();
+        let zero_copy = req.extensions.get::<crate::s3::zero_copy::ZeroCopy>();
         let body = body::stream_range(pinned, start, len, key, zero_copy);
         let out = GetObjectOutput {
             body: Some(body),

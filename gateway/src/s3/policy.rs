@@ -9,7 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 use fsgate_policy::bucket_policy::translate;
 use fsgate_store::StoreError;
 
-use crate::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR, IamError};
+use crate::identity::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR, IamError};
 
 use super::{FsGate, ctx};
 

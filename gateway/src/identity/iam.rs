@@ -492,7 +492,7 @@ impl Iam {
     /// name (a token without `iat` counts as issued before).
     pub fn federated_principal(
         &self,
-        id: &crate::sts::FederatedIdentity,
+        id: &crate::identity::federated::FederatedIdentity,
     ) -> Result<Principal, AuthFailure> {
         let snap = self.snapshot_now();
         check_revocation(&snap, &id.user, id.issued_ns)?;
@@ -522,9 +522,9 @@ impl Iam {
         }
         let session = self.session(p.access_key).ok_or(AuthFailure::UnknownKey)?;
         let rec = &session.rec;
-        let token_ok = p
-            .token
-            .is_some_and(|t| crate::front::constant_time_eq(t.as_bytes(), rec.token.as_bytes()));
+        let token_ok = p.token.is_some_and(|t| {
+            crate::identity::keys::constant_time_eq(t.as_bytes(), rec.token.as_bytes())
+        });
         if !token_ok {
             return Err(AuthFailure::InvalidToken);
         }

@@ -1,5 +1,5 @@
 //! The request's query string, decoded once — the same way s3s decodes it — for everything
-//! fsgate reads from it: signing facts (`auth.rs`), limits and the audit (`front.rs`), the
+//! fsgate reads from it: signing facts (`signing.rs`), limits and the audit (`server/front.rs`), the
 //! admin API and STS forms.
 //!
 //! The rule this module exists for: a decision reads only what was authenticated. s3s routes,

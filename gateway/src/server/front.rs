@@ -28,8 +28,8 @@ use fsgate_store::{Store, now_ns};
 
 use crate::context::{BodyRefused, RequestCtx};
 use crate::cors::{self, CorsRule};
-use crate::host::DomainHost;
-use crate::query::DecodedQuery;
+use crate::identity::query::DecodedQuery;
+use crate::server::host::DomainHost;
 use s3s::host::S3Host as _;
 
 const X_AMZ_ID_2: http::HeaderName = http::HeaderName::from_static("x-amz-id-2");
@@ -48,7 +48,7 @@ pub struct Operations {
     /// Free-space reserve for readiness.
     pub min_free_bytes: u64,
     /// IAM, to tell a disabled user's key from an unknown one in auth-failure metrics.
-    pub iam: Arc<crate::iam::Iam>,
+    pub iam: Arc<crate::identity::iam::Iam>,
     /// Also count requests and bytes per bucket (`--metrics-per-bucket`: bucket names become
     /// label values, so cardinality grows with the number of buckets).
     pub per_bucket: bool,
@@ -91,7 +91,7 @@ pub struct AuditedBody {
     sent: u64,
     guard: Option<AuditGuard>,
     /// Marks the connection's request finished when the body is done.
-    in_flight: Option<crate::connection::InFlight>,
+    in_flight: Option<crate::server::connection::InFlight>,
 }
 
 impl AuditedBody {
@@ -106,7 +106,7 @@ impl AuditedBody {
 
     /// Carries the connection's in-flight mark until the body is done.
     #[must_use]
-    pub fn in_flight(mut self, mark: crate::connection::InFlight) -> Self {
+    pub fn in_flight(mut self, mark: crate::server::connection::InFlight) -> Self {
         self.in_flight = Some(mark);
         self
     }
@@ -130,7 +130,7 @@ impl HttpBody for AuditedBody {
             {
                 // Time to first byte: from arrival to the first body bytes leaving.
                 let seconds = g.rc.started.elapsed().as_secs_f64();
-                crate::request_metrics::first_byte(&g.rc.fields().action, seconds);
+                crate::telemetry::requests::first_byte(&g.rc.fields().action, seconds);
             }
             self.sent += d.len() as u64;
         }
@@ -175,7 +175,7 @@ impl AuditGuard {
         let received = self.received.load(Ordering::Relaxed);
         let f = self.rc.fields();
         // The API label is the action, never the route: paths are unbounded label values.
-        crate::request_metrics::finished(
+        crate::telemetry::requests::finished(
             &f.action,
             self.status,
             duration.as_secs_f64(),
@@ -184,7 +184,7 @@ impl AuditGuard {
         );
         if self.per_bucket && !f.bucket.is_empty() {
             let b = f.bucket.clone();
-            let api = crate::request_metrics::label(&f.action).to_owned();
+            let api = crate::telemetry::requests::label(&f.action).to_owned();
             metrics::counter!("fsgate_bucket_requests_total", "bucket" => b.clone(), "api" => api)
                 .increment(1);
             metrics::counter!("fsgate_bucket_received_bytes_total", "bucket" => b.clone())
@@ -200,7 +200,7 @@ impl AuditGuard {
         }
         // The enqueue is a span of the request's trace only when traces are exported: entering
         // the request span again costs more than the enqueue itself.
-        let _request = crate::tracing_export::exporting().then(|| self.span.enter());
+        let _request = crate::telemetry::traces::exporting().then(|| self.span.enter());
         let _enqueue = tracing::info_span!("audit_enqueue").entered();
         let source_ip = self.rc.source_ip.to_string();
         let entry = AuditEntry {
@@ -395,19 +395,15 @@ fn text(
 
 /// How the request authenticated, for the audit: read as s3s reads it (`auth::SignedBy`).
 fn auth_method<B>(req: &Request<B>, query: &DecodedQuery) -> &'static str {
-    let by = crate::auth::SignedBy::of(req.method(), req.headers(), query);
-    if by == crate::auth::SignedBy::Unsigned
-        && req.headers().contains_key(&crate::routes::BEARER_HEADER)
+    let by = crate::identity::signing::SignedBy::of(req.method(), req.headers(), query);
+    if by == crate::identity::signing::SignedBy::Unsigned
+        && req
+            .headers()
+            .contains_key(&crate::identity::bearer::BEARER_HEADER)
     {
         return "bearer";
     }
     by.audit_name()
-}
-
-/// Compares two secrets in time that depends only on their lengths.
-#[must_use]
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn s3_error_response(e: S3Error) -> Response<Body> {
@@ -509,15 +505,15 @@ impl Front {
             ops: None,
             seq: AtomicU32::new(0),
             pre_decision_budget: Arc::new(tokio::sync::Semaphore::new(
-                crate::config::Limits::default().pre_decision_memory,
+                crate::server::connection::Limits::default().pre_decision_memory,
             )),
-            body_timeout: crate::config::Limits::default().body_timeout,
+            body_timeout: crate::server::connection::Limits::default().body_timeout,
         }
     }
 
     /// What a request may cost before it is decided.
     #[must_use]
-    pub fn with_limits(mut self, limits: &crate::config::Limits) -> Self {
+    pub fn with_limits(mut self, limits: &crate::server::connection::Limits) -> Self {
         self.pre_decision_budget = Arc::new(tokio::sync::Semaphore::new(
             limits
                 .pre_decision_memory
@@ -548,7 +544,11 @@ impl Front {
         let token = self.ops.as_ref().and_then(|o| o.metrics_token.as_deref());
         let given = auth.and_then(|v| v.strip_prefix("Bearer "));
         let full = match (token, given) {
-            (Some(t), Some(g)) if constant_time_eq(g.as_bytes(), t.as_bytes()) => true,
+            (Some(t), Some(g))
+                if crate::identity::keys::constant_time_eq(g.as_bytes(), t.as_bytes()) =>
+            {
+                true
+            }
             _ if signed => return None,
             (Some(_), _) => {
                 let mut r = text(
@@ -682,7 +682,8 @@ impl Front {
         mut req: Request<Incoming>,
         remote: SocketAddr,
     ) -> Result<Response<AuditedBody>, Infallible> {
-        crate::routes::move_bearer_token(&mut req);
+        let admin_request = crate::admin::AdminApi::matches(req.uri());
+        crate::identity::bearer::move_bearer_token(&mut req, admin_request);
         let path = req.uri().path();
         if matches!(*req.method(), Method::GET | Method::HEAD) {
             match path {
@@ -763,14 +764,14 @@ impl Front {
         );
         // One span per request, under the client's trace when it sent a traceparent. Without
         // a collector, only its request id (for log lines) is recorded.
-        let (span, trace_id) = if crate::tracing_export::exporting() {
+        let (span, trace_id) = if crate::telemetry::traces::exporting() {
             let span = tracing::info_span!(
                 "request",
                 otel.name = span_name(req.method()),
                 request_id = %id,
                 http.method = %req.method(),
             );
-            let trace_id = crate::tracing_export::adopt_parent(&span, req.headers());
+            let trace_id = crate::telemetry::traces::adopt_parent(&span, req.headers());
             (span, trace_id)
         } else {
             (
@@ -781,7 +782,7 @@ impl Front {
         let _ = rc.trace_id.set(trace_id.clone());
         let route = format!("{} {}", req.method(), req.uri().path());
         let received = Arc::new(AtomicU64::new(0));
-        crate::request_metrics::in_flight(1.0);
+        crate::telemetry::requests::in_flight(1.0);
 
         // Whether the request has a body that a handler may answer before reading (an error).
         let has_body = !req.body().is_end_stream();
@@ -801,7 +802,7 @@ impl Front {
                 .instrument(span.clone())
                 .await
         };
-        crate::request_metrics::in_flight(-1.0);
+        crate::telemetry::requests::in_flight(-1.0);
 
         let mut error_code = if resp.status().as_u16() >= 300 {
             error_code_of(resp.body())

@@ -1,13 +1,14 @@
-//! Secret lookup for signature verification (s3s verifies SigV4, presigned and streaming
-//! signatures with the secret returned here).
+//! What a signature rests on: the secret s3s verifies it with (`IamAuth`), and the facts it
+//! carries — how it was signed, when, until when, with which session token — read exactly as
+//! s3s reads them, from the decoded query and the headers it verified.
 
 use std::sync::Arc;
 
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 
-use crate::iam::{AuthFailure, Iam};
-use crate::query::DecodedQuery;
+use crate::identity::iam::{AuthFailure, Iam};
+use crate::identity::query::DecodedQuery;
 
 /// Looks secrets up in the IAM cache. Disabled users and deleted keys get no secret, so every
 /// signature made with them fails, presigned URLs included.

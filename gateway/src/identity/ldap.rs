@@ -14,8 +14,8 @@ use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry, ldap_escape};
 
 use fsgate_store::model::{IdentityProvider, LdapProvider, SessionSource};
 
-use crate::iam::valid_name;
-use crate::sts::FederatedIdentity;
+use crate::identity::federated::FederatedIdentity;
+use crate::identity::iam::valid_name;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_NAME: usize = 256;
@@ -122,7 +122,7 @@ async fn search_then_bind(
     }
     Ok(FederatedIdentity {
         provider: p.name.clone(),
-        user: crate::sts::federated_name(&p.name, &canonical),
+        user: crate::identity::federated::federated_name(&p.name, &canonical),
         // The password was proven just now.
         issued_ns: Some(fsgate_store::now_ns()),
         groups: names,

@@ -4,6 +4,11 @@
 //!
 //! Label cardinality is bounded: API names, statuses, S3 error codes and fixed reasons only —
 //! never bucket, key or user names.
+//!
+//! Per-request metrics live in `requests`, trace export in `traces`.
+
+pub mod requests;
+pub mod traces;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -23,37 +23,8 @@ impl Routes {
     }
 }
 
-/// Where an admin request's `Authorization: Bearer` token travels past s3s (which would refuse
-/// an Authorization header that is not a signature).
-pub const BEARER_HEADER: http::HeaderName = http::HeaderName::from_static("x-fsgate-bearer");
-
-/// Moves an admin request's bearer token out of `Authorization` into [`BEARER_HEADER`]; any
-/// other request is left alone (a bearer token on an S3 route is refused by s3s as before).
-pub fn move_bearer_token<B>(req: &mut http::Request<B>) {
-    if !AdminApi::matches(req.uri()) {
-        req.headers_mut().remove(&BEARER_HEADER);
-        return;
-    }
-    let token = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| http::HeaderValue::from_str(t.trim()).ok());
-    if let Some(t) = token {
-        req.headers_mut().remove(http::header::AUTHORIZATION);
-        req.headers_mut().insert(BEARER_HEADER, t);
-    }
-}
-
-/// The bearer token of an admin request.
-#[must_use]
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers.get(&BEARER_HEADER).and_then(|v| v.to_str().ok())
-}
-
 fn has_bearer(headers: &HeaderMap) -> bool {
-    bearer_token(headers).is_some()
+    crate::identity::bearer::bearer_token(headers).is_some()
 }
 
 #[async_trait::async_trait]

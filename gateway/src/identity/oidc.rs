@@ -26,8 +26,8 @@ use serde_json::Value;
 
 use fsgate_store::model::{IdentityProvider, OidcProvider, SessionSource};
 
-use crate::iam::valid_name;
-use crate::sts::FederatedIdentity;
+use crate::identity::federated::FederatedIdentity;
+use crate::identity::iam::valid_name;
 
 /// Clock skew allowed on `exp` and `nbf`, seconds.
 pub const LEEWAY_SECS: u64 = 60;
@@ -322,7 +322,7 @@ fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, Strin
     };
     Ok(FederatedIdentity {
         provider: p.name.clone(),
-        user: crate::sts::federated_name(&p.name, &user),
+        user: crate::identity::federated::federated_name(&p.name, &user),
         issued_ns,
         groups,
         tags,
