@@ -1,8 +1,7 @@
 //! Server configuration and the root credentials.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -110,12 +109,13 @@ pub fn resolve_root(cfg: &Config) -> std::io::Result<(RootCredentials, RootSourc
         ));
     }
     let (ak, sk) = crate::identity::keys::new_key_pair();
-    write_private(
+    fsgate_store::private_file::write_private(
         &path,
-        &serde_json::to_string_pretty(&SavedRoot {
+        serde_json::to_string_pretty(&SavedRoot {
             access_key: ak.clone(),
             secret_key: sk.clone(),
-        })?,
+        })?
+        .as_bytes(),
     )?;
     Ok((
         RootCredentials {
@@ -124,20 +124,6 @@ pub fn resolve_root(cfg: &Config) -> std::io::Result<(RootCredentials, RootSourc
         },
         RootSource::Generated,
     ))
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }
 
 #[cfg(test)]

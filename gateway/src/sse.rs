@@ -77,24 +77,13 @@ impl MasterKey {
             Ok(s) => decode(&s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
-                write_private(&path, &B64.encode(key)).map_err(|e| format!("{path:?}: {e}"))?;
+                fsgate_store::private_file::write_private(&path, B64.encode(key).as_bytes())
+                    .map_err(|e| format!("{path:?}: {e}"))?;
                 Ok(Self(key))
             }
             Err(e) => Err(format!("{path:?}: {e}")),
         }
     }
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }
 
 /// What a request asks for.

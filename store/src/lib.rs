@@ -20,6 +20,7 @@ pub mod meta;
 pub mod model;
 pub mod multipart;
 pub mod objects;
+pub mod private_file;
 pub mod versions;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -8,6 +8,8 @@
     reason = "tests fail loudly"
 )]
 
+mod format;
+
 use std::sync::Arc;
 
 use fsgate_store::audit::{AuditFilter, AuditWriter, request_id};
