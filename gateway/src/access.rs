@@ -720,14 +720,15 @@ decided_operations!(access_hooks);
 mod tests {
     use super::*;
 
-    /// s3's handler names (`async fn get_object(` in `s3/mod.rs`) → s3s operation names.
+    /// The operations of `s3/mod.rs`'s `s3_operations!` table (`get_object(...)`) → s3s
+    /// operation names (`GetObject`).
     fn implemented_operations() -> Vec<String> {
         let source = include_str!("s3/mod.rs");
-        let (_, trait_impl) = source.split_once("impl S3 for FsGate").unwrap_or_default();
-        trait_impl
+        let (_, table) = source.split_once("s3_operations! {\n").unwrap_or_default();
+        table
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("async fn "))
-            .filter_map(|l| l.split('(').next())
+            .take_while(|l| !l.starts_with('}'))
+            .filter_map(|l| l.trim().split_once('(').map(|(op, _)| op))
             .map(|snake| {
                 snake
                     .split('_')
