@@ -142,7 +142,7 @@ def a_tag_forbid_holds_while_the_object_changes_under_the_read():
 
     t = threading.Thread(target=flip)
     t.start()
-    seen = {"public": 0, "denied": 0}
+    seen = {"public": 0, "denied": 0, "copied": 0}
     try:
         for _ in range(600):
             try:
@@ -152,10 +152,24 @@ def a_tag_forbid_holds_while_the_object_changes_under_the_read():
             except reader.exceptions.ClientError as e:
                 assert e.response["Error"]["Code"] in ("AccessDenied", "NoSuchKey"), e.response
                 seen["denied"] += 1
+        # A copy's source is decided on the version actually copied, too.
+        for i in range(300):
+            try:
+                reader.copy_object(Bucket=b, Key=f"copy{i}", CopySource={"Bucket": b, "Key": "r"},
+                                   TaggingDirective="REPLACE", Tagging="")
+                seen["copied"] += 1
+            except reader.exceptions.ClientError as e:
+                assert e.response["Error"]["Code"] in ("AccessDenied", "InvalidRequest"), e.response
     finally:
         stop.set()
         t.join()
-    assert seen["public"] > 0 and seen["denied"] > 0, seen
+    for i in range(300):
+        try:
+            body = s3.get_object(Bucket=b, Key=f"copy{i}")["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            continue
+        assert body == b"public", "a tag-forbidden version was copied"
+    assert seen["public"] > 0 and seen["denied"] > 0 and seen["copied"] > 0, seen
 
 
 def presigned(ak, sk, b, k, expires, version="s3v4"):

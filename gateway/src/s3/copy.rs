@@ -5,12 +5,13 @@ use s3s::checksum::ChecksumHasher;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+use fsgate_policy::{Action, Principal, Resource};
 use fsgate_store::StoreError;
 use fsgate_store::objects::{NewObject, WriteCondition};
 
 use super::object_get::{Conditions, check_conditions, timestamp};
 use super::object_put::object_headers;
-use super::{FsGate, body, check_key, checksum, ctx};
+use super::{FsGate, body, check_key, checksum};
 
 /// Owned copy-source conditions, checked against the source under the store's locks.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +78,7 @@ impl FsGate {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = crate::access::request_state(&req)?;
         let i = req.input;
         check_key(&i.key)?;
         let (sb, sk, sv) = source_of(&i.copy_source)?;
@@ -129,6 +130,21 @@ impl FsGate {
         if let Some(info) = &probe.extras.sse {
             crate::sse::open_key(&self.master, info, &source_customer)?;
         }
+        // When policies read tags, the source read is decided again on the version about to be
+        // copied, and the copy takes exactly that version (as GET does, see
+        // `Gate::confirm_served`).
+        let confirmed_seq = if self.gate.reads_tags() {
+            let read = crate::access::versioned_action(Action::GetObject, sv.is_some());
+            let source = Resource::Object {
+                bucket: sb.clone(),
+                key: sk.clone(),
+            };
+            self.gate
+                .confirm_served(&rc, &principal, read, source, &probe.extras.tags)?;
+            Some(probe.seq)
+        } else {
+            None
+        };
         let wants = extras.sse.clone();
         if !keeps_encryption(probe.extras.sse.as_ref(), wants.as_ref()) {
             if !replace_tags {
@@ -142,7 +158,13 @@ impl FsGate {
                 key_to_encrypt: dest_key,
             };
             return self
-                .copy_rewrite(&rc, (sb, sk, sv), conds, &source_customer, target)
+                .copy_rewrite(
+                    (&rc, &principal),
+                    (sb, sk, sv),
+                    conds,
+                    &source_customer,
+                    target,
+                )
                 .await;
         }
         let (db, dk) = (i.bucket, i.key);
@@ -150,7 +172,8 @@ impl FsGate {
             .run(&rc, move |s| {
                 s.copy_object(&sb, &sk, sv.as_deref(), &db, &dk, |src| {
                     conds.check(src)?;
-                    if !keeps_encryption(src.extras.sse.as_ref(), wants.as_ref()) {
+                    let changed = confirmed_seq.is_some_and(|seq| seq != src.seq);
+                    if changed || !keeps_encryption(src.extras.sse.as_ref(), wants.as_ref()) {
                         return Err(StoreError::InvalidRequest(
                             "The copy source changed during the copy; retry".into(),
                         ));
@@ -179,12 +202,19 @@ impl FsGate {
     /// asks): the path for copies that change encryption.
     async fn copy_rewrite(
         &self,
-        rc: &crate::context::RequestCtx,
+        (rc, principal): (&crate::context::RequestCtx, &Principal),
         (sb, sk, sv): (String, String, Option<String>),
         conds: SourceConditions,
         source_customer: &crate::sse::SseRequest,
         t: CopyTarget,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let (source, versioned) = (
+            Resource::Object {
+                bucket: sb.clone(),
+                key: sk.clone(),
+            },
+            sv.is_some(),
+        );
         let store = self.store.clone();
         let pinned = self
             .run(rc, move |_| store.pin_object(&sb, &sk, sv.as_deref()))
@@ -192,6 +222,11 @@ impl FsGate {
         let src = pinned.manifest.clone();
         if src.delete_marker {
             return Err(super::delete_marker_error(&src, false));
+        }
+        if self.gate.reads_tags() {
+            let read = crate::access::versioned_action(Action::GetObject, versioned);
+            self.gate
+                .confirm_served(rc, principal, read, source, &src.extras.tags)?;
         }
         conds
             .check(&src)
