@@ -137,7 +137,7 @@ def a_tag_forbid_holds_while_the_object_changes_under_the_read():
     def flip():
         writer = client()
         while not stop.is_set():
-            writer.put_object(Bucket=b, Key="r", Body=b"SECRET", Tagging="class=secret")
+            writer.put_object(Bucket=b, Key="r", Body=b"SECRET-BYTES", Tagging="class=secret")
             writer.put_object(Bucket=b, Key="r", Body=b"public")
 
     t = threading.Thread(target=flip)
@@ -160,6 +160,16 @@ def a_tag_forbid_holds_while_the_object_changes_under_the_read():
                 seen["copied"] += 1
             except reader.exceptions.ClientError as e:
                 assert e.response["Error"]["Code"] in ("AccessDenied", "InvalidRequest"), e.response
+        # And an UploadPartCopy's source.
+        up = reader.create_multipart_upload(Bucket=b, Key="parts")["UploadId"]
+        parts = []
+        for n in range(1, 101):
+            try:
+                r = reader.upload_part_copy(Bucket=b, Key="parts", UploadId=up, PartNumber=n,
+                                            CopySource={"Bucket": b, "Key": "r"})
+                parts.append({"PartNumber": n, "ETag": r["CopyPartResult"]["ETag"]})
+            except reader.exceptions.ClientError as e:
+                assert e.response["Error"]["Code"] == "AccessDenied", e.response
     finally:
         stop.set()
         t.join()
@@ -169,6 +179,10 @@ def a_tag_forbid_holds_while_the_object_changes_under_the_read():
         except s3.exceptions.NoSuchKey:
             continue
         assert body == b"public", "a tag-forbidden version was copied"
+    # The secret version is longer than the public one: a part of its length was copied from it.
+    assert parts, "no part copied"
+    listed = s3.list_parts(Bucket=b, Key="parts", UploadId=up)["Parts"]
+    assert all(p["Size"] == len(b"public") for p in listed), "a tag-forbidden version was part-copied"
     assert seen["public"] > 0 and seen["denied"] > 0 and seen["copied"] > 0, seen
 
 

@@ -176,7 +176,7 @@ impl FsGate {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = crate::access::request_state(&req)?;
         let i = req.input;
         let n = part_number(i.part_number)?;
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
@@ -189,6 +189,13 @@ impl FsGate {
             i.sse_customer_key_md5.as_deref(),
         )?;
         let (sb, sk, sv) = source_of(&i.copy_source)?;
+        let (source, versioned) = (
+            fsgate_policy::Resource::Object {
+                bucket: sb.clone(),
+                key: sk.clone(),
+            },
+            sv.is_some(),
+        );
         let store = self.store.clone();
         let pinned = self
             .run(&rc, move |_| store.pin_object(&sb, &sk, sv.as_deref()))
@@ -197,6 +204,13 @@ impl FsGate {
             return Err(super::delete_marker_error(&pinned.manifest, false));
         }
         let src = pinned.manifest.clone();
+        // The source read, decided again on the version pinned for reading when policies read
+        // tags (see `Gate::confirm_served`).
+        if self.gate.reads_tags() {
+            let read = crate::access::versioned_action(fsgate_policy::Action::GetObject, versioned);
+            self.gate
+                .confirm_served(&rc, &principal, read, source, &src.extras.tags)?;
+        }
         let conds = SourceConditions::new(
             i.copy_source_if_match.as_ref(),
             i.copy_source_if_none_match.as_ref(),
