@@ -252,12 +252,17 @@ impl Store {
 
     /// Every user's revocation time.
     pub fn list_revocations(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.revocations(b"revoke/")
+    }
+
+    /// The revocation times stored under `prefix`, by the name after it.
+    fn revocations(&self, prefix: &[u8]) -> StoreResult<Vec<(String, u64)>> {
         Ok(self
             .meta()
-            .scan_prefix::<u64>(Cf::Iam, b"revoke/")?
+            .scan_prefix::<u64>(Cf::Iam, prefix)?
             .into_iter()
             .map(|(k, v)| {
-                let name = String::from_utf8_lossy(k.strip_prefix(b"revoke/").unwrap_or(&k));
+                let name = String::from_utf8_lossy(k.strip_prefix(prefix).unwrap_or(&k));
                 (name.into_owned(), v)
             })
             .collect())
@@ -274,15 +279,7 @@ impl Store {
 
     /// Every access key's revocation time.
     pub fn list_key_revocations(&self) -> StoreResult<Vec<(String, u64)>> {
-        Ok(self
-            .meta()
-            .scan_prefix::<u64>(Cf::Iam, b"revoke-key/")?
-            .into_iter()
-            .map(|(k, v)| {
-                let ak = String::from_utf8_lossy(k.strip_prefix(b"revoke-key/").unwrap_or(&k));
-                (ak.into_owned(), v)
-            })
-            .collect())
+        self.revocations(b"revoke-key/")
     }
 
     /// Adds or replaces an identity provider.
