@@ -380,8 +380,16 @@ const NEVER_LOGGED: [&str; 4] = [
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
-        // Every server of the suite checks its own log, so the whole test run is covered.
-        if !std::thread::panicking() {
+        if std::thread::panicking() {
+            // The temporary directory goes with the server: show why a test failed.
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("--- last lines of the server log ---");
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        } else {
+            // Every server of the suite checks its own log, so the whole test run is covered.
             let log = self.log();
             for secret in NEVER_LOGGED {
                 assert!(

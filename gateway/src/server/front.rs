@@ -786,6 +786,7 @@ impl Front {
 
         // Whether the request has a body that a handler may answer before reading (an error).
         let has_body = !req.body().is_end_stream();
+        let empty_expecting_continue = !has_body && expects_continue(req.headers());
         let body_done = Arc::new(std::sync::atomic::AtomicBool::new(!has_body));
         // CORS: the origin and bucket of a browser request, to answer with the bucket's rules.
         let cors_request = req
@@ -822,7 +823,12 @@ impl Front {
         }
         // A response sent before its request body was read leaves unread bytes on the
         // connection: close it rather than trust the next request's framing.
-        if !body_done.load(Ordering::Relaxed) {
+        // An empty body sent with `Expect: 100-continue` gets its final answer without a
+        // 100 (RFC 9110 §10.1.1 allows it, and hyper does so). botocore then keeps that status
+        // line on the pooled connection and misreads the next response on it as headerless
+        // (boto/botocore#3755: `aws s3 sync` of a tree with an empty file failed on the next
+        // part's missing ETag). Closing the connection resets botocore's state.
+        if !body_done.load(Ordering::Relaxed) || empty_expecting_continue {
             parts
                 .headers
                 .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
@@ -922,6 +928,14 @@ impl Front {
         verify_delete_body(&parts.headers, &bytes)?;
         Ok(Request::from_parts(parts, Body::from(bytes)))
     }
+}
+
+/// Whether the request carries `Expect: 100-continue`.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
 }
 
 fn verify_delete_body(headers: &http::HeaderMap, bytes: &Bytes) -> Result<(), S3Error> {
