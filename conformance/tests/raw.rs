@@ -1,7 +1,7 @@
 //! Plain HTTP: health, metrics, request ids tied to audit records, and the security seam that
 //! unsigned requests never get past the policy layer.
 
-use fsgate_conformance::{Server, http_status, json_lines, ok, raw, unique};
+use fsgate_conformance::{Server, fails, http_status, json_lines, ok, raw, unique};
 
 #[test]
 fn health_metrics_and_request_ids() {
@@ -201,4 +201,93 @@ fn small_gets_on_a_keep_alive_connection_do_not_stall() {
         median < std::time::Duration::from_millis(30),
         "median {median:?} over one keep-alive connection: {times:?}"
     );
+}
+
+/// Every error response names its code and says in words what went wrong, whether fsgate or
+/// the S3 protocol layer under it refused the request (aws cli prints "Unknown" otherwise).
+#[test]
+fn every_error_response_carries_a_message() {
+    let s = Server::start();
+    let b = unique("msg");
+    ok(&s.aws(&["s3", "mb", &format!("s3://{b}")]));
+    let calls: &[&[&str]] = &[
+        &["s3api", "create-bucket", "--bucket", "ab"],
+        &["s3api", "create-bucket", "--bucket", "Not_Valid"],
+        &["s3api", "list-objects-v2", "--bucket", "no-such-bucket-msg"],
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            &b,
+            "--key",
+            "none",
+            "/dev/null",
+        ],
+        &[
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            &b,
+            "--max-keys",
+            "-1",
+        ],
+        &[
+            "s3api",
+            "list-parts",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--upload-id",
+            "nope",
+        ],
+        &["s3api", "get-bucket-website", "--bucket", &b],
+        &["s3api", "get-bucket-policy", "--bucket", &b],
+        &[
+            "s3api",
+            "get-bucket-lifecycle-configuration",
+            "--bucket",
+            &b,
+        ],
+        &["s3api", "get-object-lock-configuration", "--bucket", &b],
+        &[
+            "s3api",
+            "put-bucket-policy",
+            "--bucket",
+            &b,
+            "--policy",
+            "{not json",
+        ],
+    ];
+    for args in calls {
+        let err = fails(&s.aws(args));
+        let message = err.split_once("operation: ").map_or("", |(_, m)| m.trim());
+        assert!(
+            err.contains("An error occurred (") && !message.is_empty() && message != "Unknown",
+            "{args:?}: {err}"
+        );
+    }
+    // Unsigned and malformed requests too.
+    for request in [
+        format!("GET /{b}?list-type=2&max-keys=abc HTTP/1.1\r\n"),
+        format!("PUT /{b}/k HTTP/1.1\r\nContent-Length: 0\r\n"),
+        "GET /a HTTP/1.1\r\n".to_owned(),
+    ] {
+        let resp = raw(
+            s.port,
+            &format!(
+                "{request}Host: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+                s.port
+            ),
+        )
+        .unwrap();
+        let message = resp
+            .split_once("<Message>")
+            .and_then(|(_, r)| r.split_once("</Message>"))
+            .map(|(m, _)| m);
+        assert!(
+            resp.contains("<Code>") && message.is_some_and(|m| !m.is_empty()),
+            "{request}: {resp}"
+        );
+    }
 }

@@ -7,11 +7,13 @@
 //! - `identity/`: who is asking — the IAM cache and authentication, signing facts, the one
 //!   decoding of the query, OpenID Connect and LDAP, bearer tokens, credential generation;
 //! - `access.rs`: every decision, through fsgate-policy (read its module doc first);
-//! - `s3/`: the S3 front-end on s3s, one file per operation family (with zero-copy downloads);
+//! - `s3/`: the S3 front-end on s3s, one file per operation family (with zero-copy downloads),
+//!   and one folder for each bucket configuration that does more than store a document:
+//!   `s3/cors/` (rules applied by the front layer), `s3/lifecycle/` (rules and the worker),
+//!   `s3/sse/` (encryption at rest and the bucket default);
 //! - `admin/` and `sts.rs`: the admin API and STS endpoints;
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
-//! - CORS rules (`cors.rs`), the lifecycle worker (`lifecycle.rs`), encryption at rest
-//!   (`sse.rs`), request state (`context.rs`), S3 error mapping (`error.rs`), configuration.
+//! - request state (`context.rs`), the S3 error table (`error.rs`), configuration.
 //!
 //! No module imports another that imports it back (`scripts/module-cycles.py`, run by CI):
 //! `identity` sits below `access`, which sits below `s3`, `admin` and `sts`, below `server`.
@@ -24,13 +26,10 @@ pub mod access;
 pub mod admin;
 pub mod config;
 pub mod context;
-pub mod cors;
 pub mod error;
 pub mod identity;
-pub mod lifecycle;
 pub mod s3;
 pub mod server;
-pub mod sse;
 pub mod sts;
 pub mod telemetry;
 
@@ -188,7 +187,7 @@ async fn open_and_build(
 
     let gate = access::Gate::new(iam.clone(), store.clone());
     let master = Arc::new(
-        sse::MasterKey::load(
+        s3::sse::MasterKey::load(
             &cfg.data,
             std::env::var("FSGATE_SSE_MASTER_KEY").ok().as_deref(),
         )
@@ -215,7 +214,7 @@ async fn open_and_build(
     ));
     spawn_policy_reload(cfg.policies.clone(), store.clone(), iam.clone());
     if !cfg.lifecycle_interval.is_zero() {
-        lifecycle::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
+        s3::lifecycle::worker::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
     }
     let domain = cfg.domain.as_deref().map(server::host::DomainHost::new);
     if let Some(d) = &domain {

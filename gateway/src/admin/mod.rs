@@ -536,7 +536,7 @@ impl AdminApi {
                 let log = self.audit.clone();
                 let report = self
                     .blocking(move |s| {
-                        let report = crate::lifecycle::run_once(s, &log, now);
+                        let report = crate::s3::lifecycle::worker::run_once(s, &log, now);
                         // The report answers only once every action it counts is on record.
                         log.flush();
                         report

@@ -18,8 +18,8 @@ use fsgate_store::{PinnedObject, Store};
 
 use crate::context::RequestCtx;
 use crate::error;
+use crate::s3::sse::{DataKey, Encryptor, decrypt_range};
 use crate::s3::zero_copy::ZeroCopy;
-use crate::sse::{DataKey, Encryptor, decrypt_range};
 
 /// Bytes handed to the blob writer at a time. Small enough that the receive buffers holding
 /// them are freed, and reused while still mapped, before the allocator hands their pages back

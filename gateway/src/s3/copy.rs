@@ -116,7 +116,7 @@ impl FsGate {
         let (mut extras, dest_key) = self
             .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
             .await?;
-        let source_customer = crate::sse::customer_key(
+        let source_customer = crate::s3::sse::customer_key(
             i.copy_source_sse_customer_algorithm.as_deref(),
             i.copy_source_sse_customer_key.as_deref(),
             i.copy_source_sse_customer_key_md5.as_deref(),
@@ -128,7 +128,7 @@ impl FsGate {
             .run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
             .await?;
         if let Some(info) = &probe.extras.sse {
-            crate::sse::open_key(&self.master, info, &source_customer)?;
+            crate::s3::sse::open_key(&self.master, info, &source_customer)?;
         }
         // When policies read tags, the source read is decided again on the version about to be
         // copied, and the copy takes exactly that version (as GET does, see
@@ -205,7 +205,7 @@ impl FsGate {
         (rc, principal): (&crate::context::RequestCtx, &Principal),
         (sb, sk, sv): (String, String, Option<String>),
         conds: SourceConditions,
-        source_customer: &crate::sse::SseRequest,
+        source_customer: &crate::s3::sse::SseRequest,
         t: CopyTarget,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let (source, versioned) = (
@@ -232,11 +232,17 @@ impl FsGate {
             .check(&src)
             .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
         let source_key = match &src.extras.sse {
-            Some(info) => Some(crate::sse::open_key(&self.master, info, source_customer)?),
+            Some(info) => Some(crate::s3::sse::open_key(
+                &self.master,
+                info,
+                source_customer,
+            )?),
             None => None,
         };
         let stream = body::stream_range(pinned, 0, src.size, source_key, None);
-        let enc = t.key_to_encrypt.map(|k| crate::sse::Encryptor::new(k, 0));
+        let enc = t
+            .key_to_encrypt
+            .map(|k| crate::s3::sse::Encryptor::new(k, 0));
         let (staged, _, plain) = body::stage(
             &self.store,
             rc,
@@ -272,7 +278,7 @@ struct CopyTarget {
     key: String,
     headers: Option<fsgate_store::model::ObjectHeaders>,
     extras: fsgate_store::model::ObjectExtras,
-    key_to_encrypt: Option<crate::sse::DataKey>,
+    key_to_encrypt: Option<crate::s3::sse::DataKey>,
 }
 
 /// A copy can name the source's bytes when the target's encryption is the source's: both
@@ -283,11 +289,11 @@ fn keeps_encryption(
 ) -> bool {
     match (src, wants) {
         (None, None) => true,
-        (Some(s), None) => crate::sse::kind_of(s) == crate::sse::KIND_S3,
+        (Some(s), None) => crate::s3::sse::kind_of(s) == crate::s3::sse::KIND_S3,
         (Some(s), Some(w)) => {
-            let kind = crate::sse::kind_of(s);
-            kind == crate::sse::kind_of(w)
-                && (kind == crate::sse::KIND_S3 || s.key_md5 == w.key_md5)
+            let kind = crate::s3::sse::kind_of(s);
+            kind == crate::s3::sse::kind_of(w)
+                && (kind == crate::s3::sse::KIND_S3 || s.key_md5 == w.key_md5)
         }
         (None, Some(_)) => false,
     }
@@ -298,7 +304,7 @@ fn copy_response(
     m: &fsgate_store::model::ObjectManifest,
 ) -> S3Response<CopyObjectOutput> {
     let c = checksum::from_stored(&m.checksums);
-    let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
+    let sse_out = crate::s3::sse::response_fields(m.extras.sse.as_ref());
     let out = CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(ETag::Strong(m.etag.clone())),

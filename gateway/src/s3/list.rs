@@ -1,4 +1,5 @@
-//! ListObjects (v1) and ListObjectsV2: prefix, delimiter, pagination, `encoding-type=url`.
+//! Listings: ListObjects (v1), ListObjectsV2 and ListObjectVersions: prefix, delimiter,
+//! pagination, `encoding-type=url`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,6 +9,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use fsgate_store::meta::prefix_successor;
 use fsgate_store::objects::{ListEntry, ListPage, ListQuery};
+use fsgate_store::versions::{VersionListEntry, VersionQuery};
 
 use super::bucket::owner;
 use super::object_get::timestamp;
@@ -213,6 +215,106 @@ impl FsGate {
             contents: Some(contents),
             common_prefixes: Some(prefixes),
             ..Default::default()
+        }))
+    }
+}
+
+impl FsGate {
+    pub(super) async fn do_list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let max = super::list::max_keys(i.max_keys)?;
+        let url = super::list::wants_url(i.encoding_type.as_ref())?;
+        if i.version_id_marker.is_some() && i.key_marker.is_none() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A version-id marker cannot be specified without a key marker."
+            ));
+        }
+        let (b, prefix, delim, km, vm) = (
+            i.bucket.clone(),
+            i.prefix.clone().unwrap_or_default(),
+            i.delimiter.clone(),
+            i.key_marker.clone(),
+            i.version_id_marker.clone(),
+        );
+        let page = self
+            .run(&rc, move |s| {
+                s.list_object_versions(
+                    &b,
+                    &VersionQuery {
+                        prefix: &prefix,
+                        delimiter: delim.as_deref(),
+                        key_marker: km.as_deref(),
+                        version_id_marker: vm.as_deref(),
+                        max,
+                    },
+                )
+            })
+            .await?;
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut next: Option<(String, Option<String>)> = None;
+        for e in page.entries {
+            match e {
+                VersionListEntry::CommonPrefix(p) => {
+                    next = Some((p.clone(), None));
+                    prefixes.push(CommonPrefix {
+                        prefix: Some(super::list::enc(url, p)),
+                    });
+                }
+                VersionListEntry::Version(v) => {
+                    next = Some((v.key.clone(), Some(v.version_id.clone())));
+                    let key = super::list::enc(url, v.key);
+                    if v.manifest.delete_marker {
+                        markers.push(DeleteMarkerEntry {
+                            is_latest: Some(v.is_latest),
+                            key: Some(key),
+                            last_modified: Some(timestamp(v.manifest.modified_ns)),
+                            owner: Some(owner()),
+                            version_id: Some(v.version_id),
+                        });
+                    } else {
+                        versions.push(ObjectVersion {
+                            e_tag: Some(ETag::Strong(v.manifest.etag)),
+                            is_latest: Some(v.is_latest),
+                            key: Some(key),
+                            last_modified: Some(timestamp(v.manifest.modified_ns)),
+                            owner: Some(owner()),
+                            size: i64::try_from(v.manifest.size).ok(),
+                            storage_class: Some(ObjectVersionStorageClass::from_static(
+                                ObjectVersionStorageClass::STANDARD,
+                            )),
+                            version_id: Some(v.version_id),
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+        }
+        let (next_key, next_version) = match next.filter(|_| page.truncated) {
+            Some((k, v)) => (Some(super::list::enc(url, k)), v),
+            None => (None, None),
+        };
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            common_prefixes: Some(prefixes),
+            delete_markers: Some(markers),
+            delimiter: i.delimiter,
+            encoding_type: i.encoding_type,
+            is_truncated: Some(page.truncated),
+            key_marker: Some(i.key_marker.unwrap_or_default()),
+            max_keys: i32::try_from(max).ok(),
+            name: Some(i.bucket),
+            next_key_marker: next_key,
+            next_version_id_marker: next_version,
+            prefix: Some(i.prefix.unwrap_or_default()),
+            request_charged: None,
+            version_id_marker: Some(i.version_id_marker.unwrap_or_default()),
+            versions: Some(versions),
         }))
     }
 }

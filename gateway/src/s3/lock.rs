@@ -15,7 +15,7 @@ use fsgate_store::StoreError;
 use fsgate_store::model::{ObjectExtras, Retention, RetentionMode};
 
 use crate::access::request_state;
-use crate::sse::{DataKey, SseRequest};
+use crate::s3::sse::{DataKey, SseRequest};
 
 use super::object_get::timestamp;
 use super::{FsGate, ctx, tagging};
@@ -63,7 +63,7 @@ fn no_lock_config() -> S3Error {
 /// field names); evaluates to `S3Result<WriteExtras>`.
 macro_rules! write_extras_of {
     ($i:expr) => {
-        crate::sse::SseRequest::from_headers(
+        crate::s3::sse::SseRequest::from_headers(
             $i.server_side_encryption
                 .as_ref()
                 .map(s3s::dto::ServerSideEncryption::as_str),
@@ -118,7 +118,7 @@ impl FsGate {
                 } else {
                     None
                 };
-                let enc = s.bucket_config(&b, super::encryption::DOC)?;
+                let enc = s.bucket_config(&b, super::sse::DOC)?;
                 Ok((rec, doc, enc))
             })
             .await?;
@@ -126,7 +126,7 @@ impl FsGate {
             SseRequest::None if encryption.is_some() => SseRequest::S3,
             other => other,
         };
-        let (key, sse_info) = match crate::sse::new_key(&self.master, &sse) {
+        let (key, sse_info) = match crate::s3::sse::new_key(&self.master, &sse) {
             Some((k, info)) => (Some(k), Some(info)),
             None => (None, None),
         };

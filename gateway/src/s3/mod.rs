@@ -4,21 +4,21 @@
 //! typed s3s inputs into store calls (off the async reactor, except point lookups that need no
 //! wait), and store outcomes into S3 errors through `error.rs` only.
 
+mod acl;
 mod body;
 mod bucket;
 mod checksum;
-mod compat;
 mod copy;
-mod cors;
+pub mod cors;
 mod delete;
-mod encryption;
-mod lifecycle;
+pub mod lifecycle;
 mod list;
 mod lock;
 mod multipart;
 mod object_get;
 mod object_put;
 mod policy;
+pub mod sse;
 mod tagging;
 mod versioning;
 pub mod zero_copy;
@@ -59,13 +59,13 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub struct FsGate {
     store: Arc<Store>,
     gate: Gate,
-    master: Arc<crate::sse::MasterKey>,
+    master: Arc<crate::s3::sse::MasterKey>,
 }
 
 impl FsGate {
     /// A service over `store`, deciding per-key accesses with `gate`.
     #[must_use]
-    pub fn new(store: Arc<Store>, gate: Gate, master: Arc<crate::sse::MasterKey>) -> Self {
+    pub fn new(store: Arc<Store>, gate: Gate, master: Arc<crate::s3::sse::MasterKey>) -> Self {
         Self {
             store,
             gate,
@@ -98,10 +98,10 @@ impl FsGate {
         customer_algorithm: Option<&str>,
         customer_key: Option<&str>,
         customer_key_md5: Option<&str>,
-    ) -> S3Result<Option<crate::sse::DataKey>> {
+    ) -> S3Result<Option<crate::s3::sse::DataKey>> {
         let Some(info) = info else { return Ok(None) };
-        let req = crate::sse::customer_key(customer_algorithm, customer_key, customer_key_md5)?;
-        crate::sse::open_key(&self.master, info, &req).map(Some)
+        let req = crate::s3::sse::customer_key(customer_algorithm, customer_key, customer_key_md5)?;
+        crate::s3::sse::open_key(&self.master, info, &req).map(Some)
     }
 }
 
@@ -190,11 +190,12 @@ fn delete_marker_error(m: &fsgate_store::model::ObjectManifest, named: bool) -> 
     e
 }
 
-/// Every S3 operation fsgate implements, and the handler that runs it: `FILE::HANDLER` names
-/// the file of its family (`s3/FILE.rs`). Each operation is decided first in its access hook
+/// Every S3 operation fsgate implements, and the handler that runs it: `FAMILY::HANDLER` names
+/// the file of its family (`s3/FAMILY.rs`, or the folder `s3/FAMILY/` for a bucket
+/// configuration with more than its operations: CORS, lifecycle, encryption). Each operation is decided first in its access hook
 /// (`access.rs`); an operation missing here answers s3s's NotImplemented.
 macro_rules! s3_operations {
-    ($($op:ident($input:ident) -> $output:ident: $file:ident::$handler:ident;)*) => {
+    ($($op:ident($input:ident) -> $output:ident: $family:ident::$handler:ident;)*) => {
         #[async_trait::async_trait]
         impl S3 for FsGate {
             $(
@@ -212,23 +213,23 @@ s3_operations! {
     head_bucket(HeadBucketInput) -> HeadBucketOutput: bucket::do_head_bucket;
     delete_bucket(DeleteBucketInput) -> DeleteBucketOutput: bucket::do_delete_bucket;
     get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput: bucket::do_get_bucket_location;
-    get_object_attributes(GetObjectAttributesInput) -> GetObjectAttributesOutput: compat::do_get_object_attributes;
-    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput: compat::do_get_bucket_acl;
-    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput: compat::do_put_bucket_acl;
-    get_object_acl(GetObjectAclInput) -> GetObjectAclOutput: compat::do_get_object_acl;
-    put_object_acl(PutObjectAclInput) -> PutObjectAclOutput: compat::do_put_object_acl;
-    get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput: compat::do_get_bucket_ownership_controls;
-    put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput: compat::do_put_bucket_ownership_controls;
-    delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput: compat::do_delete_bucket_ownership_controls;
+    get_object_attributes(GetObjectAttributesInput) -> GetObjectAttributesOutput: object_get::do_get_object_attributes;
+    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput: acl::do_get_bucket_acl;
+    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput: acl::do_put_bucket_acl;
+    get_object_acl(GetObjectAclInput) -> GetObjectAclOutput: acl::do_get_object_acl;
+    put_object_acl(PutObjectAclInput) -> PutObjectAclOutput: acl::do_put_object_acl;
+    get_bucket_ownership_controls(GetBucketOwnershipControlsInput) -> GetBucketOwnershipControlsOutput: acl::do_get_bucket_ownership_controls;
+    put_bucket_ownership_controls(PutBucketOwnershipControlsInput) -> PutBucketOwnershipControlsOutput: acl::do_put_bucket_ownership_controls;
+    delete_bucket_ownership_controls(DeleteBucketOwnershipControlsInput) -> DeleteBucketOwnershipControlsOutput: acl::do_delete_bucket_ownership_controls;
     copy_object(CopyObjectInput) -> CopyObjectOutput: copy::do_copy_object;
     put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput: cors::do_put_bucket_cors;
     get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput: cors::do_get_bucket_cors;
     delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput: cors::do_delete_bucket_cors;
     delete_object(DeleteObjectInput) -> DeleteObjectOutput: delete::do_delete_object;
     delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput: delete::do_delete_objects;
-    put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput: encryption::do_put_bucket_encryption;
-    get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput: encryption::do_get_bucket_encryption;
-    delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput: encryption::do_delete_bucket_encryption;
+    put_bucket_encryption(PutBucketEncryptionInput) -> PutBucketEncryptionOutput: sse::do_put_bucket_encryption;
+    get_bucket_encryption(GetBucketEncryptionInput) -> GetBucketEncryptionOutput: sse::do_get_bucket_encryption;
+    delete_bucket_encryption(DeleteBucketEncryptionInput) -> DeleteBucketEncryptionOutput: sse::do_delete_bucket_encryption;
     put_bucket_lifecycle_configuration(PutBucketLifecycleConfigurationInput) -> PutBucketLifecycleConfigurationOutput: lifecycle::do_put_bucket_lifecycle_configuration;
     get_bucket_lifecycle_configuration(GetBucketLifecycleConfigurationInput) -> GetBucketLifecycleConfigurationOutput: lifecycle::do_get_bucket_lifecycle_configuration;
     delete_bucket_lifecycle(DeleteBucketLifecycleInput) -> DeleteBucketLifecycleOutput: lifecycle::do_delete_bucket_lifecycle;
@@ -262,5 +263,5 @@ s3_operations! {
     delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput: tagging::do_delete_bucket_tagging;
     get_bucket_versioning(GetBucketVersioningInput) -> GetBucketVersioningOutput: versioning::do_get_bucket_versioning;
     put_bucket_versioning(PutBucketVersioningInput) -> PutBucketVersioningOutput: versioning::do_put_bucket_versioning;
-    list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput: versioning::do_list_object_versions;
+    list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput: list::do_list_object_versions;
 }

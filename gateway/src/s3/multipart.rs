@@ -22,13 +22,13 @@ impl FsGate {
         algorithm: Option<&str>,
         key: Option<&str>,
         key_md5: Option<&str>,
-    ) -> S3Result<Option<crate::sse::Encryptor>> {
+    ) -> S3Result<Option<crate::s3::sse::Encryptor>> {
         let Some(info) = &upload.extras.sse else {
             return Ok(None);
         };
-        let req = crate::sse::customer_key(algorithm, key, key_md5)?;
-        let key = crate::sse::open_key(&self.master, info, &req)?;
-        Ok(Some(crate::sse::Encryptor::new(key, n)))
+        let req = crate::s3::sse::customer_key(algorithm, key, key_md5)?;
+        let key = crate::s3::sse::open_key(&self.master, info, &req)?;
+        Ok(Some(crate::s3::sse::Encryptor::new(key, n)))
     }
 }
 
@@ -97,7 +97,7 @@ impl FsGate {
         let (extras, _) = self
             .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
             .await?;
-        let sse_out = crate::sse::response_fields(extras.sse.as_ref());
+        let sse_out = crate::s3::sse::response_fields(extras.sse.as_ref());
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
         let id = self
             .run(&rc, move |s| {

@@ -94,7 +94,7 @@ impl FsGate {
                 checksum::verify(&computed, &claimed, trailer_map.as_ref())?;
                 let (data, plaintext) = match key {
                     Some(k) => {
-                        let mut e = crate::sse::Encryptor::new(k, 0);
+                        let mut e = crate::s3::sse::Encryptor::new(k, 0);
                         let mut ct = e.push(&data);
                         ct.extend(e.finish());
                         (ct, Some((len, hex::encode(body_md5))))
@@ -115,7 +115,7 @@ impl FsGate {
                 .await?
             }
             None => {
-                let enc = key.map(|k| crate::sse::Encryptor::new(k, 0));
+                let enc = key.map(|k| crate::s3::sse::Encryptor::new(k, 0));
                 let (staged, computed, plain) =
                     body::stage(&self.store, &rc, i.body, hasher, expected_len, enc).await?;
                 checksum::verify_md5(md5, &plain.map_or(staged.md5, |p| p.1))?;
@@ -135,7 +135,7 @@ impl FsGate {
         };
         rc.fields().version_id = m.version_id.clone().unwrap_or_default();
         let c = checksum::from_stored(&m.checksums);
-        let sse_out = crate::sse::response_fields(m.extras.sse.as_ref());
+        let sse_out = crate::s3::sse::response_fields(m.extras.sse.as_ref());
         let out = PutObjectOutput {
             e_tag: Some(ETag::Strong(m.etag.clone())),
             checksum_crc32: c.checksum_crc32,

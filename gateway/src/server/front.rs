@@ -27,8 +27,8 @@ use fsgate_store::model::AuditEntry;
 use fsgate_store::{Store, now_ns};
 
 use crate::context::{BodyRefused, RequestCtx};
-use crate::cors::{self, CorsRule};
 use crate::identity::query::DecodedQuery;
+use crate::s3::cors::{self, CorsRule};
 use crate::server::host::DomainHost;
 use s3s::host::S3Host as _;
 
@@ -406,6 +406,32 @@ fn auth_method<B>(req: &Request<B>, query: &DecodedQuery) -> &'static str {
     by.audit_name()
 }
 
+/// An error response with its code for the audit, completed where s3s left it without a
+/// message (see [`crate::error::complete_s3s_error`]).
+fn complete_error(resp: Response<Body>) -> (String, Response<Body>) {
+    if resp.status().as_u16() < 300 {
+        return (String::new(), resp);
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return (String::new(), resp);
+    };
+    match crate::error::complete_s3s_error(resp.status(), &bytes) {
+        (code, None) => (code, resp),
+        (code, Some(e)) => {
+            let (mut parts, _) = resp.into_parts();
+            let fresh = s3_error_response(e);
+            parts.status = fresh.status();
+            for name in [http::header::CONTENT_TYPE, http::header::CONTENT_LENGTH] {
+                match fresh.headers().get(&name) {
+                    Some(v) => parts.headers.insert(name, v.clone()),
+                    None => parts.headers.remove(name),
+                };
+            }
+            (code, Response::from_parts(parts, fresh.into_body()))
+        }
+    }
+}
+
 fn s3_error_response(e: S3Error) -> Response<Body> {
     match e.to_http_response() {
         Ok(r) => r.map(|b| b),
@@ -415,56 +441,6 @@ fn s3_error_response(e: S3Error) -> Response<Body> {
             r
         }
     }
-}
-
-/// `<Code>…</Code>` of an S3 XML error body.
-fn error_code_of(body: &Body) -> String {
-    let Some(bytes) = body.bytes() else {
-        return String::new();
-    };
-    // Admin API errors are JSON.
-    if bytes.first() == Some(&b'{') {
-        return serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("code")?.as_str().map(str::to_owned))
-            .unwrap_or_default();
-    }
-    let s = String::from_utf8_lossy(&bytes);
-    s.split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| code.to_owned())
-        .unwrap_or_default()
-}
-
-/// AWS refuses a POST upload that violates its policy's conditions with 403 AccessDenied
-/// ("Invalid according to Policy"); s3s answers 400 InvalidPolicyDocument. Rewrites that one
-/// case; a policy that does not parse stays InvalidPolicyDocument.
-fn aws_post_policy_error(resp: Response<Body>, code: &mut String) -> Response<Body> {
-    if code != "InvalidPolicyDocument" {
-        return resp;
-    }
-    let message = resp
-        .body()
-        .bytes()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .and_then(|s| {
-            s.split_once("<Message>")
-                .and_then(|(_, r)| r.split_once("</Message>"))
-                .map(|(m, _)| {
-                    m.replace("&apos;", "'")
-                        .replace("&quot;", "\"")
-                        .replace("&amp;", "&")
-                })
-        })
-        .unwrap_or_default();
-    if !message.starts_with("Policy condition") {
-        return resp;
-    }
-    "AccessDenied".clone_into(code);
-    s3_error_response(S3Error::with_message(
-        S3ErrorCode::AccessDenied,
-        format!("Invalid according to Policy: {message}"),
-    ))
 }
 
 /// The access key a request claims (header or presigned query), for the audit record of a
@@ -805,12 +781,7 @@ impl Front {
         };
         crate::telemetry::requests::in_flight(-1.0);
 
-        let mut error_code = if resp.status().as_u16() >= 300 {
-            error_code_of(resp.body())
-        } else {
-            String::new()
-        };
-        let resp = aws_post_policy_error(resp, &mut error_code);
+        let (error_code, resp) = complete_error(resp);
         self.count_auth_failure(&error_code, &claimed_key);
         let status = resp.status().as_u16();
         let (mut parts, body) = resp.into_parts();
@@ -875,7 +846,7 @@ impl Front {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(request_id = %id, error = ?e, "s3 service error");
-                        s3_error_response(S3Error::new(S3ErrorCode::InternalError))
+                        s3_error_response(crate::error::s3_error(S3ErrorCode::InternalError))
                     }
                 }
             }
@@ -960,7 +931,7 @@ fn verify_delete_body(headers: &http::HeaderMap, bytes: &Bytes) -> Result<(), S3
         if let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
             let mut h = s3s::checksum::ChecksumHasher::default();
             crate::s3::enable_checksum(&mut h, algo)
-                .map_err(|_| S3Error::new(S3ErrorCode::InvalidArgument))?;
+                .map_err(|_| crate::error::s3_error(S3ErrorCode::InvalidArgument))?;
             h.update(bytes);
             let c = h.finalize();
             let computed = [

@@ -1,14 +1,12 @@
-//! The everyday calls SDKs and tools make besides reading and writing: GetObjectAttributes,
-//! ACLs (answered as MinIO does: private, owner full control; canned `private` and owner
+//! ACLs, answered as MinIO does: private, owner full control; canned `private` and owner
 //! full-control grants accepted, anything that would open access refused with NotImplemented
-//! in favour of bucket policies), and bucket ownership controls (`BucketOwnerEnforced`).
+//! in favour of bucket policies. Bucket ownership controls (`BucketOwnerEnforced`).
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::bucket::owner;
-use super::object_get::timestamp;
-use super::{FsGate, checksum, ctx};
+use super::{FsGate, ctx};
 
 /// The one grant every bucket and object has: the owner's full control.
 fn owner_grants() -> Grants {
@@ -70,80 +68,6 @@ fn check_private_acl(
 }
 
 impl FsGate {
-    pub(super) async fn do_get_object_attributes(
-        &self,
-        req: S3Request<GetObjectAttributesInput>,
-    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        let rc = ctx(&req)?;
-        let i = req.input;
-        // Clients send one comma-separated header; s3s keeps it as one element.
-        let want = |a: &str| {
-            i.object_attributes
-                .iter()
-                .flat_map(|x| x.as_str().split(','))
-                .any(|x| x.trim() == a)
-        };
-        let (b, k, v) = (i.bucket.clone(), i.key.clone(), i.version_id.clone());
-        let named = v.is_some();
-        let m = self
-            .run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
-            .await?;
-        if m.delete_marker {
-            return Err(super::delete_marker_error(&m, named));
-        }
-        let mut out = GetObjectAttributesOutput {
-            last_modified: Some(timestamp(m.modified_ns)),
-            version_id: m.version_id.clone(),
-            ..Default::default()
-        };
-        if want(ObjectAttributes::ETAG) {
-            out.e_tag = Some(ETag::Strong(m.etag.clone()));
-        }
-        if want(ObjectAttributes::OBJECT_SIZE) {
-            out.object_size = i64::try_from(m.size).ok();
-        }
-        if want(ObjectAttributes::STORAGE_CLASS) {
-            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
-        }
-        if want(ObjectAttributes::CHECKSUM) && !m.checksums.is_empty() {
-            let c = checksum::from_stored(&m.checksums);
-            out.checksum = Some(Checksum {
-                checksum_crc32: c.checksum_crc32,
-                checksum_crc32c: c.checksum_crc32c,
-                checksum_crc64nvme: c.checksum_crc64nvme,
-                checksum_sha1: c.checksum_sha1,
-                checksum_sha256: c.checksum_sha256,
-                ..Default::default()
-            });
-        }
-        if want(ObjectAttributes::OBJECT_PARTS) && m.parts_count > 0 {
-            let marker = i.part_number_marker.unwrap_or(0);
-            let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-            let all: Vec<ObjectPart> = m
-                .extents
-                .iter()
-                .enumerate()
-                .map(|(n, e)| ObjectPart {
-                    part_number: i32::try_from(n + 1).ok(),
-                    size: i64::try_from(e.len).ok(),
-                    ..Default::default()
-                })
-                .filter(|p| p.part_number.is_some_and(|n| n > marker))
-                .collect();
-            let truncated = all.len() > max;
-            let parts: Vec<ObjectPart> = all.into_iter().take(max).collect();
-            out.object_parts = Some(GetObjectAttributesParts {
-                is_truncated: Some(truncated),
-                max_parts: i32::try_from(max).ok(),
-                next_part_number_marker: parts.last().and_then(|p| p.part_number),
-                part_number_marker: Some(marker),
-                parts: Some(parts),
-                total_parts_count: i32::try_from(m.parts_count).ok(),
-            });
-        }
-        Ok(S3Response::new(out))
-    }
-
     pub(super) async fn do_get_bucket_acl(
         &self,
         req: S3Request<GetBucketAclInput>,

@@ -17,6 +17,8 @@
 //! ciphertexts under different names: no dedup between encrypted objects, and nothing to learn
 //! from it.
 
+mod bucket;
+
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -27,6 +29,8 @@ use md5::Digest as _;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
 use fsgate_store::model::SseInfo;
+
+pub use self::bucket::DOC;
 
 /// Plaintext bytes per encrypted chunk.
 pub const CHUNK: u64 = 64 * 1024;

@@ -4,13 +4,13 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use super::{FsGate, ctx};
+use crate::s3::{FsGate, ctx};
 
 /// The bucket document whose presence turns default SSE-S3 on.
 pub const DOC: &str = "encryption";
 
 impl FsGate {
-    pub(super) async fn do_put_bucket_encryption(
+    pub(in crate::s3) async fn do_put_bucket_encryption(
         &self,
         req: S3Request<PutBucketEncryptionInput>,
     ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
@@ -48,7 +48,7 @@ impl FsGate {
         Ok(S3Response::new(PutBucketEncryptionOutput::default()))
     }
 
-    pub(super) async fn do_get_bucket_encryption(
+    pub(in crate::s3) async fn do_get_bucket_encryption(
         &self,
         req: S3Request<GetBucketEncryptionInput>,
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
@@ -79,7 +79,7 @@ impl FsGate {
         }))
     }
 
-    pub(super) async fn do_delete_bucket_encryption(
+    pub(in crate::s3) async fn do_delete_bucket_encryption(
         &self,
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {

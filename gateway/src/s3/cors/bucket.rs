@@ -1,12 +1,11 @@
-//! PutBucketCors, GetBucketCors, DeleteBucketCors (the rules are applied by `crate::cors` in
+//! PutBucketCors, GetBucketCors, DeleteBucketCors (the rules are applied by `super` in
 //! the front layer).
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::cors::{CorsRule, validate};
-
-use super::{FsGate, ctx};
+use super::{CorsRule, validate};
+use crate::s3::{FsGate, ctx};
 
 /// The name of the bucket document holding the rules.
 pub const DOC: &str = "cors";
@@ -16,7 +15,7 @@ fn internal(e: &serde_json::Error) -> S3Error {
 }
 
 impl FsGate {
-    pub(super) async fn do_put_bucket_cors(
+    pub(in crate::s3) async fn do_put_bucket_cors(
         &self,
         req: S3Request<PutBucketCorsInput>,
     ) -> S3Result<S3Response<PutBucketCorsOutput>> {
@@ -43,7 +42,7 @@ impl FsGate {
         Ok(S3Response::new(PutBucketCorsOutput::default()))
     }
 
-    pub(super) async fn do_get_bucket_cors(
+    pub(in crate::s3) async fn do_get_bucket_cors(
         &self,
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
@@ -75,7 +74,7 @@ impl FsGate {
         }))
     }
 
-    pub(super) async fn do_delete_bucket_cors(
+    pub(in crate::s3) async fn do_delete_bucket_cors(
         &self,
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {

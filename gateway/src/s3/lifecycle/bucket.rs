@@ -1,12 +1,11 @@
-//! Put/Get/DeleteBucketLifecycleConfiguration (the worker is `crate::lifecycle`).
+//! Put/Get/DeleteBucketLifecycleConfiguration (the worker is `worker.rs`).
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::lifecycle::{DOC, Rule, validate};
-
-use super::object_get::timestamp;
-use super::{FsGate, ctx, tagging};
+use super::{DOC, Rule, validate};
+use crate::s3::object_get::timestamp;
+use crate::s3::{FsGate, ctx, tagging};
 
 fn bad(msg: impl Into<String>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
@@ -151,7 +150,7 @@ fn internal(e: &serde_json::Error) -> S3Error {
 }
 
 impl FsGate {
-    pub(super) async fn do_put_bucket_lifecycle_configuration(
+    pub(in crate::s3) async fn do_put_bucket_lifecycle_configuration(
         &self,
         req: S3Request<PutBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
@@ -175,7 +174,7 @@ impl FsGate {
         ))
     }
 
-    pub(super) async fn do_get_bucket_lifecycle_configuration(
+    pub(in crate::s3) async fn do_get_bucket_lifecycle_configuration(
         &self,
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
@@ -195,7 +194,7 @@ impl FsGate {
         }))
     }
 
-    pub(super) async fn do_delete_bucket_lifecycle(
+    pub(in crate::s3) async fn do_delete_bucket_lifecycle(
         &self,
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {

@@ -2,8 +2,12 @@
 //! `OPTIONS` answers, and the `Access-Control-*` headers added to actual requests whose
 //! `Origin` a rule allows, as AWS S3 documents them.
 
+mod bucket;
+
 use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
+
+pub use self::bucket::DOC;
 
 /// Most rules in one configuration (AWS).
 pub const MAX_RULES: usize = 100;

@@ -1,8 +1,4 @@
-//! Bucket lifecycle: the rules PutBucketLifecycleConfiguration stores (the `lifecycle`
-//! document) and the worker that applies them — Expiration (days or date; a delete marker in
-//! versioned buckets), removal of expired delete markers, NoncurrentVersionExpiration and
-//! AbortIncompleteMultipartUpload, filtered by prefix, tags and size. Object Lock is honoured:
-//! a protected version is skipped, never forced.
+//! The lifecycle worker: one pass over every bucket's rules, run on a timer.
 //!
 //! The worker's clock is a parameter (`run_once(store, audit, now_ns)`), so a test (or an
 //! operator, through `POST /admin/v1/lifecycle/run`) can apply the rules as of any time.
@@ -12,106 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use fsgate_store::audit::{AuditWriter, request_id};
-use fsgate_store::model::{AuditRecord, ObjectManifest};
+use fsgate_store::model::AuditRecord;
 use fsgate_store::versions::{VersionListEntry, VersionQuery};
 use fsgate_store::{Store, StoreError, StoreResult, now_ns};
 
-/// The bucket document holding the rules.
-pub const DOC: &str = "lifecycle";
-/// Most rules in a configuration (AWS).
-pub const MAX_RULES: usize = 1000;
+use super::{DOC, Rule};
+
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
-
-/// One lifecycle rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rule {
-    /// Rule id.
-    pub id: String,
-    /// Only enabled rules run.
-    pub enabled: bool,
-    /// Key prefix filter.
-    pub prefix: String,
-    /// Tags every matching object must carry.
-    pub tags: Vec<(String, String)>,
-    /// Only objects larger than this many bytes.
-    pub size_greater_than: Option<u64>,
-    /// Only objects smaller than this many bytes.
-    pub size_less_than: Option<u64>,
-    /// Expire current versions this many days after they were written.
-    pub expiration_days: Option<u32>,
-    /// Expire current versions once this time (ns) has passed.
-    pub expiration_date_ns: Option<u64>,
-    /// Remove delete markers that no longer hide any version.
-    pub expired_object_delete_marker: bool,
-    /// Remove noncurrent versions this many days after they became noncurrent.
-    pub noncurrent_days: Option<u32>,
-    /// Keep this many newest noncurrent versions whatever their age.
-    pub newer_noncurrent_versions: Option<u32>,
-    /// Abort multipart uploads this many days after initiation.
-    pub abort_upload_days: Option<u32>,
-}
-
-impl Rule {
-    fn matches(&self, key: &str, m: &ObjectManifest) -> bool {
-        key.starts_with(&self.prefix)
-            && self.tags.iter().all(|t| m.extras.tags.contains(t))
-            && self.size_greater_than.is_none_or(|n| m.size > n)
-            && self.size_less_than.is_none_or(|n| m.size < n)
-    }
-
-    fn has_tag_or_size_filter(&self) -> bool {
-        !self.tags.is_empty() || self.size_greater_than.is_some() || self.size_less_than.is_some()
-    }
-}
-
-/// Checks a rule set; the error is the message for the client.
-pub fn validate(rules: &[Rule]) -> Result<(), String> {
-    if rules.is_empty() || rules.len() > MAX_RULES {
-        return Err(format!(
-            "a lifecycle configuration has 1 to {MAX_RULES} rules"
-        ));
-    }
-    for (i, r) in rules.iter().enumerate() {
-        if r.id.len() > 255 {
-            return Err("ID length should not exceed allowed limit of 255".into());
-        }
-        if !r.id.is_empty() && rules.iter().take(i).any(|o| o.id == r.id) {
-            return Err(format!(
-                "Rule ID must be unique. Found same ID for more than one rule: {}",
-                r.id
-            ));
-        }
-        let actions = usize::from(r.expiration_days.is_some())
-            + usize::from(r.expiration_date_ns.is_some())
-            + usize::from(r.expired_object_delete_marker);
-        if actions > 1 {
-            return Err("Expiration takes one of Days, Date or ExpiredObjectDeleteMarker".into());
-        }
-        if actions == 0 && r.noncurrent_days.is_none() && r.abort_upload_days.is_none() {
-            return Err("At least one action needs to be specified in a rule".into());
-        }
-        if r.expired_object_delete_marker && r.has_tag_or_size_filter() {
-            return Err("ExpiredObjectDeleteMarker cannot be specified with tags or size".into());
-        }
-        if r.abort_upload_days.is_some() && r.has_tag_or_size_filter() {
-            return Err(
-                "AbortIncompleteMultipartUpload cannot be specified with tags or size".into(),
-            );
-        }
-        for d in [r.expiration_days, r.noncurrent_days, r.abort_upload_days]
-            .into_iter()
-            .flatten()
-        {
-            if d == 0 {
-                return Err("'Days' for an action must be a positive integer".into());
-            }
-        }
-    }
-    Ok(())
-}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
