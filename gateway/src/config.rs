@@ -39,7 +39,7 @@ pub struct Config {
     /// Write large blobs past the page cache (`O_DIRECT`).
     pub direct_writes: bool,
     /// What a client may cost before it is decided.
-    pub limits: crate::server::connection::Limits,
+    pub limits: crate::server::limits::Limits,
 }
 
 /// Where the root credentials came from.

@@ -1,9 +1,10 @@
 //! fsgate: an S3-compatible storage gateway with a Cedar policy layer.
 //!
 //! This crate owns the HTTP side, one folder or file per responsibility:
-//! - `server/`: connections and their limits, TLS, virtual hosts, the front layer (request
-//!   ids, health, `/metrics`, CORS preflight, body limits, the audit record), and the route s3s
-//!   hands admin and STS requests to;
+//! - `server/`: connections, TLS, virtual hosts, the front layer every request passes
+//!   (`front.rs`), split by concern: health and `/metrics` (`health.rs`), what a client may
+//!   cost (`limits.rs`), CORS preflight (`preflight.rs`), the audit record (`audit.rs`); and
+//!   the route s3s hands admin and STS requests to;
 //! - `identity/`: who is asking — the IAM cache and authentication, signing facts, the one
 //!   decoding of the query, OpenID Connect and LDAP, bearer tokens, credential generation;
 //! - `access.rs`: every decision, through fsgate-policy (read its module doc first);
@@ -349,7 +350,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                     async move {
                         let resp = match now {
                             Phase::Serving(front) => front.handle(req, remote).await,
-                            Phase::Opening(reason) => Ok(server::front::starting_response(&req, &reason)),
+                            Phase::Opening(reason) => Ok(server::starting_response(&req, &reason)),
                         };
                         resp.map(|r| r.map(|body| body.in_flight(in_flight)))
                     }

@@ -224,7 +224,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit: audit == "on",
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
-                limits: fsgate::server::connection::Limits {
+                limits: fsgate::server::limits::Limits {
                     header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
                     body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
                     max_connections: max_connections.max(1),

@@ -1,5 +1,4 @@
-//! What a client may cost ([`Limits`]), and the per-connection clock that closes a connection
-//! with no request in flight (sending headers slowly, or idle between keep-alive requests).
+//! The per-connection clock that closes a connection with no request in flight (sending headers slowly, or idle between keep-alive requests).
 //!
 //! hyper's own `header_read_timeout` resets a runtime timer on every request, which cost ~4 %
 //! of small GETs here; this clock costs two atomic stores per request, and one timer per
@@ -80,31 +79,6 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.request_finished();
-    }
-}
-
-/// Bounds on what any client, authenticated or not, may cost the server.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Longest a connection may go without a request in flight: to send a request's headers,
-    /// or idle between requests.
-    pub header_timeout: std::time::Duration,
-    /// Longest a request body may send nothing.
-    pub body_timeout: std::time::Duration,
-    /// Connections open at once.
-    pub max_connections: usize,
-    /// Request-body bytes held in memory, over all requests, before their decision.
-    pub pre_decision_memory: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            header_timeout: std::time::Duration::from_secs(30),
-            body_timeout: std::time::Duration::from_secs(60),
-            max_connections: 4096,
-            pre_decision_memory: 256 << 20,
-        }
     }
 }
 

@@ -1,10 +1,25 @@
-//! The HTTP side: connections and their limits (`connection`), TLS (`tls`), virtual-host
-//! routing (`host`), the front layer every request passes
-//! (`front`: request ids, health, `/metrics`, CORS preflight, limits, the audit record), and
-//! the route s3s hands admin and STS requests to (`routes`).
+//! The HTTP side.
+//!
+//! - `connection`: the per-connection clock that closes idle connections.
+//! - `tls`: certificates and their reload.
+//! - `host`: virtual-host routing (`bucket.domain`).
+//! - `front`: the layer every request passes first — request ids, the S3 call, and the
+//!   pieces it is made of:
+//!   - `health`: `/health/*`, `/metrics`, the answer while the store opens;
+//!   - `limits`: what a client may cost (timeouts, pre-decision memory, DeleteObjects checks);
+//!   - `preflight`: CORS preflight;
+//!   - `audit`: the one audit record per request and its end-of-request metrics.
+//! - `routes`: the route s3s hands admin and STS requests to.
 
+mod audit;
 pub mod connection;
 pub mod front;
+mod health;
 pub mod host;
+pub mod limits;
+mod preflight;
 pub mod routes;
 pub mod tls;
+
+pub use audit::AuditedBody;
+pub use health::starting_response;
