@@ -1,8 +1,8 @@
 //! The front layer: every HTTP request passes here first. Health and metrics are answered
-//! before anything else ([`health`](super::health)); every other request gets its id and
-//! `RequestCtx`, passes the limits s3s leaves open ([`limits`](super::limits)), or is a CORS
-//! preflight ([`preflight`](super::preflight)), and — when the response body is finished or
-//! abandoned — writes exactly one audit record and updates metrics ([`audit`](super::audit)).
+//! before anything else (`health.rs`); every other request gets its id and
+//! `RequestCtx`, passes the limits s3s leaves open (`limits.rs`), or is a CORS
+//! preflight (`preflight.rs`), and — when the response body is finished or
+//! abandoned — writes exactly one audit record and updates metrics (`audit.rs`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

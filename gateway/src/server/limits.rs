@@ -1,5 +1,5 @@
 //! What a client may cost: the bounds ([`Limits`]), the request body as s3s reads it
-//! ([`CountingBody`]: counted, held against the pre-decision budget, failed when it stalls),
+//! (`CountingBody`: counted, held against the pre-decision budget, failed when it stalls),
 //! and the checks s3s leaves open (DeleteObjects' size, Content-MD5 and checksums).
 
 use std::future::Future as _;
