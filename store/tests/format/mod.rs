@@ -12,8 +12,13 @@ use fsgate_store::model::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Read at run time (cargo sets it for tests) before the compile-time value: a target
+/// directory shared between clones at different paths may hold a build whose compile-time
+/// path is another clone's.
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("tests/fixtures/v1")
 }
 
 fn headers() -> ObjectHeaders {
