@@ -240,7 +240,7 @@ impl Gate {
         engine: &fsgate_policy::PolicyEngine,
         resource: &Resource,
         version: Option<&str>,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> Result<Vec<(String, String)>, fsgate_store::StoreError> {
         let Resource::Object { bucket, key } = resource else {
             return Ok(Vec::new());
         };
@@ -258,7 +258,7 @@ impl Gate {
             // A version id that is not one fsgate makes names no version: nothing to read
             // (the operation answers the error itself).
             Err(fsgate_store::StoreError::InvalidVersionId) => Ok(Vec::new()),
-            Err(e) => Err(format!("reading the object's tags: {e}")),
+            Err(e) => Err(e),
         }
     }
 
@@ -271,7 +271,7 @@ impl Gate {
             Err(e) => Decision {
                 allowed: false,
                 policies: Vec::new(),
-                errors: vec![e],
+                errors: vec![format!("reading the object's tags: {e}")],
             },
         }
     }

@@ -59,11 +59,31 @@ struct SavedRoot {
     secret_key: String,
 }
 
+/// Why the root credentials in the environment cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RootEnvError {
+    /// A user name under 3 characters or a password under 8.
+    #[error("{user_var} must be at least 3 characters and {password_var} at least 8")]
+    TooShort {
+        /// The user variable's name.
+        user_var: &'static str,
+        /// The password variable's name.
+        password_var: &'static str,
+    },
+    /// Only one of the pair is set.
+    #[error("set both {user_var} and {password_var}, or neither")]
+    HalfPair {
+        /// The user variable's name.
+        user_var: &'static str,
+        /// The password variable's name.
+        password_var: &'static str,
+    },
+}
+
 /// Reads root credentials from the environment (fsgate's names first, then MinIO's).
-/// Returns an error message when only half of a pair is set or values are too short.
 pub fn root_from_env(
     get: impl Fn(&str) -> Option<String>,
-) -> Result<Option<RootCredentials>, String> {
+) -> Result<Option<RootCredentials>, RootEnvError> {
     for (u, p) in [
         ("FSGATE_ROOT_USER", "FSGATE_ROOT_PASSWORD"),
         ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"),
@@ -74,9 +94,10 @@ pub fn root_from_env(
         ) {
             (Some(user), Some(pass)) => {
                 if user.len() < 3 || pass.len() < 8 {
-                    return Err(format!(
-                        "{u} must be at least 3 characters and {p} at least 8"
-                    ));
+                    return Err(RootEnvError::TooShort {
+                        user_var: u,
+                        password_var: p,
+                    });
                 }
                 return Ok(Some(RootCredentials {
                     access_key: user,
@@ -84,7 +105,12 @@ pub fn root_from_env(
                 }));
             }
             (None, None) => {}
-            _ => return Err(format!("set both {u} and {p}, or neither")),
+            _ => {
+                return Err(RootEnvError::HalfPair {
+                    user_var: u,
+                    password_var: p,
+                });
+            }
         }
     }
     Ok(None)

@@ -66,6 +66,15 @@ pub enum ServeError {
     /// Socket or file error.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("tls: {0}")]
+    Tls(#[from] server::tls::TlsError),
+    /// The metrics recorder could not be installed.
+    #[error("metrics: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    /// The SSE master key cannot be used.
+    #[error("sse: {0}")]
+    MasterKey(#[from] s3::sse::MasterKeyError),
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
@@ -176,7 +185,7 @@ async fn open_and_build(
     }
     let (root, source) = config::resolve_root(&cfg)?;
     let iam = Arc::new(identity::iam::Iam::load(&store, root.clone(), engine)?);
-    let metrics = telemetry::install().map_err(ServeError::Config)?;
+    let metrics = telemetry::install()?;
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -191,8 +200,7 @@ async fn open_and_build(
         s3::sse::MasterKey::load(
             &cfg.data,
             std::env::var("FSGATE_SSE_MASTER_KEY").ok().as_deref(),
-        )
-        .map_err(ServeError::Config)?,
+        )?,
     );
     let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone(), master));
     builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
@@ -282,7 +290,7 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     let engine = Arc::new(load_policies(cfg.policies.as_deref())?);
     let tls = match &cfg.tls {
         None => None,
-        Some(files) => Some(server::tls::Tls::new(files.clone()).map_err(ServeError::Config)?),
+        Some(files) => Some(server::tls::Tls::new(files.clone())?),
     };
     if let Some(t) = &tls {
         t.clone().spawn_watch();

@@ -205,10 +205,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 certs_dir.as_deref(),
                 tls_cert.as_deref(),
                 tls_key.as_deref(),
-            )
-            .map_err(anyhow::Error::msg)?;
-            let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())
-                .map_err(anyhow::Error::msg)?;
+            )?;
+            let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())?;
             let cfg = fsgate::Config {
                 address,
                 data,

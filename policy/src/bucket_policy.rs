@@ -21,6 +21,24 @@ pub struct Translated {
     pub public: bool,
 }
 
+/// Why a bucket policy document cannot be used, worded for whoever wrote it: S3 sends it as
+/// the message of `MalformedPolicy`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedPolicy(String);
+
+impl From<String> for MalformedPolicy {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
+impl From<&str> for MalformedPolicy {
+    fn from(reason: &str) -> Self {
+        Self(reason.to_owned())
+    }
+}
+
 /// IAM action names and the fsgate actions each one covers.
 const IAM_ACTIONS: &[(&str, &[Action])] = &[
     (
@@ -162,11 +180,11 @@ fn lit(s: &str) -> String {
 }
 
 /// A Cedar `like` pattern from an IAM pattern (`*` wildcards; `?` cannot be expressed).
-fn like(pattern: &str) -> Result<String, String> {
+fn like(pattern: &str) -> Result<String, MalformedPolicy> {
     if pattern.contains('?') {
         return Err(format!(
             "'{pattern}': the '?' wildcard cannot be translated to Cedar; use '*'"
-        ));
+        ).into());
     }
     let parts: Vec<String> = pattern
         .split('*')
@@ -211,21 +229,21 @@ fn glob(pattern: &str, s: &str) -> bool {
     p.get(pi..).unwrap_or_default().iter().all(|c| *c == '*')
 }
 
-fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
+fn strings(v: &Value, what: &str) -> Result<Vec<String>, MalformedPolicy> {
     let one = |x: &Value| match x {
         Value::String(s) => Ok(s.clone()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(format!("{what} must be a string or a list of strings")),
+        _ => Err(format!("{what} must be a string or a list of strings").into()),
     };
     match v {
         Value::Array(a) if !a.is_empty() => a.iter().map(one).collect(),
-        Value::Array(_) => Err(format!("{what} must not be empty")),
+        Value::Array(_) => Err(format!("{what} must not be empty").into()),
         x => Ok(vec![one(x)?]),
     }
 }
 
-fn actions_of(v: &Value) -> Result<Vec<Action>, String> {
+fn actions_of(v: &Value) -> Result<Vec<Action>, MalformedPolicy> {
     let mut out: Vec<Action> = Vec::new();
     for pat in strings(v, "Action")? {
         let matched: Vec<&(&str, &[Action])> = IAM_ACTIONS
@@ -233,7 +251,7 @@ fn actions_of(v: &Value) -> Result<Vec<Action>, String> {
             .filter(|(name, _)| glob(&pat, name))
             .collect();
         if matched.is_empty() {
-            return Err(format!("Policy has an invalid action: {pat}"));
+            return Err(format!("Policy has an invalid action: {pat}").into());
         }
         for (_, acts) in matched {
             for a in *acts {
@@ -248,7 +266,7 @@ fn actions_of(v: &Value) -> Result<Vec<Action>, String> {
 
 /// The principals a statement names, as a Cedar condition (`None`: anyone). `deny`: the
 /// statement's effect is Deny.
-fn principal_of(v: &Value, deny: bool) -> Result<Option<String>, String> {
+fn principal_of(v: &Value, deny: bool) -> Result<Option<String>, MalformedPolicy> {
     let list = match v {
         Value::String(s) if s == "*" => return Ok(None),
         Value::Object(m) => {
@@ -277,10 +295,10 @@ fn principal_of(v: &Value, deny: bool) -> Result<Option<String>, String> {
                     let name = r.rsplit('/').next().unwrap_or_default();
                     users.push(format!("User::{}", lit(name)));
                 }
-                _ => return Err(format!("Invalid principal in policy: {p}")),
+                _ => return Err(format!("Invalid principal in policy: {p}").into()),
             }
         } else if p.is_empty() || p.contains(':') || p.contains('/') {
-            return Err(format!("Invalid principal in policy: {p}"));
+            return Err(format!("Invalid principal in policy: {p}").into());
         } else {
             users.push(format!("User::{}", lit(p)));
         }
@@ -308,11 +326,11 @@ enum ResourceSpec {
     Objects(String),
 }
 
-fn resources_of(v: &Value, bucket: &str) -> Result<Vec<ResourceSpec>, String> {
+fn resources_of(v: &Value, bucket: &str) -> Result<Vec<ResourceSpec>, MalformedPolicy> {
     let mut out = Vec::new();
     for r in strings(v, "Resource")? {
         let Some(rest) = r.strip_prefix("arn:aws:s3:::") else {
-            return Err(format!("Policy has invalid resource: {r}"));
+            return Err(format!("Policy has invalid resource: {r}").into());
         };
         match rest.split_once('/') {
             None if rest == bucket => out.push(ResourceSpec::Bucket),
@@ -320,14 +338,14 @@ fn resources_of(v: &Value, bucket: &str) -> Result<Vec<ResourceSpec>, String> {
             _ => {
                 return Err(format!(
                     "Policy has invalid resource: {r} (a bucket policy covers only arn:aws:s3:::{bucket} and arn:aws:s3:::{bucket}/...)"
-                ));
+                ).into());
             }
         }
     }
     Ok(out)
 }
 
-fn parse_cidr(s: &str) -> Result<(), String> {
+fn parse_cidr(s: &str) -> Result<(), MalformedPolicy> {
     let (addr, bits) = s.split_once('/').unwrap_or((s, ""));
     let ip: std::net::IpAddr = addr
         .parse()
@@ -336,30 +354,30 @@ fn parse_cidr(s: &str) -> Result<(), String> {
         let max = if ip.is_ipv4() { 32 } else { 128 };
         match bits.parse::<u8>() {
             Ok(n) if n <= max => {}
-            _ => return Err(format!("invalid CIDR prefix length: {s}")),
+            _ => return Err(format!("invalid CIDR prefix length: {s}").into()),
         }
     }
     Ok(())
 }
 
-fn epoch_of(s: &str) -> Result<i64, String> {
+fn epoch_of(s: &str) -> Result<i64, MalformedPolicy> {
     if let Ok(n) = s.parse::<i64>() {
         return Ok(n);
     }
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(time::OffsetDateTime::unix_timestamp)
-        .map_err(|_| format!("invalid date: {s} (RFC 3339 or Unix seconds)"))
+        .map_err(|_| format!("invalid date: {s} (RFC 3339 or Unix seconds)").into())
 }
 
 /// One condition block (operator → key → values) as a Cedar expression.
-fn conditions_of(v: &Value) -> Result<Vec<String>, String> {
+fn conditions_of(v: &Value) -> Result<Vec<String>, MalformedPolicy> {
     let Value::Object(ops) = v else {
         return Err("Condition must be an object".into());
     };
     let mut out = Vec::new();
     for (op, keys) in ops {
         let Value::Object(keys) = keys else {
-            return Err(format!("Condition {op} must map keys to values"));
+            return Err(format!("Condition {op} must map keys to values").into());
         };
         for (key, values) in keys {
             let values = strings(values, key)?;
@@ -369,9 +387,9 @@ fn conditions_of(v: &Value) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn condition(op: &str, key: &str, values: &[String]) -> Result<String, String> {
+fn condition(op: &str, key: &str, values: &[String]) -> Result<String, MalformedPolicy> {
     let k = key.to_ascii_lowercase();
-    let any = |f: &dyn Fn(&str) -> Result<String, String>| -> Result<String, String> {
+    let any = |f: &dyn Fn(&str) -> Result<String, MalformedPolicy>| -> Result<String, MalformedPolicy> {
         let parts: Vec<String> = values.iter().map(|v| f(v)).collect::<Result<_, _>>()?;
         Ok(format!("({})", parts.join(" || ")))
     };
@@ -417,7 +435,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, String> {
         ("Bool", "aws:securetransport", _) => any(&|v| match v.to_ascii_lowercase().as_str() {
             "true" => Ok("context.secure_transport".into()),
             "false" => Ok("!context.secure_transport".into()),
-            _ => Err(format!("Bool needs true or false, not {v}")),
+            _ => Err(format!("Bool needs true or false, not {v}").into()),
         }),
         (op, "aws:currenttime" | "aws:epochtime", _) if op.starts_with("Date") => {
             // AWS: a negated operator with several values holds when the key matches none
@@ -428,7 +446,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, String> {
                 "DateLessThanEquals" => "<=",
                 "DateGreaterThan" => ">",
                 "DateGreaterThanEquals" => ">=",
-                _ => return Err(format!("unsupported condition operator {op}")),
+                _ => return Err(format!("unsupported condition operator {op}").into()),
             };
             let e = any(&|v| Ok(format!("context.now {cmp} {}", epoch_of(v)?)))?;
             Ok(if op == "DateNotEquals" { negated(e) } else { e })
@@ -441,7 +459,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, String> {
                 "NumericLessThanEquals" => "<=",
                 "NumericGreaterThan" => ">",
                 "NumericGreaterThanEquals" => ">=",
-                _ => return Err(format!("unsupported condition operator {op}")),
+                _ => return Err(format!("unsupported condition operator {op}").into()),
             };
             let e = any(&|v| {
                 let n: i64 = v
@@ -456,11 +474,11 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, String> {
         }
         _ => Err(format!(
             "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:ExistingObjectTag/<key>; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime; Numeric* on s3:max-keys)"
-        )),
+        ).into()),
     }
 }
 
-fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), String> {
+fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), MalformedPolicy> {
     let Value::Object(m) = st else {
         return Err("each Statement must be an object".into());
     };
@@ -468,11 +486,11 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
         || format!("statement {}", i + 1),
         |s| format!("statement '{s}'"),
     );
-    let err = |e: String| format!("{sid}: {e}");
+    let err = |e: MalformedPolicy| MalformedPolicy(format!("{sid}: {e}"));
     for k in m.keys() {
         match k.as_str() {
             "Sid" | "Effect" | "Principal" | "Action" | "Resource" | "Condition" => {}
-            other => return Err(err(format!("{other} is not supported"))),
+            other => return Err(err(format!("{other} is not supported").into())),
         }
     }
     let effect = match m.get("Effect").and_then(Value::as_str) {
@@ -550,7 +568,7 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
 }
 
 /// Translates a bucket policy: an IAM JSON document, or Cedar text (kept as written).
-pub fn translate(bucket: &str, doc: &str) -> Result<Translated, String> {
+pub fn translate(bucket: &str, doc: &str) -> Result<Translated, MalformedPolicy> {
     if !doc.trim_start().starts_with('{') {
         return Ok(Translated {
             cedar: doc.to_owned(),
@@ -564,14 +582,14 @@ pub fn translate(bucket: &str, doc: &str) -> Result<Translated, String> {
     };
     for k in m.keys() {
         if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
-            return Err(format!("{k} is not supported in a bucket policy"));
+            return Err(format!("{k} is not supported in a bucket policy").into());
         }
     }
     if let Some(ver) = m.get("Version").and_then(Value::as_str)
         && ver != "2012-10-17"
         && ver != "2008-10-17"
     {
-        return Err(format!("The policy Version {ver} is not supported"));
+        return Err(format!("The policy Version {ver} is not supported").into());
     }
     let statements = match m.get("Statement") {
         Some(Value::Array(a)) if !a.is_empty() => a.clone(),

@@ -208,17 +208,70 @@ fn parse_without_templates(text: &str, name: &str) -> Result<PolicySet, PolicyEr
 fn add_indexed<'a>(
     set: &mut PolicySet,
     entries: impl Iterator<Item = &'a Indexed>,
-) -> Result<(), String> {
+) -> Result<(), DecisionError> {
     for e in entries {
         match e {
-            Indexed::Static(p) => set.add((**p).clone()).map_err(|e| e.to_string())?,
+            Indexed::Static(p) => set.add((**p).clone()).map_err(DecisionError::from)?,
             Indexed::Link { template, id, vals } => set
                 .link(template.clone(), id.clone(), vals.clone())
-                .map_err(|e| e.to_string())?,
+                .map_err(DecisionError::from)?,
         }
     }
     Ok(())
 }
+
+/// Why a request could not be put to Cedar. Never an answer to the client: a decision that
+/// meets one is a deny carrying it in [`Decision::errors`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// A policy set could not be assembled (a grant or bucket policy that no longer links).
+    #[error("policy set: {0}")]
+    PolicySet(Box<cedar_policy::PolicySetError>),
+    /// An entity's attributes or tags could not be built.
+    #[error("entity: {0}")]
+    Entity(Box<cedar_policy::EntityAttrEvaluationError>),
+    /// The entities do not form a valid store (or do not conform to the schema).
+    #[error("entities: {0}")]
+    Entities(Box<cedar_policy::entities_errors::EntitiesError>),
+    /// The request's context could not be built.
+    #[error("context: {0}")]
+    Context(Box<cedar_policy::ContextCreationError>),
+    /// The request does not conform to the schema.
+    #[error("request: {0}")]
+    Request(Box<cedar_policy::RequestValidationError>),
+    /// The action has no entity in the schema.
+    #[error("{0} is not in the schema")]
+    ActionNotInSchema(&'static str),
+    /// The request names a resource of another kind than its action applies to.
+    #[error("{action} applies to a {kind:?}, not to {resource}")]
+    WrongResource {
+        /// The action's Cedar name.
+        action: &'static str,
+        /// The kind of resource the action applies to.
+        kind: ResourceKind,
+        /// The resource the request named.
+        resource: String,
+    },
+}
+
+/// Cedar's errors are large; boxed, a `Result` costs no more than its value on the hot path.
+macro_rules! boxed_from {
+    ($($variant:ident($cedar:ty)),* $(,)?) => {
+        $(impl From<$cedar> for DecisionError {
+            fn from(e: $cedar) -> Self {
+                Self::$variant(Box::new(e))
+            }
+        })*
+    };
+}
+
+boxed_from!(
+    PolicySet(cedar_policy::PolicySetError),
+    Entity(cedar_policy::EntityAttrEvaluationError),
+    Entities(cedar_policy::entities_errors::EntitiesError),
+    Context(cedar_policy::ContextCreationError),
+    Request(cedar_policy::RequestValidationError),
+);
 
 /// The outcome. A deny is a value, not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,11 +285,11 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn deny_with_error(e: String) -> Self {
+    fn deny_with_error(e: DecisionError) -> Self {
         Self {
             allowed: false,
             policies: Vec::new(),
-            errors: vec![e],
+            errors: vec![e.to_string()],
         }
     }
 }
@@ -895,7 +948,7 @@ impl PolicyEngine {
         // per-request schema validation is skipped: it cost more than the decision itself.
         let request = match Request::new(principal, action, resource, context, None) {
             Ok(r) => r,
-            Err(e) => return Decision::deny_with_error(e.to_string()),
+            Err(e) => return Decision::deny_with_error(e.into()),
         };
         let authorizer = Authorizer::new();
         let decision = outcome(&authorizer.is_authorized(&request, set, &entities));
@@ -923,7 +976,7 @@ impl PolicyEngine {
     /// user's groups, and its bucket's policies (see `PolicyIndex`), less those whose scope
     /// cannot match the request's principal or action (see `scope_may_match`); assembled once
     /// per (principal, groups, bucket, action) and cached.
-    fn request_set(&self, req: &AccessRequest) -> Result<Arc<RequestSet>, String> {
+    fn request_set(&self, req: &AccessRequest) -> Result<Arc<RequestSet>, DecisionError> {
         let unlimited = req.principal.unlimited();
         let (user, mut groups) = match unlimited {
             Principal::User { name, groups, .. } => (name.as_str(), groups.clone()),
@@ -984,12 +1037,12 @@ impl PolicyEngine {
         set: &PolicySet,
         principal: &EntityUid,
         action: Action,
-    ) -> Result<PolicySet, String> {
+    ) -> Result<PolicySet, DecisionError> {
         let action_uid = uid(&self.types.action, action.cedar_name());
         let action_groups = self.actions.get(&action);
         let mut sliced = PolicySet::new();
         for t in set.templates() {
-            sliced.add_template(t.clone()).map_err(|e| e.to_string())?;
+            sliced.add_template(t.clone()).map_err(DecisionError::from)?;
         }
         for p in set.policies() {
             if !scope_may_match(p, principal, &action_uid, action_groups) {
@@ -998,8 +1051,8 @@ impl PolicyEngine {
             match (p.template_id(), p.template_links()) {
                 (Some(t), Some(vals)) => sliced
                     .link(t.clone(), p.id().clone(), vals)
-                    .map_err(|e| e.to_string())?,
-                _ => sliced.add(p.clone()).map_err(|e| e.to_string())?,
+                    .map_err(DecisionError::from)?,
+                _ => sliced.add(p.clone()).map_err(DecisionError::from)?,
             }
         }
         Ok(sliced)
@@ -1042,7 +1095,7 @@ impl PolicyEngine {
     /// setup (Cedar parses the `ip` extension's name on every `new_ip`), and consecutive
     /// requests on a worker thread usually carry the same facts (one client, one second), so
     /// the last one built on each thread is kept and reused when the facts are equal.
-    fn context(&self, c: &RequestContext) -> Result<Context, String> {
+    fn context(&self, c: &RequestContext) -> Result<Context, DecisionError> {
         thread_local! {
             static LAST: std::cell::RefCell<Option<(RequestContext, Context)>> =
                 const { std::cell::RefCell::new(None) };
@@ -1060,7 +1113,7 @@ impl PolicyEngine {
         Ok(ctx)
     }
 
-    fn build_context(c: &RequestContext) -> Result<Context, String> {
+    fn build_context(c: &RequestContext) -> Result<Context, DecisionError> {
         let mut pairs: Vec<(String, RestrictedExpression)> = vec![
             (
                 "source_ip".into(),
@@ -1084,10 +1137,10 @@ impl PolicyEngine {
         if let Some(m) = c.max_keys {
             pairs.push(("max_keys".into(), RestrictedExpression::new_long(m)));
         }
-        Context::from_pairs(pairs).map_err(|e| e.to_string())
+        Context::from_pairs(pairs).map_err(DecisionError::from)
     }
 
-    fn prefix_entity(&self, bucket: &str, prefix: &str) -> Result<Entity, String> {
+    fn prefix_entity(&self, bucket: &str, prefix: &str) -> Result<Entity, DecisionError> {
         Entity::new(
             uid(&self.types.prefix, &format!("{bucket}/{prefix}")),
             HashMap::from([
@@ -1102,7 +1155,7 @@ impl PolicyEngine {
             ]),
             HashSet::new(),
         )
-        .map_err(|e| e.to_string())
+        .map_err(DecisionError::from)
     }
 
     /// The entities of a request. `reuse`: take an object request's shared part from the
@@ -1111,7 +1164,7 @@ impl PolicyEngine {
         &self,
         req: &AccessRequest,
         reuse: bool,
-    ) -> Result<(Entities, EntityUid, EntityUid), String> {
+    ) -> Result<(Entities, EntityUid, EntityUid), DecisionError> {
         if reuse
             && req.action.resource_kind() == ResourceKind::Object
             && let Resource::Object { bucket, key } = &req.resource
@@ -1122,7 +1175,7 @@ impl PolicyEngine {
         let entities = self
             .action_entities(req.action)?
             .add_entities(list, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(DecisionError::from)?;
         Ok((entities, principal, resource))
     }
 
@@ -1147,7 +1200,7 @@ impl PolicyEngine {
         object_tags: &[(String, String)],
         bucket_uid: EntityUid,
         list: &mut Vec<Entity>,
-    ) -> Result<EntityUid, String> {
+    ) -> Result<EntityUid, DecisionError> {
         let mut parents = HashSet::from([bucket_uid]);
         for p in self.granted_prefixes(bucket, key) {
             let pe = self.prefix_entity(bucket, p)?;
@@ -1174,7 +1227,7 @@ impl PolicyEngine {
                 parents,
                 tags,
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(DecisionError::from)?,
         );
         Ok(o)
     }
@@ -1190,7 +1243,7 @@ impl PolicyEngine {
         req: &AccessRequest,
         bucket: &str,
         key: &str,
-    ) -> Result<(Entities, EntityUid, EntityUid), String> {
+    ) -> Result<(Entities, EntityUid, EntityUid), DecisionError> {
         type Last = Option<(u64, Principal, Action, String, Entities)>;
         thread_local! {
             static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) };
@@ -1215,7 +1268,7 @@ impl PolicyEngine {
                 };
                 let (list, ..) = self.entity_list_as(&bucket_only, ResourceKind::Bucket)?;
                 let e = self.action_entities(req.action)?;
-                let e = e.add_entities(list, None).map_err(|e| e.to_string())?;
+                let e = e.add_entities(list, None).map_err(DecisionError::from)?;
                 LAST.set(Some((
                     self.actions_id,
                     principal.clone(),
@@ -1234,21 +1287,21 @@ impl PolicyEngine {
             uid(&self.types.bucket, bucket),
             &mut list,
         )?;
-        let entities = base.add_entities(list, None).map_err(|e| e.to_string())?;
+        let entities = base.add_entities(list, None).map_err(DecisionError::from)?;
         Ok((entities, self.principal_uid(principal), o))
     }
 
-    fn action_entities(&self, action: Action) -> Result<Entities, String> {
+    fn action_entities(&self, action: Action) -> Result<Entities, DecisionError> {
         self.actions
             .get(&action)
             .cloned()
-            .ok_or_else(|| format!("{} is not in the schema", action.cedar_name()))
+            .ok_or(DecisionError::ActionNotInSchema(action.cedar_name()))
     }
 
     fn entity_list(
         &self,
         req: &AccessRequest,
-    ) -> Result<(Vec<Entity>, EntityUid, EntityUid), String> {
+    ) -> Result<(Vec<Entity>, EntityUid, EntityUid), DecisionError> {
         self.entity_list_as(req, req.action.resource_kind())
     }
 
@@ -1258,7 +1311,7 @@ impl PolicyEngine {
         &self,
         req: &AccessRequest,
         kind: ResourceKind,
-    ) -> Result<(Vec<Entity>, EntityUid, EntityUid), String> {
+    ) -> Result<(Vec<Entity>, EntityUid, EntityUid), DecisionError> {
         let t = &self.types;
         let mut list: Vec<Entity> = Vec::new();
         let principal = self.principal_uid(&req.principal);
@@ -1278,7 +1331,7 @@ impl PolicyEngine {
                     .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
                 list.push(
                     Entity::new_with_tags(principal.clone(), HashMap::new(), parents, tags)
-                        .map_err(|e| e.to_string())?,
+                        .map_err(DecisionError::from)?,
                 );
             }
             Principal::Root(_) | Principal::Anonymous | Principal::Limited { .. } => {
@@ -1290,7 +1343,7 @@ impl PolicyEngine {
         let bucket_entity = |bucket: &str,
                              list: &mut Vec<Entity>,
                              under: Option<&str>|
-         -> Result<EntityUid, String> {
+         -> Result<EntityUid, DecisionError> {
             let b = uid(&t.bucket, bucket);
             let mut parents = HashSet::from([service.clone()]);
             if let Some(list_prefix) = under {
@@ -1334,10 +1387,11 @@ impl PolicyEngine {
             // Unsupported operations may name any resource; decide them on the service.
             (_, ResourceKind::Service) if req.action == Action::Unsupported => service.clone(),
             (r, kind) => {
-                return Err(format!(
-                    "{} applies to a {kind:?}, not to {r:?}",
-                    req.action.cedar_name()
-                ));
+                return Err(DecisionError::WrongResource {
+                    action: req.action.cedar_name(),
+                    kind,
+                    resource: format!("{r:?}"),
+                });
             }
         };
         Ok((list, principal, resource))
@@ -1345,14 +1399,14 @@ impl PolicyEngine {
 
     /// Checks that the Cedar request and entities built for `req` conform to the schema (the
     /// hot path skips this; tests run it over every action).
-    pub fn conforms(&self, req: &AccessRequest) -> Result<(), String> {
+    pub fn conforms(&self, req: &AccessRequest) -> Result<(), DecisionError> {
         let (list, principal, resource) = self.entity_list(req)?;
-        Entities::from_entities(list, Some(&self.schema)).map_err(|e| e.to_string())?;
+        Entities::from_entities(list, Some(&self.schema)).map_err(DecisionError::from)?;
         let action = uid(&self.types.action, req.action.cedar_name());
         let context = self.context(&req.context)?;
         Request::new(principal, action, resource, context, Some(&self.schema))
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(DecisionError::from)
     }
 
     /// Ids of every policy and template link in force.

@@ -17,6 +17,43 @@ use fsgate_store::model::{IdentityProvider, LdapProvider, SessionSource};
 use crate::identity::federated::FederatedIdentity;
 use crate::identity::iam::valid_name;
 
+/// Why an LDAP login failed. Only [`LdapError::InvalidCredentials`]'s wording reaches the
+/// client (STS answers every failure alike); the rest is for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum LdapError {
+    /// No LDAP provider is configured.
+    #[error("no LDAP identity provider is configured")]
+    NotConfigured,
+    /// Unknown user, wrong password, or a name or password that cannot be one.
+    #[error("invalid user name or password")]
+    InvalidCredentials,
+    /// The user filter matched several entries.
+    #[error("the user filter matches more than one entry")]
+    AmbiguousUser,
+    /// The entry's name is not a valid fsgate user name.
+    #[error("'{0}' is not a valid fsgate user name")]
+    InvalidName(String),
+    /// The directory did not answer in time.
+    #[error("LDAP server {0} timed out")]
+    TimedOut(String),
+    /// The directory could not be reached.
+    #[error("connecting to {url}: {source}")]
+    Connect {
+        /// The directory's URL.
+        url: String,
+        /// What the connection attempt met.
+        source: ldap3::LdapError,
+    },
+    /// A step of the login failed at the directory.
+    #[error("{step} failed: {source}")]
+    Directory {
+        /// The step: the service account's bind, the user search, the group search.
+        step: &'static str,
+        /// What the directory answered.
+        source: ldap3::LdapError,
+    },
+}
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_NAME: usize = 256;
 
@@ -25,23 +62,23 @@ pub async fn authenticate(
     providers: &[IdentityProvider],
     user: &str,
     password: &str,
-) -> Result<FederatedIdentity, String> {
+) -> Result<FederatedIdentity, LdapError> {
     let p = providers
         .iter()
         .find_map(|p| match p {
             IdentityProvider::Ldap(l) => Some(l),
             IdentityProvider::Oidc(_) => None,
         })
-        .ok_or_else(|| "no LDAP identity provider is configured".to_owned())?;
+        .ok_or(LdapError::NotConfigured)?;
     if user.is_empty() || user.len() > MAX_NAME || password.is_empty() {
-        return Err("invalid user name or password".into());
+        return Err(LdapError::InvalidCredentials);
     }
     tokio::time::timeout(TIMEOUT, search_then_bind(p, user, password))
         .await
-        .map_err(|_| format!("LDAP server {} timed out", p.server))?
+        .map_err(|_| LdapError::TimedOut(p.server.clone()))?
 }
 
-async fn connect(p: &LdapProvider) -> Result<ldap3::Ldap, String> {
+async fn connect(p: &LdapProvider) -> Result<ldap3::Ldap, LdapError> {
     let scheme = if p.tls == "tls" { "ldaps" } else { "ldap" };
     let settings = LdapConnSettings::new()
         .set_conn_timeout(TIMEOUT)
@@ -50,7 +87,10 @@ async fn connect(p: &LdapProvider) -> Result<ldap3::Ldap, String> {
     let url = format!("{scheme}://{}", p.server);
     let (conn, ldap) = LdapConnAsync::with_settings(settings, &url)
         .await
-        .map_err(|e| format!("connecting to {url}: {e}"))?;
+        .map_err(|source| LdapError::Connect {
+            url: url.clone(),
+            source,
+        })?;
     ldap3::drive!(conn);
     Ok(ldap)
 }
@@ -59,12 +99,15 @@ async fn search_then_bind(
     p: &LdapProvider,
     user: &str,
     password: &str,
-) -> Result<FederatedIdentity, String> {
+) -> Result<FederatedIdentity, LdapError> {
     let mut ldap = connect(p).await?;
     ldap.simple_bind(&p.bind_dn, &p.bind_password)
         .await
         .and_then(ldap3::LdapResult::success)
-        .map_err(|e| format!("service account bind failed: {e}"))?;
+        .map_err(|source| LdapError::Directory {
+            step: "service account bind",
+            source,
+        })?;
     let escaped = ldap_escape(user);
     let filter = p.user_filter.replace("%s", &escaped);
     // The name the entry itself holds, not the one typed: directories match `uid=ALICE` to
@@ -75,11 +118,14 @@ async fn search_then_bind(
         .search(&p.user_base, Scope::Subtree, &filter, attrs)
         .await
         .and_then(ldap3::SearchResult::success)
-        .map_err(|e| format!("user search failed: {e}"))?;
+        .map_err(|source| LdapError::Directory {
+            step: "user search",
+            source,
+        })?;
     let entry = match entries.as_slice() {
         [one] => SearchEntry::construct(one.clone()),
-        [] => return Err("invalid user name or password".into()),
-        _ => return Err("the user filter matches more than one entry".into()),
+        [] => return Err(LdapError::InvalidCredentials),
+        _ => return Err(LdapError::AmbiguousUser),
     };
     let canonical = canonical_name(&entry, name_attribute, user);
     let dn = entry.dn;
@@ -92,7 +138,7 @@ async fn search_then_bind(
         .and_then(ldap3::LdapResult::success);
     let _ = as_user.unbind().await;
     if bound.is_err() {
-        return Err("invalid user name or password".into());
+        return Err(LdapError::InvalidCredentials);
     }
     let group_filter = p
         .group_filter
@@ -107,7 +153,10 @@ async fn search_then_bind(
         )
         .await
         .and_then(ldap3::SearchResult::success)
-        .map_err(|e| format!("group search failed: {e}"))?;
+        .map_err(|source| LdapError::Directory {
+            step: "group search",
+            source,
+        })?;
     let _ = ldap.unbind().await;
     let mut names: Vec<String> = groups
         .into_iter()
@@ -118,7 +167,7 @@ async fn search_then_bind(
     names.sort();
     names.dedup();
     if !valid_name(&canonical) {
-        return Err(format!("'{canonical}' is not a valid fsgate user name"));
+        return Err(LdapError::InvalidName(canonical));
     }
     Ok(FederatedIdentity {
         provider: p.name.clone(),

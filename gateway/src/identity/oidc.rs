@@ -100,52 +100,52 @@ impl OidcVerifier {
         }
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+    async fn get_json(&self, url: &str) -> Result<Value, TokenError> {
+        let uri: http::Uri = url.parse().map_err(|e| TokenError::ProviderUnavailable(format!("bad URL {url}: {e}")))?;
         let fetch = async {
             let resp = self
                 .client
                 .get(uri)
                 .await
-                .map_err(|e| format!("fetching {url}: {e}"))?;
+                .map_err(|e| TokenError::ProviderUnavailable(format!("fetching {url}: {e}")))?;
             if !resp.status().is_success() {
-                return Err(format!("fetching {url}: HTTP {}", resp.status()));
+                return Err(TokenError::ProviderUnavailable(format!("fetching {url}: HTTP {}", resp.status())));
             }
             let body = http_body_util::Limited::new(resp.into_body(), MAX_DOC)
                 .collect()
                 .await
-                .map_err(|e| format!("reading {url}: {e}"))?
+                .map_err(|e| TokenError::ProviderUnavailable(format!("reading {url}: {e}")))?
                 .to_bytes();
-            serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+            serde_json::from_slice(&body).map_err(|e| TokenError::ProviderUnavailable(format!("{url} is not JSON: {e}")))
         };
         tokio::time::timeout(FETCH_TIMEOUT, fetch)
             .await
-            .map_err(|_| format!("fetching {url}: timed out"))?
+            .map_err(|_| TokenError::ProviderUnavailable(format!("fetching {url}: timed out")))?
     }
 
-    async fn fetch_keys(&self, p: &OidcProvider) -> Result<JwkSet, String> {
+    async fn fetch_keys(&self, p: &OidcProvider) -> Result<JwkSet, TokenError> {
         let discovery = format!(
             "{}/.well-known/openid-configuration",
             p.issuer.trim_end_matches('/')
         );
         let doc = self.get_json(&discovery).await?;
         if doc.get("issuer").and_then(Value::as_str) != Some(p.issuer.as_str()) {
-            return Err(format!(
+            return Err(TokenError::ProviderUnavailable(format!(
                 "discovery document of {} names another issuer",
                 p.issuer
-            ));
+            )));
         }
         let jwks_uri = doc
             .get("jwks_uri")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("discovery document of {} has no jwks_uri", p.issuer))?;
+            .ok_or_else(|| TokenError::ProviderUnavailable(format!("discovery document of {} has no jwks_uri", p.issuer)))?;
         let jwks = self.get_json(jwks_uri).await?;
-        serde_json::from_value(jwks).map_err(|e| format!("JWKS of {}: {e}", p.issuer))
+        serde_json::from_value(jwks).map_err(|e| TokenError::ProviderUnavailable(format!("JWKS of {}: {e}", p.issuer)))
     }
 
     /// The cached keys of a provider, fetched when absent or when `refresh` and the last
     /// fetch is old enough.
-    async fn keys_of(&self, p: &OidcProvider, refresh: bool) -> Result<JwkSet, String> {
+    async fn keys_of(&self, p: &OidcProvider, refresh: bool) -> Result<JwkSet, TokenError> {
         let cached = self
             .keys
             .lock()
@@ -203,7 +203,7 @@ impl OidcVerifier {
                 header.alg
             )));
         }
-        let issuer = unverified_issuer(token).map_err(Refused)?;
+        let issuer = unverified_issuer(token)?;
         let p = providers
             .iter()
             .find_map(|p| match p {
@@ -222,10 +222,10 @@ impl OidcVerifier {
                 .find(|k| k.common.key_id.as_deref().unwrap_or("") == kid)
                 .cloned()
         };
-        let jwk = match find(&self.keys_of(p, false).await.map_err(ProviderUnavailable)?) {
+        let jwk = match find(&self.keys_of(p, false).await?) {
             Some(k) => k,
             // Maybe the issuer rotated its keys: look once more.
-            None => find(&self.keys_of(p, true).await.map_err(ProviderUnavailable)?)
+            None => find(&self.keys_of(p, true).await?)
                 .ok_or_else(|| Refused(format!("unknown signing key id '{kid}'")))?,
         };
         let key = DecodingKey::from_jwk(&jwk)
@@ -239,29 +239,29 @@ impl OidcVerifier {
         let data = jsonwebtoken::decode::<Value>(token, &key, &v)
             .map_err(|e| Refused(format!("token refused: {e}")))?;
         let claims = data.claims;
-        check_audience(&claims, &p.client_id).map_err(Refused)?;
-        identity(p, &claims).map_err(Refused)
+        check_audience(&claims, &p.client_id)?;
+        identity(p, &claims)
     }
 }
 
 /// The `iss` of a token, before verification (only to pick the provider whose keys verify it).
-fn unverified_issuer(token: &str) -> Result<String, String> {
+fn unverified_issuer(token: &str) -> Result<String, TokenError> {
     let payload = token
         .split('.')
         .nth(1)
-        .ok_or_else(|| "not a JWT".to_owned())?;
+        .ok_or_else(|| TokenError::Refused("not a JWT".into()))?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
-        .map_err(|_| "JWT payload is not base64url".to_owned())?;
+        .map_err(|_| TokenError::Refused("JWT payload is not base64url".into()))?;
     let v: Value =
-        serde_json::from_slice(&bytes).map_err(|_| "JWT payload is not JSON".to_owned())?;
+        serde_json::from_slice(&bytes).map_err(|_| TokenError::Refused("JWT payload is not JSON".into()))?;
     v.get("iss")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| "token has no issuer".to_owned())
+        .ok_or_else(|| TokenError::Refused("token has no issuer".into()))
 }
 
-fn check_audience(claims: &Value, client_id: &str) -> Result<(), String> {
+fn check_audience(claims: &Value, client_id: &str) -> Result<(), TokenError> {
     let aud_ok = match claims.get("aud") {
         Some(Value::String(a)) => a == client_id,
         Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(client_id)),
@@ -271,7 +271,7 @@ fn check_audience(claims: &Value, client_id: &str) -> Result<(), String> {
     if aud_ok || azp_ok {
         Ok(())
     } else {
-        Err(format!("token audience is not {client_id}"))
+        Err(TokenError::Refused(format!("token audience is not {client_id}")))
     }
 }
 
@@ -284,13 +284,13 @@ fn claim_text(v: &Value) -> Option<String> {
     }
 }
 
-fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, String> {
+fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, TokenError> {
     let user = claims
         .get(&p.user_claim)
         .and_then(claim_text)
-        .ok_or_else(|| format!("token has no '{}' claim", p.user_claim))?;
+        .ok_or_else(|| TokenError::Refused(format!("token has no '{}' claim", p.user_claim)))?;
     if !valid_name(&user) {
-        return Err(format!("'{}' is not a valid user name", p.user_claim));
+        return Err(TokenError::Refused(format!("'{}' is not a valid user name", p.user_claim)));
     }
     // A token without `iat` cannot show it was issued after a revocation: it counts as
     // issued before any (fail closed).
@@ -303,7 +303,7 @@ fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, Strin
         Some(Value::Array(list)) => list
             .iter()
             .filter_map(Value::as_str)
-            .map(|g| g.trim_start_matches('/').to_owned())
+            .map(|g| g.trim_start_matches('/').into())
             .collect(),
         Some(Value::String(g)) => vec![g.trim_start_matches('/').to_owned()],
         _ => Vec::new(),

@@ -61,7 +61,7 @@ impl FsGate {
         if i.policy.len() > MAX_POLICY_BYTES {
             return Err(malformed("Policies must be less than 20KB"));
         }
-        let t = translate(&i.bucket, &i.policy).map_err(malformed)?;
+        let t = translate(&i.bucket, &i.policy).map_err(|e| malformed(e.to_string()))?;
         let (b, doc) = (i.bucket.clone(), i.policy);
         self.change_bucket_policy(&rc, i.bucket, Some(t.cedar.clone()), move |s| {
             s.bucket(&b)?;

@@ -1,4 +1,5 @@
-//! The per-connection clock that closes a connection with no request in flight (sending headers slowly, or idle between keep-alive requests).
+//! The per-connection clock that closes a connection with no request in flight (sending
+//! headers slowly, or idle between keep-alive requests).
 //!
 //! hyper's own `header_read_timeout` resets a runtime timer on every request, which cost ~4 %
 //! of small GETs here; this clock costs two atomic stores per request, and one timer per

@@ -90,6 +90,7 @@ fn span_name(m: &Method) -> &'static str {
     }
 }
 
+/// An error response with its code for the audit, completed where s3s left it without a
 /// message (see [`crate::error::complete_s3s_error`]).
 fn complete_error(resp: Response<Body>) -> (String, Response<Body>) {
     if resp.status().as_u16() < 300 {

@@ -8,6 +8,21 @@ use super::audit::AuditedBody;
 use super::front::Front;
 use crate::identity::query::DecodedQuery;
 
+/// Why the server is not ready, as `/health/ready` reports it.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error("metadata store unavailable: {0}")]
+    Metadata(fsgate_store::StoreError),
+    #[error("data directory not writable: {0}")]
+    NotWritable(fsgate_store::StoreError),
+    #[error("free space unknown: {0}")]
+    FreeSpaceUnknown(fsgate_store::StoreError),
+    #[error("free space {free} bytes is under the reserve of {min_free} bytes")]
+    LowSpace { free: u64, min_free: u64 },
+    #[error("readiness probe failed: {0}")]
+    Probe(tokio::task::JoinError),
+}
+
 impl Front {
     /// `/metrics`. The bearer token (when one is set) answers here with everything; a SigV4
     /// signature goes on to the admin route (`None`), which decides `admin:ScrapeMetrics` and
@@ -63,36 +78,29 @@ impl Front {
     pub(super) async fn ready(&self) -> Response<AuditedBody> {
         let store = self.store.clone();
         let min_free = self.ops.as_ref().map_or(0, |o| o.min_free_bytes);
-        let verdict = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            store
-                .list_buckets()
-                .map_err(|e| format!("metadata store unavailable: {e}"))?;
-            store
-                .probe_writable()
-                .map_err(|e| format!("data directory not writable: {e}"))?;
-            let free = store
-                .free_space()
-                .map_err(|e| format!("free space unknown: {e}"))?;
+        let verdict = tokio::task::spawn_blocking(move || -> Result<(), NotReady> {
+            store.list_buckets().map_err(NotReady::Metadata)?;
+            store.probe_writable().map_err(NotReady::NotWritable)?;
+            let free = store.free_space().map_err(NotReady::FreeSpaceUnknown)?;
             if free < min_free {
-                return Err(format!(
-                    "free space {free} bytes is under the reserve of {min_free} bytes"
-                ));
+                return Err(NotReady::LowSpace { free, min_free });
             }
             Ok(())
         })
         .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .unwrap_or_else(|e| Err(NotReady::Probe(e)));
         match verdict {
             Ok(()) => text(StatusCode::OK, "", "text/plain"),
             Err(reason) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"ready": false, "reason": reason}).to_string(),
+                serde_json::json!({"ready": false, "reason": reason.to_string()}).to_string(),
                 "application/json",
             ),
         }
     }
 }
 
+/// The answer while the store is still opening: live, not ready (with the reason), and 503
 /// for anything else.
 #[must_use]
 pub fn starting_response<B>(req: &Request<B>, reason: &str) -> Response<AuditedBody> {

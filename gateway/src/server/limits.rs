@@ -176,6 +176,7 @@ impl Front {
     }
 }
 
+/// Whether the request carries `Expect: 100-continue`.
 pub(super) fn expects_continue(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::EXPECT)

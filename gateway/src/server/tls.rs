@@ -17,6 +17,38 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+/// Why a certificate and key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The command line names only one of the two files.
+    #[error("give either --certs-dir, or both --tls-cert and --tls-key")]
+    Arguments,
+    /// A file is unreadable or not PEM.
+    #[error("{}: {source}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What reading it met.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("{}: no certificate", .0.display())]
+    NoCertificate(PathBuf),
+    /// The key does not go with the certificate, or is of a kind rustls cannot use.
+    #[error("{} and {}: {source}", cert.display(), key.display())]
+    Pair {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What rustls found.
+        source: rustls::Error,
+    },
+    /// rustls refused the protocol versions.
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
 /// How often the files are checked for changes.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// A client that has not finished its handshake by then is dropped.
@@ -37,7 +69,7 @@ impl TlsFiles {
         certs_dir: Option<&Path>,
         cert: Option<&Path>,
         key: Option<&Path>,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, TlsError> {
         match (certs_dir, cert, key) {
             (None, None, None) => Ok(None),
             (Some(d), None, None) => Ok(Some(Self {
@@ -48,7 +80,7 @@ impl TlsFiles {
                 cert: c.to_owned(),
                 key: k.to_owned(),
             })),
-            _ => Err("give either --certs-dir, or both --tls-cert and --tls-key".into()),
+            _ => Err(TlsError::Arguments),
         }
     }
 
@@ -63,18 +95,26 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Reads and checks a certificate chain and its key.
-pub fn load(files: &TlsFiles) -> Result<CertifiedKey, String> {
+pub fn load(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
+    let pem = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Pem { path, source }
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .map_err(|e| format!("{}: {e}", files.cert.display()))?
+        .map_err(pem(&files.cert))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+        .map_err(pem(&files.cert))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate", files.cert.display()));
+        return Err(TlsError::NoCertificate(files.cert.clone()));
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| format!("{}: {e}", files.key.display()))?;
+        .map_err(pem(&files.key))?;
     CertifiedKey::from_der(certs, key, &provider())
-        .map_err(|e| format!("{} and {}: {e}", files.cert.display(), files.key.display()))
+        .map_err(|source| TlsError::Pair {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+            source,
+        })
 }
 
 /// Hands every handshake the certificate currently loaded.
@@ -112,13 +152,12 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     /// Loads the certificate; fails (with the file and reason) when it cannot be used.
-    pub fn new(files: TlsFiles) -> Result<Self, String> {
+    pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
         let resolver = Arc::new(Resolver {
             current: RwLock::new(Arc::new(load(&files)?)),
         });
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| e.to_string())?
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -136,7 +175,7 @@ impl Tls {
     }
 
     /// Reads the files again; on error the certificate in use stays.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), TlsError> {
         let next = load(&self.files)?;
         *self
             .resolver

@@ -29,12 +29,10 @@ const LATENCY: &[f64] = &[
 const STORE_REFRESH: Duration = Duration::from_secs(15);
 
 /// Installs the global recorder.
-pub fn install() -> Result<PrometheusHandle, String> {
+pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
     PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)
-        .map_err(|e| e.to_string())?
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)?
         .install_recorder()
-        .map_err(|e| format!("metrics: {e}"))
 }
 
 /// What the scrape-time refresh needs.

@@ -45,14 +45,13 @@ pub fn endpoint_from_env(get: impl Fn(&str) -> Option<String>) -> Option<String>
 }
 
 /// A tracer provider exporting to `url` in batches.
-pub fn provider(url: &str) -> Result<SdkTracerProvider, String> {
+pub fn provider(url: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(url)
         .with_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );

@@ -34,7 +34,8 @@ impl FsGate {
                 max_age_seconds: r.max_age_seconds,
             })
             .collect();
-        validate(&rules).map_err(|m| S3Error::with_message(S3ErrorCode::InvalidRequest, m))?;
+        validate(&rules)
+            .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidRequest, e.to_string()))?;
         let doc = serde_json::to_vec(&rules).map_err(|e| internal(&e))?;
         let b = i.bucket;
         self.run(&rc, move |s| s.set_bucket_config(&b, DOC, Some(&doc)))

@@ -29,25 +29,40 @@ pub struct CorsRule {
     pub max_age_seconds: Option<i32>,
 }
 
-/// Checks a rule set; the error is the message for `InvalidRequest`/`MalformedXML`.
-pub fn validate(rules: &[CorsRule]) -> Result<(), String> {
+/// Why a CORS configuration is refused; the text is AWS's message for `InvalidRequest`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CorsConfigError {
+    /// No rules, or more than [`MAX_RULES`].
+    #[error("a CORS configuration has 1 to {MAX_RULES} rules")]
+    RuleCount,
+    /// A rule without an origin or a method.
+    #[error("each CORS rule needs an AllowedOrigin and an AllowedMethod")]
+    Incomplete,
+    /// A method S3 does not allow in CORS rules.
+    #[error("Found unsupported HTTP method in CORS config. Unsupported method is {0}")]
+    UnsupportedMethod(String),
+    /// An origin or header pattern with several wildcards.
+    #[error("'{0}' can not have more than one wildcard.")]
+    Wildcards(String),
+}
+
+/// Checks a rule set.
+pub fn validate(rules: &[CorsRule]) -> Result<(), CorsConfigError> {
     if rules.is_empty() || rules.len() > MAX_RULES {
-        return Err(format!("a CORS configuration has 1 to {MAX_RULES} rules"));
+        return Err(CorsConfigError::RuleCount);
     }
     for r in rules {
         if r.allowed_origins.is_empty() || r.allowed_methods.is_empty() {
-            return Err("each CORS rule needs an AllowedOrigin and an AllowedMethod".into());
+            return Err(CorsConfigError::Incomplete);
         }
         for m in &r.allowed_methods {
             if !matches!(m.as_str(), "GET" | "PUT" | "POST" | "DELETE" | "HEAD") {
-                return Err(format!(
-                    "Found unsupported HTTP method in CORS config. Unsupported method is {m}"
-                ));
+                return Err(CorsConfigError::UnsupportedMethod(m.clone()));
             }
         }
         for o in r.allowed_origins.iter().chain(&r.allowed_headers) {
             if o.matches('*').count() > 1 {
-                return Err(format!("'{o}' can not have more than one wildcard."));
+                return Err(CorsConfigError::Wildcards(o.clone()));
             }
         }
     }

@@ -164,7 +164,7 @@ impl FsGate {
             .into_iter()
             .map(rule_of)
             .collect::<S3Result<Vec<Rule>>>()?;
-        validate(&rules).map_err(bad)?;
+        validate(&rules).map_err(|e| bad(e.to_string()))?;
         let doc = serde_json::to_vec(&rules).map_err(|e| internal(&e))?;
         let b = i.bucket;
         self.run(&rc, move |s| s.set_bucket_config(&b, DOC, Some(&doc)))

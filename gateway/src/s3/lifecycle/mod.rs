@@ -61,46 +61,69 @@ impl Rule {
     }
 }
 
-/// Checks a rule set; the error is the message for the client.
-pub fn validate(rules: &[Rule]) -> Result<(), String> {
+/// Why a lifecycle configuration is refused; the text is AWS's message for `InvalidArgument`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleConfigError {
+    /// No rules, or more than [`MAX_RULES`].
+    #[error("a lifecycle configuration has 1 to {MAX_RULES} rules")]
+    RuleCount,
+    /// A rule id longer than 255 bytes.
+    #[error("ID length should not exceed allowed limit of 255")]
+    IdTooLong,
+    /// Two rules with one id.
+    #[error("Rule ID must be unique. Found same ID for more than one rule: {0}")]
+    DuplicateId(String),
+    /// An expiration with more than one of its forms.
+    #[error("Expiration takes one of Days, Date or ExpiredObjectDeleteMarker")]
+    ExpirationForms,
+    /// A rule that does nothing.
+    #[error("At least one action needs to be specified in a rule")]
+    NoAction,
+    /// ExpiredObjectDeleteMarker with a tag or size filter.
+    #[error("ExpiredObjectDeleteMarker cannot be specified with tags or size")]
+    DeleteMarkerFiltered,
+    /// AbortIncompleteMultipartUpload with a tag or size filter.
+    #[error("AbortIncompleteMultipartUpload cannot be specified with tags or size")]
+    AbortFiltered,
+    /// An action after 0 days.
+    #[error("'Days' for an action must be a positive integer")]
+    ZeroDays,
+}
+
+/// Checks a rule set.
+pub fn validate(rules: &[Rule]) -> Result<(), LifecycleConfigError> {
+    use LifecycleConfigError as E;
     if rules.is_empty() || rules.len() > MAX_RULES {
-        return Err(format!(
-            "a lifecycle configuration has 1 to {MAX_RULES} rules"
-        ));
+        return Err(E::RuleCount);
     }
     for (i, r) in rules.iter().enumerate() {
         if r.id.len() > 255 {
-            return Err("ID length should not exceed allowed limit of 255".into());
+            return Err(E::IdTooLong);
         }
         if !r.id.is_empty() && rules.iter().take(i).any(|o| o.id == r.id) {
-            return Err(format!(
-                "Rule ID must be unique. Found same ID for more than one rule: {}",
-                r.id
-            ));
+            return Err(E::DuplicateId(r.id.clone()));
         }
         let actions = usize::from(r.expiration_days.is_some())
             + usize::from(r.expiration_date_ns.is_some())
             + usize::from(r.expired_object_delete_marker);
         if actions > 1 {
-            return Err("Expiration takes one of Days, Date or ExpiredObjectDeleteMarker".into());
+            return Err(E::ExpirationForms);
         }
         if actions == 0 && r.noncurrent_days.is_none() && r.abort_upload_days.is_none() {
-            return Err("At least one action needs to be specified in a rule".into());
+            return Err(E::NoAction);
         }
         if r.expired_object_delete_marker && r.has_tag_or_size_filter() {
-            return Err("ExpiredObjectDeleteMarker cannot be specified with tags or size".into());
+            return Err(E::DeleteMarkerFiltered);
         }
         if r.abort_upload_days.is_some() && r.has_tag_or_size_filter() {
-            return Err(
-                "AbortIncompleteMultipartUpload cannot be specified with tags or size".into(),
-            );
+            return Err(E::AbortFiltered);
         }
         for d in [r.expiration_days, r.noncurrent_days, r.abort_upload_days]
             .into_iter()
             .flatten()
         {
             if d == 0 {
-                return Err("'Days' for an action must be a positive integer".into());
+                return Err(E::ZeroDays);
             }
         }
     }

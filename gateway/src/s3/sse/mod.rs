@@ -51,6 +51,25 @@ pub fn kind_of(info: &SseInfo) -> &str {
     info.kind.strip_suffix(SALTED).unwrap_or(&info.kind)
 }
 
+/// Why the SSE-S3 master key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    /// The key is not base64.
+    #[error("SSE master key: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The key is not 32 bytes long.
+    #[error("SSE master key must be 32 bytes (base64), not {0}")]
+    Length(usize),
+    /// The key file cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// What reading or writing it met.
+        source: std::io::Error,
+    },
+}
+
 /// The SSE-S3 master key.
 #[derive(Clone)]
 pub struct MasterKey([u8; 32]);
@@ -64,14 +83,16 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// From `FSGATE_SSE_MASTER_KEY` (base64 of 32 bytes) when set, else the key file in the
     /// data directory, created (0600) with a random key the first time.
-    pub fn load(data_dir: &Path, from_env: Option<&str>) -> Result<Self, String> {
-        let decode = |s: &str| -> Result<Self, String> {
-            let bytes = B64
-                .decode(s.trim())
-                .map_err(|e| format!("SSE master key: {e}"))?;
+    pub fn load(data_dir: &Path, from_env: Option<&str>) -> Result<Self, MasterKeyError> {
+        let decode = |s: &str| -> Result<Self, MasterKeyError> {
+            let bytes = B64.decode(s.trim())?;
             <[u8; 32]>::try_from(bytes.as_slice())
                 .map(Self)
-                .map_err(|_| "SSE master key must be 32 bytes (base64)".to_owned())
+                .map_err(|_| MasterKeyError::Length(bytes.len()))
+        };
+        let file = |path: &Path| {
+            let path = path.to_owned();
+            move |source| MasterKeyError::File { path, source }
         };
         if let Some(s) = from_env {
             return decode(s);
@@ -82,10 +103,10 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key: [u8; 32] = rand::random();
                 fsgate_store::private_file::write_private(&path, B64.encode(key).as_bytes())
-                    .map_err(|e| format!("{path:?}: {e}"))?;
+                    .map_err(file(&path))?;
                 Ok(Self(key))
             }
-            Err(e) => Err(format!("{path:?}: {e}")),
+            Err(e) => Err(file(&path)(e)),
         }
     }
 }
