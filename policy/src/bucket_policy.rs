@@ -184,7 +184,8 @@ fn like(pattern: &str) -> Result<String, MalformedPolicy> {
     if pattern.contains('?') {
         return Err(format!(
             "'{pattern}': the '?' wildcard cannot be translated to Cedar; use '*'"
-        ).into());
+        )
+        .into());
     }
     let parts: Vec<String> = pattern
         .split('*')
@@ -389,10 +390,11 @@ fn conditions_of(v: &Value) -> Result<Vec<String>, MalformedPolicy> {
 
 fn condition(op: &str, key: &str, values: &[String]) -> Result<String, MalformedPolicy> {
     let k = key.to_ascii_lowercase();
-    let any = |f: &dyn Fn(&str) -> Result<String, MalformedPolicy>| -> Result<String, MalformedPolicy> {
-        let parts: Vec<String> = values.iter().map(|v| f(v)).collect::<Result<_, _>>()?;
-        Ok(format!("({})", parts.join(" || ")))
-    };
+    let any =
+        |f: &dyn Fn(&str) -> Result<String, MalformedPolicy>| -> Result<String, MalformedPolicy> {
+            let parts: Vec<String> = values.iter().map(|v| f(v)).collect::<Result<_, _>>()?;
+            Ok(format!("({})", parts.join(" || ")))
+        };
     let negated = |e: String| format!("!{e}");
     // String-valued keys: the expression that reads the key (with its presence guard).
     let string_key: Option<(String, String)> = if k == "s3:prefix" {

@@ -1042,7 +1042,9 @@ impl PolicyEngine {
         let action_groups = self.actions.get(&action);
         let mut sliced = PolicySet::new();
         for t in set.templates() {
-            sliced.add_template(t.clone()).map_err(DecisionError::from)?;
+            sliced
+                .add_template(t.clone())
+                .map_err(DecisionError::from)?;
         }
         for p in set.policies() {
             if !scope_may_match(p, principal, &action_uid, action_groups) {

@@ -107,15 +107,6 @@ pub enum AuthFailure {
     Revoked,
 }
 
-/// Who an access key belongs to.
-#[derive(Debug, Clone)]
-pub enum KeyOwner {
-    /// The root credentials.
-    Root,
-    /// An enabled user.
-    User(UserRecord),
-}
-
 /// The IAM cache.
 #[derive(Debug)]
 pub struct Iam {
@@ -501,15 +492,6 @@ impl Iam {
             groups: id.groups.clone(),
             tags: id.tags.clone(),
         })
-    }
-
-    /// True when a local user of this name exists and is disabled.
-    #[must_use]
-    pub fn user_disabled(&self, user: &str) -> bool {
-        self.snapshot_now()
-            .users
-            .get(user)
-            .is_some_and(|u| !u.enabled)
     }
 
     /// The principal for a signed request: root, a user's key, a service account or an STS

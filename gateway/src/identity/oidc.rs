@@ -101,7 +101,9 @@ impl OidcVerifier {
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, TokenError> {
-        let uri: http::Uri = url.parse().map_err(|e| TokenError::ProviderUnavailable(format!("bad URL {url}: {e}")))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| TokenError::ProviderUnavailable(format!("bad URL {url}: {e}")))?;
         let fetch = async {
             let resp = self
                 .client
@@ -109,14 +111,18 @@ impl OidcVerifier {
                 .await
                 .map_err(|e| TokenError::ProviderUnavailable(format!("fetching {url}: {e}")))?;
             if !resp.status().is_success() {
-                return Err(TokenError::ProviderUnavailable(format!("fetching {url}: HTTP {}", resp.status())));
+                return Err(TokenError::ProviderUnavailable(format!(
+                    "fetching {url}: HTTP {}",
+                    resp.status()
+                )));
             }
             let body = http_body_util::Limited::new(resp.into_body(), MAX_DOC)
                 .collect()
                 .await
                 .map_err(|e| TokenError::ProviderUnavailable(format!("reading {url}: {e}")))?
                 .to_bytes();
-            serde_json::from_slice(&body).map_err(|e| TokenError::ProviderUnavailable(format!("{url} is not JSON: {e}")))
+            serde_json::from_slice(&body)
+                .map_err(|e| TokenError::ProviderUnavailable(format!("{url} is not JSON: {e}")))
         };
         tokio::time::timeout(FETCH_TIMEOUT, fetch)
             .await
@@ -135,12 +141,15 @@ impl OidcVerifier {
                 p.issuer
             )));
         }
-        let jwks_uri = doc
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| TokenError::ProviderUnavailable(format!("discovery document of {} has no jwks_uri", p.issuer)))?;
+        let jwks_uri = doc.get("jwks_uri").and_then(Value::as_str).ok_or_else(|| {
+            TokenError::ProviderUnavailable(format!(
+                "discovery document of {} has no jwks_uri",
+                p.issuer
+            ))
+        })?;
         let jwks = self.get_json(jwks_uri).await?;
-        serde_json::from_value(jwks).map_err(|e| TokenError::ProviderUnavailable(format!("JWKS of {}: {e}", p.issuer)))
+        serde_json::from_value(jwks)
+            .map_err(|e| TokenError::ProviderUnavailable(format!("JWKS of {}: {e}", p.issuer)))
     }
 
     /// The cached keys of a provider, fetched when absent or when `refresh` and the last
@@ -253,8 +262,8 @@ fn unverified_issuer(token: &str) -> Result<String, TokenError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| TokenError::Refused("JWT payload is not base64url".into()))?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|_| TokenError::Refused("JWT payload is not JSON".into()))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| TokenError::Refused("JWT payload is not JSON".into()))?;
     v.get("iss")
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -271,7 +280,9 @@ fn check_audience(claims: &Value, client_id: &str) -> Result<(), TokenError> {
     if aud_ok || azp_ok {
         Ok(())
     } else {
-        Err(TokenError::Refused(format!("token audience is not {client_id}")))
+        Err(TokenError::Refused(format!(
+            "token audience is not {client_id}"
+        )))
     }
 }
 
@@ -290,7 +301,10 @@ fn identity(p: &OidcProvider, claims: &Value) -> Result<FederatedIdentity, Token
         .and_then(claim_text)
         .ok_or_else(|| TokenError::Refused(format!("token has no '{}' claim", p.user_claim)))?;
     if !valid_name(&user) {
-        return Err(TokenError::Refused(format!("'{}' is not a valid user name", p.user_claim)));
+        return Err(TokenError::Refused(format!(
+            "'{}' is not a valid user name",
+            p.user_claim
+        )));
     }
     // A token without `iat` cannot show it was issued after a revocation: it counts as
     // issued before any (fail closed).

@@ -46,11 +46,6 @@ impl DecodedQuery {
         let first = found.next()?;
         found.next().is_none().then_some(first.1.as_str())
     }
-
-    /// Every pair, in name order.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
 }
 
 /// The pairs of a form body (`a=b&c=d`), decoded, in their order (STS and admin forms).

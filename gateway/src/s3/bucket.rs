@@ -11,7 +11,7 @@ use crate::access::{AccessFacts, request_state};
 use super::object_get::timestamp;
 use super::{FsGate, ctx};
 
-pub use crate::identity::ACCOUNT_ID;
+use crate::identity::ACCOUNT_ID;
 
 /// The owner shown in listings and ACLs.
 pub fn owner() -> Owner {

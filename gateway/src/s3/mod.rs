@@ -34,8 +34,6 @@ use crate::access::Gate;
 use crate::context::RequestCtx;
 use crate::error;
 
-pub use self::bucket::ACCOUNT_ID;
-pub use self::checksum::ALGORITHMS as CHECKSUM_ALGORITHMS;
 pub use self::cors::DOC as CORS_DOC;
 
 /// The checksum algorithms fsgate verifies.

@@ -12,14 +12,13 @@
 //! - `routes`: the route s3s hands admin and STS requests to.
 
 mod audit;
-pub mod connection;
-pub mod front;
+pub(crate) mod connection;
+pub(crate) mod front;
 mod health;
-pub mod host;
+pub(crate) mod host;
 pub mod limits;
 mod preflight;
-pub mod routes;
+pub(crate) mod routes;
 pub mod tls;
 
-pub use audit::AuditedBody;
-pub use health::starting_response;
+pub(crate) use health::starting_response;

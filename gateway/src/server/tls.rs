@@ -107,14 +107,12 @@ pub fn load(files: &TlsFiles) -> Result<CertifiedKey, TlsError> {
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(files.cert.clone()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(pem(&files.key))?;
-    CertifiedKey::from_der(certs, key, &provider())
-        .map_err(|source| TlsError::Pair {
-            cert: files.cert.clone(),
-            key: files.key.clone(),
-            source,
-        })
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(pem(&files.key))?;
+    CertifiedKey::from_der(certs, key, &provider()).map_err(|source| TlsError::Pair {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        source,
+    })
 }
 
 /// Hands every handshake the certificate currently loaded.

@@ -7,7 +7,7 @@
 //!
 //! Per-request metrics live in `requests`, trace export in `traces`.
 
-pub mod requests;
+pub(crate) mod requests;
 pub mod traces;
 
 use std::sync::Arc;
