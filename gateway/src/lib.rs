@@ -12,7 +12,7 @@
 //!   and one folder for each bucket configuration that does more than store a document:
 //!   `s3/cors/` (rules applied by the front layer), `s3/lifecycle/` (rules and the worker),
 //!   `s3/sse/` (encryption at rest and the bucket default);
-//! - `admin/` and `sts.rs`: the admin API and STS endpoints;
+//! - `admin/` and `sts.rs`: the admin API (dispatch in `admin/mod.rs`, routes by family) and STS;
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), configuration.
 //!

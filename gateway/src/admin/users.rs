@@ -1,0 +1,167 @@
+//! Admin routes for users, their access keys and group membership.
+//!
+//! | method | path | action |
+//! |---|---|---|
+//! | GET | /admin/v1/users | admin:ListUsers |
+//! | POST | /admin/v1/users `{"name"}` | admin:AddUser (returns the first key) |
+//! | DELETE | /admin/v1/users/{name} | admin:RemoveUser |
+//! | POST | /admin/v1/users/{name}/enable, /disable | admin:EnableUser, admin:DisableUser |
+//! | GET, POST | /admin/v1/users/{name}/keys | admin:ListKeys, admin:CreateKey |
+//! | DELETE | /admin/v1/keys/{access_key} | admin:DeleteKey |
+//! | PUT, DELETE | /admin/v1/groups/{group}/members/{user} | admin:AddGroupMember, admin:RemoveGroupMember |
+
+use bytes::Bytes;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use fsgate_policy::Action;
+
+use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, store_err};
+use crate::context::RequestCtx;
+use crate::identity::iam::valid_name;
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+}
+
+impl AdminApi {
+    pub(super) async fn run_users(
+        &self,
+        rc: &RequestCtx,
+        action: Action,
+        segs: &[&str],
+        body: &Bytes,
+    ) -> Result<Option<Reply>, Reply> {
+        let seg = |i: usize| super::seg(segs, i);
+        let parse = super::json_body;
+        let reply = match action {
+            Action::AdminListUsers => {
+                let users = self
+                    .blocking(|s| s.list_users())
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                let v: Vec<Value> = users
+                    .into_iter()
+                    .map(|u| json!({"name": u.name, "enabled": u.enabled, "groups": u.groups, "created": ns_to_rfc3339(u.created_ns)}))
+                    .collect();
+                Ok(Reply(StatusCode::OK, Value::Array(v)))
+            }
+            Action::AdminAddUser => {
+                let req: NewUser = serde_json::from_value(parse(body)?)
+                    .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))?;
+                if !valid_name(&req.name) || req.name == self.iam.root().access_key {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidName",
+                        "user names are 1-64 of A-Z a-z 0-9 . _ @ + = , -",
+                    ));
+                }
+                let (ak, sk) = new_key_pair();
+                let (name, ak2, sk2) = (req.name.clone(), ak.clone(), sk.clone());
+                self.blocking(move |s| {
+                    s.create_user(&name)?;
+                    s.create_key(&name, &ak2, &sk2)
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
+                self.identities_changed(rc).await?;
+                Ok(Reply(
+                    StatusCode::CREATED,
+                    json!({"user": req.name, "access_key": ak, "secret_key": sk}),
+                ))
+            }
+            Action::AdminRemoveUser => {
+                let name = seg(1);
+                self.blocking(move |s| s.delete_user(&name))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.reload(rc).await?;
+                Ok(Reply(StatusCode::OK, json!({"removed": seg(1)})))
+            }
+            Action::AdminEnableUser | Action::AdminDisableUser => {
+                let enabled = action == Action::AdminEnableUser;
+                let name = seg(1);
+                self.blocking(move |s| {
+                    let mut u = s.user(&name)?;
+                    u.enabled = enabled;
+                    s.update_user(&u)
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
+                self.identities_changed(rc).await?;
+                Ok(Reply(
+                    StatusCode::OK,
+                    json!({"user": seg(1), "enabled": enabled}),
+                ))
+            }
+            Action::AdminListKeys => {
+                let name = seg(1);
+                let keys = self
+                    .blocking(move |s| {
+                        s.user(&name)?;
+                        s.list_keys(Some(&name))
+                    })
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                let v: Vec<Value> = keys
+                    .into_iter()
+                    .map(|k| json!({"access_key": k.access_key, "user": k.user, "created": ns_to_rfc3339(k.created_ns)}))
+                    .collect();
+                Ok(Reply(StatusCode::OK, Value::Array(v)))
+            }
+            Action::AdminCreateKey => {
+                let name = seg(1);
+                let (ak, sk) = new_key_pair();
+                let (ak2, sk2) = (ak.clone(), sk.clone());
+                self.blocking(move |s| s.create_key(&name, &ak2, &sk2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.identities_changed(rc).await?;
+                Ok(Reply(
+                    StatusCode::CREATED,
+                    json!({"user": seg(1), "access_key": ak, "secret_key": sk}),
+                ))
+            }
+            Action::AdminDeleteKey => {
+                let ak = seg(1);
+                self.blocking(move |s| s.delete_key(&ak))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.identities_changed(rc).await?;
+                Ok(Reply(StatusCode::OK, json!({"deleted": seg(1)})))
+            }
+            Action::AdminAddGroupMember | Action::AdminRemoveGroupMember => {
+                let add = action == Action::AdminAddGroupMember;
+                let (group, user) = (seg(1), seg(3));
+                if !valid_name(&group) {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidName",
+                        "invalid group name",
+                    ));
+                }
+                let g = group.clone();
+                self.blocking(move |s| {
+                    let mut u = s.user(&user)?;
+                    u.groups.retain(|x| x != &g);
+                    if add {
+                        u.groups.push(g);
+                        u.groups.sort();
+                    }
+                    s.update_user(&u)
+                })
+                .await
+                .map_err(|e| store_err(e, rc))?;
+                self.identities_changed(rc).await?;
+                Ok(Reply(
+                    StatusCode::OK,
+                    json!({"group": group, "user": seg(3), "member": add}),
+                ))
+            }
+            _ => return Ok(None),
+        };
+        reply.map(Some)
+    }
+}
