@@ -128,7 +128,7 @@ impl Store {
 
     /// Records matching `f`, oldest first (the most recent `limit` of them).
     pub fn query_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
-        let mut it = self.meta().raw_iter(Cf::Audit)?;
+        let mut it = self.meta().cursor(Cf::Audit)?;
         match f.until_ns {
             Some(until) => {
                 it.seek_for_prev(
@@ -138,7 +138,8 @@ impl Store {
                         .iter()
                         .chain(&[0xff; 4])
                         .copied()
-                        .collect::<Vec<u8>>(),
+                        .collect::<Vec<u8>>()
+                        .as_slice(),
                 );
             }
             None => it.seek_to_last(),

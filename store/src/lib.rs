@@ -4,13 +4,19 @@
 //! metadata in RocksDB column families (`meta`): buckets, object manifests, multipart state,
 //! blob reference counts, IAM records and the audit table. `FORMAT.md` describes the layout.
 //!
+//! Both sides are seams: the store's logic talks to a `BlobStore` and a `MetaEngine`, never
+//! to files or RocksDB. The product uses files and RocksDB ([`Backend::Disk`]); the memory
+//! backends ([`Backend::Memory`]) run the same logic in the store's suite, and scale-out
+//! backends (an S3 bucket for blobs, PostgreSQL for metadata) implement the same traits.
+//!
 //! This crate must not depend on hyper, http, s3s or cedar-policy: the gateway converts between
 //! S3 requests and store calls. Every call blocks; callers on an async runtime run them off the
 //! reactor.
 //!
 //! The one thing a newcomer must not break: an object commit is one atomic, synced write batch,
 //! made only after the blobs it names are durably in place, and a blob file is removed only
-//! after the batch that drops its last reference has committed.
+//! after the batch that drops its last reference has committed. `Store::commit_with_refs` is
+//! that path; every change that moves blob references goes through it.
 
 pub mod audit;
 pub mod blob;
@@ -31,8 +37,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::error::{StoreError, StoreResult};
 
-use self::blob::{BlobId, BlobStore, FsBlobStore};
-use self::meta::{Batch, Cf, RocksMeta};
+use self::blob::{BlobId, BlobStore, FsBlobStore, MemBlobStore};
+use self::meta::{Batch, Cf, MemMeta, Meta, RocksMeta};
 
 /// The on-disk format version this release reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
@@ -48,6 +54,8 @@ pub struct StoreOptions {
     /// Write large blobs past the page cache with `O_DIRECT` (see `blob::direct`): faster
     /// large uploads, but the first read of a new blob comes from the disk. Off by default.
     pub direct_writes: bool,
+    /// Where metadata and blobs live.
+    pub backend: Backend,
 }
 
 impl Default for StoreOptions {
@@ -55,8 +63,20 @@ impl Default for StoreOptions {
         Self {
             sync: true,
             direct_writes: false,
+            backend: Backend::default(),
         }
     }
+}
+
+/// Where a store keeps its metadata and blobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// RocksDB and files under the data directory: the product.
+    #[default]
+    Disk,
+    /// Both in memory, gone with the process: the second backend the store's suite runs
+    /// against, so that its logic is known not to depend on RocksDB or on files.
+    Memory,
 }
 
 /// What start-up recovery found and removed.
@@ -71,7 +91,7 @@ pub struct RecoveryReport {
 /// The store: metadata plus blobs, with the locks that keep commits and blob removal apart.
 pub struct Store {
     root: PathBuf,
-    meta: RocksMeta,
+    meta: Meta,
     blobs: Arc<dyn BlobStore>,
     opts: StoreOptions,
     /// Stripes for object keys and upload ids.
@@ -175,8 +195,16 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let meta = RocksMeta::open(&root.join("meta"))?;
-        let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(root, opts.direct_writes)?);
+        let (meta, blobs): (Meta, Arc<dyn BlobStore>) = match opts.backend {
+            Backend::Disk => (
+                Meta::new(Box::new(RocksMeta::open(&root.join("meta"))?)),
+                Arc::new(FsBlobStore::open(root, opts.direct_writes)?),
+            ),
+            Backend::Memory => (
+                Meta::new(Box::new(MemMeta::new())),
+                Arc::new(MemBlobStore::default()),
+            ),
+        };
         let mut store = Self {
             root: root.to_path_buf(),
             meta,
@@ -212,12 +240,13 @@ impl Store {
         &self.blobs
     }
 
-    pub(crate) fn meta(&self) -> &RocksMeta {
+    pub(crate) fn meta(&self) -> &Meta {
         &self.meta
     }
 
     /// Writes the metadata held in memory (RocksDB's memtables) to its files. RocksDB does
-    /// this by itself as memtables fill; tests use it to read back from the files.
+    /// this by itself as memtables fill; tests use it to read back from the files. A no-op on
+    /// the memory backend.
     pub fn flush_metadata(&self) -> StoreResult<()> {
         self.meta.flush()
     }
@@ -292,9 +321,38 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The one durability path of every change that moves blob references: a new object or
+    /// part, a copy, a multipart completion, a delete, an abort. Under the blobs' stripe locks
+    /// (taken after the caller's key locks):
+    /// 1. `staged`, if any, is published: its bytes and its name are on disk before any
+    ///    metadata names it;
+    /// 2. the reference-count changes join `batch`, so counts and manifests change together;
+    /// 3. the batch commits, synced;
+    /// 4. only then are blobs whose last reference went away removed. A crash between 3 and 4
+    ///    leaves unreferenced blobs, collected at the next start; never a manifest naming a
+    ///    missing blob.
+    pub(crate) fn commit_with_refs(
+        &self,
+        mut batch: Batch<'_>,
+        deltas: &HashMap<BlobId, i64>,
+        staged: Option<&mut blob::StagedBlob>,
+    ) -> StoreResult<()> {
+        let _blob_guard = self.lock_blobs(deltas.keys());
+        if let Some(staged) = staged {
+            // DURABILITY: published (synced, renamed, directory synced) before the commit.
+            self.blobs.publish(staged)?;
+        }
+        let dead = self.apply_ref_deltas(&mut batch, deltas)?;
+        // DURABILITY: the manifests and reference counts commit in one synced batch.
+        self.commit(batch)?;
+        // DURABILITY: blobs go only after the commit that drops their last reference.
+        self.remove_dead(&dead);
+        Ok(())
+    }
+
     /// Adds reference-count changes to `batch`; returns the blobs whose count drops to zero,
     /// to remove once the batch has committed. The caller holds the blobs' stripe locks.
-    pub(crate) fn apply_ref_deltas(
+    fn apply_ref_deltas(
         &self,
         batch: &mut Batch<'_>,
         deltas: &HashMap<BlobId, i64>,
@@ -320,7 +378,8 @@ impl Store {
         Ok(dead)
     }
 
-    /// Commits a batch with the store's durability setting.
+    /// Commits a batch with the store's durability setting (synced unless a benchmark says
+    /// otherwise). Changes that move blob references go through `commit_with_refs`.
     pub(crate) fn commit(&self, batch: Batch<'_>) -> StoreResult<()> {
         let started = std::time::Instant::now();
         let r = batch.commit(self.opts.sync);
@@ -331,7 +390,7 @@ impl Store {
 
     /// Removes blobs whose last reference was dropped by a batch that has committed. The caller
     /// still holds their stripe locks. A failure here only leaves garbage for the next start.
-    pub(crate) fn remove_dead(&self, dead: &[BlobId]) {
+    fn remove_dead(&self, dead: &[BlobId]) {
         // Decided under the pins lock, removed outside it: unlinking a large file takes tens
         // of milliseconds here, and every GET pins and unpins through that lock. No reader can
         // pin a dead blob meanwhile: readers pin what a manifest references, under the key's
@@ -473,14 +532,10 @@ impl Store {
         Ok(r?)
     }
 
-    /// RocksDB health figures: (live SST bytes, pending compaction bytes, writes stopped).
-    pub fn rocks_stats(&self) -> StoreResult<(u64, u64, bool)> {
-        Ok((
-            self.meta.int_property("rocksdb.live-sst-files-size")?,
-            self.meta
-                .int_property("rocksdb.estimate-pending-compaction-bytes")?,
-            self.meta.int_property("rocksdb.is-write-stopped")? > 0,
-        ))
+    /// The metadata engine's health figures (RocksDB's live SST bytes, pending compaction
+    /// bytes, write stall).
+    pub fn metadata_stats(&self) -> StoreResult<meta::EngineStats> {
+        self.meta.stats()
     }
 
     /// Current reference count of a blob (for tests and tools).

@@ -141,13 +141,9 @@ impl Store {
         if let Some(old) = &old {
             *deltas.entry(old.blob).or_default() -= 1;
         }
-        let _blob_guard = self.lock_blobs(deltas.keys());
-        self.blobs().publish(&mut staged)?;
         let mut batch = self.meta().batch();
         batch.put(Cf::Parts, &pkey, &rec)?;
-        let dead = self.apply_ref_deltas(&mut batch, &deltas)?;
-        self.commit(batch)?;
-        self.remove_dead(&dead);
+        self.commit_with_refs(batch, &deltas, Some(&mut staged))?;
         Ok(rec)
     }
 
@@ -295,11 +291,7 @@ impl Store {
             batch.delete(Cf::Parts, &part_key(upload_id, *n))?;
             *deltas.entry(p.blob).or_default() -= 1;
         }
-        let _blob_guard = self.lock_blobs(deltas.keys());
-        let dead = self.apply_ref_deltas(&mut batch, &deltas)?;
-        self.commit(batch)?;
-        self.remove_dead(&dead);
-        Ok(())
+        self.commit_with_refs(batch, &deltas, None)
     }
 
     /// Lists uploads in progress, in key then initiation order.

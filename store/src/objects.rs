@@ -604,14 +604,12 @@ impl Store {
             *deltas.entry(e.blob).or_default() += 1;
         }
         self.retire_current(&rec, bucket, key, old, &mut batch, &mut deltas)?;
-        let _blob_guard = self.lock_blobs(deltas.keys());
-        if let Content::Staged(staged) = content {
-            self.blobs().publish(staged)?;
-        }
         batch.put(Cf::Objects, &okey, &manifest)?;
-        let dead = self.apply_ref_deltas(&mut batch, &deltas)?;
-        self.commit(batch)?;
-        self.remove_dead(&dead);
+        let staged = match content {
+            Content::Staged(staged) => Some(staged),
+            Content::Inline(_) | Content::Existing => None,
+        };
+        self.commit_with_refs(batch, &deltas, staged)?;
         Ok(manifest)
     }
 
@@ -799,10 +797,7 @@ impl Store {
                 }
             }
         };
-        let _blob_guard = self.lock_blobs(deltas.keys());
-        let dead = self.apply_ref_deltas(&mut batch, &deltas)?;
-        self.commit(batch)?;
-        self.remove_dead(&dead);
+        self.commit_with_refs(batch, &deltas, None)?;
         Ok(outcome)
     }
 
@@ -864,7 +859,7 @@ impl Store {
             return Ok(page);
         }
         let delim = q.delimiter.filter(|d| !d.is_empty());
-        let mut it = self.meta().raw_iter(Cf::Objects)?;
+        let mut it = self.meta().cursor(Cf::Objects)?;
         it.seek(&seek);
         while it.valid() {
             let Some(k) = it.key() else { break };
@@ -920,7 +915,7 @@ impl Store {
     pub fn usage(&self) -> StoreResult<(u64, u64)> {
         let (mut n, mut bytes) = (0u64, 0u64);
         for cf in [Cf::Objects, Cf::Versions] {
-            let mut it = self.meta().raw_iter(cf)?;
+            let mut it = self.meta().cursor(cf)?;
             it.seek_to_first();
             while it.valid() {
                 if let Some(v) = it.value() {

@@ -82,7 +82,7 @@ impl Store {
         }
         let mut page = VersionPage::default();
         let delim = q.delimiter.filter(|d| !d.is_empty());
-        let mut it = self.meta().raw_iter(Cf::Objects)?;
+        let mut it = self.meta().cursor(Cf::Objects)?;
         it.seek(&seek);
         'keys: while it.valid() {
             let Some(k) = it.key() else { break };

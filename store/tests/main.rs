@@ -1,5 +1,8 @@
-//! The store against a real RocksDB in a temporary directory: commits, reference counting and
-//! blob removal, listing order and pagination, multipart, recovery, IAM and audit.
+//! The store's logic: commits, reference counting and blob removal, listing order and
+//! pagination, multipart, recovery, IAM and audit. The suite runs once per backend:
+//! `disk::` (RocksDB and files in a temporary directory) and `memory::` (both in memory).
+//! Tests of what only disk has (recovery after a crash, reopening, RocksDB's memtables)
+//! return early on memory.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -16,11 +19,52 @@ use fsgate_store::audit::{AuditFilter, AuditWriter, request_id};
 use fsgate_store::blob::{BlobId, StagedBlob};
 use fsgate_store::model::{AuditRecord, ObjectExtras, ObjectHeaders, ObjectManifest, Versioning};
 use fsgate_store::objects::{ListEntry, ListQuery, NewObject, WriteCondition};
-use fsgate_store::{Store, StoreError, StoreOptions};
+use fsgate_store::{Backend, Store, StoreError, StoreOptions};
 use md5::Digest as _;
 
+thread_local! {
+    /// The backend this thread's test runs on (see `on_both_backends!`).
+    static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Disk) };
+}
+
+fn with_backend(backend: Backend, test: fn()) {
+    BACKEND.set(backend);
+    test();
+}
+
+/// Every test, once per backend: `disk::name` and `memory::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod disk {
+            $(#[test]
+            fn $name() {
+                super::with_backend(fsgate_store::Backend::Disk, super::$name);
+            })*
+        }
+        mod memory {
+            $(#[test]
+            fn $name() {
+                super::with_backend(fsgate_store::Backend::Memory, super::$name);
+            })*
+        }
+    };
+}
+
 fn open(dir: &tempfile::TempDir) -> Store {
-    Store::open(dir.path(), StoreOptions::default()).unwrap()
+    let opts = StoreOptions {
+        backend: BACKEND.get(),
+        ..StoreOptions::default()
+    };
+    Store::open(dir.path(), opts).unwrap()
+}
+
+/// True (and says so) when the test runs on a backend that keeps nothing across reopening.
+fn memory_backend(test: &str) -> bool {
+    let memory = BACKEND.get() == Backend::Memory;
+    if memory {
+        eprintln!("{test}: disk only");
+    }
+    memory
 }
 
 fn stage(s: &Store, data: &[u8]) -> StagedBlob {
@@ -57,7 +101,13 @@ fn read(s: &Store, b: &str, k: &str) -> Vec<u8> {
     out
 }
 
-fn blob_count(dir: &tempfile::TempDir) -> usize {
+/// Blobs the store holds, as its backend lists them.
+fn blob_count(s: &Store) -> usize {
+    s.blobs().list().unwrap().len()
+}
+
+/// Blob files in a disk store's directory.
+fn blob_files(dir: &tempfile::TempDir) -> usize {
     fn walk(p: &std::path::Path) -> usize {
         std::fs::read_dir(p)
             .map(|rd| {
@@ -76,14 +126,13 @@ fn blob_count(dir: &tempfile::TempDir) -> usize {
     walk(&dir.path().join("blobs"))
 }
 
-#[test]
 fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     s.create_bucket("b", false).unwrap();
     put(&s, "b", "one", b"same bytes");
     put(&s, "b", "two", b"same bytes");
-    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(blob_count(&s), 1);
     let id = s.head_object("b", "one").unwrap().extents[0].blob;
     assert_eq!(s.blob_refs(&id).unwrap(), 2);
     s.copy_object("b", "one", None, "b", "three", |src| Ok(copy_of(src)))
@@ -92,10 +141,10 @@ fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
     s.delete_object("b", "one", None, false).unwrap();
     put(&s, "b", "two", b"other bytes"); // overwrite releases the old reference
     assert_eq!(s.blob_refs(&id).unwrap(), 1);
-    assert_eq!(blob_count(&dir), 2);
+    assert_eq!(blob_count(&s), 2);
     s.delete_object("b", "three", None, false).unwrap();
     assert_eq!(s.blob_refs(&id).unwrap(), 0);
-    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(blob_count(&s), 1);
     assert_eq!(read(&s, "b", "two"), b"other bytes");
     // Deleting a missing key is not an error (S3), a missing bucket is.
     assert!(!s.delete_object("b", "nope", None, false).unwrap().existed);
@@ -105,7 +154,6 @@ fn identical_content_is_stored_once_and_freed_with_its_last_reference() {
     ));
 }
 
-#[test]
 fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -154,7 +202,6 @@ fn names(page: &fsgate_store::objects::ListPage) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn listing_order_delimiters_and_pagination() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -243,7 +290,6 @@ fn listing_order_delimiters_and_pagination() {
     assert_eq!(names(&after), ["a\u{7f}", "b", "c/d/e", "é"]);
 }
 
-#[test]
 fn multipart_moves_references_and_checks_parts() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -279,7 +325,7 @@ fn multipart_moves_references_and_checks_parts() {
         None,
     )
     .unwrap();
-    assert_eq!(blob_count(&dir), 3);
+    assert_eq!(blob_count(&s), 3);
     let chosen = vec![(1, r1.etag.clone()), (2, r2.etag.clone())];
     assert!(matches!(
         s.complete_upload(
@@ -332,7 +378,7 @@ fn multipart_moves_references_and_checks_parts() {
     assert_eq!(m.parts_count, 2);
     assert_eq!(read(&s, "b", "k"), [p1.as_slice(), p2.as_slice()].concat());
     // The unused part's blob is gone; the upload too.
-    assert_eq!(blob_count(&dir), 2);
+    assert_eq!(blob_count(&s), 2);
     assert!(matches!(
         s.upload("b", "k", &id),
         Err(StoreError::NoSuchUpload)
@@ -342,10 +388,9 @@ fn multipart_moves_references_and_checks_parts() {
         Err(StoreError::NoSuchUpload)
     ));
     s.delete_object("b", "k", None, false).unwrap();
-    assert_eq!(blob_count(&dir), 0);
+    assert_eq!(blob_count(&s), 0);
 }
 
-#[test]
 fn listing_uploads_in_key_then_time_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -406,8 +451,10 @@ fn listing_uploads_in_key_then_time_order() {
     assert!(page.truncated);
 }
 
-#[test]
 fn recovery_collects_staged_files_and_unreferenced_blobs() {
+    if memory_backend("recovery") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(&dir);
@@ -419,7 +466,7 @@ fn recovery_collects_staged_files_and_unreferenced_blobs() {
         let mut published = stage(&s, b"published only");
         s.blobs().publish(&mut published).unwrap();
     }
-    assert_eq!(blob_count(&dir), 2);
+    assert_eq!(blob_files(&dir), 2);
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         1
@@ -427,11 +474,11 @@ fn recovery_collects_staged_files_and_unreferenced_blobs() {
     let s = open(&dir);
     let r = s.recovery();
     assert_eq!((r.staged_removed, r.unreferenced_removed), (1, 1));
-    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(blob_files(&dir), 1);
+    assert_eq!(blob_count(&s), 1);
     assert_eq!(read(&s, "b", "kept"), b"kept bytes");
 }
 
-#[test]
 fn unknown_format_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(&dir));
@@ -442,7 +489,6 @@ fn unknown_format_is_refused() {
     ));
 }
 
-#[test]
 fn iam_records() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -466,7 +512,6 @@ fn iam_records() {
     assert!(s.key("AK1").unwrap().is_none(), "a user's keys go with it");
 }
 
-#[test]
 fn audit_writer_commits_everything_and_queries_filter() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
@@ -562,7 +607,6 @@ fn audit_writer_commits_everything_and_queries_filter() {
     drop(w);
 }
 
-#[test]
 fn blob_ids_round_trip() {
     let id = BlobId([7u8; 32]);
     assert_eq!(BlobId::from_hex(&id.to_hex()), Some(id));
@@ -571,7 +615,6 @@ fn blob_ids_round_trip() {
 
 // Regression: a GET that read the manifest lost its blob when a concurrent overwrite released
 // the last reference (fsctl bench mixed saw errors). Readers pin blobs; the last one frees them.
-#[test]
 fn pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
@@ -588,9 +631,9 @@ fn pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader() {
     std::io::Read::read_to_end(&mut r, &mut got).unwrap();
     assert_eq!(got, b"old content", "a pinned blob stays readable");
     drop(pinned);
-    assert_eq!(blob_count(&dir), 1, "still pinned by the second reader");
+    assert_eq!(blob_count(&s), 1, "still pinned by the second reader");
     drop(second);
-    assert_eq!(blob_count(&dir), 0, "the last reader frees it");
+    assert_eq!(blob_count(&s), 0, "the last reader frees it");
 
     // Re-referenced while pending: the file must stay.
     put(&s, "b", "k", b"same again");
@@ -601,7 +644,6 @@ fn pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader() {
     assert_eq!(read(&s, "b", "k2"), b"same again");
 }
 
-#[test]
 fn small_objects_live_inline_and_switch_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
@@ -612,7 +654,7 @@ fn small_objects_live_inline_and_switch_cleanly() {
     let m = s.head_object("b", "k").unwrap();
     assert!(m.inline && m.extents.is_empty() && m.size == 4);
     assert_eq!(m.etag, hex::encode(md5(b"tiny")));
-    assert_eq!(blob_count(&dir), 0);
+    assert_eq!(blob_count(&s), 0);
     // Inline → blob → inline: no leftovers either way.
     put(&s, "b", "k", b"a blob now");
     assert!(!s.head_object("b", "k").unwrap().inline);
@@ -625,7 +667,7 @@ fn small_objects_live_inline_and_switch_cleanly() {
         NewObject::default(),
     )
     .unwrap();
-    assert_eq!(blob_count(&dir), 0);
+    assert_eq!(blob_count(&s), 0);
     assert_eq!(read(&s, "b", "k"), b"small again");
     // Copies get their own bytes; pins read them with the manifest.
     s.copy_object("b", "k", None, "b", "c", |src| Ok(copy_of(src)))
@@ -654,8 +696,10 @@ fn small_objects_live_inline_and_switch_cleanly() {
 /// Small objects' bytes live in a hash memtable (they are only read by whole key): they read
 /// back the same from the memtable, from SST files after a flush, with overwrites and deletes
 /// on top of flushed bytes, and after reopening (the WAL replayed into a new memtable).
-#[test]
 fn inline_bytes_read_back_from_memtable_files_and_wal() {
+    if memory_backend("inline bytes after reopening") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
     s.create_bucket("b", false).unwrap();
@@ -739,7 +783,6 @@ fn versions_of(s: &Store, b: &str) -> Vec<(String, String, bool, bool)> {
     .collect()
 }
 
-#[test]
 fn versioning_keeps_every_version_and_frees_blobs_with_the_last_reference() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -758,7 +801,7 @@ fn versioning_keeps_every_version_and_frees_blobs_with_the_last_reference() {
     assert_eq!(vs[2].1, "null");
     let id2 = vs[1].1.clone();
     assert_eq!(read_version(&s, "b", "k", &id2), vec![2u8; 100_000]);
-    assert_eq!(blob_count(&dir), 2);
+    assert_eq!(blob_count(&s), 2);
 
     // A delete makes a marker; the object reads as missing, its versions stay.
     let d = s.delete_object("b", "k", None, false).unwrap();
@@ -794,9 +837,9 @@ fn versioning_keeps_every_version_and_frees_blobs_with_the_last_reference() {
 
     // Removing versions frees their blobs; the last one removes the key.
     s.delete_object("b", "k", Some(&id2), false).unwrap();
-    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(blob_count(&s), 1);
     s.delete_object("b", "k", Some("null"), false).unwrap();
-    assert_eq!(blob_count(&dir), 0);
+    assert_eq!(blob_count(&s), 0);
     assert_eq!(versions_of(&s, "b").len(), 1);
     s.delete_object("b", "k", Some(&id3), false).unwrap();
     assert!(versions_of(&s, "b").is_empty());
@@ -811,7 +854,6 @@ fn versioning_keeps_every_version_and_frees_blobs_with_the_last_reference() {
     s.delete_bucket("b").unwrap();
 }
 
-#[test]
 fn suspended_versioning_replaces_only_the_null_version() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
@@ -826,14 +868,14 @@ fn suspended_versioning_replaces_only_the_null_version() {
     assert_eq!(vs[0].1, "null");
     assert_eq!(read(&s, "b", "k"), vec![3u8; 70_000]);
     assert_eq!(
-        blob_count(&dir),
+        blob_count(&s),
         2,
         "the replaced null version's blob is gone"
     );
     // A delete in a suspended bucket makes a null marker, replacing the null version.
     let d = s.delete_object("b", "k", None, false).unwrap();
     assert_eq!(d.version_id.as_deref(), Some("null"));
-    assert_eq!(blob_count(&dir), 1);
+    assert_eq!(blob_count(&s), 1);
     let vs = versions_of(&s, "b");
     assert_eq!(vs.len(), 2);
     assert!(vs[0].3 && vs[0].2);
@@ -843,7 +885,6 @@ fn suspended_versioning_replaces_only_the_null_version() {
     ));
 }
 
-#[test]
 fn version_listing_pages_by_key_and_version_markers() {
     use fsgate_store::versions::{VersionListEntry, VersionQuery};
     let dir = tempfile::tempdir().unwrap();
@@ -916,7 +957,6 @@ fn version_listing_pages_by_key_and_version_markers() {
     assert!(page.entries.is_empty());
 }
 
-#[test]
 fn conditional_writes_are_checked_atomically_with_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
@@ -968,7 +1008,6 @@ fn conditional_writes_are_checked_atomically_with_the_commit() {
     ));
 }
 
-#[test]
 fn locked_versions_cannot_be_removed() {
     use fsgate_store::model::{Retention, RetentionMode};
     let dir = tempfile::tempdir().unwrap();
@@ -1031,3 +1070,24 @@ fn locked_versions_cannot_be_removed() {
     );
     assert_eq!(read_version(&s, "b", "comp", &comp), b"c");
 }
+
+on_both_backends!(
+    identical_content_is_stored_once_and_freed_with_its_last_reference,
+    buckets_refuse_duplicates_and_deletion_while_not_empty,
+    listing_order_delimiters_and_pagination,
+    multipart_moves_references_and_checks_parts,
+    listing_uploads_in_key_then_time_order,
+    recovery_collects_staged_files_and_unreferenced_blobs,
+    unknown_format_is_refused,
+    iam_records,
+    audit_writer_commits_everything_and_queries_filter,
+    blob_ids_round_trip,
+    pinned_blobs_outlive_overwrite_and_are_freed_by_the_last_reader,
+    small_objects_live_inline_and_switch_cleanly,
+    inline_bytes_read_back_from_memtable_files_and_wal,
+    versioning_keeps_every_version_and_frees_blobs_with_the_last_reference,
+    suspended_versioning_replaces_only_the_null_version,
+    version_listing_pages_by_key_and_version_markers,
+    conditional_writes_are_checked_atomically_with_the_commit,
+    locked_versions_cannot_be_removed,
+);

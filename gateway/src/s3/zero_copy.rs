@@ -217,8 +217,11 @@ impl SendfileIo {
             let file = object
                 .store()
                 .blobs()
-                .open_file(&blob)
-                .map_err(|e| io::Error::other(e.to_string()))?;
+                .local_file(&blob)
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .ok_or_else(|| {
+                    io::Error::other("zero-copy: the blob backend keeps no local files")
+                })?;
             let sent = send_region(&shared, &file, offset, n)?;
             drop(object);
             Ok(sent)

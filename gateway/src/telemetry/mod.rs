@@ -128,7 +128,12 @@ impl Telemetry {
             let buckets = store.list_buckets()?.len() as u64;
             let (objects, logical) = store.usage()?;
             let physical = store.blobs().physical_bytes()?;
-            let (sst, pending, stopped) = store.rocks_stats()?;
+            let engine = store.metadata_stats()?;
+            let (sst, pending, stopped) = (
+                engine.live_bytes,
+                engine.pending_compaction_bytes,
+                engine.writes_stopped,
+            );
             let free = store.free_space()?;
             Ok::<_, fsgate_store::StoreError>((
                 buckets, objects, logical, physical, sst, pending, stopped, free,

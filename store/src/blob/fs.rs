@@ -71,6 +71,44 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Creates `dir` and whichever of its parents under `root` are missing, syncing each parent
+/// whose entries changed, so that a new blob's directory path survives power loss with it.
+fn create_dir_synced(root: &Path, dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().unwrap_or(root);
+    if parent != root && parent.starts_with(root) {
+        create_dir_synced(root, parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        // Another upload created it meanwhile (and syncs its parent).
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    // DURABILITY: the new directory's name is in its parent on disk.
+    sync_dir(parent)
+}
+
+/// A staged blob of this backend: its temporary file, removed unless published.
+struct StagedFile(PathBuf);
+
+impl StagedFile {
+    /// The path, now the caller's to rename or remove.
+    fn into_path(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.0);
+        }
+    }
+}
+
 /// A blob being written. Callers hand it large chunks (the gateway writes 256 KiB at a time).
 /// They go straight to the file with no buffer of ours, or, with direct writes, gather in an
 /// aligned buffer that goes to the disk past the page cache (see `direct`).
@@ -217,7 +255,7 @@ impl BlobSink for FsSink {
             id,
             md5,
             len: self.len,
-            tmp: Some(self.path.clone()),
+            data: Some(Box::new(StagedFile(self.path.clone()))),
         })
     }
 }
@@ -250,9 +288,10 @@ impl BlobStore for FsBlobStore {
     }
 
     fn publish(&self, staged: &mut StagedBlob) -> StoreResult<()> {
-        let Some(tmp) = staged.tmp.take() else {
+        let Some(file) = staged.take_data::<StagedFile>()? else {
             return Ok(());
         };
+        let tmp = file.into_path();
         let dest = self.path_of(&staged.id);
         if dest.exists() {
             // Identical content is stored once: keep the copy already in place.
@@ -263,7 +302,7 @@ impl BlobStore for FsBlobStore {
             what: "blob path",
             detail: dest.display().to_string(),
         })?;
-        fs::create_dir_all(dir)?;
+        create_dir_synced(&self.blobs, dir)?;
         // DURABILITY: rename the synced file into place, then sync the directory so the new
         // name survives power loss; only then may metadata refer to it.
         fs::rename(&tmp, &dest)?;
@@ -272,14 +311,52 @@ impl BlobStore for FsBlobStore {
     }
 
     fn open(&self, id: &BlobId, offset: u64) -> StoreResult<Box<dyn Read + Send>> {
-        let mut file = self.open_file(id)?;
+        let mut file = self.file(id)?;
         if offset > 0 {
             file.seek(SeekFrom::Start(offset))?;
         }
         Ok(Box::new(file))
     }
 
-    fn open_file(&self, id: &BlobId) -> StoreResult<File> {
+    fn local_file(&self, id: &BlobId) -> StoreResult<Option<File>> {
+        self.file(id).map(Some)
+    }
+
+    fn remove(&self, id: &BlobId) -> StoreResult<()> {
+        match fs::remove_file(self.path_of(id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn list(&self) -> StoreResult<Vec<BlobId>> {
+        self.list_files()
+    }
+
+    fn collect_staged(&self) -> StoreResult<usize> {
+        let mut n = 0;
+        for entry in fs::read_dir(&self.tmp)? {
+            fs::remove_file(entry?.path())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn physical_bytes(&self) -> StoreResult<u64> {
+        let mut total = 0;
+        for id in self.list()? {
+            total += fs::metadata(self.path_of(&id))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        Ok(total)
+    }
+}
+
+impl FsBlobStore {
+    /// Opens a blob's file.
+    fn file(&self, id: &BlobId) -> StoreResult<File> {
         File::open(self.path_of(id)).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 StoreError::Corrupt {
@@ -292,15 +369,8 @@ impl BlobStore for FsBlobStore {
         })
     }
 
-    fn remove(&self, id: &BlobId) -> StoreResult<()> {
-        match fs::remove_file(self.path_of(id)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn list(&self) -> StoreResult<Vec<BlobId>> {
+    /// Every blob file present.
+    fn list_files(&self) -> StoreResult<Vec<BlobId>> {
         let mut out = Vec::new();
         for a in fs::read_dir(&self.blobs)? {
             let a = a?.path();
@@ -321,25 +391,6 @@ impl BlobStore for FsBlobStore {
             }
         }
         Ok(out)
-    }
-
-    fn collect_staged(&self) -> StoreResult<usize> {
-        let mut n = 0;
-        for entry in fs::read_dir(&self.tmp)? {
-            fs::remove_file(entry?.path())?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    fn physical_bytes(&self) -> StoreResult<u64> {
-        let mut total = 0;
-        for id in self.list()? {
-            total += fs::metadata(self.path_of(&id))
-                .map(|m| m.len())
-                .unwrap_or(0);
-        }
-        Ok(total)
     }
 }
 

@@ -4,13 +4,19 @@
 //! A blob is named by the SHA-256 of its bytes. Writers stage a blob (hashing as they go), the
 //! store publishes it under its name while holding the blob's lock, and only then commits the
 //! metadata that refers to it.
+//!
+//! Backends: files under the data directory (`fs.rs`, the product) and memory (`memory.rs`,
+//! the second backend the store's suite runs against). Nothing in [`BlobStore`] is a path or
+//! a file, except the optional zero-copy capability [`BlobStore::local_file`].
 
 mod direct;
 mod fs;
+mod memory;
 
 pub use self::fs::read_full;
 
 pub use self::fs::FsBlobStore;
+pub use self::memory::MemBlobStore;
 
 use std::fmt;
 use std::io::Read;
@@ -46,9 +52,12 @@ impl fmt::Debug for BlobId {
     }
 }
 
+/// What a backend keeps of a staged blob until it is published (a temporary file, a buffer):
+/// its own type, which only that backend reads back. Dropping it discards the staged bytes.
+pub type StagedData = Box<dyn std::any::Any + Send + Sync>;
+
 /// A blob whose bytes are written and synced but not yet published under its name.
-/// Dropping it without publishing removes the staged data.
-#[derive(Debug)]
+/// Dropping it without publishing discards the staged data.
 pub struct StagedBlob {
     /// SHA-256 of the content.
     pub id: BlobId,
@@ -56,14 +65,33 @@ pub struct StagedBlob {
     pub md5: [u8; 16],
     /// Length in bytes.
     pub len: u64,
-    pub(crate) tmp: Option<std::path::PathBuf>,
+    /// The backend's staged bytes; `None` once published.
+    pub(crate) data: Option<StagedData>,
 }
 
-impl Drop for StagedBlob {
-    fn drop(&mut self) {
-        if let Some(tmp) = self.tmp.take() {
-            let _ = std::fs::remove_file(tmp);
-        }
+impl fmt::Debug for StagedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StagedBlob")
+            .field("id", &self.id)
+            .field("len", &self.len)
+            .field("published", &self.data.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StagedBlob {
+    /// Takes the backend's staged data, of type `T`, for publishing: `None` when it was
+    /// published already; an error when another backend staged it.
+    pub(crate) fn take_data<T: 'static>(&mut self) -> StoreResult<Option<Box<T>>> {
+        let Some(data) = self.data.take() else {
+            return Ok(None);
+        };
+        data.downcast::<T>()
+            .map(Some)
+            .map_err(|_| crate::StoreError::Corrupt {
+                what: "staged blob",
+                detail: "staged by another blob backend".into(),
+            })
     }
 }
 
@@ -89,8 +117,12 @@ pub trait BlobStore: Send + Sync + 'static {
     fn publish(&self, staged: &mut StagedBlob) -> StoreResult<()>;
     /// Opens a blob for reading from `offset`.
     fn open(&self, id: &BlobId, offset: u64) -> StoreResult<Box<dyn Read + Send>>;
-    /// The blob's file, for stores that keep blobs as files (zero-copy sending).
-    fn open_file(&self, id: &BlobId) -> StoreResult<std::fs::File>;
+    /// The blob as a local file, for zero-copy sending (`sendfile`), when this backend keeps
+    /// blobs as local files; `None` otherwise (read it through [`BlobStore::open`]).
+    fn local_file(&self, id: &BlobId) -> StoreResult<Option<std::fs::File>> {
+        let _ = id;
+        Ok(None)
+    }
     /// Removes a blob. Removing a missing blob is not an error.
     fn remove(&self, id: &BlobId) -> StoreResult<()>;
     /// Every blob present (for garbage collection at start-up).

@@ -1,15 +1,19 @@
-//! `RocksMeta`: the RocksDB database holding every piece of metadata, in the column families
-//! and key layouts described in `FORMAT.md`.
+//! The metadata seam: ordered column families of keys and values, read point by point or by
+//! cursor, written in atomic batches. The store's logic (objects, versions, multipart, IAM,
+//! audit) talks to [`Meta`], which encodes and decodes values and hands the bytes to a
+//! [`MetaEngine`]: RocksDB (`rocks.rs`, the default, in the key layouts `FORMAT.md` describes)
+//! or memory (`memory.rs`, for tests; the store's suite runs against both). A PostgreSQL
+//! engine (scale-out) implements the same trait.
 //!
 //! Every call blocks: the gateway runs them off its async reactor.
 
 pub mod codec;
+mod memory;
+mod rocks;
 
-use std::path::Path;
+pub use self::memory::MemMeta;
+pub use self::rocks::RocksMeta;
 
-use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBRawIterator, Options, WriteBatch, WriteOptions,
-};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -29,15 +33,8 @@ pub const CFS: [&str; 10] = [
     "audit",
 ];
 
-/// Memtable size of the audit CF (see `RocksMeta::open`).
-const AUDIT_MEMTABLE_BYTES: usize = 16 << 20;
-
-/// Hash buckets of the inline CF's memtable (8 bytes each): a 64 MiB memtable holds 16,384
-/// objects of 4 KiB, or a few per bucket of smaller ones.
-const INLINE_MEMTABLE_BUCKETS: usize = 65_536;
-
 /// The column families by role.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cf {
     /// Buckets by name.
     Buckets,
@@ -62,7 +59,23 @@ pub enum Cf {
 }
 
 impl Cf {
-    fn name(self) -> &'static str {
+    /// Every column family, in `CFS` order.
+    pub const ALL: [Cf; 10] = [
+        Cf::Buckets,
+        Cf::BucketCfg,
+        Cf::Objects,
+        Cf::Versions,
+        Cf::Inline,
+        Cf::Uploads,
+        Cf::Parts,
+        Cf::BlobRefs,
+        Cf::Iam,
+        Cf::Audit,
+    ];
+
+    /// The column family's name (RocksDB's, and in errors).
+    #[must_use]
+    pub fn name(self) -> &'static str {
         match self {
             Cf::Buckets => "buckets",
             Cf::BucketCfg => "bucketcfg",
@@ -78,81 +91,97 @@ impl Cf {
     }
 }
 
-/// The metadata database.
-pub struct RocksMeta {
-    db: DB,
+/// One write of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Sets `key` to `value` (encoded, version byte first).
+    Put(Cf, Vec<u8>, Vec<u8>),
+    /// Removes `key`.
+    Delete(Cf, Vec<u8>),
 }
 
-impl std::fmt::Debug for RocksMeta {
+/// Figures an engine reports for metrics (zero where it has no such thing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Bytes of live data files.
+    pub live_bytes: u64,
+    /// Bytes waiting for compaction.
+    pub pending_compaction_bytes: u64,
+    /// Writes are stopped (RocksDB's write stall).
+    pub writes_stopped: bool,
+}
+
+/// A stored value lent by the engine (RocksDB pins it in its cache: no copy).
+pub type Value<'a> = Box<dyn AsRef<[u8]> + 'a>;
+
+/// What the store needs of a metadata engine.
+pub trait MetaEngine: Send + Sync + 'static {
+    /// The bytes stored under `key`, if any.
+    fn get(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<Value<'_>>>;
+    /// A cursor over one column family, in key order, on a consistent view of it.
+    fn cursor(&self, cf: Cf) -> StoreResult<Box<dyn MetaCursor + '_>>;
+    /// Applies `ops` atomically. With `sync` they survive power loss once this returns.
+    fn commit(&self, ops: Vec<Op>, sync: bool) -> StoreResult<()>;
+    /// Writes what the engine holds in memory to its files (a no-op where there are none).
+    fn flush(&self) -> StoreResult<()>;
+    /// Figures for metrics.
+    fn stats(&self) -> StoreResult<EngineStats>;
+}
+
+/// A position in one column family (RocksDB's raw iterator's shape).
+pub trait MetaCursor {
+    /// Moves to the first key at or after `key`.
+    fn seek(&mut self, key: &[u8]);
+    /// Moves to the last key at or before `key`.
+    fn seek_for_prev(&mut self, key: &[u8]);
+    /// Moves to the first key.
+    fn seek_to_first(&mut self);
+    /// Moves to the last key.
+    fn seek_to_last(&mut self);
+    /// True while the cursor is on an entry.
+    fn valid(&self) -> bool;
+    /// The entry's key.
+    fn key(&self) -> Option<&[u8]>;
+    /// The entry's value.
+    fn value(&self) -> Option<&[u8]>;
+    /// Moves to the next key.
+    fn next(&mut self);
+    /// Moves to the previous key.
+    fn prev(&mut self);
+    /// The error that stopped the cursor, if one did.
+    fn status(&self) -> StoreResult<()>;
+}
+
+/// The metadata, over whichever engine holds it: values encoded and decoded here.
+pub struct Meta {
+    engine: Box<dyn MetaEngine>,
+}
+
+impl std::fmt::Debug for Meta {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksMeta").finish_non_exhaustive()
+        f.debug_struct("Meta").finish_non_exhaustive()
     }
 }
 
-impl RocksMeta {
-    /// Opens (creating if needed) the database at `path` with every column family.
-    pub fn open(path: &Path) -> StoreResult<Self> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        opts.increase_parallelism(2);
-        // The hash memtable of the inline CF (below) takes one writer at a time.
-        opts.set_allow_concurrent_memtable_write(false);
-        let cfs = CFS.iter().map(|name| {
-            let mut cf_opts = Options::default();
-            cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            if *name == Cf::Inline.name() {
-                // Small objects' bytes are only ever read by their whole key. A skip list
-                // memtable of 4 KiB values spreads its nodes one per page, and each GET's search
-                // walked ~20 of them (cache and TLB misses: a tenth of a small GET's CPU). A
-                // hash memtable keyed by the whole key finds a value in one bucket.
-                cf_opts.set_prefix_extractor(rocksdb::SliceTransform::create_noop());
-                cf_opts.set_memtable_factory(rocksdb::MemtableFactory::HashLinkList {
-                    bucket_count: INLINE_MEMTABLE_BUCKETS,
-                });
-            }
-            if *name == Cf::Audit.name() {
-                // Audit records are written once and read rarely: held in memory only until
-                // flushed. At RocksDB's default of 64 MiB, a server auditing 45,000 requests/s
-                // (~200 bytes a record) peaked at 215 MiB resident through the bench matrix;
-                // at 16 MiB, 175 MiB, for the same flush work (every record is flushed once).
-                cf_opts.set_write_buffer_size(AUDIT_MEMTABLE_BYTES);
-            }
-            ColumnFamilyDescriptor::new(*name, cf_opts)
-        });
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
-            // RocksDB tells a held LOCK file apart only in its message ("While lock file: …").
-            if e.kind() == rocksdb::ErrorKind::IOError && e.to_string().contains("lock file") {
-                StoreError::Locked(e.to_string())
-            } else {
-                StoreError::Rocks(e)
-            }
-        })?;
-        Ok(Self { db })
-    }
-
-    fn cf(&self, cf: Cf) -> StoreResult<&ColumnFamily> {
-        self.db
-            .cf_handle(cf.name())
-            .ok_or_else(|| StoreError::Corrupt {
-                what: "column family",
-                detail: format!("{} missing", cf.name()),
-            })
+impl Meta {
+    /// The metadata held by `engine`.
+    #[must_use]
+    pub fn new(engine: Box<dyn MetaEngine>) -> Self {
+        Self { engine }
     }
 
     /// Reads and decodes one value.
     pub fn get<T: DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<T>> {
-        match self.db.get_pinned_cf(self.cf(cf)?, key)? {
-            Some(bytes) => Ok(Some(codec::decode(cf.name(), &bytes)?)),
+        match self.engine.get(cf, key)? {
+            Some(bytes) => Ok(Some(codec::decode(cf.name(), (*bytes).as_ref())?)),
             None => Ok(None),
         }
     }
 
     /// Reads a raw byte value (`[version][bytes]`, for object bytes: no per-byte decoding).
     pub fn get_raw(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
-        match self.db.get_pinned_cf(self.cf(cf)?, key)? {
-            Some(bytes) => match bytes.split_first() {
+        match self.engine.get(cf, key)? {
+            Some(bytes) => match (*bytes).as_ref().split_first() {
                 Some((&codec::VALUE_VERSION, body)) => Ok(Some(body.to_vec())),
                 _ => Err(StoreError::Corrupt {
                     what: cf.name(),
@@ -165,12 +194,12 @@ impl RocksMeta {
 
     /// True when the key exists.
     pub fn contains(&self, cf: Cf, key: &[u8]) -> StoreResult<bool> {
-        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?.is_some())
+        Ok(self.engine.get(cf, key)?.is_some())
     }
 
-    /// A raw iterator over one column family.
-    pub fn raw_iter(&self, cf: Cf) -> StoreResult<DBRawIterator<'_>> {
-        Ok(self.db.raw_iterator_cf(self.cf(cf)?))
+    /// A cursor over one column family.
+    pub fn cursor(&self, cf: Cf) -> StoreResult<Box<dyn MetaCursor + '_>> {
+        self.engine.cursor(cf)
     }
 
     /// Every (key, value) whose key starts with `prefix`, decoded, in key order.
@@ -179,26 +208,15 @@ impl RocksMeta {
         cf: Cf,
         prefix: &[u8],
     ) -> StoreResult<Vec<(Vec<u8>, T)>> {
-        let mut it = self.raw_iter(cf)?;
-        it.seek(prefix);
-        let mut out = Vec::new();
-        while it.valid() {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else {
-                break;
-            };
-            if !k.starts_with(prefix) {
-                break;
-            }
-            out.push((k.to_vec(), codec::decode(cf.name(), v)?));
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        self.scan_prefix_raw(cf, prefix)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, codec::decode(cf.name(), &v)?)))
+            .collect()
     }
 
     /// Every (key, raw value) whose key starts with `prefix`, in key order.
     pub fn scan_prefix_raw(&self, cf: Cf, prefix: &[u8]) -> StoreResult<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut it = self.raw_iter(cf)?;
+        let mut it = self.cursor(cf)?;
         it.seek(prefix);
         let mut out = Vec::new();
         while it.valid() {
@@ -217,33 +235,21 @@ impl RocksMeta {
 
     /// True when any key starts with `prefix`.
     pub fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> StoreResult<bool> {
-        let mut it = self.raw_iter(cf)?;
+        let mut it = self.cursor(cf)?;
         it.seek(prefix);
         let found = it.valid() && it.key().is_some_and(|k| k.starts_with(prefix));
         it.status()?;
         Ok(found)
     }
 
-    /// A RocksDB integer property summed over every column family (e.g.
-    /// `rocksdb.live-sst-files-size`, `rocksdb.estimate-pending-compaction-bytes`).
-    pub fn int_property(&self, name: &str) -> StoreResult<u64> {
-        let mut total = 0u64;
-        for cf in CFS {
-            if let Some(h) = self.db.cf_handle(cf) {
-                total = total.saturating_add(self.db.property_int_value_cf(h, name)?.unwrap_or(0));
-            }
-        }
-        Ok(total)
+    /// The engine's figures for metrics.
+    pub fn stats(&self) -> StoreResult<EngineStats> {
+        self.engine.stats()
     }
 
-    /// Writes every column family's memtable to SST files and waits for it.
+    /// Writes what the engine holds in memory to its files.
     pub fn flush(&self) -> StoreResult<()> {
-        for cf in CFS {
-            if let Some(h) = self.db.cf_handle(cf) {
-                self.db.flush_cf(h)?;
-            }
-        }
-        Ok(())
+        self.engine.flush()
     }
 
     /// Starts a batch.
@@ -251,28 +257,28 @@ impl RocksMeta {
     pub fn batch(&self) -> Batch<'_> {
         Batch {
             meta: self,
-            inner: WriteBatch::default(),
+            ops: Vec::new(),
         }
     }
 }
 
 /// An atomic group of writes across column families.
 pub struct Batch<'a> {
-    meta: &'a RocksMeta,
-    inner: WriteBatch,
+    meta: &'a Meta,
+    ops: Vec<Op>,
 }
 
 impl Batch<'_> {
     /// Adds an encoded value.
     pub fn put<T: Serialize>(&mut self, cf: Cf, key: &[u8], value: &T) -> StoreResult<()> {
-        let bytes = codec::encode(value)?;
-        self.inner.put_cf(self.meta.cf(cf)?, key, bytes);
+        self.ops
+            .push(Op::Put(cf, key.to_vec(), codec::encode(value)?));
         Ok(())
     }
 
     /// Adds a value encoded already, version byte included (see `codec::encode_version`).
     pub fn put_encoded(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
-        self.inner.put_cf(self.meta.cf(cf)?, key, value);
+        self.ops.push(Op::Put(cf, key.to_vec(), value.to_vec()));
         Ok(())
     }
 
@@ -281,36 +287,31 @@ impl Batch<'_> {
         let mut v = Vec::with_capacity(value.len() + 1);
         v.push(codec::VALUE_VERSION);
         v.extend_from_slice(value);
-        self.inner.put_cf(self.meta.cf(cf)?, key, v);
+        self.ops.push(Op::Put(cf, key.to_vec(), v));
         Ok(())
     }
 
     /// Adds a deletion.
     pub fn delete(&mut self, cf: Cf, key: &[u8]) -> StoreResult<()> {
-        self.inner.delete_cf(self.meta.cf(cf)?, key);
+        self.ops.push(Op::Delete(cf, key.to_vec()));
         Ok(())
     }
 
     /// Number of operations in the batch.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner.len()
+        self.ops.len()
     }
 
     /// True when the batch holds nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.ops.is_empty()
     }
 
-    /// Commits the batch atomically. With `sync` the WAL is fsynced before returning;
-    /// concurrent synced writers share one fsync (RocksDB group commit).
+    /// Commits the batch atomically; with `sync` it survives power loss once this returns.
     pub fn commit(self, sync: bool) -> StoreResult<()> {
-        let mut wo = WriteOptions::default();
-        // DURABILITY: a synced WAL write is what makes a commit survive power loss.
-        wo.set_sync(sync);
-        self.meta.db.write_opt(self.inner, &wo)?;
-        Ok(())
+        self.meta.engine.commit(self.ops, sync)
     }
 }
 
