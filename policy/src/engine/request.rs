@@ -1,0 +1,168 @@
+//! What the gateway asks about: who ([`Principal`], with the limits of a session or service
+//! account), what ([`Resource`]), in which circumstances ([`RequestContext`]).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use cedar_policy::PolicySet;
+
+use crate::actions::Action;
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The root credentials.
+    Root(String),
+    /// A user, with the groups it belongs to.
+    User {
+        /// User name.
+        name: String,
+        /// Group names.
+        groups: Vec<String>,
+        /// Principal tags (`principal.getTag("…")`): claims of a federated identity.
+        tags: Vec<(String, String)>,
+    },
+    /// An unsigned request.
+    Anonymous,
+    /// A principal whose permissions are narrowed (an STS session with a session policy, a
+    /// service account with a policy): allowed only what the principal may do and every limit
+    /// permits.
+    Limited {
+        /// Who is acting.
+        principal: Box<Principal>,
+        /// The narrowing policy sets.
+        limits: Vec<Limit>,
+    },
+}
+
+/// A policy set that narrows what a principal may do. It never grants anything by itself:
+/// an access is allowed only when the main policy set allows it and the limit permits it too.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    pub(super) id: String,
+    pub(super) set: Arc<PolicySet>,
+}
+
+impl PartialEq for Limit {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Limit {}
+
+impl Limit {
+    /// The limit's name (its policies are `<name>-<n>`).
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Principal {
+    /// The name recorded in audit records.
+    #[must_use]
+    pub fn display_name(&self) -> &str {
+        match self {
+            Principal::Root(n) => n,
+            Principal::User { name, .. } => name,
+            Principal::Anonymous => "anonymous",
+            Principal::Limited { principal, .. } => principal.display_name(),
+        }
+    }
+
+    /// A user with groups and no tags.
+    #[must_use]
+    pub fn user(name: impl Into<String>, groups: Vec<String>) -> Self {
+        Principal::User {
+            name: name.into(),
+            groups,
+            tags: Vec::new(),
+        }
+    }
+
+    /// This principal narrowed by `limits` (unchanged when there are none).
+    #[must_use]
+    pub fn limited(self, limits: Vec<Limit>) -> Self {
+        match (self, limits.is_empty()) {
+            (p, true) => p,
+            (
+                Principal::Limited {
+                    principal,
+                    limits: mut own,
+                },
+                false,
+            ) => {
+                own.extend(limits);
+                Principal::Limited {
+                    principal,
+                    limits: own,
+                }
+            }
+            (p, false) => Principal::Limited {
+                principal: Box::new(p),
+                limits,
+            },
+        }
+    }
+
+    /// The principal without its limits.
+    #[must_use]
+    pub fn unlimited(&self) -> &Principal {
+        match self {
+            Principal::Limited { principal, .. } => principal.unlimited(),
+            p => p,
+        }
+    }
+}
+
+/// What is being accessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// The service (ListBuckets, admin API).
+    Service,
+    /// A bucket.
+    Bucket(String),
+    /// An object.
+    Object {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+    },
+    /// A user as the subject of an action (its service accounts).
+    User(String),
+}
+
+/// Request facts that conditions may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Client address.
+    pub source_ip: IpAddr,
+    /// Whether the connection used TLS.
+    pub secure_transport: bool,
+    /// Current time, seconds since the Unix epoch.
+    pub now: i64,
+    /// List prefix (listings only).
+    pub prefix: Option<String>,
+    /// List delimiter (listings only).
+    pub delimiter: Option<String>,
+    /// List max-keys (listings only).
+    pub max_keys: Option<i64>,
+}
+
+/// One access to decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// Who.
+    pub principal: Principal,
+    /// What.
+    pub action: Action,
+    /// On what.
+    pub resource: Resource,
+    /// In which circumstances.
+    pub context: RequestContext,
+    /// The object's tags (Cedar entity tags on the `Object`), when the resource is an object
+    /// and the policies read tags (`uses_object_tags`); empty otherwise.
+    pub object_tags: Vec<(String, String)>,
+}
