@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fsgate_store::audit::request_id;
+use fsgate_store::list::ListQuery;
 use fsgate_store::model::AuditRecord;
-use fsgate_store::objects::{ListQuery, NewObject};
+use fsgate_store::objects::NewObject;
 use fsgate_store::{Store, StoreOptions};
 
 fn md5_of(_: &[u8]) -> [u8; 16] {

@@ -20,8 +20,10 @@
 
 pub mod audit;
 pub mod blob;
+pub mod buckets;
 mod error;
 pub mod iam;
+pub mod list;
 pub mod meta;
 pub mod model;
 pub mod multipart;

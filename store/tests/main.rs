@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use fsgate_store::audit::{AuditFilter, AuditWriter, request_id};
 use fsgate_store::blob::{BlobId, StagedBlob};
+use fsgate_store::list::{ListEntry, ListQuery};
 use fsgate_store::model::{AuditRecord, ObjectExtras, ObjectHeaders, ObjectManifest, Versioning};
-use fsgate_store::objects::{ListEntry, ListQuery, NewObject, WriteCondition};
+use fsgate_store::objects::{NewObject, WriteCondition};
 use fsgate_store::{Backend, Store, StoreError, StoreOptions};
 use md5::Digest as _;
 
@@ -192,7 +193,7 @@ fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
     s.delete_bucket("ab").unwrap();
 }
 
-fn names(page: &fsgate_store::objects::ListPage) -> Vec<String> {
+fn names(page: &fsgate_store::list::ListPage) -> Vec<String> {
     page.entries
         .iter()
         .map(|e| match e {

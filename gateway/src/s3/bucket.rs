@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use fsgate_policy::{Action, Resource};
-use fsgate_store::objects::is_valid_bucket_name;
+use fsgate_store::buckets::is_valid_bucket_name;
 
 use crate::access::{AccessFacts, request_state};
 

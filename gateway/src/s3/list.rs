@@ -7,8 +7,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use fsgate_store::list::{ListEntry, ListPage, ListQuery};
 use fsgate_store::meta::prefix_successor;
-use fsgate_store::objects::{ListEntry, ListPage, ListQuery};
 use fsgate_store::versions::{VersionListEntry, VersionQuery};
 
 use super::bucket::owner;
