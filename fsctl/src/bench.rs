@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
-use crate::Alias;
+use crate::aliases::Alias;
 
 /// What to measure.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Target {
             .uri(&url)
             .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
             .body(Full::new(body))?;
-        crate::sign_request(&self.conn, &mut req, SignableBody::UnsignedPayload)?;
+        crate::client::sign_request(&self.conn, &mut req, SignableBody::UnsignedPayload)?;
         let resp = self.client.request(req).await?;
         let status = resp.status().as_u16();
         let mut body = resp.into_body();

@@ -1,0 +1,373 @@
+//! The command line: every command, subcommand and flag (clap).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+
+use crate::bench;
+
+#[derive(Parser)]
+#[command(
+    name = "fsctl",
+    version,
+    about = "Operate an fsgate server: users, keys, groups, policies, audit"
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) conn: Conn,
+    /// Machine-readable output: JSON (one object per line for lists).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct Conn {
+    /// A saved alias (see `fsctl alias set`).
+    #[arg(long, global = true, env = "FSCTL_ALIAS")]
+    pub(crate) alias: Option<String>,
+    /// Server URL.
+    #[arg(long, global = true, env = "FSCTL_ENDPOINT")]
+    pub(crate) endpoint: Option<String>,
+    /// Access key.
+    #[arg(long, global = true, env = "FSCTL_ACCESS_KEY")]
+    pub(crate) access_key: Option<String>,
+    /// Secret key.
+    #[arg(long, global = true, env = "FSCTL_SECRET_KEY", hide_env_values = true)]
+    pub(crate) secret_key: Option<String>,
+    /// PEM file of extra CA certificates to trust for https endpoints (besides the system's).
+    #[arg(long, global = true, env = "FSCTL_CA_BUNDLE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Cmd {
+    /// Saved connections.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Access keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Roles and Cedar policies attached to users and groups.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Bucket lifecycle rules.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCmd),
+    /// Operator helpers.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Identity providers (OpenID Connect, LDAP) that STS trusts.
+    #[command(subcommand)]
+    Idp(IdpCmd),
+    /// Service accounts: keys owned by a user, optionally narrowed by a Cedar policy.
+    #[command(subcommand)]
+    Svcacct(SvcacctCmd),
+    /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCmd {
+    /// Print a Prometheus scrape job for this server (with the metrics token, when given).
+    PrometheusConfig {
+        /// The server's `--metrics-token`.
+        #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Scrape interval.
+        #[arg(long, default_value = "15s")]
+        interval: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LifecycleCmd {
+    /// Apply every bucket's lifecycle rules now (the server also runs them periodically).
+    Run {
+        /// Apply them as of this time (RFC 3339 or Unix seconds), e.g. to catch up or test.
+        #[arg(long)]
+        now: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AliasCmd {
+    /// Save NAME → URL with credentials.
+    Set {
+        name: String,
+        url: String,
+        #[arg(value_name = "ACCESS_KEY")]
+        key: String,
+        #[arg(value_name = "SECRET_KEY")]
+        secret: String,
+    },
+    /// List aliases.
+    Ls,
+    /// Remove an alias.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum UserCmd {
+    /// Create a user with one access key (printed once).
+    Add { name: String },
+    /// List users.
+    Ls,
+    /// Disable a user: every key, presigned URL and request of theirs is refused from now on.
+    Disable { name: String },
+    /// Enable a user again.
+    Enable { name: String },
+    /// Remove a user, its keys and its attachments.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyCmd {
+    /// Create another access key for a user.
+    Create { user: String },
+    /// List a user's access keys.
+    Ls { user: String },
+    /// Delete an access key.
+    Rm {
+        #[arg(value_name = "ACCESS_KEY")]
+        key: String,
+    },
+    /// Refuse every signature, presigned URL and STS session made before TIME with USER's
+    /// keys (and, for a federated `PROVIDER:USER`, tokens issued before it), or with one
+    /// ACCESS_KEY only; signatures made after it still work. Delete the key too if it leaked.
+    ///
+    /// SigV2 presigned URLs carry no signing time, only an expiry up to 7 days ahead: for 7
+    /// days after TIME every SigV2 presigned URL of what was revoked is refused, fresh ones
+    /// included. Revoke one --access-key to spare the user's other keys, and presign with
+    /// SigV4 (see the README) so that new links keep working.
+    Revoke {
+        #[arg(
+            long,
+            required_unless_present = "access_key",
+            conflicts_with = "access_key"
+        )]
+        user: Option<String>,
+        /// Revoke one access key instead of all of a user's.
+        #[arg(long)]
+        access_key: Option<String>,
+        /// RFC 3339, Unix seconds, or `now`.
+        #[arg(long)]
+        before: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum IdpCmd {
+    /// Add (or replace) an identity provider.
+    #[command(subcommand)]
+    Add(IdpAdd),
+    /// List identity providers.
+    Ls,
+    /// Remove an identity provider.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum IdpAdd {
+    /// An OpenID Connect issuer (Keycloak, Dex, Entra ID, ...).
+    Oidc {
+        name: String,
+        /// Issuer URL, exactly as in the tokens' `iss`.
+        #[arg(long)]
+        issuer: String,
+        /// The client id tokens are issued to (`aud` or `azp`).
+        #[arg(long)]
+        client_id: String,
+        /// Claim listing the user's groups (or roles).
+        #[arg(long, default_value = "groups")]
+        groups_claim: String,
+        /// Claim naming the fsgate user.
+        #[arg(long, default_value = "preferred_username")]
+        user_claim: String,
+        /// A claim copied to the principal's tags (`principal.getTag("…")`); repeatable.
+        #[arg(long = "tag-claim")]
+        tag_claims: Vec<String>,
+    },
+    /// An LDAP directory (OpenLDAP, Active Directory).
+    Ldap {
+        name: String,
+        /// host:port.
+        #[arg(long)]
+        server: String,
+        /// LDAPS (TLS from the first byte).
+        #[arg(long, conflicts_with = "starttls")]
+        tls: bool,
+        /// StartTLS on the plain port.
+        #[arg(long)]
+        starttls: bool,
+        /// Do not verify the server certificate (testing only).
+        #[arg(long)]
+        tls_insecure: bool,
+        /// Service account that searches for users.
+        #[arg(long)]
+        bind_dn: String,
+        #[arg(long, env = "FSCTL_LDAP_BIND_PASSWORD", hide_env_values = true)]
+        bind_password: String,
+        /// Where users are searched.
+        #[arg(long)]
+        user_base: String,
+        /// `%s` is the (escaped) user name.
+        #[arg(long, default_value = "(uid=%s)")]
+        user_filter: String,
+        /// Where groups are searched.
+        #[arg(long)]
+        group_base: String,
+        /// `%d` is the user's (escaped) DN, `%s` the user name.
+        #[arg(long, default_value = "(member=%d)")]
+        group_filter: String,
+        /// Attribute holding a group's name.
+        #[arg(long, default_value = "cn")]
+        group_attribute: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SvcacctCmd {
+    /// Create a service account (the secret is printed once).
+    Add {
+        /// Owner (default: the caller).
+        #[arg(long)]
+        user: Option<String>,
+        /// A Cedar policy file the account is limited to (within its owner's rights).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List service accounts (the caller's, or USER's).
+    Ls {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Delete a service account: its key and every session made with it stop working.
+    Rm {
+        #[arg(value_name = "ACCESS_KEY")]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GroupCmd {
+    /// Add a user to a group.
+    AddMember { group: String, user: String },
+    /// Remove a user from a group.
+    RmMember { group: String, user: String },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCmd {
+    /// Attach a role (readonly, readwrite, writeonly, admin) or a Cedar policy file.
+    Attach(AttachSpec),
+    /// List attachments.
+    Ls,
+    /// Detach by id.
+    Detach { id: String },
+    /// Replace an attachment in place (same id): a new role scope or Cedar file. A bad policy
+    /// is refused with the reason and the old one stays in force.
+    Replace {
+        id: String,
+        #[command(flatten)]
+        spec: AttachSpec,
+    },
+    /// Check a Cedar policy file against the server's schema (strict validation).
+    Validate { file: PathBuf },
+    /// May PRINCIPAL do ACTION on RESOURCE? Prints the decision and the deciding policies.
+    Test {
+        /// A user name, `root` or `anonymous`.
+        #[arg(long)]
+        principal: String,
+        /// e.g. s3:GetObject.
+        #[arg(long)]
+        action: String,
+        /// `bucket/key` for object actions, `bucket` for bucket actions.
+        #[arg(long, default_value = "")]
+        resource: String,
+        /// Request context: ip=10.1.2.3, prefix=reports/, secure=true.
+        #[arg(long, value_name = "KEY=VALUE")]
+        context: Vec<String>,
+    },
+    /// Which users and groups may do ACTION on RESOURCE (root always may).
+    WhoCan {
+        #[arg(long)]
+        action: String,
+        #[arg(long, default_value = "")]
+        resource: String,
+    },
+}
+
+/// What `policy attach` and `policy replace` attach: a role or a Cedar file, to a user or group.
+#[derive(Args)]
+pub(crate) struct AttachSpec {
+    #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+    pub(crate) user: Option<String>,
+    #[arg(long)]
+    pub(crate) group: Option<String>,
+    #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
+    pub(crate) role: Option<String>,
+    /// A Cedar policy file (its principal is scoped to the user or group).
+    #[arg(long)]
+    pub(crate) cedar: Option<PathBuf>,
+    /// Limit the role to one bucket.
+    #[arg(long)]
+    pub(crate) bucket: Option<String>,
+    /// Limit the role to one prefix of that bucket.
+    #[arg(long, requires = "bucket")]
+    pub(crate) prefix: Option<String>,
+}
+
+impl AttachSpec {
+    /// The admin API's JSON for it (the Cedar file read).
+    pub(crate) fn body(self) -> Result<Value> {
+        Ok(
+            json!({"user": self.user, "group": self.group, "role": self.role,
+                  "cedar": read_optional(self.cedar.as_deref())?,
+                  "bucket": self.bucket, "prefix": self.prefix}),
+        )
+    }
+}
+
+/// The contents of a file, when one is named.
+pub(crate) fn read_optional(path: Option<&std::path::Path>) -> Result<Option<String>> {
+    path.map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCmd {
+    /// Query audit records (oldest first; the most recent LIMIT).
+    Query {
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_parser = ["allow", "deny"])]
+        decision: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
