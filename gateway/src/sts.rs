@@ -507,3 +507,84 @@ fn credentials_xml(rec: &SessionRecord) -> String {
         rfc3339(rec.expires_ns)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(content_type: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_str(content_type).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn sts_requests_are_told_from_s3_requests() {
+        let form = headers("application/x-www-form-urlencoded; charset=utf-8");
+        let none = HeaderMap::new();
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert!(is_sts_request(&Method::POST, &uri("/"), &form));
+        assert!(is_sts_request(
+            &Method::GET,
+            &uri("/?Action=AssumeRole"),
+            &none
+        ));
+        assert!(is_sts_request(
+            &Method::POST,
+            &uri("/?Version=x&Action=AssumeRole"),
+            &none
+        ));
+        // S3: a bucket path, a form POST elsewhere (browser uploads), ListBuckets.
+        assert!(!is_sts_request(&Method::POST, &uri("/bucket"), &form));
+        assert!(!is_sts_request(&Method::GET, &uri("/"), &none));
+        assert!(!is_sts_request(
+            &Method::PUT,
+            &uri("/?Action=AssumeRole"),
+            &none
+        ));
+        assert!(!is_sts_request(&Method::GET, &uri("/?NoAction=1"), &none));
+    }
+
+    #[test]
+    fn the_first_of_a_name_wins_and_values_are_decoded() {
+        let mut params = HashMap::new();
+        parse_form("Action=AssumeRole&DurationSeconds=900", &mut params);
+        parse_form(
+            "Action=AssumeRoleWithLDAPIdentity&LDAPUsername=a%2Bb&LDAPPassword=p+w",
+            &mut params,
+        );
+        assert_eq!(params["Action"], "AssumeRole");
+        assert_eq!(params["LDAPUsername"], "a+b");
+        assert_eq!(params["LDAPPassword"], "p w");
+    }
+
+    #[test]
+    fn durations_are_bounded_as_aws_bounds_them() {
+        let with = |d: &str| HashMap::from([("DurationSeconds".to_owned(), d.to_owned())]);
+        assert_eq!(duration(&HashMap::new()).unwrap(), DEFAULT_DURATION);
+        assert_eq!(duration(&with("900")).unwrap(), 900);
+        assert_eq!(
+            duration(&with(&MAX_DURATION.to_string())).unwrap(),
+            MAX_DURATION
+        );
+        for bad in ["899", "-1", "abc", "", &(MAX_DURATION + 1).to_string()] {
+            let e = duration(&with(bad)).unwrap_err();
+            assert_eq!(
+                (e.0, e.1),
+                (StatusCode::BAD_REQUEST, "ValidationError"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_are_the_sts_document_with_escaped_text() {
+        let e = StsError::bad("InvalidAction", "no <such> & \"thing\"");
+        let resp = error_response(&e, "req-1");
+        assert_eq!(resp.status, Some(StatusCode::BAD_REQUEST));
+        assert_eq!(xml_escape("a<b>&'\""), "a&lt;b&gt;&amp;&apos;&quot;");
+    }
+}

@@ -107,6 +107,41 @@ fn query_map(uri: &Uri) -> Vec<(String, String)> {
     form_pairs(uri.query().unwrap_or(""))
 }
 
+/// The dispatch table: the Cedar action of a method and path (its decoded segments after
+/// `/admin/v1/`), or `None` for no route.
+fn route(method: &Method, segs: &[&str]) -> Option<Action> {
+    let action = match (method.clone(), segs) {
+        (Method::GET, ["users"]) => Action::AdminListUsers,
+        (Method::POST, ["users"]) => Action::AdminAddUser,
+        (Method::DELETE, ["users", _]) => Action::AdminRemoveUser,
+        (Method::POST, ["users", _, "enable"]) => Action::AdminEnableUser,
+        (Method::POST, ["users", _, "disable"]) => Action::AdminDisableUser,
+        (Method::GET, ["users", _, "keys"]) => Action::AdminListKeys,
+        (Method::POST, ["users", _, "keys"]) => Action::AdminCreateKey,
+        (Method::DELETE, ["keys", _]) => Action::AdminDeleteKey,
+        (Method::PUT, ["groups", _, "members", _]) => Action::AdminAddGroupMember,
+        (Method::DELETE, ["groups", _, "members", _]) => Action::AdminRemoveGroupMember,
+        (Method::GET, ["policies"]) => Action::AdminListPolicies,
+        (Method::POST, ["policies"]) => Action::AdminAttachPolicy,
+        // Replacing an attachment in place (same id) is attaching it anew.
+        (Method::PUT, ["policies", _]) => Action::AdminAttachPolicy,
+        (Method::DELETE, ["policies", _]) => Action::AdminDetachPolicy,
+        (Method::GET, ["audit"]) => Action::AdminQueryAudit,
+        (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
+        (Method::POST, ["users", _, "revoke"] | ["keys", _, "revoke"]) => Action::AdminRevokeKeys,
+        (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
+        (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
+        (Method::DELETE, ["idps", _]) => Action::AdminRemoveIdentityProvider,
+        (Method::GET, ["svcaccts"]) => Action::AdminListServiceAccounts,
+        (Method::POST, ["svcaccts"]) => Action::AdminCreateServiceAccount,
+        (Method::DELETE, ["svcaccts", _]) => Action::AdminDeleteServiceAccount,
+        // Explaining and checking policies reads them: decided as admin:ListPolicies.
+        (Method::POST, ["policy", "test" | "who-can" | "validate"]) => Action::AdminListPolicies,
+        _ => return None,
+    };
+    Some(action)
+}
+
 /// The path segment at `i`, or "".
 fn seg(segs: &[&str], i: usize) -> String {
     segs.get(i).map(|s| (*s).to_owned()).unwrap_or_default()
@@ -227,44 +262,12 @@ impl AdminApi {
             .map(decode)
             .collect();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-        let action = match (method.clone(), segs.as_slice()) {
-            (Method::GET, ["users"]) => Action::AdminListUsers,
-            (Method::POST, ["users"]) => Action::AdminAddUser,
-            (Method::DELETE, ["users", _]) => Action::AdminRemoveUser,
-            (Method::POST, ["users", _, "enable"]) => Action::AdminEnableUser,
-            (Method::POST, ["users", _, "disable"]) => Action::AdminDisableUser,
-            (Method::GET, ["users", _, "keys"]) => Action::AdminListKeys,
-            (Method::POST, ["users", _, "keys"]) => Action::AdminCreateKey,
-            (Method::DELETE, ["keys", _]) => Action::AdminDeleteKey,
-            (Method::PUT, ["groups", _, "members", _]) => Action::AdminAddGroupMember,
-            (Method::DELETE, ["groups", _, "members", _]) => Action::AdminRemoveGroupMember,
-            (Method::GET, ["policies"]) => Action::AdminListPolicies,
-            (Method::POST, ["policies"]) => Action::AdminAttachPolicy,
-            // Replacing an attachment in place (same id) is attaching it anew.
-            (Method::PUT, ["policies", _]) => Action::AdminAttachPolicy,
-            (Method::DELETE, ["policies", _]) => Action::AdminDetachPolicy,
-            (Method::GET, ["audit"]) => Action::AdminQueryAudit,
-            (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
-            (Method::POST, ["users", _, "revoke"] | ["keys", _, "revoke"]) => {
-                Action::AdminRevokeKeys
-            }
-            (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
-            (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
-            (Method::DELETE, ["idps", _]) => Action::AdminRemoveIdentityProvider,
-            (Method::GET, ["svcaccts"]) => Action::AdminListServiceAccounts,
-            (Method::POST, ["svcaccts"]) => Action::AdminCreateServiceAccount,
-            (Method::DELETE, ["svcaccts", _]) => Action::AdminDeleteServiceAccount,
-            // Explaining and checking policies reads them: decided as admin:ListPolicies.
-            (Method::POST, ["policy", "test" | "who-can" | "validate"]) => {
-                Action::AdminListPolicies
-            }
-            _ => {
-                return err(
-                    StatusCode::NOT_FOUND,
-                    "NoSuchRoute",
-                    format!("no admin route {method} {}", uri.path()),
-                );
-            }
+        let Some(action) = route(method, &segs) else {
+            return err(
+                StatusCode::NOT_FOUND,
+                "NoSuchRoute",
+                format!("no admin route {method} {}", uri.path()),
+            );
         };
         // Service accounts are decided on their owner: named, or the caller itself.
         let resource = if action.resource_kind() == fsgate_policy::ResourceKind::User {
@@ -413,5 +416,201 @@ impl AdminApi {
             http::HeaderValue::from_static("application/json"),
         );
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routed(method: Method, path: &str) -> Option<Action> {
+        let segs: Vec<String> = path
+            .strip_prefix(PREFIX)
+            .unwrap_or("")
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode)
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        route(&method, &segs)
+    }
+
+    #[test]
+    fn every_route_names_its_action() {
+        let table = [
+            (Method::GET, "/admin/v1/users", Action::AdminListUsers),
+            (Method::POST, "/admin/v1/users", Action::AdminAddUser),
+            (
+                Method::DELETE,
+                "/admin/v1/users/alice",
+                Action::AdminRemoveUser,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/users/alice/enable",
+                Action::AdminEnableUser,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/users/alice/disable",
+                Action::AdminDisableUser,
+            ),
+            (
+                Method::GET,
+                "/admin/v1/users/alice/keys",
+                Action::AdminListKeys,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/users/alice/keys",
+                Action::AdminCreateKey,
+            ),
+            (
+                Method::DELETE,
+                "/admin/v1/keys/AKIA",
+                Action::AdminDeleteKey,
+            ),
+            (
+                Method::PUT,
+                "/admin/v1/groups/g/members/alice",
+                Action::AdminAddGroupMember,
+            ),
+            (
+                Method::DELETE,
+                "/admin/v1/groups/g/members/alice",
+                Action::AdminRemoveGroupMember,
+            ),
+            (Method::GET, "/admin/v1/policies", Action::AdminListPolicies),
+            (
+                Method::POST,
+                "/admin/v1/policies",
+                Action::AdminAttachPolicy,
+            ),
+            (
+                Method::PUT,
+                "/admin/v1/policies/abc",
+                Action::AdminAttachPolicy,
+            ),
+            (
+                Method::DELETE,
+                "/admin/v1/policies/abc",
+                Action::AdminDetachPolicy,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/policy/test",
+                Action::AdminListPolicies,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/policy/who-can",
+                Action::AdminListPolicies,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/policy/validate",
+                Action::AdminListPolicies,
+            ),
+            (Method::GET, "/admin/v1/audit", Action::AdminQueryAudit),
+            (
+                Method::POST,
+                "/admin/v1/lifecycle/run",
+                Action::AdminRunLifecycle,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/users/alice/revoke",
+                Action::AdminRevokeKeys,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/keys/AKIA/revoke",
+                Action::AdminRevokeKeys,
+            ),
+            (
+                Method::GET,
+                "/admin/v1/idps",
+                Action::AdminListIdentityProviders,
+            ),
+            (
+                Method::PUT,
+                "/admin/v1/idps/kc",
+                Action::AdminAddIdentityProvider,
+            ),
+            (
+                Method::DELETE,
+                "/admin/v1/idps/kc",
+                Action::AdminRemoveIdentityProvider,
+            ),
+            (
+                Method::GET,
+                "/admin/v1/svcaccts",
+                Action::AdminListServiceAccounts,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/svcaccts",
+                Action::AdminCreateServiceAccount,
+            ),
+            (
+                Method::DELETE,
+                "/admin/v1/svcaccts/AKIA",
+                Action::AdminDeleteServiceAccount,
+            ),
+        ];
+        for (method, path, action) in table {
+            assert_eq!(
+                routed(method.clone(), path),
+                Some(action),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_routes_have_no_action() {
+        for (method, path) in [
+            (Method::GET, "/admin/v1/"),
+            (Method::GET, "/admin/v1/nothing"),
+            (Method::PATCH, "/admin/v1/users"),
+            (Method::GET, "/admin/v1/users/alice"),
+            (Method::DELETE, "/admin/v1/users"),
+            (Method::POST, "/admin/v1/users/alice/enable/again"),
+            (Method::GET, "/admin/v1/policy/test"),
+            (Method::POST, "/admin/v1/policy/explain"),
+            (Method::DELETE, "/admin/v1/audit"),
+        ] {
+            assert_eq!(routed(method.clone(), path), None, "{method} {path}");
+        }
+    }
+
+    /// Segments are decoded once, after splitting: an encoded slash stays inside its segment
+    /// (a user cannot be smuggled into another route).
+    #[test]
+    fn segments_are_decoded_after_splitting() {
+        assert_eq!(
+            routed(Method::DELETE, "/admin/v1/users/a%2Fenable"),
+            Some(Action::AdminRemoveUser)
+        );
+        assert_eq!(
+            routed(Method::POST, "/admin/v1/users/a%2Fb/enable"),
+            Some(Action::AdminEnableUser)
+        );
+        assert_eq!(decode("caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_unix_seconds() {
+        assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000_000_000)
+        );
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("99999999999999999999"), None);
+        assert_eq!(
+            ns_to_rfc3339(1_700_000_000_000_000_000),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }
