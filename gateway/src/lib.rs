@@ -203,7 +203,7 @@ async fn open_and_build(
         &cfg.data,
         std::env::var("FSGATE_SSE_MASTER_KEY").ok().as_deref(),
     )?);
-    let mut builder = S3ServiceBuilder::new(s3::FsGate::new(store.clone(), gate.clone(), master));
+    let mut builder = S3ServiceBuilder::new(s3::S3Api::new(store.clone(), gate.clone(), master));
     builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     let oidc = Arc::new(identity::oidc::OidcVerifier::new());

@@ -37,17 +37,87 @@ const DEFAULT_DURATION: u64 = 3600;
 const MAX_POLICY: usize = 16 << 10;
 const NS: u64 = 1_000_000_000;
 
-/// An STS failure: HTTP status, AWS error code and message.
-#[derive(Debug)]
-pub struct StsError(pub StatusCode, pub &'static str, pub String);
+/// The STS error codes fsgate answers with, and the one table of their HTTP statuses (AWS
+/// STS's, from its API reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StsCode {
+    /// The caller's policies do not allow it.
+    AccessDenied,
+    /// The identity provider could not be reached (details in the log).
+    IDPCommunicationError,
+    /// fsgate failed (details in the log).
+    InternalFailure,
+    /// No such STS action.
+    InvalidAction,
+    /// The signing key is unknown or its owner disabled.
+    InvalidClientTokenId,
+    /// The web identity token was refused.
+    InvalidIdentityToken,
+    /// The session policy is not a policy fsgate takes.
+    MalformedPolicyDocument,
+    /// AssumeRole without a signature.
+    MissingAuthenticationToken,
+    /// A required parameter is missing.
+    MissingParameter,
+    /// The session policy is too large.
+    PackedPolicyTooLarge,
+    /// A parameter is out of range.
+    ValidationError,
+}
 
-impl StsError {
-    fn bad(code: &'static str, msg: impl Into<String>) -> Self {
-        Self(StatusCode::BAD_REQUEST, code, msg.into())
+impl StsCode {
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::AccessDenied | Self::InvalidClientTokenId | Self::MissingAuthenticationToken => {
+                StatusCode::FORBIDDEN
+            }
+            Self::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::IDPCommunicationError
+            | Self::InvalidAction
+            | Self::InvalidIdentityToken
+            | Self::MalformedPolicyDocument
+            | Self::MissingParameter
+            | Self::PackedPolicyTooLarge
+            | Self::ValidationError => StatusCode::BAD_REQUEST,
+        }
     }
 
-    fn denied(msg: impl Into<String>) -> Self {
-        Self(StatusCode::FORBIDDEN, "AccessDenied", msg.into())
+    /// The code as AWS spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "AccessDenied",
+            Self::IDPCommunicationError => "IDPCommunicationError",
+            Self::InternalFailure => "InternalFailure",
+            Self::InvalidAction => "InvalidAction",
+            Self::InvalidClientTokenId => "InvalidClientTokenId",
+            Self::InvalidIdentityToken => "InvalidIdentityToken",
+            Self::MalformedPolicyDocument => "MalformedPolicyDocument",
+            Self::MissingAuthenticationToken => "MissingAuthenticationToken",
+            Self::MissingParameter => "MissingParameter",
+            Self::PackedPolicyTooLarge => "PackedPolicyTooLarge",
+            Self::ValidationError => "ValidationError",
+        }
+    }
+}
+
+/// An STS failure: its code and a message for the client.
+#[derive(Debug)]
+pub struct StsError {
+    /// The code (and with it the status).
+    pub code: StsCode,
+    /// What the client is told.
+    pub message: String,
+}
+
+impl StsError {
+    fn new(code: StsCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -114,11 +184,11 @@ fn rfc3339(ns: u64) -> String {
 fn error_response(e: &StsError, request_id: &str) -> S3Response<Body> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
-        e.1,
-        xml_escape(&e.2),
+        e.code.as_str(),
+        xml_escape(&e.message),
         xml_escape(request_id)
     );
-    xml_response(e.0, body)
+    xml_response(e.code.status(), body)
 }
 
 fn xml_response(status: StatusCode, body: String) -> S3Response<Body> {
@@ -137,8 +207,8 @@ fn duration(params: &HashMap<String, String>) -> Result<u64, StsError> {
     };
     match d.parse::<u64>() {
         Ok(n) if (MIN_DURATION..=MAX_DURATION).contains(&n) => Ok(n),
-        _ => Err(StsError::bad(
-            "ValidationError",
+        _ => Err(StsError::new(
+            StsCode::ValidationError,
             format!(
                 "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value between {MIN_DURATION} and {MAX_DURATION}"
             ),
@@ -193,8 +263,8 @@ impl Sts {
             }
             "AssumeRoleWithWebIdentity" => self.with_web_identity(&rc, &params).await,
             "AssumeRoleWithLDAPIdentity" => self.with_ldap(&rc, &params).await,
-            other => Err(StsError::bad(
-                "InvalidAction",
+            other => Err(StsError::new(
+                StsCode::InvalidAction,
                 format!("Could not find operation {other} for version 2011-06-15"),
             )),
         };
@@ -213,19 +283,17 @@ impl Sts {
         params: &HashMap<String, String>,
     ) -> Result<String, StsError> {
         let Some(ak) = access_key else {
-            return Err(StsError(
-                StatusCode::FORBIDDEN,
-                "MissingAuthenticationToken",
-                "Request is missing Authentication Token".into(),
+            return Err(StsError::new(
+                StsCode::MissingAuthenticationToken,
+                "Request is missing Authentication Token",
             ));
         };
         let principal = self
             .gate
             .principal(Some(ak), method, headers, &rc.query)
             .map_err(|e| {
-                StsError(
-                    StatusCode::FORBIDDEN,
-                    "InvalidClientTokenId",
+                StsError::new(
+                    StsCode::InvalidClientTokenId,
                     e.message()
                         .unwrap_or("The security token included in the request is invalid")
                         .to_owned(),
@@ -234,17 +302,21 @@ impl Sts {
         rc.set_principal(&principal, ak);
         if ak != self.iam.root().access_key && self.iam.owner_of(ak).is_none() {
             self.decide(rc, &principal, Action::StsAssumeRole, false);
-            return Err(StsError::denied(
+            return Err(StsError::new(
+                StsCode::AccessDenied,
                 "Temporary credentials cannot assume a role; sign with a long-term key",
             ));
         }
         let duration = duration(params)?;
         let policy = self.session_policy(params)?;
         if !self.decide(rc, &principal, Action::StsAssumeRole, true) {
-            return Err(StsError::denied(format!(
-                "User: {} is not authorized to perform: sts:AssumeRole",
-                principal.display_name()
-            )));
+            return Err(StsError::new(
+                StsCode::AccessDenied,
+                format!(
+                    "User: {} is not authorized to perform: sts:AssumeRole",
+                    principal.display_name()
+                ),
+            ));
         }
         let session_name = params
             .get("RoleSessionName")
@@ -281,7 +353,9 @@ impl Sts {
         let token = params
             .get("WebIdentityToken")
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| StsError::bad("MissingParameter", "WebIdentityToken is required"))?;
+            .ok_or_else(|| {
+                StsError::new(StsCode::MissingParameter, "WebIdentityToken is required")
+            })?;
         let duration = duration(params)?;
         let policy = self.session_policy(params)?;
         let id = self
@@ -292,13 +366,10 @@ impl Sts {
                 tracing::info!(request_id = %rc.request_id, reason = %e, "web identity token refused");
                 match e {
                     crate::identity::oidc::TokenError::Refused(why) => {
-                        StsError(StatusCode::BAD_REQUEST, "InvalidIdentityToken", why)
+                        StsError::new(StsCode::InvalidIdentityToken, why)
                     }
                     // AWS: the provider could not be reached; the cause stays in the log.
-                    crate::identity::oidc::TokenError::ProviderUnavailable(_) => StsError(
-                        StatusCode::BAD_REQUEST,
-                        "IDPCommunicationError",
-                        "The request could not be fulfilled because the identity provider could not be reached.".into(),
+                    crate::identity::oidc::TokenError::ProviderUnavailable(_) => StsError::new(StsCode::IDPCommunicationError, "The request could not be fulfilled because the identity provider could not be reached.",
                     ),
                 }
             })?;
@@ -328,11 +399,11 @@ impl Sts {
         let user = params
             .get("LDAPUsername")
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| StsError::bad("MissingParameter", "LDAPUsername is required"))?;
+            .ok_or_else(|| StsError::new(StsCode::MissingParameter, "LDAPUsername is required"))?;
         let password = params
             .get("LDAPPassword")
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| StsError::bad("MissingParameter", "LDAPPassword is required"))?;
+            .ok_or_else(|| StsError::new(StsCode::MissingParameter, "LDAPPassword is required"))?;
         let duration = duration(params)?;
         let policy = self.session_policy(params)?;
         let id = crate::identity::ldap::authenticate(&self.iam.snapshot_now().providers, user, password)
@@ -340,7 +411,7 @@ impl Sts {
             .map_err(|e| {
                 tracing::info!(request_id = %rc.request_id, user = %user, reason = %e, "LDAP identity refused");
                 // The directory's own errors (connection, search) stay in the log.
-                StsError::denied("LDAP authentication failed: invalid user name or password, or the directory is unavailable")
+                StsError::new(StsCode::AccessDenied, "LDAP authentication failed: invalid user name or password, or the directory is unavailable")
             })?;
         let xml = self
             .federated(
@@ -372,7 +443,8 @@ impl Sts {
                 let p = Principal::user(id.user.clone(), Vec::new());
                 rc.set_principal(&p, "");
                 self.decide(rc, &p, action, false);
-                return Err(StsError::denied(
+                return Err(StsError::new(
+                    StsCode::AccessDenied,
                     crate::identity::signing::failure_error(f)
                         .message()
                         .unwrap_or("Access Denied")
@@ -382,11 +454,14 @@ impl Sts {
         };
         rc.set_principal(&principal, "");
         if !self.decide(rc, &principal, action, true) {
-            return Err(StsError::denied(format!(
-                "User: {} is not authorized to perform: {}",
-                id.user,
-                action.cedar_name()
-            )));
+            return Err(StsError::new(
+                StsCode::AccessDenied,
+                format!(
+                    "User: {} is not authorized to perform: {}",
+                    id.user,
+                    action.cedar_name()
+                ),
+            ));
         }
         let rec = self.new_session(id.user, id.groups, id.tags, policy, id.source, duration);
         self.store_session(&rec).await?;
@@ -427,20 +502,20 @@ impl Sts {
             return Ok(None);
         };
         if text.len() > MAX_POLICY {
-            return Err(StsError::bad(
-                "PackedPolicyTooLarge",
+            return Err(StsError::new(
+                StsCode::PackedPolicyTooLarge,
                 format!("the session policy is over {MAX_POLICY} bytes"),
             ));
         }
         if text.trim_start().starts_with('{') {
-            return Err(StsError::bad(
-                "MalformedPolicyDocument",
+            return Err(StsError::new(
+                StsCode::MalformedPolicyDocument,
                 "fsgate session policies are Cedar text (permit/forbid), not IAM JSON",
             ));
         }
         self.iam
             .check_limit(text)
-            .map_err(|e| StsError::bad("MalformedPolicyDocument", e.to_string()))?;
+            .map_err(|e| StsError::new(StsCode::MalformedPolicyDocument, e.to_string()))?;
         Ok(Some(text.clone()))
     }
 
@@ -480,18 +555,16 @@ impl Sts {
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "storing an STS session failed");
-                Err(StsError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalFailure",
-                    "could not store the session".into(),
+                Err(StsError::new(
+                    StsCode::InternalFailure,
+                    "could not store the session",
                 ))
             }
             Err(e) => {
                 tracing::error!(error = %e, "storing an STS session panicked");
-                Err(StsError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalFailure",
-                    "could not store the session".into(),
+                Err(StsError::new(
+                    StsCode::InternalFailure,
+                    "could not store the session",
                 ))
             }
         }
@@ -572,17 +645,13 @@ mod tests {
         );
         for bad in ["899", "-1", "abc", "", &(MAX_DURATION + 1).to_string()] {
             let e = duration(&with(bad)).unwrap_err();
-            assert_eq!(
-                (e.0, e.1),
-                (StatusCode::BAD_REQUEST, "ValidationError"),
-                "{bad}"
-            );
+            assert_eq!(e.code, StsCode::ValidationError, "{bad}");
         }
     }
 
     #[test]
     fn errors_are_the_sts_document_with_escaped_text() {
-        let e = StsError::bad("InvalidAction", "no <such> & \"thing\"");
+        let e = StsError::new(StsCode::InvalidAction, "no <such> & \"thing\"");
         let resp = error_response(&e, "req-1");
         assert_eq!(resp.status, Some(StatusCode::BAD_REQUEST));
         assert_eq!(xml_escape("a<b>&'\""), "a&lt;b&gt;&amp;&apos;&quot;");

@@ -13,7 +13,7 @@ use fsgate_policy::Action;
 use fsgate_store::audit::AuditFilter;
 use fsgate_store::now_ns;
 
-use super::{AdminApi, Reply, err, ns_to_rfc3339, parse_time, query_map, store_err};
+use super::{AdminApi, AdminError, Reply, err, ns_to_rfc3339, parse_time, query_map, store_err};
 use crate::context::RequestCtx;
 
 impl AdminApi {
@@ -35,11 +35,7 @@ impl AdminApi {
                     match v.get("now").and_then(Value::as_str) {
                         None => now_ns(),
                         Some(t) => parse_time(t).ok_or_else(|| {
-                            err(
-                                StatusCode::BAD_REQUEST,
-                                "InvalidArgument",
-                                "now: RFC 3339 or Unix seconds",
-                            )
+                            err(AdminError::InvalidArgument, "now: RFC 3339 or Unix seconds")
                         })?,
                     }
                 };
@@ -69,8 +65,7 @@ impl AdminApi {
                         "since" => {
                             f.since_ns = Some(parse_time(&v).ok_or_else(|| {
                                 err(
-                                    StatusCode::BAD_REQUEST,
-                                    "InvalidArgument",
+                                    AdminError::InvalidArgument,
                                     "since: RFC 3339 or Unix seconds",
                                 )
                             })?)
@@ -78,20 +73,15 @@ impl AdminApi {
                         "until" => {
                             f.until_ns = Some(parse_time(&v).ok_or_else(|| {
                                 err(
-                                    StatusCode::BAD_REQUEST,
-                                    "InvalidArgument",
+                                    AdminError::InvalidArgument,
                                     "until: RFC 3339 or Unix seconds",
                                 )
                             })?)
                         }
                         "limit" => {
-                            f.limit = v.parse().map_err(|_| {
-                                err(
-                                    StatusCode::BAD_REQUEST,
-                                    "InvalidArgument",
-                                    "limit: a number",
-                                )
-                            })?
+                            f.limit = v
+                                .parse()
+                                .map_err(|_| err(AdminError::InvalidArgument, "limit: a number"))?
                         }
                         _ => {}
                     }

@@ -8,7 +8,7 @@ use fsgate_policy::{Action, Changes, Resource};
 
 use fsgate_store::model::AttachTarget;
 
-use super::{AdminApi, Reply, err, store_err};
+use super::{AdminApi, AdminError, Reply, err, store_err};
 use crate::access::AccessFacts;
 use crate::context::RequestCtx;
 
@@ -22,13 +22,8 @@ impl AdminApi {
     ) -> Result<Reply, Reply> {
         let field = |k: &str| req.get(k).and_then(Value::as_str).map(str::to_owned);
         if what == "validate" {
-            let text = field("cedar").ok_or_else(|| {
-                err(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidArgument",
-                    "cedar: the policy text",
-                )
-            })?;
+            let text = field("cedar")
+                .ok_or_else(|| err(AdminError::InvalidArgument, "cedar: the policy text"))?;
             let candidate = Changes {
                 grants: vec![fsgate_policy::Grant {
                     id: "validate".into(),
@@ -40,29 +35,15 @@ impl AdminApi {
             let iam = self.iam.clone();
             return match tokio::task::spawn_blocking(move || iam.check_policies(&candidate)).await {
                 Ok(Ok(())) => Ok(Reply(StatusCode::OK, json!({"valid": true}))),
-                Ok(Err(p)) => Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "MalformedPolicy",
-                    p.to_string(),
-                )),
-                Err(_) => Err(err(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "validation failed",
-                )),
+                Ok(Err(p)) => Err(err(AdminError::MalformedPolicy, p.to_string())),
+                Err(_) => Err(err(AdminError::InternalError, "validation failed")),
             };
         }
-        let action_name = field("action").ok_or_else(|| {
-            err(
-                StatusCode::BAD_REQUEST,
-                "InvalidArgument",
-                "action: e.g. s3:GetObject",
-            )
-        })?;
+        let action_name = field("action")
+            .ok_or_else(|| err(AdminError::InvalidArgument, "action: e.g. s3:GetObject"))?;
         let action = Action::from_cedar_name(&action_name).ok_or_else(|| {
             err(
-                StatusCode::BAD_REQUEST,
-                "InvalidArgument",
+                AdminError::InvalidArgument,
                 format!("unknown action {action_name}"),
             )
         })?;
@@ -74,22 +55,14 @@ impl AdminApi {
                     key: k.into(),
                 },
                 _ => {
-                    return Err(err(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidArgument",
-                        "resource: bucket/key",
-                    ));
+                    return Err(err(AdminError::InvalidArgument, "resource: bucket/key"));
                 }
             },
             fsgate_policy::ResourceKind::Bucket if !resource_text.is_empty() => {
                 Resource::Bucket(resource_text.trim_end_matches('/').to_owned())
             }
             fsgate_policy::ResourceKind::Bucket => {
-                return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidArgument",
-                    "resource: a bucket",
-                ));
+                return Err(err(AdminError::InvalidArgument, "resource: a bucket"));
             }
             fsgate_policy::ResourceKind::Service => Resource::Service,
             fsgate_policy::ResourceKind::User => Resource::User(resource_text.clone()),
@@ -98,8 +71,7 @@ impl AdminApi {
         let ip = ctx.get("ip").and_then(Value::as_str).unwrap_or("127.0.0.1");
         let source_ip = ip.parse().map_err(|_| {
             err(
-                StatusCode::BAD_REQUEST,
-                "InvalidArgument",
+                AdminError::InvalidArgument,
                 format!("context ip {ip} is not an address"),
             )
         })?;
@@ -125,18 +97,14 @@ impl AdminApi {
         if what == "test" {
             let name = field("principal").ok_or_else(|| {
                 err(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidArgument",
+                    AdminError::InvalidArgument,
                     "principal: a user, root or anonymous",
                 )
             })?;
-            let p = self.iam.principal_named(&name).ok_or_else(|| {
-                err(
-                    StatusCode::NOT_FOUND,
-                    "NotFound",
-                    format!("user {name} not found"),
-                )
-            })?;
+            let p = self
+                .iam
+                .principal_named(&name)
+                .ok_or_else(|| err(AdminError::NotFound, format!("user {name} not found")))?;
             let d = decide(&p);
             let mut policies = d.policies.clone();
             if policies.is_empty() && !d.allowed {

@@ -20,7 +20,7 @@ use fsgate_policy::{Action, Resource};
 use fsgate_store::model::{IdentityProvider, LdapProvider, OidcProvider, ServiceAccountRecord};
 use fsgate_store::now_ns;
 
-use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err};
+use super::{AdminApi, AdminError, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err};
 use crate::context::RequestCtx;
 use crate::identity::iam::valid_name;
 
@@ -72,8 +72,7 @@ fn provider_of(name: &str, body: &Bytes) -> Result<IdentityProvider, Reply> {
     for (k, d) in defaults {
         obj.entry(k).or_insert(d);
     }
-    let malformed =
-        |e: serde_json::Error| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string());
+    let malformed = |e: serde_json::Error| err(AdminError::MalformedJSON, e.to_string());
     let p = if kind == "oidc" {
         let o: OidcProvider = serde_json::from_value(v).map_err(malformed)?;
         if !(o.issuer.starts_with("https://") || o.issuer.starts_with("http://")) {
@@ -97,12 +96,11 @@ fn provider_of(name: &str, body: &Bytes) -> Result<IdentityProvider, Reply> {
 }
 
 fn bad(msg: impl Into<String>) -> Reply {
-    err(StatusCode::BAD_REQUEST, "InvalidArgument", msg)
+    err(AdminError::InvalidArgument, msg)
 }
 
 fn json_of<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Reply> {
-    serde_json::from_slice(body)
-        .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))
+    serde_json::from_slice(body).map_err(|e| err(AdminError::MalformedJSON, e.to_string()))
 }
 
 fn provider_json(p: &IdentityProvider) -> Value {
@@ -159,9 +157,9 @@ impl AdminApi {
                     return Err(bad("user: the owner (root has no service accounts)"));
                 }
                 if let Some(p) = &req.policy {
-                    self.iam.check_limit(p).map_err(|e| {
-                        err(StatusCode::BAD_REQUEST, "MalformedPolicy", e.to_string())
-                    })?;
+                    self.iam
+                        .check_limit(p)
+                        .map_err(|e| err(AdminError::MalformedPolicy, e.to_string()))?;
                 }
                 if req.description.len() > 256 {
                     return Err(bad("description: at most 256 bytes"));
@@ -194,8 +192,7 @@ impl AdminApi {
                     .any(|sa| sa.access_key == ak);
                 if !is_svc {
                     return Err(err(
-                        StatusCode::NOT_FOUND,
-                        "NotFound",
+                        AdminError::NotFound,
                         format!("service account {ak} not found"),
                     ));
                 }
@@ -214,8 +211,7 @@ impl AdminApi {
                 if per_key {
                     if self.iam.owner_of(&name).is_none() {
                         return Err(err(
-                            StatusCode::NOT_FOUND,
-                            "NotFound",
+                            AdminError::NotFound,
                             format!("access key {name} not found"),
                         ));
                     }

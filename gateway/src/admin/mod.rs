@@ -48,25 +48,72 @@ pub struct AdminApi {
 /// An admin outcome: status and JSON body.
 struct Reply(StatusCode, Value);
 
-fn err(status: StatusCode, code: &str, msg: impl Into<String>) -> Reply {
-    Reply(status, json!({"code": code, "message": msg.into()}))
+/// The admin API's error codes, and the one table of their HTTP statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AdminError {
+    /// A parameter or field is missing or out of range.
+    InvalidArgument,
+    /// A user or group name is not one fsgate accepts.
+    InvalidName,
+    /// The body is not the JSON the route takes.
+    MalformedJSON,
+    /// A Cedar policy does not parse or validate.
+    MalformedPolicy,
+    /// What the path names does not exist.
+    NotFound,
+    /// What the request creates exists already.
+    AlreadyExists,
+    /// No route has this method and path.
+    NoSuchRoute,
+    /// The caller's policies do not allow the action.
+    AccessDenied,
+    /// fsgate failed; the cause is in its log.
+    InternalError,
+}
+
+impl AdminError {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidArgument
+            | Self::InvalidName
+            | Self::MalformedJSON
+            | Self::MalformedPolicy => StatusCode::BAD_REQUEST,
+            Self::NotFound | Self::NoSuchRoute => StatusCode::NOT_FOUND,
+            Self::AlreadyExists => StatusCode::CONFLICT,
+            Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "InvalidArgument",
+            Self::InvalidName => "InvalidName",
+            Self::MalformedJSON => "MalformedJSON",
+            Self::MalformedPolicy => "MalformedPolicy",
+            Self::NotFound => "NotFound",
+            Self::AlreadyExists => "AlreadyExists",
+            Self::NoSuchRoute => "NoSuchRoute",
+            Self::AccessDenied => "AccessDenied",
+            Self::InternalError => "InternalError",
+        }
+    }
+}
+
+/// An error reply: the code's status, and `{"code", "message"}`.
+fn err(e: AdminError, msg: impl Into<String>) -> Reply {
+    Reply(e.status(), json!({"code": e.code(), "message": msg.into()}))
 }
 
 fn store_err(e: StoreError, rc: &RequestCtx) -> Reply {
     match e {
-        StoreError::NotFound(w) => err(StatusCode::NOT_FOUND, "NotFound", format!("{w} not found")),
-        StoreError::AlreadyExists(w) => err(
-            StatusCode::CONFLICT,
-            "AlreadyExists",
-            format!("{w} already exists"),
-        ),
+        StoreError::NotFound(w) => err(AdminError::NotFound, format!("{w} not found")),
+        StoreError::AlreadyExists(w) => {
+            err(AdminError::AlreadyExists, format!("{w} already exists"))
+        }
         other => {
             tracing::error!(request_id = %rc.request_id, error = %other, "admin store error");
-            err(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "internal error",
-            )
+            err(AdminError::InternalError, "internal error")
         }
     }
 }
@@ -149,8 +196,7 @@ fn seg(segs: &[&str], i: usize) -> String {
 
 /// The request body as JSON.
 fn json_body(body: &Bytes) -> Result<Value, Reply> {
-    serde_json::from_slice(body)
-        .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))
+    serde_json::from_slice(body).map_err(|e| err(AdminError::MalformedJSON, e.to_string()))
 }
 
 impl AdminApi {
@@ -201,17 +247,9 @@ impl AdminApi {
         let (s, iam) = (self.store.clone(), self.iam.clone());
         match tokio::task::spawn_blocking(move || iam.change_policies(&s, &changes, write)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(IamError::Policy(p))) => Err(err(
-                StatusCode::BAD_REQUEST,
-                "MalformedPolicy",
-                p.to_string(),
-            )),
+            Ok(Err(IamError::Policy(p))) => Err(err(AdminError::MalformedPolicy, p.to_string())),
             Ok(Err(IamError::Store(e))) => Err(store_err(e, rc)),
-            Err(_) => Err(err(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "policy change failed",
-            )),
+            Err(_) => Err(err(AdminError::InternalError, "policy change failed")),
         }
     }
 
@@ -230,19 +268,11 @@ impl AdminApi {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::error!(request_id = %rc.request_id, error = %e, "IAM reload failed");
-                Err(err(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "IAM reload failed",
-                ))
+                Err(err(AdminError::InternalError, "IAM reload failed"))
             }
             Err(e) => {
                 tracing::error!(request_id = %rc.request_id, error = %e, "IAM reload panicked");
-                Err(err(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "IAM reload failed",
-                ))
+                Err(err(AdminError::InternalError, "IAM reload failed"))
             }
         }
     }
@@ -264,8 +294,7 @@ impl AdminApi {
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let Some(action) = route(method, &segs) else {
             return err(
-                StatusCode::NOT_FOUND,
-                "NoSuchRoute",
+                AdminError::NoSuchRoute,
                 format!("no admin route {method} {}", uri.path()),
             );
         };
@@ -301,7 +330,7 @@ impl AdminApi {
             AccessFacts::default(),
         );
         if !d.allowed {
-            return err(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
+            return err(AdminError::AccessDenied, "Access Denied");
         }
         match self.run(rc, action, &segs, uri, body, &resource).await {
             Ok(r) | Err(r) => r,
@@ -329,11 +358,7 @@ impl AdminApi {
         if let Some(r) = self.run_audit(rc, action, uri, &body).await? {
             return Ok(r);
         }
-        Err(err(
-            StatusCode::NOT_FOUND,
-            "NoSuchRoute",
-            "no such admin route",
-        ))
+        Err(err(AdminError::NoSuchRoute, "no such admin route"))
     }
 }
 

@@ -17,7 +17,7 @@ use fsgate_policy::{Action, Changes};
 use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment};
 use fsgate_store::now_ns;
 
-use super::{AdminApi, Reply, err, ns_to_rfc3339, store_err};
+use super::{AdminApi, AdminError, Reply, err, ns_to_rfc3339, store_err};
 use crate::context::RequestCtx;
 use crate::identity::iam::{grant_of, valid_name};
 
@@ -59,7 +59,7 @@ impl AdminApi {
             }
             Action::AdminAttachPolicy => {
                 let req: NewAttachment = serde_json::from_value(parse(body)?)
-                    .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))?;
+                    .map_err(|e| err(AdminError::MalformedJSON, e.to_string()))?;
                 let mut att = self.attachment_of(req)?;
                 let replacing = segs.len() == 2;
                 if replacing {
@@ -72,8 +72,7 @@ impl AdminApi {
                         .any(|a| a.id == id);
                     if !exists {
                         return Err(err(
-                            StatusCode::NOT_FOUND,
-                            "NotFound",
+                            AdminError::NotFound,
                             format!("attachment {id} not found"),
                         ));
                     }
@@ -116,8 +115,7 @@ impl AdminApi {
             (None, Some(g)) if valid_name(&g) => AttachTarget::Group(g),
             _ => {
                 return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidArgument",
+                    AdminError::InvalidArgument,
                     "give exactly one valid user or group",
                 ));
             }
@@ -125,11 +123,7 @@ impl AdminApi {
         let policy = match (req.role, req.cedar) {
             (Some(role), None) => {
                 if req.prefix.is_some() && req.bucket.is_none() {
-                    return Err(err(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidArgument",
-                        "a prefix needs a bucket",
-                    ));
+                    return Err(err(AdminError::InvalidArgument, "a prefix needs a bucket"));
                 }
                 AttachedPolicy::Role {
                     role,
@@ -140,8 +134,7 @@ impl AdminApi {
             (None, Some(text)) => AttachedPolicy::Cedar { text },
             _ => {
                 return Err(err(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidArgument",
+                    AdminError::InvalidArgument,
                     "give exactly one of role or cedar",
                 ));
             }

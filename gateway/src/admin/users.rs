@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use fsgate_policy::Action;
 
-use super::{AdminApi, Reply, err, new_key_pair, ns_to_rfc3339, store_err};
+use super::{AdminApi, AdminError, Reply, err, new_key_pair, ns_to_rfc3339, store_err};
 use crate::context::RequestCtx;
 use crate::identity::iam::valid_name;
 
@@ -50,11 +50,10 @@ impl AdminApi {
             }
             Action::AdminAddUser => {
                 let req: NewUser = serde_json::from_value(parse(body)?)
-                    .map_err(|e| err(StatusCode::BAD_REQUEST, "MalformedJSON", e.to_string()))?;
+                    .map_err(|e| err(AdminError::MalformedJSON, e.to_string()))?;
                 if !valid_name(&req.name) || req.name == self.iam.root().access_key {
                     return Err(err(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidName",
+                        AdminError::InvalidName,
                         "user names are 1-64 of A-Z a-z 0-9 . _ @ + = , -",
                     ));
                 }
@@ -136,11 +135,7 @@ impl AdminApi {
                 let add = action == Action::AdminAddGroupMember;
                 let (group, user) = (seg(1), seg(3));
                 if !valid_name(&group) {
-                    return Err(err(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidName",
-                        "invalid group name",
-                    ));
+                    return Err(err(AdminError::InvalidName, "invalid group name"));
                 }
                 let g = group.clone();
                 self.blocking(move |s| {

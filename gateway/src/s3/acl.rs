@@ -6,7 +6,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::bucket::owner;
-use super::{FsGate, ctx};
+use super::{S3Api, ctx};
 
 /// The one grant every bucket and object has: the owner's full control.
 fn owner_grants() -> Grants {
@@ -67,7 +67,7 @@ fn check_private_acl(
     Ok(())
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_get_bucket_acl(
         &self,
         req: S3Request<GetBucketAclInput>,

@@ -9,7 +9,7 @@ use fsgate_store::buckets::is_valid_bucket_name;
 use crate::access::{AccessFacts, request_state};
 
 use super::object_get::timestamp;
-use super::{FsGate, ctx};
+use super::{S3Api, ctx};
 
 use crate::identity::ACCOUNT_ID;
 
@@ -21,7 +21,7 @@ pub fn owner() -> Owner {
     }
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,

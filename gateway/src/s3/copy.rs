@@ -11,7 +11,7 @@ use fsgate_store::objects::{NewObject, WriteCondition};
 
 use super::object_get::{Conditions, check_conditions, timestamp};
 use super::object_put::object_headers;
-use super::{FsGate, body, check_key, checksum};
+use super::{S3Api, body, check_key, checksum};
 
 /// Owned copy-source conditions, checked against the source under the store's locks.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +73,7 @@ pub fn source_of(src: &CopySource) -> S3Result<(String, String, Option<String>)>
     }
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_copy_object(
         &self,
         req: S3Request<CopyObjectInput>,

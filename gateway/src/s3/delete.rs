@@ -6,9 +6,9 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::access::{AccessFacts, request_state, versioned_action};
 
-use super::FsGate;
+use super::S3Api;
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_delete_object(
         &self,
         req: S3Request<DeleteObjectInput>,

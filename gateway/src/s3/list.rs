@@ -13,7 +13,7 @@ use fsgate_store::versions::{VersionListEntry, VersionQuery};
 
 use super::bucket::owner;
 use super::object_get::timestamp;
-use super::{FsGate, ctx};
+use super::{S3Api, ctx};
 
 /// What S3 leaves unescaped in `encoding-type=url` output.
 const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -96,7 +96,7 @@ struct PageRequest {
     max: usize,
 }
 
-impl FsGate {
+impl S3Api {
     async fn page(&self, rc: &crate::context::RequestCtx, p: PageRequest) -> S3Result<ListPage> {
         self.run(rc, move |s| {
             s.list_objects(
@@ -219,7 +219,7 @@ impl FsGate {
     }
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,

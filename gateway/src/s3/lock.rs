@@ -18,7 +18,7 @@ use crate::access::request_state;
 use crate::s3::sse::{DataKey, SseRequest};
 
 use super::object_get::timestamp;
-use super::{FsGate, ctx, tagging};
+use super::{S3Api, ctx, tagging};
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
@@ -97,7 +97,7 @@ pub struct WriteExtras<'a> {
     pub sse: SseRequest,
 }
 
-impl FsGate {
+impl S3Api {
     /// Checks that the bucket exists and works out the new version's tags, lock state and
     /// encryption: explicit lock headers (only in a bucket with Object Lock), else the
     /// bucket's default retention; the requested encryption, else the bucket's default. Returns

@@ -52,15 +52,16 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Smallest part (but the last) of a multipart upload.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
-/// The S3 service.
+/// The S3 API: every S3 operation fsgate implements (s3s's `S3` trait), over the store, each
+/// decided through `Gate`.
 #[derive(Debug, Clone)]
-pub struct FsGate {
+pub struct S3Api {
     store: Arc<Store>,
     gate: Gate,
     master: Arc<crate::s3::sse::MasterKey>,
 }
 
-impl FsGate {
+impl S3Api {
     /// A service over `store`, deciding per-key accesses with `gate`.
     #[must_use]
     pub fn new(store: Arc<Store>, gate: Gate, master: Arc<crate::s3::sse::MasterKey>) -> Self {
@@ -87,7 +88,7 @@ impl FsGate {
     }
 }
 
-impl FsGate {
+impl S3Api {
     /// The data key to read a stored version with, opened with what the request supplies
     /// (`customer_*`: the SSE-C headers naming the key); `None` for a plain version.
     fn read_key(
@@ -195,7 +196,7 @@ fn delete_marker_error(m: &fsgate_store::model::ObjectManifest, named: bool) -> 
 macro_rules! s3_operations {
     ($($op:ident($input:ident) -> $output:ident: $family:ident::$handler:ident;)*) => {
         #[async_trait::async_trait]
-        impl S3 for FsGate {
+        impl S3 for S3Api {
             $(
                 async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
                     self.$handler(req).await

@@ -10,9 +10,9 @@ use fsgate_store::StoreError;
 use super::copy::{SourceConditions, source_of};
 use super::object_get::timestamp;
 use super::object_put::object_headers;
-use super::{FsGate, MIN_PART_SIZE, body, check_key, checksum, ctx};
+use super::{MIN_PART_SIZE, S3Api, body, check_key, checksum, ctx};
 
-impl FsGate {
+impl S3Api {
     /// The encryptor for part `n` of an encrypted upload (SSE-C uploads need the customer
     /// key again on every part, as in AWS).
     fn part_encryptor(
@@ -64,7 +64,7 @@ fn copy_range(range: Option<&String>, size: u64) -> S3Result<(u64, u64)> {
     Ok((first, last + 1))
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,

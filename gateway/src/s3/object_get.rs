@@ -7,7 +7,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use fsgate_policy::{Action, Resource};
 use fsgate_store::model::ObjectManifest;
 
-use super::{FsGate, body, checksum, ctx};
+use super::{S3Api, body, checksum, ctx};
 
 /// Converts store nanoseconds into an S3 timestamp.
 pub fn timestamp(ns: u64) -> Timestamp {
@@ -146,7 +146,7 @@ fn want_checksums(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case("ENABLED"))
 }
 
-impl FsGate {
+impl S3Api {
     async fn manifest(
         &self,
         rc: &crate::context::RequestCtx,
@@ -456,7 +456,7 @@ macro_rules! object_read {
 }
 object_read!(GetObjectInput, HeadObjectInput);
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_get_object_attributes(
         &self,
         req: S3Request<GetObjectAttributesInput>,

@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use fsgate_store::model::ObjectHeaders;
 use fsgate_store::objects::{INLINE_MAX, NewObject};
 
-use super::{FsGate, body, check_key, checksum, ctx};
+use super::{S3Api, body, check_key, checksum, ctx};
 
 /// Formats a timestamp as an HTTP date (for `Expires`).
 pub fn http_date(t: &Timestamp) -> Option<String> {
@@ -44,7 +44,7 @@ pub fn object_headers(
     }
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_put_object(
         &self,
         req: S3Request<PutObjectInput>,

@@ -11,7 +11,7 @@ use fsgate_store::StoreError;
 
 use crate::identity::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR, IamError};
 
-use super::{FsGate, ctx};
+use super::{S3Api, ctx};
 
 /// Largest bucket policy (AWS: 20 KB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -27,7 +27,7 @@ fn no_policy() -> S3Error {
     )
 }
 
-impl FsGate {
+impl S3Api {
     /// Puts a bucket's new policy (or its removal, `None`) in force together with `write`, the
     /// store change: a policy that does not validate is MalformedPolicy and nothing changes.
     pub(super) async fn change_bucket_policy(

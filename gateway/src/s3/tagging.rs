@@ -7,7 +7,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use fsgate_store::objects::shown_version_id;
 
-use super::{FsGate, ctx};
+use super::{S3Api, ctx};
 
 /// Most tags on one object (AWS).
 pub const MAX_OBJECT_TAGS: usize = 10;
@@ -97,7 +97,7 @@ fn decode(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
         .map_err(|e| S3Error::with_message(S3ErrorCode::InternalError, e.to_string()))
 }
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_put_object_tagging(
         &self,
         req: S3Request<PutObjectTaggingInput>,

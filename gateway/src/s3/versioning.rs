@@ -6,9 +6,9 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use fsgate_store::model::Versioning;
 
-use super::{FsGate, ctx};
+use super::{S3Api, ctx};
 
-impl FsGate {
+impl S3Api {
     pub(super) async fn do_get_bucket_versioning(
         &self,
         req: S3Request<GetBucketVersioningInput>,

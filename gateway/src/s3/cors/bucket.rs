@@ -5,7 +5,7 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::{CorsRule, validate};
-use crate::s3::{FsGate, ctx};
+use crate::s3::{S3Api, ctx};
 
 /// The name of the bucket document holding the rules.
 pub const DOC: &str = "cors";
@@ -14,7 +14,7 @@ fn internal(e: &serde_json::Error) -> S3Error {
     S3Error::with_message(S3ErrorCode::InternalError, e.to_string())
 }
 
-impl FsGate {
+impl S3Api {
     pub(in crate::s3) async fn do_put_bucket_cors(
         &self,
         req: S3Request<PutBucketCorsInput>,

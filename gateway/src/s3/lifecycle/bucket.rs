@@ -5,7 +5,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::{DOC, Rule, validate};
 use crate::s3::object_get::timestamp;
-use crate::s3::{FsGate, ctx, tagging};
+use crate::s3::{S3Api, ctx, tagging};
 
 fn bad(msg: impl Into<String>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidArgument, msg.into())
@@ -149,7 +149,7 @@ fn internal(e: &serde_json::Error) -> S3Error {
     S3Error::with_message(S3ErrorCode::InternalError, e.to_string())
 }
 
-impl FsGate {
+impl S3Api {
     pub(in crate::s3) async fn do_put_bucket_lifecycle_configuration(
         &self,
         req: S3Request<PutBucketLifecycleConfigurationInput>,

@@ -4,12 +4,12 @@
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
-use crate::s3::{FsGate, ctx};
+use crate::s3::{S3Api, ctx};
 
 /// The bucket document whose presence turns default SSE-S3 on.
 pub const DOC: &str = "encryption";
 
-impl FsGate {
+impl S3Api {
     pub(in crate::s3) async fn do_put_bucket_encryption(
         &self,
         req: S3Request<PutBucketEncryptionInput>,
