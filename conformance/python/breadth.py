@@ -140,6 +140,63 @@ def conditional_writes():
 
 
 @test
+def conditional_deletes():
+    """If-Match, x-amz-if-match-last-modified-time and x-amz-if-match-size on DeleteObject and
+    per key in DeleteObjects: a mismatch is 412 PreconditionFailed and deletes nothing; a
+    missing object passes (204), as AWS documents."""
+    b = bucket()
+    r = s3.put_object(Bucket=b, Key="k", Body=b"12345")
+    head = s3.head_object(Bucket=b, Key="k")
+    when, etag = head["LastModified"], r["ETag"]
+    other = when - datetime.timedelta(seconds=5)
+    for kw in ({"IfMatch": '"0123"'}, {"IfMatchSize": 4}, {"IfMatchLastModifiedTime": other},
+               {"IfMatch": etag, "IfMatchSize": 6}, {"IfMatch": "*", "IfMatchLastModifiedTime": other}):
+        e = expect("PreconditionFailed", s3.delete_object, Bucket=b, Key="k", **kw)
+        assert status_of(e) == 412, kw
+        assert s3.get_object(Bucket=b, Key="k")["Body"].read() == b"12345", kw
+    s3.delete_object(Bucket=b, Key="k", IfMatch=etag, IfMatchSize=5, IfMatchLastModifiedTime=when)
+    expect("NoSuchKey", s3.get_object, Bucket=b, Key="k")
+    # Nothing there: the conditions pass, as an unconditional delete would.
+    r = s3.delete_object(Bucket=b, Key="k", IfMatch='"0123"')
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 204
+    # A negative size is not a size.
+    expect("InvalidArgument", s3.delete_object, Bucket=b, Key="k", IfMatchSize=-1)
+
+    # Versioned: the current object decides whether a marker is made; a version id names the
+    # version whose conditions are checked.
+    v = bucket()
+    s3.put_bucket_versioning(Bucket=v, VersioningConfiguration={"Status": "Enabled"})
+    one = s3.put_object(Bucket=v, Key="k", Body=b"one")
+    two = s3.put_object(Bucket=v, Key="k", Body=b"two!")
+    expect("PreconditionFailed", s3.delete_object, Bucket=v, Key="k", IfMatch=one["ETag"])
+    assert "DeleteMarker" not in s3.head_object(Bucket=v, Key="k")
+    expect("PreconditionFailed", s3.delete_object, Bucket=v, Key="k", VersionId=one["VersionId"], IfMatchSize=4)
+    s3.delete_object(Bucket=v, Key="k", VersionId=one["VersionId"], IfMatchSize=3, IfMatch=one["ETag"])
+    ids = [x["VersionId"] for x in s3.list_object_versions(Bucket=v)["Versions"]]
+    assert ids == [two["VersionId"]], ids
+    d = s3.delete_object(Bucket=v, Key="k", IfMatch=two["ETag"])
+    assert d["DeleteMarker"] is True
+
+    # DeleteObjects: each key's conditions, failures reported per key, the rest deleted.
+    m = bucket()
+    a = s3.put_object(Bucket=m, Key="a", Body=b"a")
+    s3.put_object(Bucket=m, Key="b", Body=b"bb")
+    s3.put_object(Bucket=m, Key="c", Body=b"ccc")
+    out = s3.delete_objects(Bucket=m, Delete={"Objects": [
+        {"Key": "a", "ETag": a["ETag"]},
+        {"Key": "b", "ETag": '"0123"'},
+        {"Key": "c", "Size": 2},
+        {"Key": "gone", "ETag": '"0123"'},
+    ]})
+    deleted = sorted(x["Key"] for x in out.get("Deleted", []))
+    errors = sorted((x["Key"], x["Code"]) for x in out.get("Errors", []))
+    assert deleted == ["a", "gone"], out
+    assert errors == [("b", "PreconditionFailed"), ("c", "PreconditionFailed")], out
+    left = sorted(x["Key"] for x in s3.list_objects_v2(Bucket=m).get("Contents", []))
+    assert left == ["b", "c"], left
+
+
+@test
 def tagging():
     b = bucket()
     s3.put_object(Bucket=b, Key="k", Body=b"x", Tagging="class=secret&team=a%20b")

@@ -20,6 +20,11 @@ fn conditional_writes() {
 }
 
 #[test]
+fn conditional_deletes() {
+    group(&["conditional_deletes"]);
+}
+
+#[test]
 fn tagging() {
     group(&["tagging"]);
 }

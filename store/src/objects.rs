@@ -82,6 +82,48 @@ pub fn etag_list_matches(list: &str, etag: &str) -> bool {
     })
 }
 
+/// Conditions on what a delete removes (`If-Match`, `x-amz-if-match-last-modified-time`,
+/// `x-amz-if-match-size`): the version named, or the current object when none is (the one a
+/// delete marker would hide). Checked under the key's lock with the delete. A version that
+/// does not exist (or is a delete marker) passes: the delete answers as an unconditional one
+/// would, as AWS documents ("if the object doesn't exist, 204").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteCondition {
+    /// `If-Match`: the ETag (or a list, or `*`).
+    pub etag: Option<String>,
+    /// The last-modified time, in whole seconds since the epoch (HTTP dates have no finer
+    /// unit).
+    pub last_modified_secs: Option<i64>,
+    /// The size in bytes.
+    pub size: Option<u64>,
+}
+
+impl DeleteCondition {
+    /// True when the delete has no condition.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    fn check(&self, target: Option<&ObjectManifest>) -> StoreResult<()> {
+        let Some(m) = target.filter(|m| !m.delete_marker) else {
+            return Ok(());
+        };
+        let secs = i64::try_from(m.modified_ns / 1_000_000_000).unwrap_or(i64::MAX);
+        let holds = self
+            .etag
+            .as_deref()
+            .is_none_or(|e| etag_list_matches(e, &m.etag))
+            && self.last_modified_secs.is_none_or(|t| t == secs)
+            && self.size.is_none_or(|s| s == m.size);
+        if holds {
+            Ok(())
+        } else {
+            Err(StoreError::PreconditionFailed)
+        }
+    }
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -478,6 +520,25 @@ impl Store {
         version: Option<&str>,
         bypass_governance: bool,
     ) -> StoreResult<Deleted> {
+        self.delete_object_if(
+            bucket,
+            key,
+            version,
+            bypass_governance,
+            &DeleteCondition::default(),
+        )
+    }
+
+    /// As [`Store::delete_object`], when what it removes meets `cond` (else
+    /// `PreconditionFailed`, and nothing changes).
+    pub fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        bypass_governance: bool,
+        cond: &DeleteCondition,
+    ) -> StoreResult<Deleted> {
         let sel = version.map(VersionSel::parse).transpose()?;
         let _gate = self.bucket_shared();
         let rec = self.bucket(bucket)?;
@@ -491,6 +552,7 @@ impl Store {
                 let Some(cur) = current else {
                     return Ok(Deleted::default());
                 };
+                cond.check(Some(&cur))?;
                 check_lock(&cur, bypass_governance, now_ns())?;
                 batch.delete(Cf::Objects, &okey)?;
                 release(&mut batch, &mut deltas, bucket, key, &cur)?;
@@ -501,6 +563,7 @@ impl Store {
                 }
             }
             None => {
+                cond.check(current.as_ref())?;
                 let seq = self.next_seq();
                 let marker = ObjectManifest {
                     seq,
@@ -537,6 +600,7 @@ impl Store {
                         ..Deleted::default()
                     });
                 };
+                cond.check(Some(&victim))?;
                 check_lock(&victim, bypass_governance, now_ns())?;
                 if was_current {
                     match self.noncurrent_versions(bucket, key)?.into_iter().next() {

@@ -19,7 +19,7 @@ use fsgate_store::audit::{AuditFilter, AuditWriter, request_id};
 use fsgate_store::blob::{BlobId, StagedBlob};
 use fsgate_store::list::{ListEntry, ListQuery};
 use fsgate_store::model::{AuditRecord, ObjectExtras, ObjectHeaders, ObjectManifest, Versioning};
-use fsgate_store::objects::{NewObject, WriteCondition};
+use fsgate_store::objects::{DeleteCondition, NewObject, WriteCondition};
 use fsgate_store::{Backend, Store, StoreError, StoreOptions};
 use md5::Digest as _;
 
@@ -958,6 +958,58 @@ fn version_listing_pages_by_key_and_version_markers() {
     assert!(page.entries.is_empty());
 }
 
+/// Racing conditional deletes of one version: exactly one passes `If-Match` on the ETag
+/// while the other writers replace the object; a mismatch leaves everything as it was.
+fn conditional_deletes_check_what_they_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(&dir));
+    s.create_bucket("b", false).unwrap();
+    put(&s, "b", "k", b"first");
+    let m = s.head_object("b", "k").unwrap();
+    let wrong = DeleteCondition {
+        etag: Some("0123".into()),
+        ..DeleteCondition::default()
+    };
+    assert!(matches!(
+        s.delete_object_if("b", "k", None, false, &wrong),
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert_eq!(read(&s, "b", "k"), b"first");
+    let by_size = DeleteCondition {
+        size: Some(m.size + 1),
+        ..DeleteCondition::default()
+    };
+    assert!(s.delete_object_if("b", "k", None, false, &by_size).is_err());
+    // Eight deleters holding the conditions of "first" race a writer of "second". Whatever
+    // the order, "second" stands: a delete that ran before the overwrite removed "first" (or
+    // found nothing, which passes), one that ran after it found "second", which its
+    // conditions do not match. A check outside the key's lock would let a delete that saw
+    // "first" remove "second".
+    let same = DeleteCondition {
+        etag: Some(m.etag.clone()),
+        size: Some(m.size),
+        last_modified_secs: Some(i64::try_from(m.modified_ns / 1_000_000_000).unwrap()),
+    };
+    std::thread::scope(|sc| {
+        let writer = {
+            let s = s.clone();
+            sc.spawn(move || put(&s, "b", "k", b"second"))
+        };
+        for _ in 0..8 {
+            let (s, c) = (s.clone(), same.clone());
+            sc.spawn(move || {
+                let r = s.delete_object_if("b", "k", None, false, &c);
+                assert!(
+                    matches!(r, Ok(_) | Err(StoreError::PreconditionFailed)),
+                    "{r:?}"
+                );
+            });
+        }
+        writer.join().unwrap();
+    });
+    assert_eq!(read(&s, "b", "k"), b"second");
+}
+
 fn conditional_writes_are_checked_atomically_with_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
@@ -1089,6 +1141,7 @@ on_both_backends!(
     versioning_keeps_every_version_and_frees_blobs_with_the_last_reference,
     suspended_versioning_replaces_only_the_null_version,
     version_listing_pages_by_key_and_version_markers,
+    conditional_deletes_check_what_they_remove,
     conditional_writes_are_checked_atomically_with_the_commit,
     locked_versions_cannot_be_removed,
 );

@@ -4,9 +4,37 @@ use fsgate_policy::{Action, Principal, Resource};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use fsgate_store::objects::DeleteCondition;
+
 use crate::access::{AccessFacts, request_state, versioned_action};
 
 use super::S3Api;
+
+/// The conditions of a DeleteObject, or of one key of DeleteObjects: `If-Match` (an ETag
+/// list or `*`), `x-amz-if-match-last-modified-time`, `x-amz-if-match-size`.
+fn delete_condition(
+    etag: Option<String>,
+    last_modified: Option<&Timestamp>,
+    size: Option<i64>,
+) -> S3Result<DeleteCondition> {
+    let size = size
+        .map(|s| {
+            u64::try_from(s).map_err(|_| {
+                s3_error!(
+                    InvalidArgument,
+                    "x-amz-if-match-size must be a size in bytes, not {s}"
+                )
+            })
+        })
+        .transpose()?;
+    let last_modified_secs =
+        last_modified.map(|t| time::OffsetDateTime::from(t.clone()).unix_timestamp());
+    Ok(DeleteCondition {
+        etag,
+        last_modified_secs,
+        size,
+    })
+}
 
 impl S3Api {
     pub(super) async fn do_delete_object(
@@ -23,9 +51,19 @@ impl S3Api {
             &i.key,
             i.version_id.as_deref(),
         )?;
+        let cond = delete_condition(
+            i.if_match.map(|c| match c {
+                ETagCondition::Any => "*".to_owned(),
+                ETagCondition::ETag(e) => e.value().to_owned(),
+            }),
+            i.if_match_last_modified_time.as_ref(),
+            i.if_match_size,
+        )?;
         let (b, k, v) = (i.bucket, i.key, i.version_id);
         let d = self
-            .run(&rc, move |s| s.delete_object(&b, &k, v.as_deref(), bypass))
+            .run(&rc, move |s| {
+                s.delete_object_if(&b, &k, v.as_deref(), bypass, &cond)
+            })
             .await?;
         rc.fields().version_id = d.version_id.clone().unwrap_or_default();
         Ok(S3Response::new(DeleteObjectOutput {
@@ -84,6 +122,22 @@ impl S3Api {
         for obj in i.delete.objects {
             let key = obj.key;
             let version = obj.version_id;
+            let cond = match delete_condition(
+                obj.e_tag.map(|e| e.value().to_owned()),
+                obj.last_modified_time.as_ref(),
+                obj.size,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(Error {
+                        code: Some(e.code().as_str().to_owned()),
+                        key: Some(key),
+                        message: e.message().map(str::to_owned),
+                        version_id: version,
+                    });
+                    continue;
+                }
+            };
             let d = self.gate.decide(
                 &rc,
                 &principal,
@@ -129,7 +183,9 @@ impl S3Api {
             }
             let (b, k, v) = (i.bucket.clone(), key.clone(), version.clone());
             match self
-                .run(&rc, move |s| s.delete_object(&b, &k, v.as_deref(), bypass))
+                .run(&rc, move |s| {
+                    s.delete_object_if(&b, &k, v.as_deref(), bypass, &cond)
+                })
                 .await
             {
                 Ok(d) => {
