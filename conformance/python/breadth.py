@@ -197,6 +197,66 @@ def conditional_deletes():
 
 
 @test
+def list_buckets_pages():
+    """ListBuckets with max-buckets, continuation-token, prefix and bucket-region, as AWS pages
+    it: every bucket once, in name order, with a token while more remain."""
+    names = sorted(bucket("pg") for _ in range(5))
+    seen, token, pages = [], None, 0
+    while True:
+        kw = {"MaxBuckets": 2, "Prefix": "pg-"}
+        if token:
+            kw["ContinuationToken"] = token
+        r = s3.list_buckets(**kw)
+        assert r["Prefix"] == "pg-", r
+        got = [b["Name"] for b in r["Buckets"]]
+        assert len(got) <= 2, got
+        assert all(b["BucketRegion"] == "us-east-1" for b in r["Buckets"]), r["Buckets"]
+        seen += got
+        pages += 1
+        token = r.get("ContinuationToken")
+        if not token:
+            break
+    assert seen == names and pages == 3, (seen, names, pages)
+    # Unpaginated: everything, no token.
+    r = s3.list_buckets(Prefix="pg-")
+    assert [b["Name"] for b in r["Buckets"]] == names and "ContinuationToken" not in r
+    assert s3.list_buckets(BucketRegion="eu-west-1", Prefix="pg-")["Buckets"] == []
+    assert [b["Name"] for b in s3.list_buckets(BucketRegion="us-east-1", Prefix="pg-")["Buckets"]] == names
+    # Out of range (botocore refuses these itself, so they go raw).
+    for q in ("max-buckets=0", "max-buckets=10001", "continuation-token=%25%25"):
+        status, _, body = signed_request(EP, AK, SK, "GET", "/", q)
+        assert status == 400 and b"<Code>InvalidArgument</Code>" in body, (q, status, body)
+
+
+@test
+def unconfigured_bucket_settings():
+    """Configurations fsgate does not keep answer as AWS answers for a bucket without them,
+    and NoSuchBucket for a bucket that does not exist."""
+    b = bucket()
+    assert status_of(expect("NoSuchWebsiteConfiguration", s3.get_bucket_website, Bucket=b)) == 404
+    assert s3.delete_bucket_website(Bucket=b)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket=b)
+    assert s3.get_bucket_request_payment(Bucket=b)["Payer"] == "BucketOwner"
+    assert status_of(expect("ReplicationConfigurationNotFoundError", s3.get_bucket_replication, Bucket=b)) == 404
+    assert s3.delete_bucket_replication(Bucket=b)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=b)
+    n = s3.get_bucket_notification_configuration(Bucket=b)
+    assert not any(k.endswith("Configurations") for k in n), n
+    assert status_of(expect("NoSuchPublicAccessBlockConfiguration", s3.get_public_access_block, Bucket=b)) == 404
+    assert s3.delete_public_access_block(Bucket=b)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    for kind in ("analytics", "intelligent_tiering", "inventory", "metrics"):
+        listed = getattr(s3, f"list_bucket_{kind}_configurations")(Bucket=b)
+        assert listed["IsTruncated"] is False, listed
+        assert not any(k.endswith("List") for k in listed), listed
+        for op in ("get", "delete"):
+            e = expect("NoSuchConfiguration", getattr(s3, f"{op}_bucket_{kind}_configuration"), Bucket=b, Id="x")
+            assert status_of(e) == 404, (kind, op)
+    for fn in (s3.get_bucket_website, s3.get_bucket_request_payment, s3.list_bucket_metrics_configurations,
+               s3.delete_public_access_block):
+        expect("NoSuchBucket", fn, Bucket="missing-" + b)
+
+
+@test
 def tagging():
     b = bucket()
     s3.put_object(Bucket=b, Key="k", Body=b"x", Tagging="class=secret&team=a%20b")

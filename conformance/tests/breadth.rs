@@ -25,6 +25,16 @@ fn conditional_deletes() {
 }
 
 #[test]
+fn list_buckets_pages() {
+    group(&["list_buckets_pages"]);
+}
+
+#[test]
+fn unconfigured_bucket_settings() {
+    group(&["unconfigured_bucket_settings"]);
+}
+
+#[test]
 fn tagging() {
     group(&["tagging"]);
 }

@@ -164,6 +164,50 @@ actions! {
     PutBucketOwnershipControls => "s3:PutBucketOwnershipControls", Bucket;
     /// DeleteBucketOwnershipControls.
     DeleteBucketOwnershipControls => "s3:DeleteBucketOwnershipControls", Bucket;
+    /// GetBucketWebsite (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketWebsite => "s3:GetBucketWebsite", Bucket;
+    /// GetBucketAccelerateConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketAccelerateConfiguration => "s3:GetBucketAccelerateConfiguration", Bucket;
+    /// GetBucketRequestPayment (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketRequestPayment => "s3:GetBucketRequestPayment", Bucket;
+    /// GetBucketReplication (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketReplication => "s3:GetBucketReplication", Bucket;
+    /// GetBucketLogging (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketLogging => "s3:GetBucketLogging", Bucket;
+    /// GetBucketNotificationConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketNotificationConfiguration => "s3:GetBucketNotificationConfiguration", Bucket;
+    /// GetPublicAccessBlock (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetPublicAccessBlock => "s3:GetPublicAccessBlock", Bucket;
+    /// GetBucketAnalyticsConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketAnalyticsConfiguration => "s3:GetBucketAnalyticsConfiguration", Bucket;
+    /// ListBucketAnalyticsConfigurations (fsgate keeps no such configuration: answered as for a bucket without one).
+    ListBucketAnalyticsConfigurations => "s3:ListBucketAnalyticsConfigurations", Bucket;
+    /// GetBucketIntelligentTieringConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketIntelligentTieringConfiguration => "s3:GetBucketIntelligentTieringConfiguration", Bucket;
+    /// ListBucketIntelligentTieringConfigurations (fsgate keeps no such configuration: answered as for a bucket without one).
+    ListBucketIntelligentTieringConfigurations => "s3:ListBucketIntelligentTieringConfigurations", Bucket;
+    /// GetBucketInventoryConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketInventoryConfiguration => "s3:GetBucketInventoryConfiguration", Bucket;
+    /// ListBucketInventoryConfigurations (fsgate keeps no such configuration: answered as for a bucket without one).
+    ListBucketInventoryConfigurations => "s3:ListBucketInventoryConfigurations", Bucket;
+    /// GetBucketMetricsConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    GetBucketMetricsConfiguration => "s3:GetBucketMetricsConfiguration", Bucket;
+    /// ListBucketMetricsConfigurations (fsgate keeps no such configuration: answered as for a bucket without one).
+    ListBucketMetricsConfigurations => "s3:ListBucketMetricsConfigurations", Bucket;
+    /// DeleteBucketWebsite (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeleteBucketWebsite => "s3:DeleteBucketWebsite", Bucket;
+    /// DeleteBucketReplication (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeleteBucketReplication => "s3:DeleteBucketReplication", Bucket;
+    /// DeletePublicAccessBlock (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeletePublicAccessBlock => "s3:DeletePublicAccessBlock", Bucket;
+    /// DeleteBucketAnalyticsConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeleteBucketAnalyticsConfiguration => "s3:DeleteBucketAnalyticsConfiguration", Bucket;
+    /// DeleteBucketIntelligentTieringConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeleteBucketIntelligentTieringConfiguration => "s3:DeleteBucketIntelligentTieringConfiguration", Bucket;
+    /// DeleteBucketInventoryConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeleteBucketInventoryConfiguration => "s3:DeleteBucketInventoryConfiguration", Bucket;
+    /// DeleteBucketMetricsConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
+    DeleteBucketMetricsConfiguration => "s3:DeleteBucketMetricsConfiguration", Bucket;
     /// ListBuckets.
     ListBuckets => "s3:ListBuckets", Service;
     /// Any S3 operation fsgate does not implement.

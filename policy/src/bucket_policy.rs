@@ -161,6 +161,81 @@ const IAM_ACTIONS: &[(&str, &[Action])] = &[
         ],
     ),
     ("s3:DeleteBucket", &[Action::DeleteBucket]),
+    ("s3:GetBucketWebsite", &[Action::GetBucketWebsite]),
+    ("s3:DeleteBucketWebsite", &[Action::DeleteBucketWebsite]),
+    (
+        "s3:GetAccelerateConfiguration",
+        &[Action::GetBucketAccelerateConfiguration],
+    ),
+    (
+        "s3:GetBucketRequestPayment",
+        &[Action::GetBucketRequestPayment],
+    ),
+    (
+        "s3:GetReplicationConfiguration",
+        &[Action::GetBucketReplication],
+    ),
+    (
+        "s3:PutReplicationConfiguration",
+        &[Action::DeleteBucketReplication],
+    ),
+    ("s3:GetBucketLogging", &[Action::GetBucketLogging]),
+    (
+        "s3:GetBucketNotification",
+        &[Action::GetBucketNotificationConfiguration],
+    ),
+    (
+        "s3:GetBucketPublicAccessBlock",
+        &[Action::GetPublicAccessBlock],
+    ),
+    (
+        "s3:PutBucketPublicAccessBlock",
+        &[Action::DeletePublicAccessBlock],
+    ),
+    (
+        "s3:GetAnalyticsConfiguration",
+        &[
+            Action::GetBucketAnalyticsConfiguration,
+            Action::ListBucketAnalyticsConfigurations,
+        ],
+    ),
+    (
+        "s3:PutAnalyticsConfiguration",
+        &[Action::DeleteBucketAnalyticsConfiguration],
+    ),
+    (
+        "s3:GetIntelligentTieringConfiguration",
+        &[
+            Action::GetBucketIntelligentTieringConfiguration,
+            Action::ListBucketIntelligentTieringConfigurations,
+        ],
+    ),
+    (
+        "s3:PutIntelligentTieringConfiguration",
+        &[Action::DeleteBucketIntelligentTieringConfiguration],
+    ),
+    (
+        "s3:GetInventoryConfiguration",
+        &[
+            Action::GetBucketInventoryConfiguration,
+            Action::ListBucketInventoryConfigurations,
+        ],
+    ),
+    (
+        "s3:PutInventoryConfiguration",
+        &[Action::DeleteBucketInventoryConfiguration],
+    ),
+    (
+        "s3:GetMetricsConfiguration",
+        &[
+            Action::GetBucketMetricsConfiguration,
+            Action::ListBucketMetricsConfigurations,
+        ],
+    ),
+    (
+        "s3:PutMetricsConfiguration",
+        &[Action::DeleteBucketMetricsConfiguration],
+    ),
 ];
 
 /// A Cedar string literal: every name and value goes through here.

@@ -1,5 +1,7 @@
 //! Buckets: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -21,13 +23,82 @@ pub fn owner() -> Owner {
     }
 }
 
+/// The one region fsgate's buckets are in (GetBucketLocation answers it as AWS answers for
+/// us-east-1: an empty LocationConstraint).
+const REGION: &str = "us-east-1";
+
+/// The page a ListBuckets asks for: `prefix`, `bucket-region`, `max-buckets` and the
+/// `continuation-token` of the page before (the last name it held, base64url).
+struct BucketPage {
+    prefix: Option<String>,
+    other_region: bool,
+    max: Option<usize>,
+    after: Option<String>,
+}
+
+impl BucketPage {
+    fn of(i: &ListBucketsInput) -> S3Result<Self> {
+        let max = match i.max_buckets {
+            None => None,
+            Some(n @ 1..=10_000) => Some(usize::try_from(n).unwrap_or(10_000)),
+            Some(n) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be between 1 and 10000, not {n}"
+                ));
+            }
+        };
+        let after = match &i.continuation_token {
+            None => None,
+            Some(t) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidArgument,
+                            "The continuation token provided is incorrect"
+                        )
+                    })?,
+            ),
+        };
+        Ok(Self {
+            prefix: i.prefix.clone(),
+            other_region: i.bucket_region.as_deref().is_some_and(|r| r != REGION),
+            max,
+            after,
+        })
+    }
+
+    /// The buckets of this page (`all` in name order), and the token of the next one.
+    fn take<T>(&self, all: Vec<(String, T)>) -> (Vec<(String, T)>, Option<String>) {
+        if self.other_region {
+            return (Vec::new(), None);
+        }
+        let mut left = all.into_iter().filter(|(name, _)| {
+            self.prefix.as_deref().is_none_or(|p| name.starts_with(p))
+                && self.after.as_deref().is_none_or(|a| name.as_str() > a)
+        });
+        let page: Vec<_> = match self.max {
+            Some(n) => left.by_ref().take(n).collect(),
+            None => left.by_ref().collect(),
+        };
+        let next = match (left.next(), page.last()) {
+            (Some(_), Some((last, _))) => Some(URL_SAFE_NO_PAD.encode(last)),
+            _ => None,
+        };
+        (page, next)
+    }
+}
+
 impl S3Api {
     pub(super) async fn do_list_buckets(
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let (rc, principal) = request_state(&req)?;
-        let prefix = req.input.prefix.clone();
+        let page = BucketPage::of(&req.input)?;
         let all = self.run(&rc, |s| s.list_buckets()).await?;
         // Every bucket when allowed on the service; otherwise the buckets allowed one by one
         // (as MinIO shows a user the buckets it can use); AccessDenied when none is.
@@ -66,20 +137,23 @@ impl S3Api {
             f.policies = policies;
             allowed
         };
-        let buckets = all
-            .into_iter()
-            .filter(|(name, _)| prefix.as_deref().is_none_or(|p| name.starts_with(p)))
-            .map(|(name, rec)| Bucket {
-                name: Some(name),
-                creation_date: Some(timestamp(rec.created_ns)),
-                bucket_region: None,
-            })
-            .collect();
+        let (buckets, continuation_token) = page.take(all);
+        let paginated = page.max.is_some() || page.after.is_some();
         Ok(S3Response::new(ListBucketsOutput {
-            buckets: Some(buckets),
+            buckets: Some(
+                buckets
+                    .into_iter()
+                    .map(|(name, rec)| Bucket {
+                        name: Some(name),
+                        creation_date: Some(timestamp(rec.created_ns)),
+                        // Paginated listings name each bucket's region, as AWS's do.
+                        bucket_region: paginated.then(|| REGION.to_owned()),
+                    })
+                    .collect(),
+            ),
             owner: Some(owner()),
             prefix: req.input.prefix,
-            continuation_token: None,
+            continuation_token,
         }))
     }
 

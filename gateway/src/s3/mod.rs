@@ -20,6 +20,7 @@ mod object_put;
 mod policy;
 pub mod sse;
 mod tagging;
+mod unconfigured;
 mod versioning;
 pub mod zero_copy;
 
@@ -207,6 +208,28 @@ macro_rules! s3_operations {
 }
 
 s3_operations! {
+    get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput: unconfigured::do_get_bucket_website;
+    get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput) -> GetBucketAccelerateConfigurationOutput: unconfigured::do_get_bucket_accelerate_configuration;
+    get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput: unconfigured::do_get_bucket_request_payment;
+    get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput: unconfigured::do_get_bucket_replication;
+    get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput: unconfigured::do_get_bucket_logging;
+    get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput: unconfigured::do_get_bucket_notification_configuration;
+    get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput: unconfigured::do_get_public_access_block;
+    get_bucket_analytics_configuration(GetBucketAnalyticsConfigurationInput) -> GetBucketAnalyticsConfigurationOutput: unconfigured::do_get_bucket_analytics_configuration;
+    list_bucket_analytics_configurations(ListBucketAnalyticsConfigurationsInput) -> ListBucketAnalyticsConfigurationsOutput: unconfigured::do_list_bucket_analytics_configurations;
+    get_bucket_intelligent_tiering_configuration(GetBucketIntelligentTieringConfigurationInput) -> GetBucketIntelligentTieringConfigurationOutput: unconfigured::do_get_bucket_intelligent_tiering_configuration;
+    list_bucket_intelligent_tiering_configurations(ListBucketIntelligentTieringConfigurationsInput) -> ListBucketIntelligentTieringConfigurationsOutput: unconfigured::do_list_bucket_intelligent_tiering_configurations;
+    get_bucket_inventory_configuration(GetBucketInventoryConfigurationInput) -> GetBucketInventoryConfigurationOutput: unconfigured::do_get_bucket_inventory_configuration;
+    list_bucket_inventory_configurations(ListBucketInventoryConfigurationsInput) -> ListBucketInventoryConfigurationsOutput: unconfigured::do_list_bucket_inventory_configurations;
+    get_bucket_metrics_configuration(GetBucketMetricsConfigurationInput) -> GetBucketMetricsConfigurationOutput: unconfigured::do_get_bucket_metrics_configuration;
+    list_bucket_metrics_configurations(ListBucketMetricsConfigurationsInput) -> ListBucketMetricsConfigurationsOutput: unconfigured::do_list_bucket_metrics_configurations;
+    delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput: unconfigured::do_delete_bucket_website;
+    delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput: unconfigured::do_delete_bucket_replication;
+    delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput: unconfigured::do_delete_public_access_block;
+    delete_bucket_analytics_configuration(DeleteBucketAnalyticsConfigurationInput) -> DeleteBucketAnalyticsConfigurationOutput: unconfigured::do_delete_bucket_analytics_configuration;
+    delete_bucket_intelligent_tiering_configuration(DeleteBucketIntelligentTieringConfigurationInput) -> DeleteBucketIntelligentTieringConfigurationOutput: unconfigured::do_delete_bucket_intelligent_tiering_configuration;
+    delete_bucket_inventory_configuration(DeleteBucketInventoryConfigurationInput) -> DeleteBucketInventoryConfigurationOutput: unconfigured::do_delete_bucket_inventory_configuration;
+    delete_bucket_metrics_configuration(DeleteBucketMetricsConfigurationInput) -> DeleteBucketMetricsConfigurationOutput: unconfigured::do_delete_bucket_metrics_configuration;
     list_buckets(ListBucketsInput) -> ListBucketsOutput: bucket::do_list_buckets;
     create_bucket(CreateBucketInput) -> CreateBucketOutput: bucket::do_create_bucket;
     head_bucket(HeadBucketInput) -> HeadBucketOutput: bucket::do_head_bucket;
