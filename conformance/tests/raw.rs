@@ -106,8 +106,15 @@ fn unsigned_requests_are_denied_everywhere() {
     );
     // Root reaches operations fsgate does not implement and learns so.
     let err = String::from_utf8_lossy(
-        &s.aws(&["s3api", "get-bucket-website", "--bucket", &b])
-            .stderr,
+        &s.aws(&[
+            "s3api",
+            "put-bucket-website",
+            "--bucket",
+            &b,
+            "--website-configuration",
+            r#"{"IndexDocument":{"Suffix":"index.html"}}"#,
+        ])
+        .stderr,
     )
     .into_owned();
     assert!(err.contains("NotImplemented"), "{err}");
