@@ -457,8 +457,23 @@ def lifecycle():
     assert got[1]["Filter"]["And"]["Tags"] == [{"Key": "temp", "Value": "yes"}], got[1]
     expect("InvalidArgument", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
         {"ID": "zero", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 0}}]})
-    expect("NotImplemented", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+    # One storage class: a transition names a class this server does not have.
+    e = expect("InvalidStorageClass", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
         {"ID": "t", "Status": "Enabled", "Filter": {"Prefix": ""}, "Transitions": [{"Days": 1, "StorageClass": "GLACIER"}]}]})
+    assert status_of(e) == 400
+    expect("InvalidStorageClass", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+        {"ID": "t", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "NoncurrentVersionTransitions": [{"NoncurrentDays": 1, "StorageClass": "STANDARD_IA"}]}]})
+    # Status is Enabled or Disabled (case matters), as AWS's schema says.
+    for status in ("enabled", "On", ""):
+        expect("MalformedXML", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+            {"ID": "s", "Status": status, "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]})
+    # Expiration dates are midnight GMT.
+    noon = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    expect("InvalidArgument", s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+        {"ID": "d", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Date": noon}}]})
+    # Nothing refused above replaced the rules in force.
+    assert [r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]] == [r["ID"] for r in rules]
 
     s3.put_object(Bucket=b, Key="logs/a", Body=b"v1")
     s3.put_object(Bucket=b, Key="logs/a", Body=b"v2")

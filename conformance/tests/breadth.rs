@@ -284,3 +284,43 @@ fn encryption() {
     }
     assert!(files > 5, "{files}");
 }
+
+/// A bucket has an owner, the principal that created it: CreateBucket of a taken name is
+/// BucketAlreadyOwnedByYou for its owner and BucketAlreadyExists for anyone else,
+/// even for a user whose role covers the name.
+#[test]
+fn bucket_names_are_owned() {
+    let s = Server::start();
+    let (ak, sk) = add_user(&s, "alice");
+    for b in ["roots", "alices"] {
+        ok(&s.fsctl(&[
+            "policy",
+            "attach",
+            "--user",
+            "alice",
+            "--role",
+            "readwrite",
+            "--bucket",
+            b,
+        ]));
+    }
+    let create = |who: Option<(&str, &str)>, b: &str| {
+        let args = ["s3api", "create-bucket", "--bucket", b];
+        match who {
+            Some((ak, sk)) => s.aws_as(ak, sk, &args),
+            None => s.aws(&args),
+        }
+    };
+    let alice = Some((ak.as_str(), sk.as_str()));
+    ok(&create(None, "roots"));
+    ok(&create(alice, "alices"));
+    for (who, b, code) in [
+        (None, "roots", "BucketAlreadyOwnedByYou"),
+        (alice, "roots", "BucketAlreadyExists"),
+        (alice, "alices", "BucketAlreadyOwnedByYou"),
+        (None, "alices", "BucketAlreadyExists"),
+    ] {
+        let e = fails(&create(who, b));
+        assert!(e.contains(code), "{b}: {e}");
+    }
+}

@@ -29,9 +29,23 @@ pub fn is_valid_bucket_name(name: &str) -> bool {
     !(name.starts_with("xn--") || name.ends_with("-s3alias") || name.ends_with("--ol-s3"))
 }
 
+/// The bucket document naming the principal that created the bucket (its owner). Buckets
+/// made before owners were kept have none.
+pub const OWNER_DOC: &str = "owner";
+
 impl Store {
     /// Creates a bucket; with `object_lock` versioning is enabled for good.
     pub fn create_bucket(&self, name: &str, object_lock: bool) -> StoreResult<()> {
+        self.create_bucket_owned(name, object_lock, None)
+    }
+
+    /// Creates a bucket owned by `owner`, recorded in the same batch as the bucket itself.
+    pub fn create_bucket_owned(
+        &self,
+        name: &str,
+        object_lock: bool,
+        owner: Option<&str>,
+    ) -> StoreResult<()> {
         let _gate = self.bucket_exclusive();
         if self.meta().contains(Cf::Buckets, name.as_bytes())? {
             return Err(StoreError::BucketExists);
@@ -50,7 +64,21 @@ impl Store {
                 object_lock,
             },
         )?;
+        if let Some(owner) = owner {
+            batch.put_raw(
+                Cf::BucketCfg,
+                &bucket_cfg_key(name, OWNER_DOC),
+                owner.as_bytes(),
+            )?;
+        }
         self.commit(batch)
+    }
+
+    /// The principal that created a bucket, when it was recorded.
+    pub fn bucket_owner(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .bucket_config(name, OWNER_DOC)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// Reads a bucket.

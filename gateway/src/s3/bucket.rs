@@ -23,6 +23,20 @@ pub fn owner() -> Owner {
     }
 }
 
+/// The owner recorded for buckets root creates.
+const ROOT_OWNER: &str = "root";
+
+/// The owner recorded for a bucket a principal creates: `root`, `user:NAME` (sessions and
+/// service accounts count as the user they act for), or `anonymous`.
+fn owner_name(p: &fsgate_policy::Principal) -> String {
+    use fsgate_policy::Principal;
+    match p.unlimited() {
+        Principal::Root(_) => ROOT_OWNER.to_owned(),
+        Principal::User { name, .. } => format!("user:{name}"),
+        Principal::Anonymous | Principal::Limited { .. } => "anonymous".to_owned(),
+    }
+}
+
 /// The one region fsgate's buckets are in (GetBucketLocation answers it as AWS answers for
 /// us-east-1: an empty LocationConstraint).
 const REGION: &str = "us-east-1";
@@ -161,7 +175,7 @@ impl S3Api {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = request_state(&req)?;
         let name = req.input.bucket;
         if !is_valid_bucket_name(&name) {
             return Err(s3_error!(
@@ -171,7 +185,32 @@ impl S3Api {
         }
         let location = format!("/{name}");
         let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
-        self.run(&rc, move |s| s.create_bucket(&name, lock)).await?;
+        let me = owner_name(&principal);
+        let (n, mine) = (name.clone(), me.clone());
+        let created = self
+            .run(&rc, move |s| {
+                match s.create_bucket_owned(&n, lock, Some(&mine)) {
+                    // Whose it is decides the answer: AWS's BucketAlreadyOwnedByYou for the
+                    // owner (409, as MinIO and Ceph answer in every region; AWS answers 200 in
+                    // us-east-1 for legacy reasons), BucketAlreadyExists for anyone else.
+                    Err(fsgate_store::StoreError::BucketExists) => Ok(Some(s.bucket_owner(&n)?)),
+                    other => other.map(|()| None),
+                }
+            })
+            .await?;
+        if let Some(owner) = created {
+            // Buckets made before owners were kept belong to the account: its root.
+            if owner.as_deref().unwrap_or(ROOT_OWNER) != me {
+                return Err(s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+                ));
+            }
+            return Err(s3_error!(
+                BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it."
+            ));
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(location),
         }))

@@ -25,20 +25,68 @@ fn size(n: Option<i64>) -> Option<u64> {
     n.and_then(|n| u64::try_from(n).ok())
 }
 
-fn rule_of(r: LifecycleRule) -> S3Result<Rule> {
-    if r.transitions.as_ref().is_some_and(|t| !t.is_empty())
+fn malformed() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::MalformedXML,
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    )
+}
+
+/// Transitions: fsgate keeps every object in STANDARD, so a transition names a storage class
+/// this server does not have, which AWS answers with InvalidStorageClass.
+fn refuse_transitions(r: &LifecycleRule) -> S3Result<()> {
+    let classes = r
+        .transitions
+        .iter()
+        .flatten()
+        .filter_map(|t| t.storage_class.as_ref().map(|c| c.as_str().to_owned()))
+        .chain(
+            r.noncurrent_version_transitions
+                .iter()
+                .flatten()
+                .filter_map(|t| t.storage_class.as_ref().map(|c| c.as_str().to_owned())),
+        );
+    let any = r.transitions.as_ref().is_some_and(|t| !t.is_empty())
         || r.noncurrent_version_transitions
             .as_ref()
-            .is_some_and(|t| !t.is_empty())
-    {
-        return Err(S3Error::with_message(
-            S3ErrorCode::NotImplemented,
-            "fsgate has one storage class: transitions are not supported",
-        ));
+            .is_some_and(|t| !t.is_empty());
+    if !any {
+        return Ok(());
     }
+    let named: Vec<String> = classes.collect();
+    Err(S3Error::with_message(
+        S3ErrorCode::InvalidStorageClass,
+        format!(
+            "The storage class you specified is not valid: fsgate keeps every object in STANDARD, so it has no {} to transition to",
+            if named.is_empty() {
+                "other storage class".to_owned()
+            } else {
+                named.join(", ")
+            }
+        ),
+    ))
+}
+
+/// `Expiration.Date`: AWS takes only midnight UTC.
+fn midnight(d: Timestamp) -> S3Result<u64> {
+    let t = time::OffsetDateTime::from(d);
+    if t.time() != time::Time::MIDNIGHT || t.offset() != time::UtcOffset::UTC {
+        return Err(bad("'Date' must be at midnight GMT"));
+    }
+    Ok(u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
+}
+
+fn rule_of(r: LifecycleRule) -> S3Result<Rule> {
+    // AWS: a Status other than Enabled or Disabled is a schema error.
+    let enabled = match r.status.as_str() {
+        ExpirationStatus::ENABLED => true,
+        ExpirationStatus::DISABLED => false,
+        _ => return Err(malformed()),
+    };
+    refuse_transitions(&r)?;
     let mut out = Rule {
         id: r.id.unwrap_or_default(),
-        enabled: r.status.as_str() == ExpirationStatus::ENABLED,
+        enabled,
         prefix: r.prefix.unwrap_or_default(),
         ..Rule::default()
     };
@@ -64,9 +112,7 @@ fn rule_of(r: LifecycleRule) -> S3Result<Rule> {
     }
     if let Some(e) = r.expiration {
         out.expiration_days = days(e.days, "Days")?;
-        out.expiration_date_ns = e.date.map(|d| {
-            u64::try_from(time::OffsetDateTime::from(d).unix_timestamp_nanos()).unwrap_or(0)
-        });
+        out.expiration_date_ns = e.date.map(midnight).transpose()?;
         out.expired_object_delete_marker = e.expired_object_delete_marker.unwrap_or(false);
     }
     if let Some(n) = r.noncurrent_version_expiration {
@@ -156,9 +202,7 @@ impl S3Api {
     ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        let cfg = i.lifecycle_configuration.ok_or_else(|| {
-            S3Error::with_message(S3ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
-        })?;
+        let cfg = i.lifecycle_configuration.ok_or_else(malformed)?;
         let rules = cfg
             .rules
             .into_iter()
