@@ -634,6 +634,20 @@ def bucket_policy_conditions():
                                                 {"StringEquals": {"s3:prefix": ["a", "b/"]}}))
     anon.list_objects_v2(Bucket=b, Prefix="b/")
     expect("AccessDenied", anon.list_objects_v2, Bucket=b, Prefix="c/")
+    # ...IfExists: true when the request has no such key (a listing without max-keys). A
+    # listing without a prefix has s3:prefix "" (as AWS's console lists a bucket's root).
+    s3.put_bucket_policy(Bucket=b, Policy=allow("s3:ListBucket", whole, {
+        "StringLikeIfExists": {"s3:prefix": ["", "pub/*"]},
+        "NumericLessThanEqualsIfExists": {"s3:max-keys": "100"}}))
+    anon.list_objects_v2(Bucket=b)
+    anon.list_objects_v2(Bucket=b, Prefix="pub/x", MaxKeys=50)
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b, Prefix="private/")
+    expect("AccessDenied", anon.list_objects_v2, Bucket=b, MaxKeys=500)
+    # aws:PrincipalTag/<key>: an anonymous caller has no tags, so only a negated operator holds.
+    s3.put_bucket_policy(Bucket=b, Policy=allow("s3:GetObject", obj, {"StringEquals": {"aws:PrincipalTag/team": "a"}}))
+    expect("AccessDenied", get)
+    s3.put_bucket_policy(Bucket=b, Policy=allow("s3:GetObject", obj, {"StringNotEquals": {"aws:PrincipalTag/team": "a"}}))
+    assert get() == b"a"
     # A Deny with a condition binds everyone, root included, only when the condition holds.
     s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": obj,

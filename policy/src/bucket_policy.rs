@@ -463,7 +463,48 @@ fn conditions_of(v: &Value) -> Result<Vec<String>, MalformedPolicy> {
     Ok(out)
 }
 
+/// The Cedar test for whether a condition key is present in a request, for keys that can be
+/// absent (`None` for keys every request carries: source IP, transport, time).
+fn presence(key: &str) -> Option<String> {
+    let k = key.to_ascii_lowercase();
+    if k == "s3:prefix" {
+        Some("context has prefix".into())
+    } else if k == "s3:delimiter" {
+        Some("context has delimiter".into())
+    } else if k == "s3:max-keys" {
+        Some("context has max_keys".into())
+    } else if let Some(tag) = k.strip_prefix("s3:existingobjecttag/") {
+        let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
+        Some(format!(
+            "resource is Object && resource.hasTag({})",
+            lit(tag)
+        ))
+    } else if let Some(tag) = k.strip_prefix("aws:principaltag/") {
+        let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
+        Some(format!(
+            "principal is User && principal.hasTag({})",
+            lit(tag)
+        ))
+    } else {
+        None
+    }
+}
+
+/// Whether an operator is a negated one (true when the key is absent, as AWS evaluates them).
+fn negated_operator(op: &str) -> bool {
+    op.contains("Not")
+}
+
 fn condition(op: &str, key: &str, values: &[String]) -> Result<String, MalformedPolicy> {
+    // `...IfExists`: true when the key is absent, else the operator itself. Negated operators
+    // are already true for an absent key; keys every request carries are never absent.
+    if let Some(base) = op.strip_suffix("IfExists") {
+        let inner = condition(base, key, values)?;
+        return Ok(match presence(key) {
+            Some(guard) if !negated_operator(base) => format!("(!({guard}) || {inner})"),
+            _ => inner,
+        });
+    }
     let k = key.to_ascii_lowercase();
     let any =
         |f: &dyn Fn(&str) -> Result<String, MalformedPolicy>| -> Result<String, MalformedPolicy> {
@@ -472,20 +513,21 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
         };
     let negated = |e: String| format!("!{e}");
     // String-valued keys: the expression that reads the key (with its presence guard).
-    let string_key: Option<(String, String)> = if k == "s3:prefix" {
-        Some(("context has prefix".into(), "context.prefix".into()))
-    } else if k == "s3:delimiter" {
-        Some(("context has delimiter".into(), "context.delimiter".into()))
-    } else if let Some(tag) = k.strip_prefix("s3:existingobjecttag/") {
-        // The tag key keeps its original case.
-        let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
-        Some((
-            format!("resource is Object && resource.hasTag({})", lit(tag)),
-            format!("resource.getTag({})", lit(tag)),
-        ))
-    } else {
-        None
+    // The tag key keeps its original case.
+    let tag_of = |prefix: &str| {
+        let tag = k.strip_prefix(prefix)?;
+        Some(key.get(key.len() - tag.len()..).unwrap_or(tag).to_owned())
     };
+    let read = if k == "s3:prefix" {
+        Some("context.prefix".to_owned())
+    } else if k == "s3:delimiter" {
+        Some("context.delimiter".to_owned())
+    } else if let Some(tag) = tag_of("s3:existingobjecttag/") {
+        Some(format!("resource.getTag({})", lit(&tag)))
+    } else {
+        tag_of("aws:principaltag/").map(|tag| format!("principal.getTag({})", lit(&tag)))
+    };
+    let string_key: Option<(String, String)> = read.and_then(|r| Some((presence(key)?, r)));
     match (op, k.as_str(), string_key) {
         (
             "StringEquals" | "StringNotEquals" | "StringLike" | "StringNotLike",
@@ -550,7 +592,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
             Ok(if cmp == "!=" { negated(e) } else { e })
         }
         _ => Err(format!(
-            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:ExistingObjectTag/<key>; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime; Numeric* on s3:max-keys)"
+            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
         ).into()),
     }
 }

@@ -1071,3 +1071,58 @@ fn incremental_changes_decide_as_a_rebuild() {
     assert!(err.contains("bucket"), "{err}");
     same_decisions(&e, &rebuilt2);
 }
+
+/// `aws:PrincipalTag/<key>` reads the tags a user's session carries (OIDC or LDAP claims), and
+/// `...IfExists` holds when the key is absent: a listing without a prefix, a user without the
+/// tag; the plain operator does not.
+#[test]
+fn principal_tags_and_if_exists_conditions_decide() {
+    let e = bucket_policy_engine(
+        "team",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"finance","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"StringEquals":{"aws:PrincipalTag/department":"finance"}}},
+          {"Sid":"list","Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::team",
+           "Condition":{"StringLikeIfExists":{"s3:prefix":"pub/*"},"NumericLessThanEqualsIfExists":{"s3:max-keys":"100"}}},
+          {"Sid":"no-guests","Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"StringEquals":{"aws:PrincipalTag/role":"guest"}}}
+        ]}"#,
+    );
+    let tagged = |tags: &[(&str, &str)]| Principal::User {
+        name: "erin".into(),
+        groups: Vec::new(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    let get = |p: Principal| decide(&e, p, Action::GetObject, obj("team", "a.txt")).allowed;
+    assert!(get(tagged(&[("department", "finance")])));
+    assert!(!get(tagged(&[("department", "sales")])));
+    assert!(!get(tagged(&[])));
+    assert!(!get(Principal::Anonymous));
+    // The deny binds only users whose "role" tag is "guest".
+    assert!(!get(tagged(&[
+        ("department", "finance"),
+        ("role", "guest")
+    ])));
+    assert!(get(tagged(&[("department", "finance"), ("role", "staff")])));
+    let list = |prefix: Option<&str>, max_keys: Option<i64>| {
+        e.decide(&AccessRequest {
+            principal: Principal::Anonymous,
+            action: Action::ListObjectsV2,
+            resource: Resource::Bucket("team".into()),
+            context: RequestContext {
+                prefix: prefix.map(str::to_owned),
+                max_keys,
+                ..ctx()
+            },
+            object_tags: Vec::new(),
+        })
+        .allowed
+    };
+    assert!(list(None, None));
+    assert!(list(Some("pub/x"), Some(100)));
+    assert!(!list(Some("private/"), None));
+    assert!(!list(Some("pub/"), Some(1000)));
+}
