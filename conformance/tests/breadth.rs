@@ -35,6 +35,11 @@ fn unconfigured_bucket_settings() {
 }
 
 #[test]
+fn public_access_block() {
+    group(&["public_access_block"]);
+}
+
+#[test]
 fn tagging() {
     group(&["tagging"]);
 }

@@ -140,6 +140,7 @@ macro_rules! decided_operations {
                 delete_bucket_website: DeleteBucketWebsiteInput => DeleteBucketWebsite,
                 delete_bucket_replication: DeleteBucketReplicationInput => DeleteBucketReplication,
                 delete_public_access_block: DeletePublicAccessBlockInput => DeletePublicAccessBlock,
+                put_public_access_block: PutPublicAccessBlockInput => PutPublicAccessBlock,
                 delete_bucket_analytics_configuration: DeleteBucketAnalyticsConfigurationInput => DeleteBucketAnalyticsConfiguration,
                 delete_bucket_intelligent_tiering_configuration: DeleteBucketIntelligentTieringConfigurationInput => DeleteBucketIntelligentTieringConfiguration,
                 delete_bucket_inventory_configuration: DeleteBucketInventoryConfigurationInput => DeleteBucketInventoryConfiguration,

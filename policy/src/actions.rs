@@ -208,6 +208,8 @@ actions! {
     DeleteBucketInventoryConfiguration => "s3:DeleteBucketInventoryConfiguration", Bucket;
     /// DeleteBucketMetricsConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
     DeleteBucketMetricsConfiguration => "s3:DeleteBucketMetricsConfiguration", Bucket;
+    /// PutPublicAccessBlock.
+    PutPublicAccessBlock => "s3:PutPublicAccessBlock", Bucket;
     /// ListBuckets.
     ListBuckets => "s3:ListBuckets", Service;
     /// Any S3 operation fsgate does not implement.

@@ -190,7 +190,10 @@ const IAM_ACTIONS: &[(&str, &[Action])] = &[
     ),
     (
         "s3:PutBucketPublicAccessBlock",
-        &[Action::DeletePublicAccessBlock],
+        &[
+            Action::PutPublicAccessBlock,
+            Action::DeletePublicAccessBlock,
+        ],
     ),
     (
         "s3:GetAnalyticsConfiguration",

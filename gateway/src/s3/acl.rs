@@ -23,6 +23,30 @@ fn owner_grants() -> Grants {
     }]
 }
 
+/// Whether an ACL would make its resource public (AWS: a canned public ACL, or a grant to the
+/// AllUsers or AuthenticatedUsers group), for `BlockPublicAcls`.
+fn is_public_acl(
+    canned: Option<&str>,
+    policy: Option<&AccessControlPolicy>,
+    grant_headers: &[Option<&String>],
+) -> bool {
+    let public_group =
+        |uri: &str| uri.contains("/global/AllUsers") || uri.contains("/global/AuthenticatedUsers");
+    canned.is_some_and(|c| {
+        matches!(
+            c,
+            "public-read" | "public-read-write" | "authenticated-read"
+        )
+    }) || policy.is_some_and(|p| {
+        p.grants.iter().flatten().any(|g| {
+            g.grantee
+                .as_ref()
+                .and_then(|e| e.uri.as_deref())
+                .is_some_and(public_group)
+        })
+    }) || grant_headers.iter().flatten().any(|h| public_group(h))
+}
+
 /// Accepts only ACLs that keep the resource private to its owner.
 fn check_private_acl(
     canned: Option<&str>,
@@ -87,17 +111,24 @@ impl S3Api {
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        check_private_acl(
-            i.acl.as_ref().map(BucketCannedACL::as_str),
-            i.access_control_policy.as_ref(),
-            &[
-                i.grant_full_control.as_ref(),
-                i.grant_read.as_ref(),
-                i.grant_read_acp.as_ref(),
-                i.grant_write.as_ref(),
-                i.grant_write_acp.as_ref(),
-            ],
-        )?;
+        let grant_headers = [
+            i.grant_full_control.as_ref(),
+            i.grant_read.as_ref(),
+            i.grant_read_acp.as_ref(),
+            i.grant_write.as_ref(),
+            i.grant_write_acp.as_ref(),
+        ];
+        let canned = i.acl.as_ref().map(BucketCannedACL::as_str);
+        // BlockPublicAcls refuses a public ACL before anything else (AWS: AccessDenied).
+        if is_public_acl(canned, i.access_control_policy.as_ref(), &grant_headers)
+            && self
+                .public_access_block(&rc, &i.bucket)
+                .await?
+                .block_public_acls
+        {
+            return Err(super::public_access::blocked());
+        }
+        check_private_acl(canned, i.access_control_policy.as_ref(), &grant_headers)?;
         let b = i.bucket;
         self.run(&rc, move |s| s.bucket(&b)).await?;
         Ok(S3Response::new(PutBucketAclOutput::default()))
@@ -129,17 +160,24 @@ impl S3Api {
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        check_private_acl(
-            i.acl.as_ref().map(ObjectCannedACL::as_str),
-            i.access_control_policy.as_ref(),
-            &[
-                i.grant_full_control.as_ref(),
-                i.grant_read.as_ref(),
-                i.grant_read_acp.as_ref(),
-                i.grant_write.as_ref(),
-                i.grant_write_acp.as_ref(),
-            ],
-        )?;
+        let grant_headers = [
+            i.grant_full_control.as_ref(),
+            i.grant_read.as_ref(),
+            i.grant_read_acp.as_ref(),
+            i.grant_write.as_ref(),
+            i.grant_write_acp.as_ref(),
+        ];
+        let canned = i.acl.as_ref().map(ObjectCannedACL::as_str);
+        // BlockPublicAcls refuses a public ACL before anything else (AWS: AccessDenied).
+        if is_public_acl(canned, i.access_control_policy.as_ref(), &grant_headers)
+            && self
+                .public_access_block(&rc, &i.bucket)
+                .await?
+                .block_public_acls
+        {
+            return Err(super::public_access::blocked());
+        }
+        check_private_acl(canned, i.access_control_policy.as_ref(), &grant_headers)?;
         let (b, k, v) = (i.bucket, i.key, i.version_id);
         self.run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
             .await?;

@@ -18,6 +18,7 @@ mod multipart;
 mod object_get;
 mod object_put;
 mod policy;
+mod public_access;
 pub mod sse;
 mod tagging;
 mod unconfigured;
@@ -214,7 +215,8 @@ s3_operations! {
     get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput: unconfigured::do_get_bucket_replication;
     get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput: unconfigured::do_get_bucket_logging;
     get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput: unconfigured::do_get_bucket_notification_configuration;
-    get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput: unconfigured::do_get_public_access_block;
+    get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput: public_access::do_get_public_access_block;
+    put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput: public_access::do_put_public_access_block;
     get_bucket_analytics_configuration(GetBucketAnalyticsConfigurationInput) -> GetBucketAnalyticsConfigurationOutput: unconfigured::do_get_bucket_analytics_configuration;
     list_bucket_analytics_configurations(ListBucketAnalyticsConfigurationsInput) -> ListBucketAnalyticsConfigurationsOutput: unconfigured::do_list_bucket_analytics_configurations;
     get_bucket_intelligent_tiering_configuration(GetBucketIntelligentTieringConfigurationInput) -> GetBucketIntelligentTieringConfigurationOutput: unconfigured::do_get_bucket_intelligent_tiering_configuration;
@@ -225,7 +227,7 @@ s3_operations! {
     list_bucket_metrics_configurations(ListBucketMetricsConfigurationsInput) -> ListBucketMetricsConfigurationsOutput: unconfigured::do_list_bucket_metrics_configurations;
     delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput: unconfigured::do_delete_bucket_website;
     delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput: unconfigured::do_delete_bucket_replication;
-    delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput: unconfigured::do_delete_public_access_block;
+    delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput: public_access::do_delete_public_access_block;
     delete_bucket_analytics_configuration(DeleteBucketAnalyticsConfigurationInput) -> DeleteBucketAnalyticsConfigurationOutput: unconfigured::do_delete_bucket_analytics_configuration;
     delete_bucket_intelligent_tiering_configuration(DeleteBucketIntelligentTieringConfigurationInput) -> DeleteBucketIntelligentTieringConfigurationOutput: unconfigured::do_delete_bucket_intelligent_tiering_configuration;
     delete_bucket_inventory_configuration(DeleteBucketInventoryConfigurationInput) -> DeleteBucketInventoryConfigurationOutput: unconfigured::do_delete_bucket_inventory_configuration;

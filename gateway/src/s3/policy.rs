@@ -62,14 +62,19 @@ impl S3Api {
             return Err(malformed("Policies must be less than 20KB"));
         }
         let t = translate(&i.bucket, &i.policy).map_err(|e| malformed(e.to_string()))?;
-        let (b, doc) = (i.bucket.clone(), i.policy);
-        self.change_bucket_policy(&rc, i.bucket, Some(t.cedar.clone()), move |s| {
+        let block = self.public_access_block(&rc, &i.bucket).await?;
+        if block.block_public_policy && t.public {
+            return Err(super::public_access::blocked());
+        }
+        let in_force = super::public_access::bucket_cedar(Some(t.cedar), block);
+        let (b, doc, cedar) = (i.bucket.clone(), i.policy, in_force.clone());
+        self.change_bucket_policy(&rc, i.bucket, in_force, move |s| {
             s.bucket(&b)?;
             s.set_bucket_configs(
                 &b,
                 &[
                     (BUCKET_POLICY, Some(doc.as_bytes())),
-                    (BUCKET_POLICY_CEDAR, Some(t.cedar.as_bytes())),
+                    (BUCKET_POLICY_CEDAR, cedar.as_deref().map(str::as_bytes)),
                 ],
             )
         })

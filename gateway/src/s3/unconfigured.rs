@@ -1,5 +1,5 @@
 //! Bucket configurations fsgate does not keep — website, transfer acceleration, request
-//! payment, replication, logging, event notifications, public access block, analytics,
+//! payment, replication, logging, event notifications, analytics,
 //! intelligent tiering, inventory and metrics — answered exactly as AWS answers for a bucket
 //! that has none: the documented "no such configuration" error, an empty document, or success
 //! for deleting nothing. Setting one stays NotImplemented. Each is decided first like every
@@ -51,7 +51,6 @@ unconfigured! {
     do_get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput => Err(missing("ReplicationConfigurationNotFoundError", "The replication configuration was not found"));
     do_get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput => Ok(GetBucketLoggingOutput::default());
     do_get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput => Ok(GetBucketNotificationConfigurationOutput::default());
-    do_get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput => Err(missing("NoSuchPublicAccessBlockConfiguration", "The public access block configuration was not found"));
     do_get_bucket_analytics_configuration(GetBucketAnalyticsConfigurationInput) -> GetBucketAnalyticsConfigurationOutput => Err(no_configuration());
     do_list_bucket_analytics_configurations(ListBucketAnalyticsConfigurationsInput) -> ListBucketAnalyticsConfigurationsOutput => Ok(ListBucketAnalyticsConfigurationsOutput { is_truncated: Some(false), ..Default::default() });
     do_get_bucket_intelligent_tiering_configuration(GetBucketIntelligentTieringConfigurationInput) -> GetBucketIntelligentTieringConfigurationOutput => Err(no_configuration());
@@ -62,7 +61,6 @@ unconfigured! {
     do_list_bucket_metrics_configurations(ListBucketMetricsConfigurationsInput) -> ListBucketMetricsConfigurationsOutput => Ok(ListBucketMetricsConfigurationsOutput { is_truncated: Some(false), ..Default::default() });
     do_delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput => Ok(DeleteBucketWebsiteOutput::default());
     do_delete_bucket_replication(DeleteBucketReplicationInput) -> DeleteBucketReplicationOutput => Ok(DeleteBucketReplicationOutput::default());
-    do_delete_public_access_block(DeletePublicAccessBlockInput) -> DeletePublicAccessBlockOutput => Ok(DeletePublicAccessBlockOutput::default());
     do_delete_bucket_analytics_configuration(DeleteBucketAnalyticsConfigurationInput) -> DeleteBucketAnalyticsConfigurationOutput => Err(no_configuration());
     do_delete_bucket_intelligent_tiering_configuration(DeleteBucketIntelligentTieringConfigurationInput) -> DeleteBucketIntelligentTieringConfigurationOutput => Err(no_configuration());
     do_delete_bucket_inventory_configuration(DeleteBucketInventoryConfigurationInput) -> DeleteBucketInventoryConfigurationOutput => Err(no_configuration());

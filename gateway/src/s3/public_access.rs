@@ -1,0 +1,173 @@
+//! Public Access Block, bucket level (PutPublicAccessBlock, GetPublicAccessBlock,
+//! DeletePublicAccessBlock), its four settings enforced as AWS documents them:
+//! - `BlockPublicAcls`: PutBucketAcl and PutObjectAcl with a public ACL are AccessDenied;
+//! - `IgnorePublicAcls`: public ACLs grant nothing — fsgate's ACLs never grant anything beyond
+//!   the owner (access is Cedar's), so there is nothing to ignore;
+//! - `BlockPublicPolicy`: PutBucketPolicy with a public policy is AccessDenied;
+//! - `RestrictPublicBuckets`: a public bucket policy no longer lets anonymous callers in. The
+//!   bucket's Cedar in force gets a `forbid` for `Anonymous` while it is on, so `policy test`
+//!   and `who-can` show why.
+//!
+//! Stored as the bucket document `public-access-block`.
+
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use serde::{Deserialize, Serialize};
+
+use fsgate_policy::bucket_policy::translate;
+
+use super::{S3Api, ctx};
+use crate::context::RequestCtx;
+use crate::identity::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR};
+
+/// The bucket document holding the settings.
+const DOC: &str = "public-access-block";
+
+/// What `RestrictPublicBuckets` adds to a bucket's policy (the engine confines it to the
+/// bucket, as every bucket policy).
+const RESTRICT: &str = "forbid (principal is Anonymous, action, resource);";
+
+/// A bucket's settings (all off when none are stored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Block {
+    pub(super) block_public_acls: bool,
+    pub(super) ignore_public_acls: bool,
+    pub(super) block_public_policy: bool,
+    pub(super) restrict_public_buckets: bool,
+}
+
+impl Block {
+    fn of(c: &PublicAccessBlockConfiguration) -> Self {
+        Self {
+            block_public_acls: c.block_public_acls.unwrap_or(false),
+            ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+            block_public_policy: c.block_public_policy.unwrap_or(false),
+            restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+        }
+    }
+
+    fn dto(self) -> PublicAccessBlockConfiguration {
+        PublicAccessBlockConfiguration {
+            block_public_acls: Some(self.block_public_acls),
+            ignore_public_acls: Some(self.ignore_public_acls),
+            block_public_policy: Some(self.block_public_policy),
+            restrict_public_buckets: Some(self.restrict_public_buckets),
+        }
+    }
+}
+
+/// The Cedar in force for a bucket: its translated policy, with the `RestrictPublicBuckets`
+/// forbid while that is on. `None` without a policy (nothing public to restrict).
+pub(super) fn bucket_cedar(policy_cedar: Option<String>, block: Block) -> Option<String> {
+    policy_cedar.map(|c| {
+        if block.restrict_public_buckets {
+            format!("{c}\n\n{RESTRICT}")
+        } else {
+            c
+        }
+    })
+}
+
+/// The refusal AWS answers when a setting blocks a request.
+pub(super) fn blocked() -> S3Error {
+    S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied")
+}
+
+fn no_block() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+        "The public access block configuration was not found",
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
+impl S3Api {
+    /// A bucket's settings, all off when none are stored.
+    pub(super) async fn public_access_block(
+        &self,
+        rc: &RequestCtx,
+        bucket: &str,
+    ) -> S3Result<Block> {
+        let b = bucket.to_owned();
+        let doc = self.run(rc, move |s| s.bucket_config(&b, DOC)).await?;
+        Ok(doc
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .unwrap_or_default())
+    }
+
+    /// Stores `block` (or removes the settings) and puts the bucket's Cedar in force again.
+    async fn set_public_access_block(
+        &self,
+        rc: &RequestCtx,
+        bucket: String,
+        block: Option<Block>,
+    ) -> S3Result<()> {
+        let b = bucket.clone();
+        let policy = self
+            .run(rc, move |s| s.bucket_config(&b, BUCKET_POLICY))
+            .await?;
+        let policy_cedar = match policy {
+            None => None,
+            Some(doc) => Some(
+                translate(&bucket, &String::from_utf8_lossy(&doc))
+                    .map_err(|e| s3_error!(InternalError, "stored bucket policy: {e}"))?
+                    .cedar,
+            ),
+        };
+        let cedar = bucket_cedar(policy_cedar, block.unwrap_or_default());
+        let doc = block
+            .map(|b| serde_json::to_vec(&b))
+            .transpose()
+            .map_err(|e| s3_error!(InternalError, "{e}"))?;
+        let (b, in_force) = (bucket.clone(), cedar.clone());
+        self.change_bucket_policy(rc, bucket, cedar, move |s| {
+            s.bucket(&b)?;
+            s.set_bucket_configs(
+                &b,
+                &[
+                    (DOC, doc.as_deref()),
+                    (BUCKET_POLICY_CEDAR, in_force.as_deref().map(str::as_bytes)),
+                ],
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn do_put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        let rc = ctx(&req)?;
+        let i = req.input;
+        let block = Block::of(&i.public_access_block_configuration);
+        self.set_public_access_block(&rc, i.bucket, Some(block))
+            .await?;
+        Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
+    }
+
+    pub(super) async fn do_get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        let rc = ctx(&req)?;
+        let b = req.input.bucket;
+        let doc = self.run(&rc, move |s| s.bucket_config(&b, DOC)).await?;
+        let block: Block = doc
+            .and_then(|d| serde_json::from_slice(&d).ok())
+            .ok_or_else(no_block)?;
+        Ok(S3Response::new(GetPublicAccessBlockOutput {
+            public_access_block_configuration: Some(block.dto()),
+        }))
+    }
+
+    pub(super) async fn do_delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        let rc = ctx(&req)?;
+        self.set_public_access_block(&rc, req.input.bucket, None)
+            .await?;
+        Ok(S3Response::new(DeletePublicAccessBlockOutput::default()))
+    }
+}
