@@ -5,6 +5,7 @@ import hashlib
 
 import datetime
 import json
+import uuid
 
 from s3check import AK, ARGS, EP, SK, bucket, expect, run, s3, status_of, test
 from sigv4 import signed_request
@@ -307,6 +308,32 @@ def public_access_block():
     s3.delete_public_access_block(Bucket=b)
     expect("NotImplemented", s3.put_bucket_acl, Bucket=b, ACL="public-read")
     expect("NoSuchBucket", s3.get_public_access_block, Bucket="missing-" + b)
+
+
+@test
+def acl_headers():
+    """x-amz-acl on the writes that create things, checked like PutBucketAcl: unknown canned
+    ACLs are InvalidArgument, public ones NotImplemented (AccessDenied under BlockPublicAcls),
+    private ones pass; an empty Content-MD5 is InvalidDigest."""
+    expect("InvalidArgument", s3.create_bucket, Bucket="acl-" + uuid.uuid4().hex[:12], ACL="public-ready")
+    expect("NotImplemented", s3.create_bucket, Bucket="acl-" + uuid.uuid4().hex[:12], ACL="public-read")
+    b = bucket(ACL="private")
+    s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="private")
+    s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="bucket-owner-full-control")
+    expect("InvalidArgument", s3.put_object, Bucket=b, Key="k", Body=b"x", ACL="public-ready")
+    expect("NotImplemented", s3.put_object, Bucket=b, Key="k2", Body=b"x", ACL="public-read")
+    expect("NotImplemented", s3.put_object, Bucket=b, Key="k2", Body=b"x",
+           GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
+    expect("NotImplemented", s3.copy_object, Bucket=b, Key="k3", CopySource={"Bucket": b, "Key": "k"},
+           ACL="public-read")
+    expect("NotImplemented", s3.create_multipart_upload, Bucket=b, Key="k4", ACL="public-read-write")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]
+    assert keys == ["k"], keys
+    s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    expect("AccessDenied", s3.put_object, Bucket=b, Key="k2", Body=b"x", ACL="public-read")
+    s3.put_object(Bucket=b, Key="k2", Body=b"x", ACL="private")
+    status, _, body = signed_request(EP, AK, SK, "PUT", f"/{b}/k5", body=b"abc", headers={"content-md5": ""})
+    assert status == 400 and b"<Code>InvalidDigest</Code>" in body, (status, body)
 
 
 @test

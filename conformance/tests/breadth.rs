@@ -40,6 +40,11 @@ fn public_access_block() {
 }
 
 #[test]
+fn acl_headers() {
+    group(&["acl_headers"]);
+}
+
+#[test]
 fn tagging() {
     group(&["tagging"]);
 }

@@ -91,7 +91,50 @@ fn check_private_acl(
     Ok(())
 }
 
+/// The canned ACLs AWS knows (`x-amz-acl`).
+const CANNED: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+];
+
 impl S3Api {
+    /// Checks an ACL — of PutBucketAcl and PutObjectAcl, or the `x-amz-acl` and
+    /// `x-amz-grant-*` headers of CreateBucket, PutObject, CopyObject and
+    /// CreateMultipartUpload — as AWS orders the checks: an unknown canned ACL is
+    /// InvalidArgument; with `BlockPublicAcls` on `bucket` (when it exists already) a public
+    /// one is AccessDenied; then anything that would grant beyond the owner is NotImplemented
+    /// (fsgate's ACLs stay private: access is granted by policies).
+    pub(super) async fn check_acl(
+        &self,
+        rc: &crate::context::RequestCtx,
+        bucket: Option<&str>,
+        canned: Option<&str>,
+        policy: Option<&AccessControlPolicy>,
+        grant_headers: &[Option<&String>],
+    ) -> S3Result<()> {
+        if let Some(c) = canned
+            && !CANNED.contains(&c)
+        {
+            return Err(s3_error!(
+                InvalidArgument,
+                "The canned ACL {c} is not valid"
+            ));
+        }
+        if let Some(b) = bucket
+            && is_public_acl(canned, policy, grant_headers)
+            && self.public_access_block(rc, b).await?.block_public_acls
+        {
+            return Err(super::public_access::blocked());
+        }
+        check_private_acl(canned, policy, grant_headers)
+    }
+
     pub(super) async fn do_get_bucket_acl(
         &self,
         req: S3Request<GetBucketAclInput>,
@@ -119,16 +162,14 @@ impl S3Api {
             i.grant_write_acp.as_ref(),
         ];
         let canned = i.acl.as_ref().map(BucketCannedACL::as_str);
-        // BlockPublicAcls refuses a public ACL before anything else (AWS: AccessDenied).
-        if is_public_acl(canned, i.access_control_policy.as_ref(), &grant_headers)
-            && self
-                .public_access_block(&rc, &i.bucket)
-                .await?
-                .block_public_acls
-        {
-            return Err(super::public_access::blocked());
-        }
-        check_private_acl(canned, i.access_control_policy.as_ref(), &grant_headers)?;
+        self.check_acl(
+            &rc,
+            Some(&i.bucket),
+            canned,
+            i.access_control_policy.as_ref(),
+            &grant_headers,
+        )
+        .await?;
         let b = i.bucket;
         self.run(&rc, move |s| s.bucket(&b)).await?;
         Ok(S3Response::new(PutBucketAclOutput::default()))
@@ -168,16 +209,14 @@ impl S3Api {
             i.grant_write_acp.as_ref(),
         ];
         let canned = i.acl.as_ref().map(ObjectCannedACL::as_str);
-        // BlockPublicAcls refuses a public ACL before anything else (AWS: AccessDenied).
-        if is_public_acl(canned, i.access_control_policy.as_ref(), &grant_headers)
-            && self
-                .public_access_block(&rc, &i.bucket)
-                .await?
-                .block_public_acls
-        {
-            return Err(super::public_access::blocked());
-        }
-        check_private_acl(canned, i.access_control_policy.as_ref(), &grant_headers)?;
+        self.check_acl(
+            &rc,
+            Some(&i.bucket),
+            canned,
+            i.access_control_policy.as_ref(),
+            &grant_headers,
+        )
+        .await?;
         let (b, k, v) = (i.bucket, i.key, i.version_id);
         self.run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
             .await?;

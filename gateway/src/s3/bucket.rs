@@ -176,13 +176,29 @@ impl S3Api {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let (rc, principal) = request_state(&req)?;
-        let name = req.input.bucket;
+        let name = req.input.bucket.clone();
         if !is_valid_bucket_name(&name) {
             return Err(s3_error!(
                 InvalidBucketName,
                 "The specified bucket is not valid."
             ));
         }
+        let i = &req.input;
+        // A new bucket has no Public Access Block yet.
+        self.check_acl(
+            &rc,
+            None,
+            i.acl.as_ref().map(BucketCannedACL::as_str),
+            None,
+            &[
+                i.grant_full_control.as_ref(),
+                i.grant_read.as_ref(),
+                i.grant_read_acp.as_ref(),
+                i.grant_write.as_ref(),
+                i.grant_write_acp.as_ref(),
+            ],
+        )
+        .await?;
         let location = format!("/{name}");
         let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
         let me = owner_name(&principal);

@@ -145,6 +145,17 @@ impl Front {
     ) -> Result<Request<Body>, S3Error> {
         // s3s routes `POST /bucket?delete` (however the name is encoded) to DeleteObjects.
         let is_delete_objects = req.method() == Method::POST && rc.query.has("delete");
+        // An empty Content-MD5 is an invalid digest, not an absent one (s3s reads it as none).
+        if req
+            .headers()
+            .get("content-md5")
+            .is_some_and(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidDigest,
+                "The Content-MD5 you specified was invalid.",
+            ));
+        }
         let (parts, body) = req.into_parts();
         let counted = CountingBody {
             inner: body,
