@@ -728,6 +728,17 @@ def bucket_policy_conditions():
     expect("AccessDenied", get)
     s3.put_bucket_policy(Bucket=b, Policy=allow("s3:GetObject", obj, {"StringNotEquals": {"aws:PrincipalTag/team": "a"}}))
     assert get() == b"a"
+    # s3:VersionId: a Deny naming one version binds reads of that version only.
+    v = bucket()
+    s3.put_bucket_versioning(Bucket=v, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=v, Key="k", Body=b"one")["VersionId"]
+    v2 = s3.put_object(Bucket=v, Key="k", Body=b"two")["VersionId"]
+    s3.put_bucket_policy(Bucket=v, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObjectVersion", "Resource": f"arn:aws:s3:::{v}/*",
+         "Condition": {"StringEquals": {"s3:VersionId": v1}}}]}))
+    expect("AccessDenied", s3.get_object, Bucket=v, Key="k", VersionId=v1)
+    assert s3.get_object(Bucket=v, Key="k", VersionId=v2)["Body"].read() == b"two"
+    assert s3.get_object(Bucket=v, Key="k")["Body"].read() == b"two"
     # A Deny with a condition binds everyone, root included, only when the condition holds.
     s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": obj,

@@ -445,6 +445,7 @@ fn access_request(
             prefix: facts.prefix.map(str::to_owned),
             delimiter: facts.delimiter.map(str::to_owned),
             max_keys: facts.max_keys.map(i64::from),
+            version_id: facts.version.map(str::to_owned),
         },
         object_tags: Vec::new(),
     }

@@ -65,6 +65,7 @@ fn request() -> AccessRequest {
             prefix: None,
             delimiter: None,
             max_keys: None,
+            version_id: None,
         },
         object_tags: Vec::new(),
     }

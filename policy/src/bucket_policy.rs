@@ -476,6 +476,8 @@ fn presence(key: &str) -> Option<String> {
         Some("context has delimiter".into())
     } else if k == "s3:max-keys" {
         Some("context has max_keys".into())
+    } else if k == "s3:versionid" {
+        Some("context has version_id".into())
     } else if let Some(tag) = k.strip_prefix("s3:existingobjecttag/") {
         let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
         Some(format!(
@@ -525,6 +527,8 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
         Some("context.prefix".to_owned())
     } else if k == "s3:delimiter" {
         Some("context.delimiter".to_owned())
+    } else if k == "s3:versionid" {
+        Some("context.version_id".to_owned())
     } else if let Some(tag) = tag_of("s3:existingobjecttag/") {
         Some(format!("resource.getTag({})", lit(&tag)))
     } else {
@@ -595,7 +599,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
             Ok(if cmp == "!=" { negated(e) } else { e })
         }
         _ => Err(format!(
-            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
+            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
         ).into()),
     }
 }

@@ -22,6 +22,7 @@ fn ctx() -> RequestContext {
         prefix: None,
         delimiter: None,
         max_keys: None,
+        version_id: None,
     }
 }
 
@@ -1125,4 +1126,33 @@ fn principal_tags_and_if_exists_conditions_decide() {
     assert!(list(Some("pub/x"), Some(100)));
     assert!(!list(Some("private/"), None));
     assert!(!list(Some("pub/"), Some(1000)));
+}
+
+/// `s3:VersionId` reads the version a request names; a request naming none has no such key.
+#[test]
+fn version_id_conditions_decide() {
+    let e = bucket_policy_engine(
+        "team",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"read","Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:GetObjectVersion"],"Resource":"arn:aws:s3:::team/*"},
+          {"Sid":"hide-v1","Effect":"Deny","Principal":"*","Action":"s3:GetObjectVersion","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"StringEquals":{"s3:VersionId":"v1"}}}
+        ]}"#,
+    );
+    let get = |action: Action, version: Option<&str>| {
+        e.decide(&AccessRequest {
+            principal: Principal::Anonymous,
+            action,
+            resource: obj("team", "a.txt"),
+            context: RequestContext {
+                version_id: version.map(str::to_owned),
+                ..ctx()
+            },
+            object_tags: Vec::new(),
+        })
+        .allowed
+    };
+    assert!(!get(Action::GetObjectVersion, Some("v1")));
+    assert!(get(Action::GetObjectVersion, Some("v2")));
+    assert!(get(Action::GetObject, None));
 }

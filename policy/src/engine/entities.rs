@@ -70,6 +70,12 @@ impl PolicyEngine {
         if let Some(m) = c.max_keys {
             pairs.push(("max_keys".into(), RestrictedExpression::new_long(m)));
         }
+        if let Some(v) = &c.version_id {
+            pairs.push((
+                "version_id".into(),
+                RestrictedExpression::new_string(v.clone()),
+            ));
+        }
         Context::from_pairs(pairs).map_err(DecisionError::from)
     }
 

@@ -149,6 +149,8 @@ pub struct RequestContext {
     pub delimiter: Option<String>,
     /// List max-keys (listings only).
     pub max_keys: Option<i64>,
+    /// The version a request names (`versionId`), when it names one.
+    pub version_id: Option<String>,
 }
 
 /// One access to decide.
