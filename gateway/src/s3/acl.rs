@@ -91,6 +91,30 @@ fn check_private_acl(
     Ok(())
 }
 
+/// The canned ACL and `x-amz-grant-*` headers of an input, for `check_acl`.
+macro_rules! acl_headers {
+    ($i:expr, $canned:ident, $($grant:ident),+) => {
+        ($i.acl.as_ref().map($canned::as_str), [$($i.$grant.as_ref()),+])
+    };
+}
+
+/// The ACL headers of a write that creates an object (PutObject, CopyObject,
+/// CreateMultipartUpload).
+macro_rules! object_write_acl {
+    ($i:expr) => {
+        $crate::s3::acl::acl_headers!(
+            $i,
+            ObjectCannedACL,
+            grant_full_control,
+            grant_read,
+            grant_read_acp,
+            grant_write_acp
+        )
+    };
+}
+
+pub(super) use {acl_headers, object_write_acl};
+
 /// The canned ACLs AWS knows (`x-amz-acl`).
 const CANNED: &[&str] = &[
     "private",
@@ -154,22 +178,18 @@ impl S3Api {
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        let grant_headers = [
-            i.grant_full_control.as_ref(),
-            i.grant_read.as_ref(),
-            i.grant_read_acp.as_ref(),
-            i.grant_write.as_ref(),
-            i.grant_write_acp.as_ref(),
-        ];
-        let canned = i.acl.as_ref().map(BucketCannedACL::as_str);
-        self.check_acl(
-            &rc,
-            Some(&i.bucket),
-            canned,
-            i.access_control_policy.as_ref(),
-            &grant_headers,
-        )
-        .await?;
+        let (canned, grants) = acl_headers!(
+            i,
+            BucketCannedACL,
+            grant_full_control,
+            grant_read,
+            grant_read_acp,
+            grant_write,
+            grant_write_acp
+        );
+        let policy = i.access_control_policy.as_ref();
+        self.check_acl(&rc, Some(&i.bucket), canned, policy, &grants)
+            .await?;
         let b = i.bucket;
         self.run(&rc, move |s| s.bucket(&b)).await?;
         Ok(S3Response::new(PutBucketAclOutput::default()))
@@ -201,22 +221,18 @@ impl S3Api {
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        let grant_headers = [
-            i.grant_full_control.as_ref(),
-            i.grant_read.as_ref(),
-            i.grant_read_acp.as_ref(),
-            i.grant_write.as_ref(),
-            i.grant_write_acp.as_ref(),
-        ];
-        let canned = i.acl.as_ref().map(ObjectCannedACL::as_str);
-        self.check_acl(
-            &rc,
-            Some(&i.bucket),
-            canned,
-            i.access_control_policy.as_ref(),
-            &grant_headers,
-        )
-        .await?;
+        let (canned, grants) = acl_headers!(
+            i,
+            ObjectCannedACL,
+            grant_full_control,
+            grant_read,
+            grant_read_acp,
+            grant_write,
+            grant_write_acp
+        );
+        let policy = i.access_control_policy.as_ref();
+        self.check_acl(&rc, Some(&i.bucket), canned, policy, &grants)
+            .await?;
         let (b, k, v) = (i.bucket, i.key, i.version_id);
         self.run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
             .await?;

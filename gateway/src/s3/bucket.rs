@@ -183,22 +183,17 @@ impl S3Api {
                 "The specified bucket is not valid."
             ));
         }
-        let i = &req.input;
+        let (canned, grants) = super::acl::acl_headers!(
+            req.input,
+            BucketCannedACL,
+            grant_full_control,
+            grant_read,
+            grant_read_acp,
+            grant_write,
+            grant_write_acp
+        );
         // A new bucket has no Public Access Block yet.
-        self.check_acl(
-            &rc,
-            None,
-            i.acl.as_ref().map(BucketCannedACL::as_str),
-            None,
-            &[
-                i.grant_full_control.as_ref(),
-                i.grant_read.as_ref(),
-                i.grant_read_acp.as_ref(),
-                i.grant_write.as_ref(),
-                i.grant_write_acp.as_ref(),
-            ],
-        )
-        .await?;
+        self.check_acl(&rc, None, canned, None, &grants).await?;
         let location = format!("/{name}");
         let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
         let me = owner_name(&principal);

@@ -72,19 +72,9 @@ impl S3Api {
         let rc = ctx(&req)?;
         let i = req.input;
         check_key(&i.key)?;
-        self.check_acl(
-            &rc,
-            Some(&i.bucket),
-            i.acl.as_ref().map(ObjectCannedACL::as_str),
-            None,
-            &[
-                i.grant_full_control.as_ref(),
-                i.grant_read.as_ref(),
-                i.grant_read_acp.as_ref(),
-                i.grant_write_acp.as_ref(),
-            ],
-        )
-        .await?;
+        let (canned, grants) = super::acl::object_write_acl!(i);
+        self.check_acl(&rc, Some(&i.bucket), canned, None, &grants)
+            .await?;
         let headers = object_headers(
             i.content_type.as_ref(),
             i.content_encoding.as_ref(),

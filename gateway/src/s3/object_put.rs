@@ -54,19 +54,9 @@ impl S3Api {
         let headers = req.headers.clone();
         let i = req.input;
         check_key(&i.key)?;
-        self.check_acl(
-            &rc,
-            Some(&i.bucket),
-            i.acl.as_ref().map(ObjectCannedACL::as_str),
-            None,
-            &[
-                i.grant_full_control.as_ref(),
-                i.grant_read.as_ref(),
-                i.grant_read_acp.as_ref(),
-                i.grant_write_acp.as_ref(),
-            ],
-        )
-        .await?;
+        let (canned, grants) = super::acl::object_write_acl!(i);
+        self.check_acl(&rc, Some(&i.bucket), canned, None, &grants)
+            .await?;
         // Fail before reading the body when the bucket is missing or the headers are wrong.
         let (extras, key) = self
             .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
