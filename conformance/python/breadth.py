@@ -739,6 +739,17 @@ def bucket_policy_conditions():
     expect("AccessDenied", s3.get_object, Bucket=v, Key="k", VersionId=v1)
     assert s3.get_object(Bucket=v, Key="k", VersionId=v2)["Body"].read() == b"two"
     assert s3.get_object(Bucket=v, Key="k")["Body"].read() == b"two"
+    # s3:x-amz-server-side-encryption and Null: AWS's "encrypted uploads only" policy.
+    enc = bucket()
+    s3.put_bucket_policy(Bucket=enc, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{enc}/*",
+         "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}}},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{enc}/*",
+         "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}}}]}))
+    expect("AccessDenied", s3.put_object, Bucket=enc, Key="plain", Body=b"x")
+    s3.put_object(Bucket=enc, Key="sealed", Body=b"x", ServerSideEncryption="AES256")
+    expect("AccessDenied", s3.create_multipart_upload, Bucket=enc, Key="mp")
+    s3.create_multipart_upload(Bucket=enc, Key="mp", ServerSideEncryption="AES256")
     # A Deny with a condition binds everyone, root included, only when the condition holds.
     s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": obj,

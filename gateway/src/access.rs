@@ -208,6 +208,8 @@ pub struct AccessFacts<'a> {
     pub delimiter: Option<&'a str>,
     /// max-keys.
     pub max_keys: Option<i32>,
+    /// The `x-amz-server-side-encryption` a write asks for.
+    pub server_side_encryption: Option<&'a str>,
 }
 
 impl<'a> AccessFacts<'a> {
@@ -219,6 +221,21 @@ impl<'a> AccessFacts<'a> {
             ..Self::default()
         }
     }
+}
+
+/// The `x-amz-server-side-encryption` an object write asks for (PutObject,
+/// CreateMultipartUpload), for the `s3:x-amz-server-side-encryption` condition key.
+fn requested_sse<T: 'static>(input: &T) -> Option<&str> {
+    let any = input as &dyn std::any::Any;
+    if let Some(i) = any.downcast_ref::<PutObjectInput>() {
+        return i
+            .server_side_encryption
+            .as_ref()
+            .map(ServerSideEncryption::as_str);
+    }
+    any.downcast_ref::<CreateMultipartUploadInput>()
+        .and_then(|i| i.server_side_encryption.as_ref())
+        .map(ServerSideEncryption::as_str)
 }
 
 /// The access gate: turns requests into Cedar decisions and records them.
@@ -446,6 +463,7 @@ fn access_request(
             delimiter: facts.delimiter.map(str::to_owned),
             max_keys: facts.max_keys.map(i64::from),
             version_id: facts.version.map(str::to_owned),
+            server_side_encryption: facts.server_side_encryption.map(str::to_owned),
         },
         object_tags: Vec::new(),
     }
@@ -577,6 +595,7 @@ impl Gate {
             delimiter,
             max_keys,
             version: None,
+            server_side_encryption: None,
         };
         self.require(rc, p, action, Resource::Bucket(bucket.to_owned()), facts)?;
         mark(req, Decided::Whole);
@@ -689,7 +708,15 @@ macro_rules! access_hooks {
                 async fn $oh(&self, req: &mut S3Request<$oi>) -> S3Result<()> {
                     let i = &req.input;
                     let resource = Resource::Object { bucket: i.bucket.clone(), key: i.key.clone() };
-                    self.require_input(req, Action::$oa, resource, None)
+                    let sse = requested_sse(i).map(str::to_owned);
+                    let (rc, p) = authenticated_state(req)?;
+                    let facts = AccessFacts {
+                        server_side_encryption: sse.as_deref(),
+                        ..AccessFacts::default()
+                    };
+                    self.require(rc, p, Action::$oa, resource, facts)?;
+                    mark(req, Decided::Whole);
+                    Ok(())
                 }
             )*
 

@@ -66,6 +66,7 @@ fn request() -> AccessRequest {
             delimiter: None,
             max_keys: None,
             version_id: None,
+            server_side_encryption: None,
         },
         object_tags: Vec::new(),
     }

@@ -478,6 +478,8 @@ fn presence(key: &str) -> Option<String> {
         Some("context has max_keys".into())
     } else if k == "s3:versionid" {
         Some("context has version_id".into())
+    } else if k == "s3:x-amz-server-side-encryption" {
+        Some("context has server_side_encryption".into())
     } else if let Some(tag) = k.strip_prefix("s3:existingobjecttag/") {
         let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
         Some(format!(
@@ -517,6 +519,19 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
             Ok(format!("({})", parts.join(" || ")))
         };
     let negated = |e: String| format!("!{e}");
+    // Null: whether the key is absent ("true") or present ("false"). Keys every request
+    // carries are never absent.
+    if op == "Null" {
+        return any(
+            &|v| match (v.to_ascii_lowercase().as_str(), presence(key)) {
+                ("true", Some(guard)) => Ok(format!("!({guard})")),
+                ("false", Some(guard)) => Ok(format!("({guard})")),
+                ("true", None) => Ok("false".into()),
+                ("false", None) => Ok("true".into()),
+                _ => Err(format!("Null needs true or false, not {v}").into()),
+            },
+        );
+    }
     // String-valued keys: the expression that reads the key (with its presence guard).
     // The tag key keeps its original case.
     let tag_of = |prefix: &str| {
@@ -529,6 +544,8 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
         Some("context.delimiter".to_owned())
     } else if k == "s3:versionid" {
         Some("context.version_id".to_owned())
+    } else if k == "s3:x-amz-server-side-encryption" {
+        Some("context.server_side_encryption".to_owned())
     } else if let Some(tag) = tag_of("s3:existingobjecttag/") {
         Some(format!("resource.getTag({})", lit(&tag)))
     } else {
@@ -599,7 +616,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
             Ok(if cmp == "!=" { negated(e) } else { e })
         }
         _ => Err(format!(
-            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
+            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:x-amz-server-side-encryption, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; Null on those; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
         ).into()),
     }
 }

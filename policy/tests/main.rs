@@ -23,6 +23,7 @@ fn ctx() -> RequestContext {
         delimiter: None,
         max_keys: None,
         version_id: None,
+        server_side_encryption: None,
     }
 }
 
@@ -1155,4 +1156,42 @@ fn version_id_conditions_decide() {
     assert!(!get(Action::GetObjectVersion, Some("v1")));
     assert!(get(Action::GetObjectVersion, Some("v2")));
     assert!(get(Action::GetObject, None));
+}
+
+/// AWS's usual "encrypted uploads only" policy: a Deny on `s3:x-amz-server-side-encryption`
+/// other than AES256, and a Deny when the header is missing (`Null`).
+#[test]
+fn encryption_header_conditions_decide() {
+    let e = bucket_policy_engine(
+        "team",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"write","Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::team/*"},
+          {"Sid":"wrong","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"AES256"}}},
+          {"Sid":"missing","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"Null":{"s3:x-amz-server-side-encryption":"true"}}}
+        ]}"#,
+    );
+    let put = |sse: Option<&str>| {
+        e.decide(&AccessRequest {
+            principal: Principal::Anonymous,
+            action: Action::PutObject,
+            resource: obj("team", "a.txt"),
+            context: RequestContext {
+                server_side_encryption: sse.map(str::to_owned),
+                ..ctx()
+            },
+            object_tags: Vec::new(),
+        })
+        .allowed
+    };
+    assert!(put(Some("AES256")));
+    assert!(!put(Some("aws:kms")));
+    assert!(!put(None));
+    let refused = fsgate_policy::bucket_policy::translate(
+        "team",
+        r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"Null":{"s3:x-amz-server-side-encryption":"maybe"}}}]}"#,
+    );
+    assert!(refused.is_err());
 }

@@ -89,6 +89,7 @@ impl AdminApi {
             delimiter: ctx.get("delimiter").and_then(Value::as_str),
             max_keys: None,
             version: ctx.get("version").and_then(Value::as_str),
+            server_side_encryption: ctx.get("server_side_encryption").and_then(Value::as_str),
         };
         let decide = |p: &fsgate_policy::Principal| {
             self.gate

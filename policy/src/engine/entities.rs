@@ -70,6 +70,12 @@ impl PolicyEngine {
         if let Some(m) = c.max_keys {
             pairs.push(("max_keys".into(), RestrictedExpression::new_long(m)));
         }
+        if let Some(v) = &c.server_side_encryption {
+            pairs.push((
+                "server_side_encryption".into(),
+                RestrictedExpression::new_string(v.clone()),
+            ));
+        }
         if let Some(v) = &c.version_id {
             pairs.push((
                 "version_id".into(),

@@ -151,6 +151,8 @@ pub struct RequestContext {
     pub max_keys: Option<i64>,
     /// The version a request names (`versionId`), when it names one.
     pub version_id: Option<String>,
+    /// The `x-amz-server-side-encryption` an object write asks for.
+    pub server_side_encryption: Option<String>,
 }
 
 /// One access to decide.
