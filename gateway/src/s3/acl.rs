@@ -93,6 +93,18 @@ fn check_private_acl(
 
 /// The canned ACL and `x-amz-grant-*` headers of an input, for `check_acl`.
 macro_rules! acl_headers {
+    // The ACL operations and CreateBucket: every grant header.
+    ($i:expr, $canned:ident) => {
+        $crate::s3::acl::acl_headers!(
+            $i,
+            $canned,
+            grant_full_control,
+            grant_read,
+            grant_read_acp,
+            grant_write,
+            grant_write_acp
+        )
+    };
     ($i:expr, $canned:ident, $($grant:ident),+) => {
         ($i.acl.as_ref().map($canned::as_str), [$($i.$grant.as_ref()),+])
     };
@@ -178,15 +190,7 @@ impl S3Api {
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        let (canned, grants) = acl_headers!(
-            i,
-            BucketCannedACL,
-            grant_full_control,
-            grant_read,
-            grant_read_acp,
-            grant_write,
-            grant_write_acp
-        );
+        let (canned, grants) = acl_headers!(i, BucketCannedACL);
         let policy = i.access_control_policy.as_ref();
         self.check_acl(&rc, Some(&i.bucket), canned, policy, &grants)
             .await?;
@@ -221,15 +225,7 @@ impl S3Api {
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        let (canned, grants) = acl_headers!(
-            i,
-            ObjectCannedACL,
-            grant_full_control,
-            grant_read,
-            grant_read_acp,
-            grant_write,
-            grant_write_acp
-        );
+        let (canned, grants) = acl_headers!(i, ObjectCannedACL);
         let policy = i.access_control_policy.as_ref();
         self.check_acl(&rc, Some(&i.bucket), canned, policy, &grants)
             .await?;

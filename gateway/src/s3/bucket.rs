@@ -183,15 +183,7 @@ impl S3Api {
                 "The specified bucket is not valid."
             ));
         }
-        let (canned, grants) = super::acl::acl_headers!(
-            req.input,
-            BucketCannedACL,
-            grant_full_control,
-            grant_read,
-            grant_read_acp,
-            grant_write,
-            grant_write_acp
-        );
+        let (canned, grants) = super::acl::acl_headers!(req.input, BucketCannedACL);
         // A new bucket has no Public Access Block yet.
         self.check_acl(&rc, None, canned, None, &grants).await?;
         let location = format!("/{name}");
