@@ -12,11 +12,13 @@
 //! bucket policies to Cedar (`bucket_policy`), which writes every name and value through one
 //! escaping function.
 
+mod acl;
 mod actions;
 pub mod bucket_policy;
 mod engine;
 mod load;
 
+pub use self::acl::{AclChange, AclGrant, AclGrantee, AclPermission};
 pub use self::actions::{ALL as ALL_ACTIONS, Action, ResourceKind};
 pub use self::engine::{
     AccessRequest, Changes, Decision, Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine,

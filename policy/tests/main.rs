@@ -1033,6 +1033,7 @@ fn incremental_changes_decide_as_a_rebuild() {
                 ("team".into(), None),
                 ("drop".into(), Some(drop_doc.clone())),
             ],
+            ..Changes::default()
         })
         .unwrap();
     let grants2: Vec<Grant> = grants
@@ -1194,4 +1195,147 @@ fn encryption_header_conditions_decide() {
            "Condition":{"Null":{"s3:x-amz-server-side-encryption":"maybe"}}}]}"#,
     );
     assert!(refused.is_err());
+}
+
+/// ACL grants decide as AWS documents each permission, for the grantee only, on their bucket
+/// or object only; AuthenticatedUsers excludes anonymous callers; a bucket policy's Deny
+/// still wins; taking an ACL out takes its grants out.
+#[test]
+fn acl_grants_decide() {
+    use fsgate_policy::{AclChange, AclGrant, AclGrantee, AclPermission};
+    let grant = |grantee, permission| AclGrant {
+        grantee,
+        permission,
+    };
+    let base = PolicyEngine::builtin().unwrap();
+    let e = base
+        .with_changes(&Changes {
+            acls: vec![
+                AclChange::Set {
+                    bucket: "shared".into(),
+                    key: None,
+                    grants: vec![
+                        grant(AclGrantee::User("bob".into()), AclPermission::Read),
+                        grant(AclGrantee::AuthenticatedUsers, AclPermission::Write),
+                    ],
+                },
+                AclChange::Set {
+                    bucket: "shared".into(),
+                    key: Some("pub".into()),
+                    grants: vec![grant(AclGrantee::AllUsers, AclPermission::Read)],
+                },
+                AclChange::Set {
+                    bucket: "shared".into(),
+                    key: Some("mine".into()),
+                    grants: Vec::new(),
+                },
+            ],
+            ..Changes::default()
+        })
+        .unwrap();
+    let bob = || user("bob", &[]);
+    let carol = || user("carol", &[]);
+    let bucket = || Resource::Bucket("shared".into());
+    assert!(decide(&e, bob(), Action::ListObjectsV2, bucket()).allowed);
+    assert!(!decide(&e, carol(), Action::ListObjectsV2, bucket()).allowed);
+    assert!(!decide(&e, bob(), Action::GetBucketAcl, bucket()).allowed);
+    assert!(
+        !decide(
+            &e,
+            bob(),
+            Action::ListObjectsV2,
+            Resource::Bucket("other".into())
+        )
+        .allowed
+    );
+    // WRITE to authenticated users: any signed caller writes, anonymous does not.
+    assert!(decide(&e, carol(), Action::PutObject, obj("shared", "x")).allowed);
+    assert!(
+        !decide(
+            &e,
+            Principal::Anonymous,
+            Action::PutObject,
+            obj("shared", "x")
+        )
+        .allowed
+    );
+    assert!(!decide(&e, carol(), Action::GetObject, obj("shared", "x")).allowed);
+    // The object's READ to everyone: that object only.
+    let d = decide(
+        &e,
+        Principal::Anonymous,
+        Action::GetObject,
+        obj("shared", "pub"),
+    );
+    assert!(d.allowed);
+    assert_eq!(d.policies, vec!["acl:shared/pub#0".to_owned()]);
+    assert!(
+        !decide(
+            &e,
+            Principal::Anonymous,
+            Action::GetObject,
+            obj("shared", "pubx")
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            Principal::Anonymous,
+            Action::PutObjectAcl,
+            obj("shared", "pub")
+        )
+        .allowed
+    );
+    assert!(e.has_object_acl("shared", "mine") && e.has_object_acl("shared", "pub"));
+    assert!(!e.has_object_acl("shared", "x"));
+    decides_as_the_whole_set(
+        &e,
+        &access(
+            Principal::Anonymous,
+            Action::GetObject,
+            obj("shared", "pub"),
+        ),
+    );
+
+    // A bucket policy's Deny wins over an ACL grant.
+    let denied = e
+        .with_changes(&Changes {
+            bucket_policies: vec![(
+                "shared".into(),
+                Some(r#"forbid(principal, action, resource);"#.into()),
+            )],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(!decide(&denied, bob(), Action::ListObjectsV2, bucket()).allowed);
+
+    // Taken out: the object's, then the whole bucket's.
+    let e = e
+        .with_changes(&Changes {
+            acls: vec![AclChange::Remove {
+                bucket: "shared".into(),
+                key: "pub".into(),
+            }],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(
+        !decide(
+            &e,
+            Principal::Anonymous,
+            Action::GetObject,
+            obj("shared", "pub")
+        )
+        .allowed
+    );
+    assert!(decide(&e, bob(), Action::ListObjectsV2, bucket()).allowed);
+    let e = e
+        .with_changes(&Changes {
+            acls: vec![AclChange::DropBucket("shared".into())],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(!decide(&e, bob(), Action::ListObjectsV2, bucket()).allowed);
+    assert!(!e.has_object_acl("shared", "mine"));
 }

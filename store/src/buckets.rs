@@ -2,7 +2,7 @@
 //! (tags, CORS, lifecycle, policy...), list and delete.
 
 use crate::error::{StoreError, StoreResult};
-use crate::meta::{Cf, bucket_cfg_key, bucket_prefix};
+use crate::meta::{Cf, bucket_cfg_key, bucket_prefix, codec};
 use crate::model::{BucketRecord, Versioning};
 use crate::{Store, now_ns};
 
@@ -36,15 +36,17 @@ pub const OWNER_DOC: &str = "owner";
 impl Store {
     /// Creates a bucket; with `object_lock` versioning is enabled for good.
     pub fn create_bucket(&self, name: &str, object_lock: bool) -> StoreResult<()> {
-        self.create_bucket_owned(name, object_lock, None)
+        self.create_bucket_owned(name, object_lock, None, &[])
     }
 
-    /// Creates a bucket owned by `owner`, recorded in the same batch as the bucket itself.
+    /// Creates a bucket owned by `owner`, with configuration documents `docs` (its ACL, its
+    /// ownership controls), all recorded in the same batch as the bucket itself.
     pub fn create_bucket_owned(
         &self,
         name: &str,
         object_lock: bool,
         owner: Option<&str>,
+        docs: &[(&str, &[u8])],
     ) -> StoreResult<()> {
         let _gate = self.bucket_exclusive();
         if self.meta().contains(Cf::Buckets, name.as_bytes())? {
@@ -70,6 +72,9 @@ impl Store {
                 &bucket_cfg_key(name, OWNER_DOC),
                 owner.as_bytes(),
             )?;
+        }
+        for (doc, bytes) in docs {
+            batch.put_raw(Cf::BucketCfg, &bucket_cfg_key(name, doc), bytes)?;
         }
         self.commit(batch)
     }
@@ -156,6 +161,30 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A bucket's documents whose names start with `prefix` (object ACLs: `acl/KEY`), with
+    /// their names, in name order.
+    pub fn bucket_configs_under(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let start = bucket_cfg_key(bucket, "");
+        self.meta()
+            .scan_prefix_raw(Cf::BucketCfg, &bucket_cfg_key(bucket, prefix))?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let name = String::from_utf8(k.get(start.len()..)?.to_vec()).ok()?;
+                Some(match v.split_first() {
+                    Some((&codec::VALUE_VERSION, body)) => Ok((name, body.to_vec())),
+                    _ => Err(StoreError::Corrupt {
+                        what: "bucket document",
+                        detail: format!("{name}: unknown value version"),
+                    }),
+                })
+            })
+            .collect()
     }
 
     /// Sets (or with `None` removes) a bucket configuration document.

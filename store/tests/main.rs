@@ -193,6 +193,48 @@ fn buckets_refuse_duplicates_and_deletion_while_not_empty() {
     s.delete_bucket("ab").unwrap();
 }
 
+/// Bucket documents: made with the bucket in one batch, listed by name prefix within their
+/// bucket only, and gone with it.
+fn bucket_documents_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket_owned(
+        "b",
+        false,
+        Some("user:a"),
+        &[("ownership", b"ObjectWriter")],
+    )
+    .unwrap();
+    s.create_bucket("b2", false).unwrap();
+    assert_eq!(s.bucket_owner("b").unwrap().as_deref(), Some("user:a"));
+    assert_eq!(
+        s.bucket_config("b", "ownership").unwrap().as_deref(),
+        Some(&b"ObjectWriter"[..])
+    );
+    for (b, name) in [
+        ("b", "acl"),
+        ("b", "acl/k1"),
+        ("b", "acl/k/2"),
+        ("b2", "acl/k3"),
+    ] {
+        s.set_bucket_config(b, name, Some(name.as_bytes())).unwrap();
+    }
+    let under: Vec<String> = s
+        .bucket_configs_under("b", "acl/")
+        .unwrap()
+        .into_iter()
+        .map(|(n, v)| {
+            assert_eq!(n.as_bytes(), v.as_slice());
+            n
+        })
+        .collect();
+    assert_eq!(under, ["acl/k/2", "acl/k1"]);
+    s.delete_bucket("b").unwrap();
+    s.create_bucket("b", false).unwrap();
+    assert!(s.bucket_configs_under("b", "acl/").unwrap().is_empty());
+    assert_eq!(s.bucket_configs_under("b2", "acl/").unwrap().len(), 1);
+}
+
 fn names(page: &fsgate_store::list::ListPage) -> Vec<String> {
     page.entries
         .iter()
@@ -1125,6 +1167,7 @@ fn locked_versions_cannot_be_removed() {
 }
 
 on_both_backends!(
+    bucket_documents_by_prefix,
     identical_content_is_stored_once_and_freed_with_its_last_reference,
     buckets_refuse_duplicates_and_deletion_while_not_empty,
     listing_order_delimiters_and_pagination,

@@ -1,11 +1,12 @@
 //! Grants (a role or Cedar text attached to a user or group) and bucket policies, indexed by
 //! the principal or bucket they can apply to.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use cedar_policy::{Effect, EntityUid, Policy, PolicyId, PolicySet, Schema, SlotId};
 
+use crate::acl::{AclChange, grant_policy};
 use crate::load::{self, PolicyError};
 
 use super::{
@@ -74,6 +75,8 @@ pub struct Changes {
     pub grants: Vec<Grant>,
     /// Bucket policies to put in place of each bucket's current ones (None: removed).
     pub bucket_policies: Vec<(String, Option<String>)>,
+    /// ACL grants to put in force or take out.
+    pub acls: Vec<AclChange>,
 }
 
 /// A grant or bucket policy as stored in the index: a role template link (linked again into a
@@ -96,6 +99,7 @@ impl PolicyIndex {
             .chain(self.by_group.values())
             .chain(self.by_bucket.values())
             .flat_map(|l| l.iter())
+            .chain(self.by_acl.values().flat_map(|m| m.values().flatten()))
     }
 
     /// The static policies (Cedar grants, bucket policies): what tag detection reads.
@@ -127,7 +131,13 @@ pub(super) struct PolicyIndex {
     pub(super) by_user: HashMap<String, Arc<Vec<Indexed>>>,
     pub(super) by_group: HashMap<String, Arc<Vec<Indexed>>>,
     pub(super) by_bucket: HashMap<String, Arc<Vec<Indexed>>>,
+    /// ACL grants per bucket: the bucket's own (`None`) and its objects'. An object with an
+    /// ACL record has an entry, possibly empty (see `PolicyEngine::has_object_acl`).
+    pub(super) by_acl: HashMap<String, Arc<AclEntries>>,
 }
+
+/// The ACL policies of one bucket, by object key (`None`: the bucket's ACL).
+pub(super) type AclEntries = BTreeMap<Option<String>, Vec<Indexed>>;
 
 impl PolicyEngine {
     fn target_uid(&self, t: &GrantTarget) -> EntityUid {
@@ -201,6 +211,9 @@ impl PolicyEngine {
         }
         for g in &changes.grants {
             next.add_grant(&mut index, &mut added, &mut new_combos, g)?;
+        }
+        for c in &changes.acls {
+            removed_any |= apply_acl(&mut index, &mut added, c)?;
         }
         // Whether some policy reads tags: what is added can only turn it on; after a removal
         // it is worked out again.
@@ -408,6 +421,56 @@ impl PolicyEngine {
             self.grant_text.remove(&entry.id().to_string());
         }
         true
+    }
+}
+
+/// Applies one ACL change to the index; new policies go into `added` to be validated. True
+/// when policies were taken out.
+fn apply_acl(
+    index: &mut PolicyIndex,
+    added: &mut PolicySet,
+    change: &AclChange,
+) -> Result<bool, PolicyError> {
+    match change {
+        AclChange::DropBucket(bucket) => Ok(index.by_acl.remove(bucket).is_some()),
+        AclChange::Remove { bucket, key } => {
+            let Some(entries) = index.by_acl.get_mut(bucket) else {
+                return Ok(false);
+            };
+            let gone = Arc::make_mut(entries).remove(&Some(key.clone())).is_some();
+            if entries.is_empty() {
+                index.by_acl.remove(bucket);
+            }
+            Ok(gone)
+        }
+        AclChange::Set {
+            bucket,
+            key,
+            grants,
+        } => {
+            let mut policies = Vec::new();
+            for (n, g) in grants.iter().enumerate() {
+                if crate::acl::actions(g.permission, key.is_some()).is_empty() {
+                    continue;
+                }
+                let p = grant_policy(bucket, key.as_deref(), n, g)?;
+                added
+                    .add(p.clone())
+                    .map_err(|e| PolicyError::one(format!("ACL of {bucket}: {e}")))?;
+                policies.push(Indexed::Static(Box::new(p)));
+            }
+            let entries = Arc::make_mut(index.by_acl.entry(bucket.clone()).or_default());
+            // A bucket's ACL that decides nothing needs no record (its owner's is the default).
+            let old = if key.is_none() && policies.is_empty() {
+                entries.remove(&None)
+            } else {
+                entries.insert(key.clone(), policies)
+            };
+            if entries.is_empty() {
+                index.by_acl.remove(bucket);
+            }
+            Ok(old.is_some_and(|o| !o.is_empty()))
+        }
     }
 }
 

@@ -466,7 +466,14 @@ impl PolicyEngine {
             .into_iter()
             .chain(groups.iter().filter_map(|g| self.index.by_group.get(g)))
             .chain(self.index.by_bucket.get(bucket))
-            .flat_map(|l| l.iter());
+            .flat_map(|l| l.iter())
+            .chain(
+                self.index
+                    .by_acl
+                    .get(bucket)
+                    .into_iter()
+                    .flat_map(|m| m.values().flatten()),
+            );
         add_indexed(&mut whole, entries)?;
         let policies = self.slice(&whole, principal, *action)?;
         let bucket_wide = policies.policies().all(|p| bucket_wide(p, &self.types));
@@ -538,6 +545,16 @@ impl PolicyEngine {
             id: id.to_owned(),
             set: Arc::new(set),
         })
+    }
+
+    /// True when the object `key` of `bucket` has an ACL of its own in force (a record, even
+    /// one whose grants decide nothing): a write that resets it must take it out.
+    #[must_use]
+    pub fn has_object_acl(&self, bucket: &str, key: &str) -> bool {
+        self.index
+            .by_acl
+            .get(bucket)
+            .is_some_and(|m| m.contains_key(&Some(key.to_owned())))
     }
 
     /// Ids of every policy and template link in force.
