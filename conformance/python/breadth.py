@@ -297,8 +297,7 @@ def public_access_block():
     assert s3.get_bucket_policy(Bucket=b)["Policy"] == public
     s3.put_bucket_policy(Bucket=b, Policy=private)
     expect("AccessDenied", anon.get_object, Bucket=b, Key="a.txt")
-    # BlockPublicAcls: a public ACL is AccessDenied (without it, NotImplemented: fsgate's ACLs
-    # stay private); a private one passes.
+    # BlockPublicAcls: a public ACL is AccessDenied; a private one passes (acl.py has the rest).
     s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
     expect("AccessDenied", s3.put_bucket_acl, Bucket=b, ACL="public-read")
     expect("AccessDenied", s3.put_object_acl, Bucket=b, Key="a.txt", ACL="public-read")
@@ -306,31 +305,33 @@ def public_access_block():
            GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
     s3.put_bucket_acl(Bucket=b, ACL="private")
     s3.delete_public_access_block(Bucket=b)
-    expect("NotImplemented", s3.put_bucket_acl, Bucket=b, ACL="public-read")
+    s3.put_bucket_acl(Bucket=b, ACL="public-read")
     expect("NoSuchBucket", s3.get_public_access_block, Bucket="missing-" + b)
 
 
 @test
 def acl_headers():
     """x-amz-acl on the writes that create things, checked like PutBucketAcl: unknown canned
-    ACLs are InvalidArgument, public ones NotImplemented (AccessDenied under BlockPublicAcls),
-    private ones pass; an empty Content-MD5 is InvalidDigest."""
+    ACLs are InvalidArgument, public ones AccessDenied under BlockPublicAcls, and each write
+    takes the ACL it is given (acl.py checks what they grant); an empty Content-MD5 is
+    InvalidDigest."""
     expect("InvalidArgument", s3.create_bucket, Bucket="acl-" + uuid.uuid4().hex[:12], ACL="public-ready")
-    expect("NotImplemented", s3.create_bucket, Bucket="acl-" + uuid.uuid4().hex[:12], ACL="public-read")
     b = bucket(ACL="private")
     s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="private")
     s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="bucket-owner-full-control")
     expect("InvalidArgument", s3.put_object, Bucket=b, Key="k", Body=b"x", ACL="public-ready")
-    expect("NotImplemented", s3.put_object, Bucket=b, Key="k2", Body=b"x", ACL="public-read")
-    expect("NotImplemented", s3.put_object, Bucket=b, Key="k2", Body=b"x",
-           GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
-    expect("NotImplemented", s3.copy_object, Bucket=b, Key="k3", CopySource={"Bucket": b, "Key": "k"},
-           ACL="public-read")
-    expect("NotImplemented", s3.create_multipart_upload, Bucket=b, Key="k4", ACL="public-read-write")
+    expect("InvalidArgument", s3.copy_object, Bucket=b, Key="k3", CopySource={"Bucket": b, "Key": "k"},
+           ACL="public-ready")
+    expect("InvalidArgument", s3.create_multipart_upload, Bucket=b, Key="k4", ACL="public-ready")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]
     assert keys == ["k"], keys
+    s3.put_object(Bucket=b, Key="k2", Body=b"x", GrantRead='uri="http://acs.amazonaws.com/groups/global/AllUsers"')
+    uris = [g["Grantee"].get("URI") for g in s3.get_object_acl(Bucket=b, Key="k2")["Grants"]]
+    assert "http://acs.amazonaws.com/groups/global/AllUsers" in uris, uris
     s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
     expect("AccessDenied", s3.put_object, Bucket=b, Key="k2", Body=b"x", ACL="public-read")
+    expect("AccessDenied", s3.copy_object, Bucket=b, Key="k3", CopySource={"Bucket": b, "Key": "k"},
+           ACL="public-read")
     s3.put_object(Bucket=b, Key="k2", Body=b"x", ACL="private")
     status, _, body = signed_request(EP, AK, SK, "PUT", f"/{b}/k5", body=b"abc", headers={"content-md5": ""})
     assert status == 400 and b"<Code>InvalidDigest</Code>" in body, (status, body)
@@ -470,18 +471,16 @@ def everyday_surface():
     a = s3.get_object_attributes(Bucket=b, Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=1)
     parts = a["ObjectParts"]
     assert parts["TotalPartsCount"] == 2 and parts["IsTruncated"] and parts["Parts"][0]["Size"] == len(p1), parts
-    # ACLs: private by default, private accepted, public refused.
+    # ACLs: private to the owner by default (acl.py has the rest).
     acl = s3.get_bucket_acl(Bucket=b)
-    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"] and acl["Owner"]["ID"] == "fsgate"
+    root_id = hashlib.sha256(b"fsgate-owner:root").hexdigest()
+    assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"] and acl["Owner"]["ID"] == root_id
     assert s3.get_object_acl(Bucket=b, Key="k")["Grants"][0]["Permission"] == "FULL_CONTROL"
     s3.put_bucket_acl(Bucket=b, ACL="private")
     s3.put_object_acl(Bucket=b, Key="k", ACL="private")
-    expect("NotImplemented", s3.put_bucket_acl, Bucket=b, ACL="public-read")
-    expect("NotImplemented", s3.put_object_acl, Bucket=b, Key="k", ACL="public-read-write")
     s3.put_object(Bucket=b, Key="acl", Body=b"x", ACL="private")
-    # Ownership controls.
-    oc = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"][0]["ObjectOwnership"]
-    assert oc == "BucketOwnerEnforced"
+    # Ownership controls: none until set (AWS's answer for a bucket without them).
+    expect("OwnershipControlsNotFoundError", s3.get_bucket_ownership_controls, Bucket=b)
     s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerPreferred"}]})
     assert s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerPreferred"
     s3.delete_bucket_ownership_controls(Bucket=b)
@@ -499,7 +498,7 @@ def everyday_surface():
     # GetBucketVersioning of a never-versioned bucket; ListObjectsV2 FetchOwner.
     assert "Status" not in s3.get_bucket_versioning(Bucket=b)
     objs = s3.list_objects_v2(Bucket=b, FetchOwner=True)["Contents"]
-    assert all(o["Owner"]["ID"] == "fsgate" for o in objs)
+    assert all(o["Owner"]["ID"] == root_id for o in objs)
     assert all("Owner" not in o for o in s3.list_objects_v2(Bucket=b)["Contents"])
 
 

@@ -30,30 +30,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from s3check import AK, EP, SK, bucket, client, expect, run, s3, test
+from s3check import AK, EP, SK, admin, admin_ok, bucket, client, expect, new_user, run, s3, test
 from sigv4 import signed_request
-
-
-def admin(method, path, body=None, query="", ak=AK, sk=SK):
-    data = json.dumps(body).encode() if body is not None else b""
-    status, _, out = signed_request(EP, ak, sk, method, path, query, body=data)
-    return status, (json.loads(out) if out.strip() else None)
-
-
-def admin_ok(method, path, body=None, query="", ak=AK, sk=SK):
-    status, out = admin(method, path, body, query, ak, sk)
-    assert 200 <= status < 300, (status, out)
-    return out
-
-
-def new_user(prefix, role=None, bucket_name=None, groups=()):
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    u = admin_ok("POST", "/admin/v1/users", {"name": name})
-    if role:
-        admin_ok("POST", "/admin/v1/policies", {"user": name, "role": role, "bucket": bucket_name})
-    for g in groups:
-        admin_ok("PUT", f"/admin/v1/groups/{g}/members/{name}")
-    return name, u["access_key"], u["secret_key"]
 
 
 def sts_client(ak=None, sk=None, token=None):

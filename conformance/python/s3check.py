@@ -1,9 +1,11 @@
 """Shared helpers of the Python suites: a boto3 client for the server under test, a test
-registry, a fresh bucket, and `expect` for the S3 error a call must fail with.
+registry, a fresh bucket, `expect` for the S3 error a call must fail with, and the admin API
+(signed calls, a new user with a key).
 
 Scripts are run as `python SCRIPT ENDPOINT ACCESS_KEY SECRET_KEY [ARGS...]`."""
 import base64
 import hashlib
+import json
 import sys
 import traceback
 import uuid
@@ -55,6 +57,31 @@ def status_of(e):
 
 def md5b64(b):
     return base64.b64encode(hashlib.md5(b).digest()).decode()
+
+
+def admin(method, path, body=None, query="", ak=AK, sk=SK):
+    """An admin API call: (status, decoded JSON body or None)."""
+    from sigv4 import signed_request
+    data = json.dumps(body).encode() if body is not None else b""
+    status, _, out = signed_request(EP, ak, sk, method, path, query, body=data)
+    return status, (json.loads(out) if out.strip() else None)
+
+
+def admin_ok(method, path, body=None, query="", ak=AK, sk=SK):
+    status, out = admin(method, path, body, query, ak, sk)
+    assert 200 <= status < 300, (status, out)
+    return out
+
+
+def new_user(prefix, role=None, bucket_name=None, groups=()):
+    """A new user (with a role on one bucket or all, and groups): (name, access key, secret)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    u = admin_ok("POST", "/admin/v1/users", {"name": name})
+    if role:
+        admin_ok("POST", "/admin/v1/policies", {"user": name, "role": role, "bucket": bucket_name})
+    for g in groups:
+        admin_ok("PUT", f"/admin/v1/groups/{g}/members/{name}")
+    return name, u["access_key"], u["secret_key"]
 
 
 def run(selected=None):

@@ -7,6 +7,7 @@
     reason = "tests fail loudly"
 )]
 
+mod acl;
 mod aws_cli;
 mod bench;
 mod boto3;

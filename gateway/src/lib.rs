@@ -7,6 +7,8 @@
 //!   the route s3s hands admin and STS requests to;
 //! - `identity/`: who is asking — the IAM cache and authentication, signing facts, the one
 //!   decoding of the query, OpenID Connect and LDAP, bearer tokens, credential generation;
+//! - `ownership.rs`: who owns buckets and objects, their ACL documents and the Cedar grants
+//!   those become (below `identity`, which loads them into the engine);
 //! - `access.rs`: every decision, through fsgate-policy (read its module doc first);
 //! - `s3/`: the S3 front-end on s3s, one file per operation family (with zero-copy downloads),
 //!   and one folder for each bucket configuration that does more than store a document:
@@ -20,7 +22,7 @@
 //! `telemetry::traces`), so the dead-code lint sees every item.
 //!
 //! No module imports another that imports it back (`scripts/module-cycles.py`, run by CI):
-//! `identity` sits below `access`, which sits below `s3`, `admin` and `sts`, below `server`.
+//! `ownership` sits below `identity`, which sits below `access`, which sits below `s3`, `admin` and `sts`, below `server`.
 //! It depends on `fsgate-policy` and `fsgate-store`; neither depends on it or on each other.
 //!
 //! The one thing a newcomer must not break: every S3 and admin request is decided by Cedar
@@ -32,6 +34,7 @@ pub mod config;
 mod context;
 mod error;
 mod identity;
+mod ownership;
 mod s3;
 pub mod server;
 mod sts;

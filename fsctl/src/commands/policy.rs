@@ -134,6 +134,9 @@ pub(crate) async fn policy(c: &Alias, cmd: PolicyCmd, j: bool) -> Result<()> {
                 {
                     rows.push(json!({"principal": g.get("group"), "kind": "group", "policies": g.get("policies")}));
                 }
+                if let Some(a) = r.get("anonymous").filter(|a| !a.is_null()) {
+                    rows.push(json!({"principal": "anonymous", "kind": "anyone", "policies": a.get("policies")}));
+                }
                 print_rows(false, &rows, &["principal", "kind", "policies"]);
             }
         }

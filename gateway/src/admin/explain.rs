@@ -152,11 +152,17 @@ impl AdminApi {
                 allowed_groups.push(json!({"group": g, "policies": d.policies}));
             }
         }
+        // Anyone at all: what public ACLs and bucket policies open.
+        let anonymous = decide(&fsgate_policy::Principal::Anonymous);
+        let anonymous = anonymous
+            .allowed
+            .then(|| json!({"policies": anonymous.policies}));
         Ok(Reply(
             StatusCode::OK,
             json!({
                 "action": action.cedar_name(), "resource": resource_text,
                 "root": true, "users": allowed_users, "groups": allowed_groups,
+                "anonymous": anonymous,
             }),
         ))
     }

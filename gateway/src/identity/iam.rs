@@ -170,6 +170,20 @@ pub enum IamError {
 }
 
 impl Iam {
+    /// The user whose owner name (`user:NAME`) has this canonical id (ACL grants name users
+    /// so), or root's.
+    pub fn owner_by_canonical_id(&self, id: &str) -> Option<String> {
+        let root = crate::ownership::ROOT_OWNER;
+        if crate::ownership::canonical_id(root) == id {
+            return Some(root.to_owned());
+        }
+        self.snapshot_now()
+            .users
+            .keys()
+            .map(|n| format!("user:{n}"))
+            .find(|o| crate::ownership::canonical_id(o) == id)
+    }
+
     /// Builds the cache from the store.
     pub fn load(
         store: &Store,
@@ -201,7 +215,15 @@ impl Iam {
             .into_iter()
             .filter_map(|(b, d)| String::from_utf8(d).ok().map(|t| (b, t)))
             .collect();
-        let engine = Arc::new(base.with_grants(&grants)?.with_bucket_policies(&docs)?);
+        let acls = fsgate_policy::Changes {
+            acls: crate::ownership::all_acl_changes(store)?,
+            ..fsgate_policy::Changes::default()
+        };
+        let engine = Arc::new(
+            base.with_grants(&grants)?
+                .with_bucket_policies(&docs)?
+                .with_changes(&acls)?,
+        );
         Self::identities(store, engine)
     }
 
@@ -274,6 +296,25 @@ impl Iam {
         let current = self.snapshot_now();
         let engine = Arc::new(current.engine.with_changes(changes)?);
         let out = write(store)?;
+        let mut snap = (*current).clone();
+        snap.engine = engine;
+        self.install(snap);
+        Ok(out)
+    }
+
+    /// As `change_policies`, with the change worked out from the store while no other change
+    /// can run (`changes` also passes `write` what it read).
+    pub fn change_policies_from<T, U>(
+        &self,
+        store: &Store,
+        changes: impl FnOnce(&Store) -> Result<(Changes, U), StoreError>,
+        write: impl FnOnce(&Store, U) -> Result<T, StoreError>,
+    ) -> Result<T, IamError> {
+        let _one = self.one_change_at_a_time();
+        let current = self.snapshot_now();
+        let (changes, passed) = changes(store)?;
+        let engine = Arc::new(current.engine.with_changes(&changes)?);
+        let out = write(store, passed)?;
         let mut snap = (*current).clone();
         snap.engine = engine;
         self.install(snap);

@@ -13,29 +13,7 @@ use crate::access::{AccessFacts, request_state};
 use super::object_get::timestamp;
 use super::{S3Api, ctx};
 
-use crate::identity::ACCOUNT_ID;
-
-/// The owner shown in listings and ACLs.
-pub fn owner() -> Owner {
-    Owner {
-        display_name: Some(ACCOUNT_ID.into()),
-        id: Some(ACCOUNT_ID.into()),
-    }
-}
-
-/// The owner recorded for buckets root creates.
-const ROOT_OWNER: &str = "root";
-
-/// The owner recorded for a bucket a principal creates: `root`, `user:NAME` (sessions and
-/// service accounts count as the user they act for), or `anonymous`.
-fn owner_name(p: &fsgate_policy::Principal) -> String {
-    use fsgate_policy::Principal;
-    match p.unlimited() {
-        Principal::Root(_) => ROOT_OWNER.to_owned(),
-        Principal::User { name, .. } => format!("user:{name}"),
-        Principal::Anonymous | Principal::Limited { .. } => "anonymous".to_owned(),
-    }
-}
+use crate::ownership::{OWNERSHIP_DOC, ROOT_OWNER, owner_name};
 
 /// The one region fsgate's buckets are in (GetBucketLocation answers it as AWS answers for
 /// us-east-1: an empty LocationConstraint).
@@ -165,7 +143,8 @@ impl S3Api {
                     })
                     .collect(),
             ),
-            owner: Some(owner()),
+            // AWS: the owner of the buckets listed, the caller's account.
+            owner: Some(super::acl::owner_dto(&owner_name(&principal))),
             prefix: req.input.prefix,
             continuation_token,
         }))
@@ -183,16 +162,40 @@ impl S3Api {
                 "The specified bucket is not valid."
             ));
         }
-        let (canned, grants) = super::acl::acl_headers!(req.input, BucketCannedACL);
-        // A new bucket has no Public Access Block yet.
-        self.check_acl(&rc, None, canned, None, &grants).await?;
-        let location = format!("/{name}");
         let lock = req.input.object_lock_enabled_for_bucket.unwrap_or(false);
         let me = owner_name(&principal);
+        let location = format!("/{name}");
+        // The ACL and ownership controls it asks for, checked before anything is created (a
+        // new bucket has no Public Access Block yet).
+        let ownership = req
+            .input
+            .object_ownership
+            .as_ref()
+            .map(|o| super::acl::checked_ownership(o.as_str()))
+            .transpose()?;
+        let facts = super::acl::BucketAclFacts {
+            owner: me.clone(),
+            ownership: crate::ownership::ObjectOwnership::Unset,
+            block: crate::ownership::PublicAccessBlock::default(),
+        };
+        let asked = super::acl::acl_request!(req.input, BucketCannedACL);
+        let acl = self
+            .requested_acl(&asked, &facts, &me, false)?
+            .filter(|a| *a != crate::ownership::StoredAcl::private(&me));
+        if acl.is_some() && ownership.as_deref() == Some(ObjectOwnership::BUCKET_OWNER_ENFORCED) {
+            return Err(s3_error!(
+                InvalidBucketAclWithObjectOwnership,
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+            ));
+        }
         let (n, mine) = (name.clone(), me.clone());
         let created = self
             .run(&rc, move |s| {
-                match s.create_bucket_owned(&n, lock, Some(&mine)) {
+                let docs: Vec<(&str, &[u8])> = ownership
+                    .iter()
+                    .map(|o| (OWNERSHIP_DOC, o.as_bytes()))
+                    .collect();
+                match s.create_bucket_owned(&n, lock, Some(&mine), &docs) {
                     // Whose it is decides the answer: AWS's BucketAlreadyOwnedByYou for the
                     // owner (409, as MinIO and Ceph answer in every region; AWS answers 200 in
                     // us-east-1 for legacy reasons), BucketAlreadyExists for anyone else.
@@ -213,6 +216,9 @@ impl S3Api {
                 BucketAlreadyOwnedByYou,
                 "Your previous request to create the named bucket succeeded and you already own it."
             ));
+        }
+        if acl.is_some() {
+            self.put_acl(&rc, &name, None, acl).await?;
         }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(location),
@@ -235,10 +241,16 @@ impl S3Api {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let rc = ctx(&req)?;
         let name = req.input.bucket;
-        // Its policy goes with it: a new bucket of the same name must not inherit it.
-        let n = name.clone();
-        self.change_bucket_policy(&rc, name, None, move |s| s.delete_bucket(&n))
-            .await?;
+        // Its policy and ACLs go with it: a new bucket of the same name must not inherit them.
+        let (n, dropped) = (name.clone(), name.clone());
+        self.change_bucket_policy(
+            &rc,
+            name,
+            None,
+            move |_| Ok(vec![fsgate_policy::AclChange::DropBucket(dropped)]),
+            move |s| s.delete_bucket(&n),
+        )
+        .await?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 

@@ -81,9 +81,15 @@ impl S3Api {
         let (rc, principal) = crate::access::request_state(&req)?;
         let i = req.input;
         check_key(&i.key)?;
-        let (canned, grants) = super::acl::object_write_acl!(i);
-        self.check_acl(&rc, Some(&i.bucket), canned, None, &grants)
+        let acl = self
+            .object_write_acl(
+                &rc,
+                &principal,
+                &i.bucket,
+                &super::acl::object_write_acl!(i),
+            )
             .await?;
+        let (acl_bucket, acl_key) = (i.bucket.clone(), i.key.clone());
         let (sb, sk, sv) = source_of(&i.copy_source)?;
         let replace = i
             .metadata_directive
@@ -160,7 +166,7 @@ impl S3Api {
                 extras,
                 key_to_encrypt: dest_key,
             };
-            return self
+            let (out, seq) = self
                 .copy_rewrite(
                     (&rc, &principal),
                     (sb, sk, sv),
@@ -168,7 +174,10 @@ impl S3Api {
                     &source_customer,
                     target,
                 )
-                .await;
+                .await?;
+            self.settle_object_acl(&rc, &acl_bucket, &acl_key, seq, acl)
+                .await?;
+            return Ok(out);
         }
         let (db, dk) = (i.bucket, i.key);
         let (src, m) = self
@@ -198,6 +207,8 @@ impl S3Api {
             })
             .await?;
         rc.fields().version_id = m.version_id.clone().unwrap_or_default();
+        self.settle_object_acl(&rc, &acl_bucket, &acl_key, m.seq, acl)
+            .await?;
         Ok(copy_response(&src, &m))
     }
 
@@ -210,7 +221,7 @@ impl S3Api {
         conds: SourceConditions,
         source_customer: &crate::s3::sse::SseRequest,
         t: CopyTarget,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
+    ) -> S3Result<(S3Response<CopyObjectOutput>, u64)> {
         let (source, versioned) = (
             Resource::Object {
                 bucket: sb.clone(),
@@ -271,7 +282,7 @@ impl S3Api {
             .run(rc, move |s| s.put_object(&db, &dk, staged, new))
             .await?;
         rc.fields().version_id = m.version_id.clone().unwrap_or_default();
-        Ok(copy_response(&src, &m))
+        Ok((copy_response(&src, &m), m.seq))
     }
 }
 

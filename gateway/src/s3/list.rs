@@ -11,9 +11,10 @@ use fsgate_store::list::{ListEntry, ListPage, ListQuery};
 use fsgate_store::meta::prefix_successor;
 use fsgate_store::versions::{VersionListEntry, VersionQuery};
 
-use super::bucket::owner;
+use super::acl::owner_dto;
 use super::object_get::timestamp;
 use super::{S3Api, ctx};
+use crate::ownership::bucket_owner;
 
 /// What S3 leaves unescaped in `encoding-type=url` output.
 const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -50,7 +51,7 @@ pub(super) fn enc(url: bool, s: String) -> String {
     }
 }
 
-fn split(page: ListPage, url: bool, fetch_owner: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+fn split(page: ListPage, url: bool, owner: Option<&Owner>) -> (Vec<Object>, Vec<CommonPrefix>) {
     let mut contents = Vec::new();
     let mut prefixes = Vec::new();
     for e in page.entries {
@@ -68,7 +69,7 @@ fn split(page: ListPage, url: bool, fetch_owner: bool) -> (Vec<Object>, Vec<Comm
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
                 )),
-                owner: fetch_owner.then(owner),
+                owner: owner.cloned(),
                 ..Default::default()
             }),
             ListEntry::CommonPrefix(p) => prefixes.push(CommonPrefix {
@@ -94,12 +95,19 @@ struct PageRequest {
     start_at: Option<Vec<u8>>,
     start_after: Option<String>,
     max: usize,
+    /// Read the bucket's owner too (listings that show it).
+    with_owner: bool,
 }
 
 impl S3Api {
-    async fn page(&self, rc: &crate::context::RequestCtx, p: PageRequest) -> S3Result<ListPage> {
+    /// One page of a listing, with the bucket owner as S3 shows it when asked for.
+    async fn page(
+        &self,
+        rc: &crate::context::RequestCtx,
+        p: PageRequest,
+    ) -> S3Result<(ListPage, Option<Owner>)> {
         self.run(rc, move |s| {
-            s.list_objects(
+            let page = s.list_objects(
                 &p.bucket,
                 &ListQuery {
                     prefix: &p.prefix,
@@ -108,7 +116,13 @@ impl S3Api {
                     start_after: p.start_after.as_deref(),
                     max: p.max,
                 },
-            )
+            )?;
+            let owner = if p.with_owner {
+                Some(owner_dto(&bucket_owner(s, &p.bucket)?))
+            } else {
+                None
+            };
+            Ok((page, owner))
         })
         .await
     }
@@ -137,7 +151,7 @@ impl S3Api {
             None
         };
         let prefix = i.prefix.clone().unwrap_or_default();
-        let page = self
+        let (page, owner) = self
             .page(
                 &rc,
                 PageRequest {
@@ -147,12 +161,12 @@ impl S3Api {
                     start_at,
                     start_after,
                     max,
+                    with_owner: i.fetch_owner.unwrap_or(false),
                 },
             )
             .await?;
         let next = page.next.as_ref().map(|n| URL_SAFE_NO_PAD.encode(n));
-        let fetch_owner = i.fetch_owner.unwrap_or(false);
-        let (contents, prefixes) = split(page, url, fetch_owner);
+        let (contents, prefixes) = split(page, url, owner.as_ref());
         let key_count = i32::try_from(contents.len() + prefixes.len()).unwrap_or(i32::MAX);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(i.bucket),
@@ -187,7 +201,7 @@ impl S3Api {
             (None, _) => (None, None),
         };
         let prefix = i.prefix.clone().unwrap_or_default();
-        let page = self
+        let (page, owner) = self
             .page(
                 &rc,
                 PageRequest {
@@ -197,12 +211,13 @@ impl S3Api {
                     start_at,
                     start_after,
                     max,
+                    with_owner: true,
                 },
             )
             .await?;
         let truncated = page.next.is_some();
         let next_marker = if truncated { last_name(&page) } else { None };
-        let (contents, prefixes) = split(page, url, true);
+        let (contents, prefixes) = split(page, url, owner.as_ref());
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket),
             prefix: Some(enc(url, i.prefix.unwrap_or_default())),
@@ -241,9 +256,9 @@ impl S3Api {
             i.key_marker.clone(),
             i.version_id_marker.clone(),
         );
-        let page = self
+        let (page, owner) = self
             .run(&rc, move |s| {
-                s.list_object_versions(
+                let page = s.list_object_versions(
                     &b,
                     &VersionQuery {
                         prefix: &prefix,
@@ -252,7 +267,8 @@ impl S3Api {
                         version_id_marker: vm.as_deref(),
                         max,
                     },
-                )
+                )?;
+                Ok((page, owner_dto(&bucket_owner(s, &b)?)))
             })
             .await?;
         let mut versions = Vec::new();
@@ -275,7 +291,7 @@ impl S3Api {
                             is_latest: Some(v.is_latest),
                             key: Some(key),
                             last_modified: Some(timestamp(v.manifest.modified_ns)),
-                            owner: Some(owner()),
+                            owner: Some(owner.clone()),
                             version_id: Some(v.version_id),
                         });
                     } else {
@@ -284,7 +300,7 @@ impl S3Api {
                             is_latest: Some(v.is_latest),
                             key: Some(key),
                             last_modified: Some(timestamp(v.manifest.modified_ns)),
-                            owner: Some(owner()),
+                            owner: Some(owner.clone()),
                             size: i64::try_from(v.manifest.size).ok(),
                             storage_class: Some(ObjectVersionStorageClass::from_static(
                                 ObjectVersionStorageClass::STANDARD,

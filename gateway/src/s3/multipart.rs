@@ -11,6 +11,7 @@ use super::copy::{SourceConditions, source_of};
 use super::object_get::timestamp;
 use super::object_put::object_headers;
 use super::{MIN_PART_SIZE, S3Api, body, check_key, checksum, ctx};
+use crate::ownership::{StoredAcl, upload_acl_doc};
 
 impl S3Api {
     /// The encryptor for part `n` of an encrypted upload (SSE-C uploads need the customer
@@ -69,11 +70,16 @@ impl S3Api {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = crate::access::request_state(&req)?;
         let i = req.input;
         check_key(&i.key)?;
-        let (canned, grants) = super::acl::object_write_acl!(i);
-        self.check_acl(&rc, Some(&i.bucket), canned, None, &grants)
+        let acl = self
+            .object_write_acl(
+                &rc,
+                &principal,
+                &i.bucket,
+                &super::acl::object_write_acl!(i),
+            )
             .await?;
         let headers = object_headers(
             i.content_type.as_ref(),
@@ -102,9 +108,14 @@ impl S3Api {
             .await?;
         let sse_out = crate::s3::sse::response_fields(extras.sse.as_ref());
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
+        // The ACL waits beside the upload until it completes.
         let id = self
             .run(&rc, move |s| {
-                s.create_upload(&b, &k, headers, a, &initiator, extras)
+                let id = s.create_upload(&b, &k, headers, a, &initiator, extras)?;
+                if let Some(acl) = acl {
+                    s.set_bucket_config(&b, &upload_acl_doc(&id), Some(&acl.encode()))?;
+                }
+                Ok(id)
             })
             .await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -280,7 +291,7 @@ impl S3Api {
         let upload = self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
         let algo = upload.checksum_algorithm.clone();
         let cond = super::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
-        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id);
+        let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         let m = self
             .run(&rc, move |s| {
                 s.complete_upload(&b, &k, &u, &chosen, MIN_PART_SIZE, &cond, |parts| {
@@ -307,6 +318,19 @@ impl S3Api {
             })
             .await?;
         rc.fields().version_id = m.version_id.clone().unwrap_or_default();
+        let (b, u) = (i.bucket.clone(), i.upload_id);
+        let acl = self
+            .run(&rc, move |s| {
+                let doc = upload_acl_doc(&u);
+                let acl = s.bucket_config(&b, &doc)?;
+                if acl.is_some() {
+                    s.set_bucket_config(&b, &doc, None)?;
+                }
+                Ok(acl.as_deref().and_then(StoredAcl::decode))
+            })
+            .await?;
+        self.settle_object_acl(&rc, &i.bucket, &i.key, m.seq, acl)
+            .await?;
         let c = checksum::from_stored(&m.checksums);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(i.bucket.clone()),
@@ -414,11 +438,14 @@ impl S3Api {
             i.key_marker.clone(),
             i.upload_id_marker.clone(),
         );
-        let page = self
+        let (page, owner) = self
             .run(&rc, move |s| {
-                s.list_uploads(&b, &p, d.as_deref(), km.as_deref(), um.as_deref(), max)
+                let page =
+                    s.list_uploads(&b, &p, d.as_deref(), km.as_deref(), um.as_deref(), max)?;
+                Ok((page, crate::ownership::bucket_owner(s, &b)?))
             })
             .await?;
+        let owner = super::acl::owner_dto(&owner);
         let (next_key, next_id) = match (page.truncated, page.uploads.last()) {
             (true, Some(u)) => (Some(u.key.clone()), Some(u.upload_id.clone())),
             _ => (None, None),
@@ -434,7 +461,7 @@ impl S3Api {
                     display_name: Some(u.record.initiator.clone()),
                     id: Some(u.record.initiator),
                 }),
-                owner: Some(super::bucket::owner()),
+                owner: Some(owner.clone()),
                 storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                 ..Default::default()
             })

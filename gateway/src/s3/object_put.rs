@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use fsgate_store::model::ObjectHeaders;
 use fsgate_store::objects::{INLINE_MAX, NewObject};
 
-use super::{S3Api, body, check_key, checksum, ctx};
+use super::{S3Api, body, check_key, checksum};
 
 /// Formats a timestamp as an HTTP date (for `Expires`).
 pub fn http_date(t: &Timestamp) -> Option<String> {
@@ -49,14 +49,20 @@ impl S3Api {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let rc = ctx(&req)?;
+        let (rc, principal) = crate::access::request_state(&req)?;
         let trailers = req.trailing_headers.clone();
         let headers = req.headers.clone();
         let i = req.input;
         check_key(&i.key)?;
-        let (canned, grants) = super::acl::object_write_acl!(i);
-        self.check_acl(&rc, Some(&i.bucket), canned, None, &grants)
+        let acl = self
+            .object_write_acl(
+                &rc,
+                &principal,
+                &i.bucket,
+                &super::acl::object_write_acl!(i),
+            )
             .await?;
+        let (acl_bucket, acl_key) = (i.bucket.clone(), i.key.clone());
         // Fail before reading the body when the bucket is missing or the headers are wrong.
         let (extras, key) = self
             .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
@@ -137,6 +143,8 @@ impl S3Api {
             }
         };
         rc.fields().version_id = m.version_id.clone().unwrap_or_default();
+        self.settle_object_acl(&rc, &acl_bucket, &acl_key, m.seq, acl)
+            .await?;
         let c = checksum::from_stored(&m.checksums);
         let sse_out = crate::s3::sse::response_fields(m.extras.sse.as_ref());
         let out = PutObjectOutput {

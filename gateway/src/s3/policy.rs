@@ -30,26 +30,57 @@ fn no_policy() -> S3Error {
 impl S3Api {
     /// Puts a bucket's new policy (or its removal, `None`) in force together with `write`, the
     /// store change: a policy that does not validate is MalformedPolicy and nothing changes.
+    /// `acls` are ACL changes that go with it (a deleted bucket's, a changed Public Access
+    /// Block's).
     pub(super) async fn change_bucket_policy(
         &self,
         rc: &crate::context::RequestCtx,
         bucket: String,
         cedar: Option<String>,
+        acls: impl FnOnce(&fsgate_store::Store) -> Result<Vec<fsgate_policy::AclChange>, StoreError>
+        + Send
+        + 'static,
         write: impl FnOnce(&fsgate_store::Store) -> Result<(), StoreError> + Send + 'static,
     ) -> S3Result<()> {
-        let iam = self.gate.iam().clone();
-        let changes = fsgate_policy::Changes {
-            bucket_policies: vec![(bucket, cedar)],
-            ..fsgate_policy::Changes::default()
-        };
         let outcome = self
-            .run(rc, move |s| match iam.change_policies(s, &changes, write) {
+            .change_policies(
+                rc,
+                move |s| {
+                    Ok((
+                        fsgate_policy::Changes {
+                            bucket_policies: vec![(bucket, cedar)],
+                            acls: acls(s)?,
+                            ..fsgate_policy::Changes::default()
+                        },
+                        (),
+                    ))
+                },
+                move |s, ()| write(s),
+            )
+            .await?;
+        outcome.map_err(malformed)
+    }
+
+    /// Puts a change of policies in force with its store write, both worked out while no
+    /// other change runs (`Iam::change_policies_from`). The outer error is the store's; the
+    /// inner one says why the policies did not validate (nothing was written).
+    pub(super) async fn change_policies<U: Send + 'static>(
+        &self,
+        rc: &crate::context::RequestCtx,
+        changes: impl FnOnce(&fsgate_store::Store) -> Result<(fsgate_policy::Changes, U), StoreError>
+        + Send
+        + 'static,
+        write: impl FnOnce(&fsgate_store::Store, U) -> Result<(), StoreError> + Send + 'static,
+    ) -> S3Result<Result<(), String>> {
+        let iam = self.gate.iam().clone();
+        self.run(rc, move |s| {
+            match iam.change_policies_from(s, changes, write) {
                 Ok(()) => Ok(Ok(())),
                 Err(IamError::Policy(p)) => Ok(Err(p.to_string())),
                 Err(IamError::Store(e)) => Err(e),
-            })
-            .await?;
-        outcome.map_err(malformed)
+            }
+        })
+        .await
     }
 
     pub(super) async fn do_put_bucket_policy(
@@ -68,16 +99,22 @@ impl S3Api {
         }
         let in_force = super::public_access::bucket_cedar(Some(t.cedar), block);
         let (b, doc, cedar) = (i.bucket.clone(), i.policy, in_force.clone());
-        self.change_bucket_policy(&rc, i.bucket, in_force, move |s| {
-            s.bucket(&b)?;
-            s.set_bucket_configs(
-                &b,
-                &[
-                    (BUCKET_POLICY, Some(doc.as_bytes())),
-                    (BUCKET_POLICY_CEDAR, cedar.as_deref().map(str::as_bytes)),
-                ],
-            )
-        })
+        self.change_bucket_policy(
+            &rc,
+            i.bucket,
+            in_force,
+            |_| Ok(Vec::new()),
+            move |s| {
+                s.bucket(&b)?;
+                s.set_bucket_configs(
+                    &b,
+                    &[
+                        (BUCKET_POLICY, Some(doc.as_bytes())),
+                        (BUCKET_POLICY_CEDAR, cedar.as_deref().map(str::as_bytes)),
+                    ],
+                )
+            },
+        )
         .await?;
         Ok(S3Response::new(PutBucketPolicyOutput::default()))
     }
@@ -103,9 +140,15 @@ impl S3Api {
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let rc = ctx(&req)?;
         let b = req.input.bucket.clone();
-        self.change_bucket_policy(&rc, req.input.bucket, None, move |s| {
-            s.set_bucket_configs(&b, &[(BUCKET_POLICY, None), (BUCKET_POLICY_CEDAR, None)])
-        })
+        self.change_bucket_policy(
+            &rc,
+            req.input.bucket,
+            None,
+            |_| Ok(Vec::new()),
+            move |s| {
+                s.set_bucket_configs(&b, &[(BUCKET_POLICY, None), (BUCKET_POLICY_CEDAR, None)])
+            },
+        )
         .await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }

@@ -1,8 +1,9 @@
 //! Public Access Block, bucket level (PutPublicAccessBlock, GetPublicAccessBlock,
 //! DeletePublicAccessBlock), its four settings enforced as AWS documents them:
 //! - `BlockPublicAcls`: PutBucketAcl and PutObjectAcl with a public ACL are AccessDenied;
-//! - `IgnorePublicAcls`: public ACLs grant nothing — fsgate's ACLs never grant anything beyond
-//!   the owner (access is Cedar's), so there is nothing to ignore;
+//! - `IgnorePublicAcls`: public ACLs grant nothing: their grants to AllUsers and
+//!   AuthenticatedUsers are taken out of the Cedar in force while it is on (and put back when
+//!   it goes);
 //! - `BlockPublicPolicy`: PutBucketPolicy with a public policy is AccessDenied;
 //! - `RestrictPublicBuckets`: a public bucket policy no longer lets anonymous callers in. The
 //!   bucket's Cedar in force gets a `forbid` for `Anonymous` while it is on, so `policy test`
@@ -12,7 +13,6 @@
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
-use serde::{Deserialize, Serialize};
 
 use fsgate_policy::bucket_policy::translate;
 
@@ -20,39 +20,30 @@ use super::{S3Api, ctx};
 use crate::context::RequestCtx;
 use crate::identity::iam::{BUCKET_POLICY, BUCKET_POLICY_CEDAR};
 
-/// The bucket document holding the settings.
-const DOC: &str = "public-access-block";
+use crate::ownership::PUBLIC_ACCESS_BLOCK_DOC as DOC;
 
 /// What `RestrictPublicBuckets` adds to a bucket's policy (the engine confines it to the
 /// bucket, as every bucket policy).
 const RESTRICT: &str = "forbid (principal is Anonymous, action, resource);";
 
 /// A bucket's settings (all off when none are stored).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Block {
-    pub(super) block_public_acls: bool,
-    pub(super) ignore_public_acls: bool,
-    pub(super) block_public_policy: bool,
-    pub(super) restrict_public_buckets: bool,
+pub(super) type Block = crate::ownership::PublicAccessBlock;
+
+fn block_of(c: &PublicAccessBlockConfiguration) -> Block {
+    Block {
+        block_public_acls: c.block_public_acls.unwrap_or(false),
+        ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
+        block_public_policy: c.block_public_policy.unwrap_or(false),
+        restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
+    }
 }
 
-impl Block {
-    fn of(c: &PublicAccessBlockConfiguration) -> Self {
-        Self {
-            block_public_acls: c.block_public_acls.unwrap_or(false),
-            ignore_public_acls: c.ignore_public_acls.unwrap_or(false),
-            block_public_policy: c.block_public_policy.unwrap_or(false),
-            restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
-        }
-    }
-
-    fn dto(self) -> PublicAccessBlockConfiguration {
-        PublicAccessBlockConfiguration {
-            block_public_acls: Some(self.block_public_acls),
-            ignore_public_acls: Some(self.ignore_public_acls),
-            block_public_policy: Some(self.block_public_policy),
-            restrict_public_buckets: Some(self.restrict_public_buckets),
-        }
+fn block_dto(b: Block) -> PublicAccessBlockConfiguration {
+    PublicAccessBlockConfiguration {
+        block_public_acls: Some(b.block_public_acls),
+        ignore_public_acls: Some(b.ignore_public_acls),
+        block_public_policy: Some(b.block_public_policy),
+        restrict_public_buckets: Some(b.restrict_public_buckets),
     }
 }
 
@@ -90,10 +81,7 @@ impl S3Api {
         bucket: &str,
     ) -> S3Result<Block> {
         let b = bucket.to_owned();
-        let doc = self.run(rc, move |s| s.bucket_config(&b, DOC)).await?;
-        Ok(doc
-            .and_then(|d| serde_json::from_slice(&d).ok())
-            .unwrap_or_default())
+        self.run(rc, move |s| Block::read(s, &b)).await
     }
 
     /// Stores `block` (or removes the settings) and puts the bucket's Cedar in force again.
@@ -121,7 +109,12 @@ impl S3Api {
             .transpose()
             .map_err(|e| s3_error!(InternalError, "{e}"))?;
         let (b, in_force) = (bucket.clone(), cedar.clone());
-        self.change_bucket_policy(rc, bucket, cedar, move |s| {
+        // The ACLs go back in force with the new IgnorePublicAcls.
+        let (acl_bucket, ignore) = (bucket.clone(), block.unwrap_or_default().ignore_public_acls);
+        let acls = move |s: &fsgate_store::Store| {
+            crate::ownership::bucket_acl_changes(s, &acl_bucket, Some(ignore))
+        };
+        self.change_bucket_policy(rc, bucket, cedar, acls, move |s| {
             s.bucket(&b)?;
             s.set_bucket_configs(
                 &b,
@@ -140,7 +133,7 @@ impl S3Api {
     ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
         let rc = ctx(&req)?;
         let i = req.input;
-        let block = Block::of(&i.public_access_block_configuration);
+        let block = block_of(&i.public_access_block_configuration);
         self.set_public_access_block(&rc, i.bucket, Some(block))
             .await?;
         Ok(S3Response::new(PutPublicAccessBlockOutput::default()))
@@ -157,7 +150,7 @@ impl S3Api {
             .and_then(|d| serde_json::from_slice(&d).ok())
             .ok_or_else(no_block)?;
         Ok(S3Response::new(GetPublicAccessBlockOutput {
-            public_access_block_configuration: Some(block.dto()),
+            public_access_block_configuration: Some(block_dto(block)),
         }))
     }
 
