@@ -209,6 +209,44 @@ def concurrent_writes_settle_on_the_current_version():
 
 
 @test
+def the_owner_role_makes_tenants():
+    """A group holding the `owner` role on the whole service: each member creates buckets and
+    has full control of those, and of nothing else, with no per-bucket attachment."""
+    import uuid
+    group = "tenants-" + uuid.uuid4().hex[:6]
+    admin_ok("POST", "/admin/v1/policies", {"group": group, "role": "owner"})
+    alice_name, ak, sk = new_user("alice", groups=[group])
+    bob_name, bk, bs = new_user("bob", groups=[group])
+    alice, bob = client(ak, sk), client(bk, bs)
+    a = "own-" + uuid.uuid4().hex[:12]
+    alice.create_bucket(Bucket=a)
+    alice.put_object(Bucket=a, Key="k", Body=b"alice's")
+    alice.put_bucket_versioning(Bucket=a, VersioningConfiguration={"Status": "Enabled"})
+    alice.put_bucket_policy(Bucket=a, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteBucket", "Resource": f"arn:aws:s3:::{a}"}]}))
+    assert alice.get_object(Bucket=a, Key="k")["Body"].read() == b"alice's"
+    assert alice.get_bucket_acl(Bucket=a)["Owner"]["ID"] == canonical_id(f"user:{alice_name}")
+    # Bob: nothing of alice's; his own bucket only; her name is taken.
+    denied(bob.get_object, Bucket=a, Key="k")
+    denied(bob.list_objects_v2, Bucket=a)
+    denied(bob.put_object, Bucket=a, Key="x", Body=b"x")
+    denied(bob.put_bucket_policy, Bucket=a, Policy="{}")
+    e = expect("BucketAlreadyExists", bob.create_bucket, Bucket=a)
+    assert status_of(e) == 409
+    bb = "own-" + uuid.uuid4().hex[:12]
+    bob.create_bucket(Bucket=bb)
+    bob.put_object(Bucket=bb, Key="k", Body=b"bob's")
+    denied(alice.get_object, Bucket=bb, Key="k")
+    assert [b["Name"] for b in alice.list_buckets()["Buckets"]] == [a]
+    assert [b["Name"] for b in bob.list_buckets()["Buckets"]] == [bb]
+    # Explained: who may read alice's object is alice, by the role's link.
+    w = admin_ok("POST", "/admin/v1/policy/who-can", {"action": "s3:GetObject", "resource": f"{a}/k"})
+    assert [u["user"] for u in w["users"]] == [alice_name], w
+    # The bucket policy she wrote binds her too.
+    denied(alice.delete_bucket, Bucket=a)
+
+
+@test
 def ownership_controls():
     b = bucket()
     expect("OwnershipControlsNotFoundError", s3.get_bucket_ownership_controls, Bucket=b)

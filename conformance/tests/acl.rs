@@ -33,3 +33,8 @@ fn concurrent_writes_settle() {
 fn ownership_controls() {
     group(&["ownership_controls"]);
 }
+
+#[test]
+fn owner_role() {
+    group(&["the_owner_role_makes_tenants"]);
+}

@@ -273,7 +273,7 @@ pub(crate) enum GroupCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCmd {
-    /// Attach a role (readonly, readwrite, writeonly, admin) or a Cedar policy file.
+    /// Attach a role (readonly, readwrite, writeonly, admin, owner) or a Cedar policy file.
     Attach(AttachSpec),
     /// List attachments.
     Ls,

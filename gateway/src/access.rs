@@ -302,16 +302,44 @@ impl Gate {
         }
     }
 
-    /// Decides with the current engine, loading object tags when its policies need them.
+    /// The user owning the bucket a request addresses, when some policy reads owners (the
+    /// owner role); a failed read is an error, as for tags.
+    fn bucket_owner(
+        &self,
+        engine: &fsgate_policy::PolicyEngine,
+        resource: &Resource,
+    ) -> Result<Option<String>, fsgate_store::StoreError> {
+        let (Resource::Bucket(bucket) | Resource::Object { bucket, .. }) = resource else {
+            return Ok(None);
+        };
+        if !engine.uses_bucket_owners() {
+            return Ok(None);
+        }
+        match self.store.bucket_owner(bucket) {
+            Ok(owner) => Ok(owner.and_then(|o| o.strip_prefix("user:").map(str::to_owned))),
+            Err(fsgate_store::StoreError::NoSuchBucket) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Decides with the current engine, loading object tags and the bucket's owner when its
+    /// policies need them.
     fn evaluate(&self, req: AccessRequest, version: Option<&str>) -> Decision {
         let engine = self.iam.snapshot_now().engine.clone();
         let resource = req.resource.clone();
-        match self.object_tags(&engine, &resource, version) {
-            Ok(object_tags) => engine.decide(&AccessRequest { object_tags, ..req }),
+        let facts = self
+            .object_tags(&engine, &resource, version)
+            .and_then(|tags| Ok((tags, self.bucket_owner(&engine, &resource)?)));
+        match facts {
+            Ok((object_tags, bucket_owner)) => engine.decide(&AccessRequest {
+                object_tags,
+                bucket_owner,
+                ..req
+            }),
             Err(e) => Decision {
                 allowed: false,
                 policies: Vec::new(),
-                errors: vec![format!("reading the object's tags: {e}")],
+                errors: vec![format!("reading the object's tags or bucket's owner: {e}")],
             },
         }
     }
@@ -390,8 +418,13 @@ impl Gate {
             Resource::Object { bucket, key } => (bucket.clone(), key.clone()),
             _ => (String::new(), String::new()),
         };
+        let bucket_owner = match self.bucket_owner(&engine, &resource) {
+            Ok(o) => o,
+            Err(_) => return Err(denied()),
+        };
         let req = AccessRequest {
             object_tags: served_tags.to_vec(),
+            bucket_owner,
             ..access_request(rc, principal, action, resource, AccessFacts::default())
         };
         let d = engine.decide(&req);
@@ -466,6 +499,7 @@ fn access_request(
             server_side_encryption: facts.server_side_encryption.map(str::to_owned),
         },
         object_tags: Vec::new(),
+        bucket_owner: None,
     }
 }
 

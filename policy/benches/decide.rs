@@ -69,6 +69,7 @@ fn request() -> AccessRequest {
             server_side_encryption: None,
         },
         object_tags: Vec::new(),
+        bucket_owner: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn decide(e: &PolicyEngine, p: Principal, a: Action, r: Resource) -> fsgate_poli
         resource: r,
         context: ctx(),
         object_tags: Vec::new(),
+        bucket_owner: None,
     })
 }
 
@@ -210,6 +211,7 @@ fn prefix_grants_cover_listings_under_them_only() {
                 ..ctx()
             },
             object_tags: Vec::new(),
+            bucket_owner: None,
         })
         .allowed
     };
@@ -288,6 +290,7 @@ fn object_tags_are_entity_tags() {
         resource: obj("b", "k"),
         context: ctx(),
         object_tags: tags,
+        bucket_owner: None,
     };
     assert!(e.decide(&req(Vec::new())).allowed);
     assert!(
@@ -445,6 +448,7 @@ fn requests_built_for_every_action_conform_to_the_schema() {
                         ..ctx()
                     },
                     object_tags: vec![("class".into(), "secret".into())],
+                    bucket_owner: None,
                 };
                 e.conforms(&req)
                     .unwrap_or_else(|err| panic!("{action:?} {resource:?}: {err}"));
@@ -516,6 +520,7 @@ fn translated_bucket_policies_are_confined_to_their_bucket() {
                 ..ctx()
             },
             object_tags: Vec::new(),
+            bucket_owner: None,
         })
         .allowed
     };
@@ -654,6 +659,7 @@ fn access(principal: Principal, action: Action, resource: Resource) -> AccessReq
         resource,
         context: ctx(),
         object_tags: Vec::new(),
+        bucket_owner: None,
     }
 }
 
@@ -834,6 +840,7 @@ fn scenario_requests() -> Vec<AccessRequest> {
                         resource: r.clone(),
                         context: ctx(),
                         object_tags: Vec::new(),
+                        bucket_owner: None,
                     });
                 }
             }
@@ -903,6 +910,7 @@ fn kept_decisions_stay_within_what_the_policies_read() {
             ..ctx()
         },
         object_tags: Vec::new(),
+        bucket_owner: None,
     };
     // Pairs decided one after the other, twice over, each allowed then denied: a condition on
     // the key (ops may read team's objects, except under secret/), one on the context (erin
@@ -1121,6 +1129,7 @@ fn principal_tags_and_if_exists_conditions_decide() {
                 ..ctx()
             },
             object_tags: Vec::new(),
+            bucket_owner: None,
         })
         .allowed
     };
@@ -1151,6 +1160,7 @@ fn version_id_conditions_decide() {
                 ..ctx()
             },
             object_tags: Vec::new(),
+            bucket_owner: None,
         })
         .allowed
     };
@@ -1183,6 +1193,7 @@ fn encryption_header_conditions_decide() {
                 ..ctx()
             },
             object_tags: Vec::new(),
+            bucket_owner: None,
         })
         .allowed
     };
@@ -1338,4 +1349,63 @@ fn acl_grants_decide() {
         .unwrap();
     assert!(!decide(&e, bob(), Action::ListObjectsV2, bucket()).allowed);
     assert!(!e.has_object_acl("shared", "mine"));
+}
+
+/// The owner role: full control of the buckets the user owns and their objects, creating
+/// buckets, nothing of anyone else's.
+#[test]
+fn the_owner_role_gives_a_user_their_own_buckets() {
+    let base = PolicyEngine::builtin().unwrap();
+    assert!(!base.uses_bucket_owners());
+    let e = base
+        .with_grants(&[role(
+            "tenants",
+            GrantTarget::Group("tenants".into()),
+            "owner",
+            None,
+            None,
+        )])
+        .unwrap();
+    assert!(e.uses_bucket_owners());
+    let ask = |who: &str, action: Action, resource: Resource, owner: Option<&str>| {
+        let req = AccessRequest {
+            bucket_owner: owner.map(str::to_owned),
+            ..access(user(who, &["tenants"]), action, resource)
+        };
+        decides_as_the_whole_set(&e, &req);
+        e.decide(&req).allowed
+    };
+    let bucket = || Resource::Bucket("alices".into());
+    let object = || obj("alices", "k");
+    for a in [
+        Action::PutBucketPolicy,
+        Action::ListObjectsV2,
+        Action::DeleteBucket,
+    ] {
+        assert!(ask("alice", a, bucket(), Some("alice")), "{a:?}");
+        assert!(!ask("bob", a, bucket(), Some("alice")), "{a:?}");
+    }
+    for a in [Action::GetObject, Action::PutObject, Action::PutObjectAcl] {
+        assert!(ask("alice", a, object(), Some("alice")), "{a:?}");
+        assert!(!ask("bob", a, object(), Some("alice")), "{a:?}");
+    }
+    // Creating any bucket (a taken name is the handler's BucketAlreadyExists).
+    assert!(ask("alice", Action::CreateBucket, bucket(), None));
+    assert!(ask("bob", Action::CreateBucket, bucket(), Some("alice")));
+    assert!(!ask("alice", Action::GetObject, object(), None));
+    // Nothing on the service, and nothing for a user outside the group.
+    assert!(!ask("alice", Action::ListBuckets, Resource::Service, None));
+    let outsider = AccessRequest {
+        bucket_owner: Some("carol".into()),
+        ..access(user("carol", &[]), Action::GetObject, obj("carols", "k"))
+    };
+    assert!(!e.decide(&outsider).allowed);
+    // Removing the role turns owner reads off again.
+    let e = e
+        .with_changes(&Changes {
+            removed_grants: vec!["tenants".into()],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(!e.uses_bucket_owners());
 }

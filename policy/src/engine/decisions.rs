@@ -1,5 +1,7 @@
 //! The last decisions of bucket-wide request sets on this worker thread, by (engine, principal,
-//! action, bucket): a run of requests by one client on one bucket decides once per engine.
+//! action, bucket, bucket owner): a run of requests by one client on one bucket decides once
+//! per engine. (The owner is in the key because a bucket can be created, and so owned,
+//! without any policy changing.)
 //! An engine is never changed (a policy change makes a new one, with a new instance number),
 //! so a kept decision stays right for as long as its engine is the one asked.
 
@@ -15,6 +17,7 @@ struct Kept {
     pub(super) principal: Principal,
     pub(super) action: Action,
     pub(super) bucket: String,
+    pub(super) owner: Option<String>,
     pub(super) decision: Decision,
 }
 
@@ -32,7 +35,7 @@ pub(super) fn find(
     instance: u64,
     principal: &Principal,
     action: Action,
-    bucket: &str,
+    (bucket, owner): (&str, Option<&str>),
 ) -> Option<Decision> {
     CACHE.with_borrow(|c| {
         c.entries
@@ -41,6 +44,7 @@ pub(super) fn find(
                 k.instance == instance
                     && k.action == action
                     && k.bucket == bucket
+                    && k.owner.as_deref() == owner
                     && &k.principal == principal
             })
             .map(|k| k.decision.clone())
@@ -51,7 +55,7 @@ pub(super) fn keep(
     instance: u64,
     principal: &Principal,
     action: Action,
-    bucket: &str,
+    (bucket, owner): (&str, Option<&str>),
     decision: Decision,
 ) {
     CACHE.with_borrow_mut(|c| {
@@ -60,6 +64,7 @@ pub(super) fn keep(
             principal: principal.clone(),
             action,
             bucket: bucket.to_owned(),
+            owner: owner.map(str::to_owned),
             decision,
         };
         if c.entries.len() < KEPT {

@@ -140,9 +140,9 @@ impl PolicyEngine {
     /// Pushes an object's entity, and the granted-prefix entities it is in, onto `list`.
     fn push_object(
         &self,
-        bucket: &str,
-        key: &str,
+        (bucket, key): (&str, &str),
         object_tags: &[(String, String)],
+        owner: Option<&str>,
         bucket_uid: EntityUid,
         list: &mut Vec<Entity>,
     ) -> Result<EntityUid, DecisionError> {
@@ -156,25 +156,31 @@ impl PolicyEngine {
         let tags = object_tags
             .iter()
             .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+        let mut attrs = HashMap::from([
+            (
+                "bucket".into(),
+                RestrictedExpression::new_string(bucket.to_owned()),
+            ),
+            (
+                "key".into(),
+                RestrictedExpression::new_string(key.to_owned()),
+            ),
+        ]);
+        attrs.extend(self.owner_attr(owner));
         list.push(
-            Entity::new_with_tags(
-                o.clone(),
-                HashMap::from([
-                    (
-                        "bucket".into(),
-                        RestrictedExpression::new_string(bucket.to_owned()),
-                    ),
-                    (
-                        "key".into(),
-                        RestrictedExpression::new_string(key.to_owned()),
-                    ),
-                ]),
-                parents,
-                tags,
-            )
-            .map_err(DecisionError::from)?,
+            Entity::new_with_tags(o.clone(), attrs, parents, tags).map_err(DecisionError::from)?,
         );
         Ok(o)
+    }
+
+    /// The `owner` attribute of a bucket (and its objects) owned by a user.
+    fn owner_attr(&self, owner: Option<&str>) -> Option<(String, RestrictedExpression)> {
+        owner.map(|o| {
+            (
+                "owner".to_owned(),
+                RestrictedExpression::new_entity_uid(uid(&self.types.user, o)),
+            )
+        })
     }
 
     /// The entities of a request on an object. All but the object's own (and its granted
@@ -189,15 +195,19 @@ impl PolicyEngine {
         bucket: &str,
         key: &str,
     ) -> Result<(Entities, EntityUid, EntityUid), DecisionError> {
-        type Last = Option<(u64, Principal, Action, String, Entities)>;
+        type Last = Option<(u64, Principal, Action, String, Option<String>, Entities)>;
         thread_local! {
             static LAST: std::cell::RefCell<Last> = const { std::cell::RefCell::new(None) };
         }
         let principal = req.principal.unlimited();
         let hit = LAST.with_borrow(|last| {
             last.as_ref()
-                .filter(|(id, p, a, b, _)| {
-                    *id == self.actions_id && p == principal && *a == req.action && b == bucket
+                .filter(|(id, p, a, b, o, _)| {
+                    *id == self.actions_id
+                        && p == principal
+                        && *a == req.action
+                        && b == bucket
+                        && *o == req.bucket_owner
                 })
                 .map(|(.., e)| e.clone())
         });
@@ -210,6 +220,7 @@ impl PolicyEngine {
                     resource: Resource::Bucket(bucket.to_owned()),
                     context: req.context.clone(),
                     object_tags: Vec::new(),
+                    bucket_owner: req.bucket_owner.clone(),
                 };
                 let (list, ..) = self.entity_list_as(&bucket_only, ResourceKind::Bucket)?;
                 let e = self.action_entities(req.action)?;
@@ -219,6 +230,7 @@ impl PolicyEngine {
                     principal.clone(),
                     req.action,
                     bucket.to_owned(),
+                    req.bucket_owner.clone(),
                     e.clone(),
                 )));
                 e
@@ -226,9 +238,9 @@ impl PolicyEngine {
         };
         let mut list = Vec::new();
         let o = self.push_object(
-            bucket,
-            key,
+            (bucket, key),
             &req.object_tags,
+            req.bucket_owner.as_deref(),
             uid(&self.types.bucket, bucket),
             &mut list,
         )?;
@@ -298,7 +310,11 @@ impl PolicyEngine {
                     list.push(pe);
                 }
             }
-            list.push(Entity::new_no_attrs(b.clone(), parents));
+            let attrs: HashMap<String, RestrictedExpression> = self
+                .owner_attr(req.bucket_owner.as_deref())
+                .into_iter()
+                .collect();
+            list.push(Entity::new(b.clone(), attrs, parents).map_err(DecisionError::from)?);
             Ok(b)
         };
         let resource = match (&req.resource, kind) {
@@ -317,7 +333,13 @@ impl PolicyEngine {
             }
             (Resource::Object { bucket, key }, ResourceKind::Object) => {
                 let b = bucket_entity(bucket, &mut list, None)?;
-                self.push_object(bucket, key, &req.object_tags, b, &mut list)?
+                self.push_object(
+                    (bucket, key),
+                    &req.object_tags,
+                    req.bucket_owner.as_deref(),
+                    b,
+                    &mut list,
+                )?
             }
             (Resource::User(name), ResourceKind::User) => {
                 let u = uid(&t.user, name);

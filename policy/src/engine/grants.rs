@@ -11,7 +11,7 @@ use crate::load::{self, PolicyError};
 
 use super::{
     DecisionError, PolicyEngine, ROLES, SERVICE_ID, next_instance, parse_without_templates,
-    reads_tags, reads_tags_text, uid,
+    reads_owners_text, reads_tags, reads_tags_text, uid,
 };
 
 /// Adds indexed grants and bucket policies to a set (links linked again).
@@ -111,7 +111,18 @@ impl PolicyIndex {
     }
 }
 
+/// The role whose links read bucket owners.
+const OWNER_ROLE: &str = "owner";
+
 impl Indexed {
+    /// Whether it reads bucket owners (a link of the owner role, or a policy naming them).
+    fn reads_owners(&self) -> bool {
+        match self {
+            Indexed::Link { template, .. } => template.to_string() == format!("role-{OWNER_ROLE}"),
+            Indexed::Static(p) => reads_owners_text(&p.to_string()),
+        }
+    }
+
     pub(super) fn id(&self) -> &PolicyId {
         match self {
             Indexed::Static(p) => p.id(),
@@ -221,6 +232,23 @@ impl PolicyEngine {
             reads_tags(&self.base) || index.statics().any(|p| reads_tags_text(&p.to_string()))
         } else {
             self.tag_aware || reads_tags(&added)
+        };
+        // Whether some policy reads owners: worked out the same way.
+        next.owner_aware = if removed_any {
+            self.base
+                .policies()
+                .filter(|p| p.template_id().is_none())
+                .any(|p| reads_owners_text(&p.to_string()))
+                || index.entries().any(Indexed::reads_owners)
+        } else {
+            self.owner_aware
+                || changes.grants.iter().any(
+                    |g| matches!(&g.policy, GrantPolicy::Role { role, .. } if role == OWNER_ROLE),
+                )
+                || added
+                    .policies()
+                    .filter(|p| p.template_id().is_none())
+                    .any(|p| reads_owners_text(&p.to_string()))
         };
         next.index = Arc::new(index);
         let source_of = |id: &str| {

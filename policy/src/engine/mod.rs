@@ -46,6 +46,12 @@ fn reads_tags(set: &PolicySet) -> bool {
         .any(|text| reads_tags_text(&text))
 }
 
+/// True when a policy's text reads resource owners (`resource.owner`, `has owner`).
+fn reads_owners_text(text: &str) -> bool {
+    let text: String = text.split_whitespace().collect();
+    text.contains(".owner") || text.contains("hasowner")
+}
+
 fn reads_tags_text(text: &str) -> bool {
     let text: String = text.split_whitespace().collect();
     text.contains("hasTag(") || text.contains("getTag(")
@@ -139,7 +145,7 @@ impl Decision {
 }
 
 /// Built-in role names.
-pub const ROLES: [&str; 4] = ["readonly", "readwrite", "writeonly", "admin"];
+pub const ROLES: [&str; 5] = ["readonly", "readwrite", "writeonly", "admin", "owner"];
 
 /// The Cedar id of the service entity.
 pub const SERVICE_ID: &str = "fsgate";
@@ -236,6 +242,9 @@ pub struct PolicyEngine {
     grant_text: HashMap<String, String>,
     /// Some policy reads entity tags, so object requests must carry the object's tags.
     tag_aware: bool,
+    /// Some policy in force reads bucket owners (`resource.owner`: a link of the `owner`
+    /// role, or a policy that names it), so requests must carry their bucket's owner.
+    owner_aware: bool,
     /// Grants and bucket policies by the principal or bucket they can apply to.
     index: Arc<PolicyIndex>,
     /// Request sets already assembled from `base` and `index`.
@@ -293,13 +302,20 @@ impl PolicyEngine {
             prefix_grants: HashMap::new(),
             grant_text: HashMap::new(),
             tag_aware: false,
+            owner_aware: false,
             index: Arc::default(),
             cache: Arc::default(),
             instance: next_instance(),
             checked_links: Arc::default(),
         };
+        let owner_aware = engine
+            .base
+            .policies()
+            .filter(|p| p.template_id().is_none())
+            .any(|p| reads_owners_text(&p.to_string()));
         let engine = Self {
             tag_aware: reads_tags(&engine.base),
+            owner_aware,
             ..engine
         };
         engine.validate()?;
@@ -346,6 +362,13 @@ impl PolicyEngine {
         self.tag_aware
     }
 
+    /// True when some policy in force reads bucket owners: only then does a request need its
+    /// bucket's owner (`AccessRequest::bucket_owner`), which costs a metadata read.
+    #[must_use]
+    pub fn uses_bucket_owners(&self) -> bool {
+        self.owner_aware
+    }
+
     /// Decides one access. Never fails: anything that prevents a clean decision is a deny
     /// carrying the reason in `errors`. An object request whose policies decide the whole
     /// bucket alike (`RequestSet::bucket_wide`) is answered from the worker thread's last
@@ -365,14 +388,22 @@ impl PolicyEngine {
                 };
             }
         };
-        if let Some(d) = decisions::find(self.instance, &req.principal, req.action, bucket) {
+        let owner = req.bucket_owner.as_deref();
+        if let Some(d) = decisions::find(self.instance, &req.principal, req.action, (bucket, owner))
+        {
             return d;
         }
         match self.request_set(req) {
             Ok(set) => {
                 let d = self.decide_in(req, &set.policies, true);
                 if set.bucket_wide && d.errors.is_empty() {
-                    decisions::keep(self.instance, &req.principal, req.action, bucket, d.clone());
+                    decisions::keep(
+                        self.instance,
+                        &req.principal,
+                        req.action,
+                        (bucket, owner),
+                        d.clone(),
+                    );
                 }
                 d
             }

@@ -169,4 +169,8 @@ pub struct AccessRequest {
     /// The object's tags (Cedar entity tags on the `Object`), when the resource is an object
     /// and the policies read tags (`uses_object_tags`); empty otherwise.
     pub object_tags: Vec<(String, String)>,
+    /// The user owning the bucket addressed (`resource.owner` on the `Bucket` and its
+    /// `Object`s), when the policies read owners (`uses_bucket_owners`) and a user owns it;
+    /// `None` otherwise (and for buckets root owns or that do not exist yet).
+    pub bucket_owner: Option<String>,
 }

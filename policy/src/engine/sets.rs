@@ -65,13 +65,24 @@ pub(super) fn bucket_wide(p: &Policy, types: &Types) -> bool {
 }
 
 /// Whether a condition (Cedar's JSON form) reads `context`, or `resource` other than as
-/// `resource in <entity of a type in above>`.
+/// `resource in <entity of a type in above>` or its owner (`resource.owner`, `resource has
+/// owner`: a bucket's, the same for every object in it).
 fn reads_request_facts(e: &serde_json::Value, above: &[String]) -> bool {
     use serde_json::Value;
     match e {
         Value::Object(m) => {
             if let Some(Value::String(var)) = m.get("Var") {
                 return var == "resource" || var == "context";
+            }
+            // An object's owner is its bucket's: reading it tells no two objects apart.
+            for op in ["has", "."] {
+                if let Some(Value::Object(e)) = m.get(op)
+                    && m.len() == 1
+                    && e.get("left") == Some(&serde_json::json!({"Var": "resource"}))
+                    && e.get("attr").and_then(Value::as_str) == Some("owner")
+                {
+                    return false;
+                }
             }
             if let Some(Value::Object(op)) = m.get("in")
                 && m.len() == 1
@@ -144,6 +155,8 @@ mod tests {
             r#"permit(principal, action, resource) when { resource in Bucket::"b" };"#,
             r#"forbid(principal, action, resource) unless { principal is Root } when { resource in Bucket::"b" };"#,
             r#"permit(principal, action, resource) when { principal.hasTag("team") && principal.getTag("team") == "x" };"#,
+            // The owner role: an object's owner is its bucket's.
+            r#"permit(principal, action, resource) when { resource has owner && resource.owner == principal };"#,
         ] {
             assert!(wide(text), "{text}");
         }
@@ -158,6 +171,7 @@ mod tests {
             r#"permit(principal, action, resource) when { context.source_ip.isInRange(ip("10.0.0.0/8")) };"#,
             r#"permit(principal, action, resource) when { context.now < 1800000000 };"#,
             r#"permit(principal, action, resource) when { principal == resource };"#,
+            r#"permit(principal, action, resource) when { resource has key && resource.key == "k" };"#,
         ] {
             assert!(!wide(text), "{text}");
         }
