@@ -247,6 +247,60 @@ def the_owner_role_makes_tenants():
 
 
 @test
+def bucket_policy_conditions_on_request_headers():
+    """s3:x-amz-acl, s3:x-amz-grant-*, s3:x-amz-copy-source, s3:x-amz-metadata-directive,
+    aws:UserAgent and aws:Referer decide live requests as AWS documents them."""
+    import urllib.error
+    import urllib.request
+    name, ak, sk = new_user("bob")
+    bob = client(ak, sk)
+    b = bucket()
+    s3.put_object(Bucket=b, Key="public/a", Body=b"pa")
+    s3.put_object(Bucket=b, Key="private/a", Body=b"xa")
+    me = f"arn:aws:iam::fsgate:user/{name}"
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "write", "Effect": "Allow", "Principal": {"AWS": me}, "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}},
+        {"Sid": "read", "Effect": "Allow", "Principal": {"AWS": me}, "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{b}/*"},
+        {"Sid": "copy-from-public", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"Null": {"s3:x-amz-copy-source": "false"},
+                                                         "StringNotLike": {"s3:x-amz-copy-source": f"{b}/public/*"}}},
+        {"Sid": "keep-metadata", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"StringEquals": {"s3:x-amz-metadata-directive": "REPLACE"}}},
+        {"Sid": "no-grants", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"Null": {"s3:x-amz-grant-read": "false"}}},
+        {"Sid": "no-robots", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"StringLike": {"aws:UserAgent": "*evil-robot*"}}},
+        {"Sid": "hotlink", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{b}/public/*", "Condition": {"StringLike": {"aws:Referer": "https://example.com/*"}}},
+    ]}))
+    full = "bucket-owner-full-control"
+    bob.put_object(Bucket=b, Key="up", Body=b"x", ACL=full)
+    denied(bob.put_object, Bucket=b, Key="up", Body=b"x")
+    denied(bob.put_object, Bucket=b, Key="up", Body=b"x", ACL="private")
+    denied(bob.put_object, Bucket=b, Key="up", Body=b"x", ACL=full, GrantRead=f"id={canonical_id('root')}")
+    bob.copy_object(Bucket=b, Key="c1", CopySource={"Bucket": b, "Key": "public/a"}, ACL=full)
+    denied(bob.copy_object, Bucket=b, Key="c2", CopySource={"Bucket": b, "Key": "private/a"}, ACL=full)
+    denied(bob.copy_object, Bucket=b, Key="c3", CopySource={"Bucket": b, "Key": "public/a"}, ACL=full,
+           MetadataDirective="REPLACE", Metadata={"a": "b"})
+    assert bob.get_object(Bucket=b, Key="c1")["Body"].read() == b"pa"
+    robot = client(ak, sk, user_agent_extra="evil-robot/1.0")
+    denied(robot.get_object, Bucket=b, Key="c1")
+    # Referer: anonymous reads of public/ from the site only.
+    from s3check import EP
+    url = f"{EP}/{b}/public/a"
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Referer": "https://example.com/page"})) as r:
+        assert r.read() == b"pa"
+    for headers in ({}, {"Referer": "https://elsewhere.example/"}):
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers))
+            raise AssertionError(f"read without the right Referer: {headers}")
+        except urllib.error.HTTPError as e:
+            assert e.code == 403, e.code
+
+
+@test
 def ownership_controls():
     b = bucket()
     expect("OwnershipControlsNotFoundError", s3.get_bucket_ownership_controls, Bucket=b)

@@ -38,3 +38,8 @@ fn ownership_controls() {
 fn owner_role() {
     group(&["the_owner_role_makes_tenants"]);
 }
+
+#[test]
+fn request_header_conditions() {
+    group(&["bucket_policy_conditions_on_request_headers"]);
+}

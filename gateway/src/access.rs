@@ -24,7 +24,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fsgate_policy::{AccessRequest, Action, Decision, Principal, RequestContext, Resource};
+use fsgate_policy::{
+    AccessRequest, Action, Decision, Principal, RequestContext, RequestHeaders, Resource,
+};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Result, s3_error};
@@ -210,6 +212,8 @@ pub struct AccessFacts<'a> {
     pub max_keys: Option<i32>,
     /// The `x-amz-server-side-encryption` a write asks for.
     pub server_side_encryption: Option<&'a str>,
+    /// The other request headers conditions read.
+    pub headers: Option<&'a RequestHeaders>,
 }
 
 impl<'a> AccessFacts<'a> {
@@ -224,7 +228,7 @@ impl<'a> AccessFacts<'a> {
 }
 
 /// The `x-amz-server-side-encryption` an object write asks for (PutObject,
-/// CreateMultipartUpload), for the `s3:x-amz-server-side-encryption` condition key.
+/// CopyObject, CreateMultipartUpload), for the `s3:x-amz-server-side-encryption` condition key.
 fn requested_sse<T: 'static>(input: &T) -> Option<&str> {
     let any = input as &dyn std::any::Any;
     if let Some(i) = any.downcast_ref::<PutObjectInput>() {
@@ -233,9 +237,75 @@ fn requested_sse<T: 'static>(input: &T) -> Option<&str> {
             .as_ref()
             .map(ServerSideEncryption::as_str);
     }
+    if let Some(i) = any.downcast_ref::<CopyObjectInput>() {
+        return i
+            .server_side_encryption
+            .as_ref()
+            .map(ServerSideEncryption::as_str);
+    }
     any.downcast_ref::<CreateMultipartUploadInput>()
         .and_then(|i| i.server_side_encryption.as_ref())
         .map(ServerSideEncryption::as_str)
+}
+
+/// The request headers bucket-policy conditions read, from the input s3s parsed (the one the
+/// operation executes) and, for `User-Agent` and `Referer` (client-asserted, as AWS warns),
+/// the headers it parsed.
+fn condition_headers<T: 'static>(req: &S3Request<T>) -> RequestHeaders {
+    let header = |name: http::header::HeaderName| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut h = RequestHeaders {
+        user_agent: header(http::header::USER_AGENT),
+        referer: header(http::header::REFERER),
+        ..RequestHeaders::default()
+    };
+    let owned = |v: Option<&String>| v.cloned();
+    let source = |c: &CopySource| match c {
+        CopySource::Bucket { bucket, key, .. } => Some(format!("{bucket}/{key}")),
+        _ => None,
+    };
+    let any = &req.input as &dyn std::any::Any;
+    // The ACL headers of an input, by field.
+    macro_rules! acl_of {
+        ($i:expr, $canned:ty) => {{
+            h.acl = $i.acl.as_ref().map(|a| <$canned>::as_str(a).to_owned());
+            h.grant_read = owned($i.grant_read.as_ref());
+            h.grant_read_acp = owned($i.grant_read_acp.as_ref());
+            h.grant_write_acp = owned($i.grant_write_acp.as_ref());
+            h.grant_full_control = owned($i.grant_full_control.as_ref());
+        }};
+    }
+    if let Some(i) = any.downcast_ref::<PutObjectInput>() {
+        acl_of!(i, ObjectCannedACL);
+        h.sse_kms_key_id = owned(i.ssekms_key_id.as_ref());
+        h.sse_customer_algorithm = owned(i.sse_customer_algorithm.as_ref());
+    } else if let Some(i) = any.downcast_ref::<CopyObjectInput>() {
+        acl_of!(i, ObjectCannedACL);
+        h.sse_kms_key_id = owned(i.ssekms_key_id.as_ref());
+        h.sse_customer_algorithm = owned(i.sse_customer_algorithm.as_ref());
+        h.copy_source = source(&i.copy_source);
+        h.metadata_directive = i.metadata_directive.as_ref().map(|d| d.as_str().to_owned());
+    } else if let Some(i) = any.downcast_ref::<CreateMultipartUploadInput>() {
+        acl_of!(i, ObjectCannedACL);
+        h.sse_kms_key_id = owned(i.ssekms_key_id.as_ref());
+        h.sse_customer_algorithm = owned(i.sse_customer_algorithm.as_ref());
+    } else if let Some(i) = any.downcast_ref::<UploadPartCopyInput>() {
+        h.copy_source = source(&i.copy_source);
+    } else if let Some(i) = any.downcast_ref::<PutObjectAclInput>() {
+        acl_of!(i, ObjectCannedACL);
+        h.grant_write = owned(i.grant_write.as_ref());
+    } else if let Some(i) = any.downcast_ref::<PutBucketAclInput>() {
+        acl_of!(i, BucketCannedACL);
+        h.grant_write = owned(i.grant_write.as_ref());
+    } else if let Some(i) = any.downcast_ref::<CreateBucketInput>() {
+        acl_of!(i, BucketCannedACL);
+        h.grant_write = owned(i.grant_write.as_ref());
+    }
+    h
 }
 
 /// The access gate: turns requests into Cedar decisions and records them.
@@ -497,6 +567,7 @@ fn access_request(
             max_keys: facts.max_keys.map(i64::from),
             version_id: facts.version.map(str::to_owned),
             server_side_encryption: facts.server_side_encryption.map(str::to_owned),
+            headers: facts.headers.cloned().unwrap_or_default(),
         },
         object_tags: Vec::new(),
         bucket_owner: None,
@@ -598,23 +669,28 @@ impl Gate {
 
     /// Decides an operation on one object or bucket, named by the parsed input, and marks the
     /// request decided.
-    fn require_input<T>(
+    fn require_input<T: 'static>(
         &self,
         req: &mut S3Request<T>,
         action: Action,
         resource: Resource,
         version: Option<&str>,
     ) -> S3Result<()> {
+        let headers = condition_headers(req);
         let (rc, p) = authenticated_state(req)?;
         let action = versioned_action(action, version.is_some());
-        self.require(rc, p, action, resource, AccessFacts::version(version))?;
+        let facts = AccessFacts {
+            headers: Some(&headers),
+            ..AccessFacts::version(version)
+        };
+        self.require(rc, p, action, resource, facts)?;
         mark(req, Decided::Whole);
         Ok(())
     }
 
     /// A listing is decided on its bucket, with the prefix (and delimiter, max-keys) in the
     /// context; the bucket is placed in the granted prefixes the listing prefix falls under.
-    fn require_listing<T>(
+    fn require_listing<T: 'static>(
         &self,
         req: &mut S3Request<T>,
         action: Action,
@@ -623,13 +699,14 @@ impl Gate {
         delimiter: Option<&str>,
         max_keys: Option<i32>,
     ) -> S3Result<()> {
+        let headers = condition_headers(req);
         let (rc, p) = authenticated_state(req)?;
         let facts = AccessFacts {
             prefix: Some(prefix.unwrap_or("")),
             delimiter,
             max_keys,
-            version: None,
-            server_side_encryption: None,
+            headers: Some(&headers),
+            ..AccessFacts::default()
         };
         self.require(rc, p, action, Resource::Bucket(bucket.to_owned()), facts)?;
         mark(req, Decided::Whole);
@@ -638,7 +715,7 @@ impl Gate {
 
     /// A copy is decided at both ends: reading the source (the version it names), and writing
     /// the destination.
-    fn require_copy<T>(
+    fn require_copy<T: 'static>(
         &self,
         req: &mut S3Request<T>,
         action: Action,
@@ -646,6 +723,8 @@ impl Gate {
         bucket: &str,
         key: &str,
     ) -> S3Result<()> {
+        let headers = condition_headers(req);
+        let sse = requested_sse(&req.input).map(str::to_owned);
         let (rc, p) = authenticated_state(req)?;
         let CopySource::Bucket {
             bucket: src_bucket,
@@ -670,8 +749,22 @@ impl Gate {
         let read_action = versioned_action(Action::GetObject, version.is_some());
         // The destination first: the request is audited as the copy (with both decisions'
         // policies).
-        let write = self.decide(rc, p, action, dst, AccessFacts::default());
-        let read = self.decide(rc, p, read_action, src, AccessFacts::version(version));
+        let facts = AccessFacts {
+            server_side_encryption: sse.as_deref(),
+            headers: Some(&headers),
+            ..AccessFacts::default()
+        };
+        let write = self.decide(rc, p, action, dst, facts);
+        let read = self.decide(
+            rc,
+            p,
+            read_action,
+            src,
+            AccessFacts {
+                headers: Some(&headers),
+                ..AccessFacts::version(version)
+            },
+        );
         if read.allowed && write.allowed {
             mark(req, Decided::Whole);
             Ok(())
@@ -743,9 +836,11 @@ macro_rules! access_hooks {
                     let i = &req.input;
                     let resource = Resource::Object { bucket: i.bucket.clone(), key: i.key.clone() };
                     let sse = requested_sse(i).map(str::to_owned);
+                    let headers = condition_headers(req);
                     let (rc, p) = authenticated_state(req)?;
                     let facts = AccessFacts {
                         server_side_encryption: sse.as_deref(),
+                        headers: Some(&headers),
                         ..AccessFacts::default()
                     };
                     self.require(rc, p, Action::$oa, resource, facts)?;

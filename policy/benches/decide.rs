@@ -67,6 +67,7 @@ fn request() -> AccessRequest {
             max_keys: None,
             version_id: None,
             server_side_encryption: None,
+            headers: fsgate_policy::RequestHeaders::default(),
         },
         object_tags: Vec::new(),
         bucket_owner: None,

@@ -466,20 +466,49 @@ fn conditions_of(v: &Value) -> Result<Vec<String>, MalformedPolicy> {
     Ok(out)
 }
 
+/// The string condition keys read from the request's context, and the context attribute
+/// each is in (absent when the request does not carry it).
+const CONTEXT_STRINGS: &[(&str, &str)] = &[
+    ("s3:prefix", "prefix"),
+    ("s3:delimiter", "delimiter"),
+    ("s3:versionid", "version_id"),
+    ("s3:x-amz-server-side-encryption", "server_side_encryption"),
+    (
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        "sse_kms_key_id",
+    ),
+    (
+        "s3:x-amz-server-side-encryption-customer-algorithm",
+        "sse_customer_algorithm",
+    ),
+    ("s3:x-amz-acl", "acl"),
+    ("s3:x-amz-grant-read", "grant_read"),
+    ("s3:x-amz-grant-write", "grant_write"),
+    ("s3:x-amz-grant-read-acp", "grant_read_acp"),
+    ("s3:x-amz-grant-write-acp", "grant_write_acp"),
+    ("s3:x-amz-grant-full-control", "grant_full_control"),
+    ("s3:x-amz-copy-source", "copy_source"),
+    ("s3:x-amz-metadata-directive", "metadata_directive"),
+    ("aws:useragent", "user_agent"),
+    ("aws:referer", "referer"),
+];
+
+/// The context attribute of a string condition key (lower-cased).
+fn context_string(k: &str) -> Option<&'static str> {
+    CONTEXT_STRINGS
+        .iter()
+        .find(|(key, _)| *key == k)
+        .map(|(_, attr)| *attr)
+}
+
 /// The Cedar test for whether a condition key is present in a request, for keys that can be
 /// absent (`None` for keys every request carries: source IP, transport, time).
 fn presence(key: &str) -> Option<String> {
     let k = key.to_ascii_lowercase();
-    if k == "s3:prefix" {
-        Some("context has prefix".into())
-    } else if k == "s3:delimiter" {
-        Some("context has delimiter".into())
+    if let Some(attr) = context_string(&k) {
+        Some(format!("context has {attr}"))
     } else if k == "s3:max-keys" {
         Some("context has max_keys".into())
-    } else if k == "s3:versionid" {
-        Some("context has version_id".into())
-    } else if k == "s3:x-amz-server-side-encryption" {
-        Some("context has server_side_encryption".into())
     } else if let Some(tag) = k.strip_prefix("s3:existingobjecttag/") {
         let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
         Some(format!(
@@ -538,14 +567,8 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
         let tag = k.strip_prefix(prefix)?;
         Some(key.get(key.len() - tag.len()..).unwrap_or(tag).to_owned())
     };
-    let read = if k == "s3:prefix" {
-        Some("context.prefix".to_owned())
-    } else if k == "s3:delimiter" {
-        Some("context.delimiter".to_owned())
-    } else if k == "s3:versionid" {
-        Some("context.version_id".to_owned())
-    } else if k == "s3:x-amz-server-side-encryption" {
-        Some("context.server_side_encryption".to_owned())
+    let read = if let Some(attr) = context_string(&k) {
+        Some(format!("context.{attr}"))
     } else if let Some(tag) = tag_of("s3:existingobjecttag/") {
         Some(format!("resource.getTag({})", lit(&tag)))
     } else {
@@ -616,7 +639,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
             Ok(if cmp == "!=" { negated(e) } else { e })
         }
         _ => Err(format!(
-            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:x-amz-server-side-encryption, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; Null on those; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
+            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:x-amz-server-side-encryption, s3:x-amz-server-side-encryption-aws-kms-key-id, s3:x-amz-server-side-encryption-customer-algorithm, s3:x-amz-acl, s3:x-amz-grant-read/-write/-read-acp/-write-acp/-full-control, s3:x-amz-copy-source, s3:x-amz-metadata-directive, aws:UserAgent, aws:Referer, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; Null on those; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
         ).into()),
     }
 }
@@ -816,7 +839,7 @@ mod tests {
             r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:Fly","Resource":"arn:aws:s3:::b/*"}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/a?c"}]}"#,
-            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"aws:Referer":"x"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:RequestObjectTagKeys":"x"}}}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/99"}}}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Principal":{"CanonicalUser":"x"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
             r#"{not json"#,

@@ -84,12 +84,29 @@ impl AdminApi {
             "explain".into(),
             crate::identity::query::DecodedQuery::default(),
         );
+        let header = |k: &str| ctx.get(k).and_then(Value::as_str).map(str::to_owned);
+        // The request headers conditions read, by their context names.
+        let headers = fsgate_policy::RequestHeaders {
+            sse_kms_key_id: header("sse_kms_key_id"),
+            sse_customer_algorithm: header("sse_customer_algorithm"),
+            acl: header("acl"),
+            grant_read: header("grant_read"),
+            grant_write: header("grant_write"),
+            grant_read_acp: header("grant_read_acp"),
+            grant_write_acp: header("grant_write_acp"),
+            grant_full_control: header("grant_full_control"),
+            copy_source: header("copy_source"),
+            metadata_directive: header("metadata_directive"),
+            user_agent: header("user_agent"),
+            referer: header("referer"),
+        };
         let listing = AccessFacts {
             prefix: ctx.get("prefix").and_then(Value::as_str),
             delimiter: ctx.get("delimiter").and_then(Value::as_str),
             max_keys: None,
             version: ctx.get("version").and_then(Value::as_str),
             server_side_encryption: ctx.get("server_side_encryption").and_then(Value::as_str),
+            headers: Some(&headers),
         };
         let decide = |p: &fsgate_policy::Principal| {
             self.gate

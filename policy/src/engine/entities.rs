@@ -82,6 +82,9 @@ impl PolicyEngine {
                 RestrictedExpression::new_string(v.clone()),
             ));
         }
+        for (name, v) in c.headers.present() {
+            pairs.push((name.into(), RestrictedExpression::new_string(v.clone())));
+        }
         Context::from_pairs(pairs).map_err(DecisionError::from)
     }
 

@@ -16,7 +16,9 @@ mod request;
 mod sets;
 
 pub use self::grants::{Changes, Grant, GrantPolicy, GrantTarget};
-pub use self::request::{AccessRequest, Limit, Principal, RequestContext, Resource};
+pub use self::request::{
+    AccessRequest, Limit, Principal, RequestContext, RequestHeaders, Resource,
+};
 
 use self::grants::{PolicyIndex, add_indexed};
 use self::sets::{RequestSet, SET_CACHE_MAX, SetCache, SetKey, bucket_wide, scope_may_match};

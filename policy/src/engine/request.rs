@@ -153,6 +153,60 @@ pub struct RequestContext {
     pub version_id: Option<String>,
     /// The `x-amz-server-side-encryption` an object write asks for.
     pub server_side_encryption: Option<String>,
+    /// The other request headers bucket-policy conditions read.
+    pub headers: RequestHeaders,
+}
+
+/// Request headers that bucket-policy conditions read (each a context attribute of the same
+/// name when present), taken from the parsed request the operation executes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestHeaders {
+    /// `x-amz-server-side-encryption-aws-kms-key-id`.
+    pub sse_kms_key_id: Option<String>,
+    /// `x-amz-server-side-encryption-customer-algorithm`.
+    pub sse_customer_algorithm: Option<String>,
+    /// `x-amz-acl`.
+    pub acl: Option<String>,
+    /// `x-amz-grant-read`.
+    pub grant_read: Option<String>,
+    /// `x-amz-grant-write`.
+    pub grant_write: Option<String>,
+    /// `x-amz-grant-read-acp`.
+    pub grant_read_acp: Option<String>,
+    /// `x-amz-grant-write-acp`.
+    pub grant_write_acp: Option<String>,
+    /// `x-amz-grant-full-control`.
+    pub grant_full_control: Option<String>,
+    /// A copy's source, `bucket/key`.
+    pub copy_source: Option<String>,
+    /// `x-amz-metadata-directive`.
+    pub metadata_directive: Option<String>,
+    /// `User-Agent` (client-asserted).
+    pub user_agent: Option<String>,
+    /// `Referer` (client-asserted).
+    pub referer: Option<String>,
+}
+
+impl RequestHeaders {
+    /// Each header present, with its context attribute's name.
+    pub(super) fn present(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        [
+            ("sse_kms_key_id", &self.sse_kms_key_id),
+            ("sse_customer_algorithm", &self.sse_customer_algorithm),
+            ("acl", &self.acl),
+            ("grant_read", &self.grant_read),
+            ("grant_write", &self.grant_write),
+            ("grant_read_acp", &self.grant_read_acp),
+            ("grant_write_acp", &self.grant_write_acp),
+            ("grant_full_control", &self.grant_full_control),
+            ("copy_source", &self.copy_source),
+            ("metadata_directive", &self.metadata_directive),
+            ("user_agent", &self.user_agent),
+            ("referer", &self.referer),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+    }
 }
 
 /// One access to decide.
