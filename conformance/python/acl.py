@@ -274,7 +274,16 @@ def bucket_policy_conditions_on_request_headers():
          "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"StringLike": {"aws:UserAgent": "*evil-robot*"}}},
         {"Sid": "hotlink", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
          "Resource": f"arn:aws:s3:::{b}/public/*", "Condition": {"StringLike": {"aws:Referer": "https://example.com/*"}}},
+        {"Sid": "no-secret-tags", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"ForAnyValue:StringEquals": {"s3:RequestObjectTagKeys": ["secret"]}}},
+        {"Sid": "tag-public", "Effect": "Allow", "Principal": {"AWS": me}, "Action": "s3:PutObjectTagging",
+         "Resource": f"arn:aws:s3:::{b}/*", "Condition": {"StringEquals": {"s3:RequestObjectTag/class": "public"}}},
     ]}))
+    # Request tags: keys and values of the tags a write asks for.
+    bob.put_object(Bucket=b, Key="tagged", Body=b"x", ACL="bucket-owner-full-control", Tagging="class=x")
+    denied(bob.put_object, Bucket=b, Key="tagged", Body=b"x", ACL="bucket-owner-full-control", Tagging="class=x&secret=1")
+    bob.put_object_tagging(Bucket=b, Key="tagged", Tagging={"TagSet": [{"Key": "class", "Value": "public"}]})
+    denied(bob.put_object_tagging, Bucket=b, Key="tagged", Tagging={"TagSet": [{"Key": "class", "Value": "private"}]})
     full = "bucket-owner-full-control"
     bob.put_object(Bucket=b, Key="up", Body=b"x", ACL=full)
     denied(bob.put_object, Bucket=b, Key="up", Body=b"x")

@@ -635,7 +635,7 @@ def bucket_policies():
         {"Statement": [{"Effect": "Allow", "Principal": "*", "NotAction": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"}]},
         {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{other}/*"}]},
         {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*",
-                        "Condition": {"StringEquals": {"aws:UserAgent": "x"}}}]},
+                        "Condition": {"StringEquals": {"s3:RequestObjectTagKeys": "x"}}}]},
         {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:Teleport", "Resource": f"arn:aws:s3:::{b}/*"}]},
     ]:
         e = expect("MalformedPolicy", s3.put_bucket_policy, Bucket=b, Policy=json.dumps(bad))

@@ -279,18 +279,39 @@ fn condition_headers<T: 'static>(req: &S3Request<T>) -> RequestHeaders {
             h.grant_full_control = owned($i.grant_full_control.as_ref());
         }};
     }
+    // The tags of an `x-amz-tagging` header (a malformed one is refused by the operation).
+    let tagging = |t: Option<&String>| {
+        t.and_then(|t| crate::tags::from_header(Some(t)).ok())
+            .filter(|tags| !tags.is_empty())
+    };
     if let Some(i) = any.downcast_ref::<PutObjectInput>() {
         acl_of!(i, ObjectCannedACL);
         h.sse_kms_key_id = owned(i.ssekms_key_id.as_ref());
         h.sse_customer_algorithm = owned(i.sse_customer_algorithm.as_ref());
+        h.request_tags = tagging(i.tagging.as_ref());
+    } else if let Some(i) = any.downcast_ref::<PutObjectTaggingInput>() {
+        h.request_tags = Some(
+            i.tagging
+                .tag_set
+                .iter()
+                .map(|t| {
+                    (
+                        t.key.clone().unwrap_or_default(),
+                        t.value.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        );
     } else if let Some(i) = any.downcast_ref::<CopyObjectInput>() {
         acl_of!(i, ObjectCannedACL);
+        h.request_tags = tagging(i.tagging.as_ref());
         h.sse_kms_key_id = owned(i.ssekms_key_id.as_ref());
         h.sse_customer_algorithm = owned(i.sse_customer_algorithm.as_ref());
         h.copy_source = source(&i.copy_source);
         h.metadata_directive = i.metadata_directive.as_ref().map(|d| d.as_str().to_owned());
     } else if let Some(i) = any.downcast_ref::<CreateMultipartUploadInput>() {
         acl_of!(i, ObjectCannedACL);
+        h.request_tags = tagging(i.tagging.as_ref());
         h.sse_kms_key_id = owned(i.ssekms_key_id.as_ref());
         h.sse_customer_algorithm = owned(i.sse_customer_algorithm.as_ref());
     } else if let Some(i) = any.downcast_ref::<UploadPartCopyInput>() {
@@ -306,6 +327,14 @@ fn condition_headers<T: 'static>(req: &S3Request<T>) -> RequestHeaders {
         h.grant_write = owned(i.grant_write.as_ref());
     }
     h
+}
+
+/// The request's condition headers, kept on its state (the first look's stand).
+fn kept_condition_headers<'r, T: 'static>(
+    rc: &'r RequestCtx,
+    req: &S3Request<T>,
+) -> &'r RequestHeaders {
+    rc.condition_headers.get_or_init(|| condition_headers(req))
 }
 
 /// The access gate: turns requests into Cedar decisions and records them.
@@ -479,7 +508,7 @@ impl Gate {
         &self,
         rc: &RequestCtx,
         principal: &Principal,
-        action: Action,
+        (action, version): (Action, Option<&str>),
         resource: Resource,
         served_tags: &[(String, String)],
     ) -> S3Result<()> {
@@ -495,7 +524,16 @@ impl Gate {
         let req = AccessRequest {
             object_tags: served_tags.to_vec(),
             bucket_owner,
-            ..access_request(rc, principal, action, resource, AccessFacts::default())
+            ..access_request(
+                rc,
+                principal,
+                action,
+                resource,
+                AccessFacts {
+                    headers: rc.condition_headers.get(),
+                    ..AccessFacts::version(version)
+                },
+            )
         };
         let d = engine.decide(&req);
         rc.record_decision(action, &bucket, &key, &d);
@@ -676,11 +714,11 @@ impl Gate {
         resource: Resource,
         version: Option<&str>,
     ) -> S3Result<()> {
-        let headers = condition_headers(req);
         let (rc, p) = authenticated_state(req)?;
+        let headers = kept_condition_headers(rc, req);
         let action = versioned_action(action, version.is_some());
         let facts = AccessFacts {
-            headers: Some(&headers),
+            headers: Some(headers),
             ..AccessFacts::version(version)
         };
         self.require(rc, p, action, resource, facts)?;
@@ -699,13 +737,13 @@ impl Gate {
         delimiter: Option<&str>,
         max_keys: Option<i32>,
     ) -> S3Result<()> {
-        let headers = condition_headers(req);
         let (rc, p) = authenticated_state(req)?;
+        let headers = kept_condition_headers(rc, req);
         let facts = AccessFacts {
             prefix: Some(prefix.unwrap_or("")),
             delimiter,
             max_keys,
-            headers: Some(&headers),
+            headers: Some(headers),
             ..AccessFacts::default()
         };
         self.require(rc, p, action, Resource::Bucket(bucket.to_owned()), facts)?;
@@ -723,9 +761,9 @@ impl Gate {
         bucket: &str,
         key: &str,
     ) -> S3Result<()> {
-        let headers = condition_headers(req);
         let sse = requested_sse(&req.input).map(str::to_owned);
         let (rc, p) = authenticated_state(req)?;
+        let headers = kept_condition_headers(rc, req);
         let CopySource::Bucket {
             bucket: src_bucket,
             key: src_key,
@@ -751,7 +789,7 @@ impl Gate {
         // policies).
         let facts = AccessFacts {
             server_side_encryption: sse.as_deref(),
-            headers: Some(&headers),
+            headers: Some(headers),
             ..AccessFacts::default()
         };
         let write = self.decide(rc, p, action, dst, facts);
@@ -761,7 +799,7 @@ impl Gate {
             read_action,
             src,
             AccessFacts {
-                headers: Some(&headers),
+                headers: Some(headers),
                 ..AccessFacts::version(version)
             },
         );
@@ -836,11 +874,11 @@ macro_rules! access_hooks {
                     let i = &req.input;
                     let resource = Resource::Object { bucket: i.bucket.clone(), key: i.key.clone() };
                     let sse = requested_sse(i).map(str::to_owned);
-                    let headers = condition_headers(req);
                     let (rc, p) = authenticated_state(req)?;
+                    let headers = kept_condition_headers(rc, req);
                     let facts = AccessFacts {
                         server_side_encryption: sse.as_deref(),
-                        headers: Some(&headers),
+                        headers: Some(headers),
                         ..AccessFacts::default()
                     };
                     self.require(rc, p, Action::$oa, resource, facts)?;

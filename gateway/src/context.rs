@@ -57,6 +57,10 @@ pub struct RequestCtx {
     pub query: crate::identity::query::DecodedQuery,
     /// The OpenTelemetry trace id, once known (empty when tracing is off).
     pub trace_id: std::sync::OnceLock<String>,
+    /// The request headers bucket-policy conditions read, as the access hook took them from
+    /// the parsed request: later looks at the same request (`Gate::confirm_served`) decide
+    /// with the same facts.
+    pub condition_headers: std::sync::OnceLock<fsgate_policy::RequestHeaders>,
     fields: Mutex<AuditFields>,
     /// Set once an access hook decided the request: body bytes read from then on are no
     /// longer held against the pre-decision memory budget.
@@ -101,6 +105,7 @@ impl RequestCtx {
             auth,
             query,
             trace_id: std::sync::OnceLock::new(),
+            condition_headers: std::sync::OnceLock::new(),
             fields: Mutex::new(AuditFields::default()),
             decided: AtomicBool::new(false),
             held: Mutex::new(None),

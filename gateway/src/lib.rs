@@ -16,7 +16,8 @@
 //!   `s3/sse/` (encryption at rest and the bucket default);
 //! - `admin/` and `sts.rs`: the admin API (dispatch in `admin/mod.rs`, routes by family) and STS;
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
-//! - request state (`context.rs`), the S3 error table (`error.rs`), configuration.
+//! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
+//!   configuration.
 //!
 //! Modules are private except what `main.rs` uses (`config`, `server::{limits, tls}`,
 //! `telemetry::traces`), so the dead-code lint sees every item.
@@ -38,6 +39,7 @@ mod ownership;
 mod s3;
 pub mod server;
 mod sts;
+mod tags;
 pub mod telemetry;
 
 use std::net::SocketAddr;

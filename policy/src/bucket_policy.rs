@@ -521,6 +521,14 @@ fn presence(key: &str) -> Option<String> {
             "principal is User && principal.hasTag({})",
             lit(tag)
         ))
+    } else if let Some(tag) = k.strip_prefix("s3:requestobjecttag/") {
+        let tag = key.get(key.len() - tag.len()..).unwrap_or(tag);
+        Some(format!(
+            "context has request_tags && context.request_tags.hasTag({})",
+            lit(tag)
+        ))
+    } else if k == "s3:requestobjecttagkeys" {
+        Some("context has request_tag_keys".into())
     } else {
         None
     }
@@ -529,6 +537,22 @@ fn presence(key: &str) -> Option<String> {
 /// Whether an operator is a negated one (true when the key is absent, as AWS evaluates them).
 fn negated_operator(op: &str) -> bool {
     op.contains("Not")
+}
+
+/// `Null`: whether the key is absent ("true") or present ("false"). Keys every request
+/// carries are never absent.
+fn any_null(values: &[String], key: &str) -> Result<String, MalformedPolicy> {
+    let parts = values
+        .iter()
+        .map(|v| match (v.to_ascii_lowercase().as_str(), presence(key)) {
+            ("true", Some(guard)) => Ok(format!("!({guard})")),
+            ("false", Some(guard)) => Ok(format!("({guard})")),
+            ("true", None) => Ok("false".into()),
+            ("false", None) => Ok("true".into()),
+            _ => Err(format!("Null needs true or false, not {v}").into()),
+        })
+        .collect::<Result<Vec<String>, MalformedPolicy>>()?;
+    Ok(format!("({})", parts.join(" || ")))
 }
 
 fn condition(op: &str, key: &str, values: &[String]) -> Result<String, MalformedPolicy> {
@@ -542,6 +566,28 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
         });
     }
     let k = key.to_ascii_lowercase();
+    // The one multivalued key: the tag keys a write asks for, compared as a set.
+    if k == "s3:requestobjecttagkeys" {
+        let list = format!(
+            "[{}]",
+            values.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ")
+        );
+        return match op {
+            // At least one requested key is listed (false without tags).
+            "ForAnyValue:StringEquals" => Ok(format!(
+                "(context has request_tag_keys && context.request_tag_keys.containsAny({list}))"
+            )),
+            // Every requested key is listed (true without tags, as AWS evaluates it).
+            "ForAllValues:StringEquals" => Ok(format!(
+                "(if context has request_tag_keys then {list}.containsAll(context.request_tag_keys) else true)"
+            )),
+            "Null" => any_null(values, key),
+            _ => Err(format!(
+                "Policy has an invalid condition key or operator: {op} {key} (s3:RequestObjectTagKeys takes ForAnyValue:StringEquals, ForAllValues:StringEquals or Null)"
+            )
+            .into()),
+        };
+    }
     let any =
         |f: &dyn Fn(&str) -> Result<String, MalformedPolicy>| -> Result<String, MalformedPolicy> {
             let parts: Vec<String> = values.iter().map(|v| f(v)).collect::<Result<_, _>>()?;
@@ -551,15 +597,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
     // Null: whether the key is absent ("true") or present ("false"). Keys every request
     // carries are never absent.
     if op == "Null" {
-        return any(
-            &|v| match (v.to_ascii_lowercase().as_str(), presence(key)) {
-                ("true", Some(guard)) => Ok(format!("!({guard})")),
-                ("false", Some(guard)) => Ok(format!("({guard})")),
-                ("true", None) => Ok("false".into()),
-                ("false", None) => Ok("true".into()),
-                _ => Err(format!("Null needs true or false, not {v}").into()),
-            },
-        );
+        return any_null(values, key);
     }
     // String-valued keys: the expression that reads the key (with its presence guard).
     // The tag key keeps its original case.
@@ -571,6 +609,8 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
         Some(format!("context.{attr}"))
     } else if let Some(tag) = tag_of("s3:existingobjecttag/") {
         Some(format!("resource.getTag({})", lit(&tag)))
+    } else if let Some(tag) = tag_of("s3:requestobjecttag/") {
+        Some(format!("context.request_tags.getTag({})", lit(&tag)))
     } else {
         tag_of("aws:principaltag/").map(|tag| format!("principal.getTag({})", lit(&tag)))
     };
@@ -639,7 +679,7 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
             Ok(if cmp == "!=" { negated(e) } else { e })
         }
         _ => Err(format!(
-            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:x-amz-server-side-encryption, s3:x-amz-server-side-encryption-aws-kms-key-id, s3:x-amz-server-side-encryption-customer-algorithm, s3:x-amz-acl, s3:x-amz-grant-read/-write/-read-acp/-write-acp/-full-control, s3:x-amz-copy-source, s3:x-amz-metadata-directive, aws:UserAgent, aws:Referer, s3:ExistingObjectTag/<key>, aws:PrincipalTag/<key>; Null on those; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
+            "Policy has an invalid condition key or operator: {op} {key} (supported: StringEquals/StringNotEquals/StringLike/StringNotLike on s3:prefix, s3:delimiter, s3:VersionId, s3:x-amz-server-side-encryption, s3:x-amz-server-side-encryption-aws-kms-key-id, s3:x-amz-server-side-encryption-customer-algorithm, s3:x-amz-acl, s3:x-amz-grant-read/-write/-read-acp/-write-acp/-full-control, s3:x-amz-copy-source, s3:x-amz-metadata-directive, aws:UserAgent, aws:Referer, s3:ExistingObjectTag/<key>, s3:RequestObjectTag/<key>, aws:PrincipalTag/<key>; Null on those; ForAnyValue:StringEquals and ForAllValues:StringEquals on s3:RequestObjectTagKeys; IpAddress/NotIpAddress on aws:SourceIp; Bool on aws:SecureTransport; Date* on aws:CurrentTime and aws:EpochTime; Numeric* on s3:max-keys; each with ...IfExists)"
         ).into()),
     }
 }

@@ -1485,15 +1485,63 @@ fn request_header_conditions_decide() {
         ..copy("team/public/a", Some("COPY"))
     };
     ask(Action::CopyObject, all);
-    // Request tags cannot be translated yet: refused, naming the key.
+    // A multivalued key with a single-valued operator is refused, naming the key.
     let refused = fsgate_policy::bucket_policy::translate(
         "team",
         r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::team/*",
-           "Condition":{"StringEquals":{"s3:RequestObjectTag/class":"x"}}}]}"#,
+           "Condition":{"StringEquals":{"s3:RequestObjectTagKeys":"x"}}}]}"#,
     )
     .unwrap_err();
     assert!(
-        refused.to_string().contains("s3:RequestObjectTag/class"),
+        refused.to_string().contains("s3:RequestObjectTagKeys"),
         "{refused}"
     );
+}
+
+/// s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys decide by the tags a write asks for.
+#[test]
+fn request_tag_conditions_decide() {
+    use fsgate_policy::RequestHeaders;
+    let e = bucket_policy_engine(
+        "team",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"w","Effect":"Allow","Principal":"*","Action":["s3:PutObject","s3:PutObjectTagging"],"Resource":"arn:aws:s3:::team/*",
+           "Condition":{"StringLike":{"s3:RequestObjectTag/class":"pub*"},
+                        "ForAllValues:StringEquals":{"s3:RequestObjectTagKeys":["class","owner"]}}},
+          {"Sid":"d","Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::team/*",
+           "Condition":{"ForAnyValue:StringEquals":{"s3:RequestObjectTagKeys":["secret"]}}}
+        ]}"#,
+    );
+    let ask = |action: Action, tags: Option<&[(&str, &str)]>| {
+        let headers = RequestHeaders {
+            request_tags: tags.map(|t| {
+                t.iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect()
+            }),
+            ..RequestHeaders::default()
+        };
+        let req = AccessRequest {
+            context: RequestContext { headers, ..ctx() },
+            ..access(Principal::Anonymous, action, obj("team", "k"))
+        };
+        e.conforms(&req).unwrap();
+        decides_as_the_whole_set(&e, &req);
+        e.decide(&req).allowed
+    };
+    assert!(ask(Action::PutObject, Some(&[("class", "public")])));
+    assert!(ask(
+        Action::PutObjectTagging,
+        Some(&[("class", "public"), ("owner", "x")])
+    ));
+    assert!(!ask(Action::PutObject, Some(&[("class", "private")])));
+    assert!(!ask(
+        Action::PutObject,
+        Some(&[("class", "public"), ("other", "x")])
+    ));
+    assert!(!ask(
+        Action::PutObject,
+        Some(&[("class", "public"), ("secret", "x")])
+    ));
+    assert!(!ask(Action::PutObject, None));
 }

@@ -99,6 +99,11 @@ impl AdminApi {
             metadata_directive: header("metadata_directive"),
             user_agent: header("user_agent"),
             referer: header("referer"),
+            request_tags: ctx.get("request_tags").and_then(Value::as_object).map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            }),
         };
         let listing = AccessFacts {
             prefix: ctx.get("prefix").and_then(Value::as_str),

@@ -148,8 +148,13 @@ impl S3Api {
                 bucket: sb.clone(),
                 key: sk.clone(),
             };
-            self.gate
-                .confirm_served(&rc, &principal, read, source, &probe.extras.tags)?;
+            self.gate.confirm_served(
+                &rc,
+                &principal,
+                (read, sv.as_deref()),
+                source,
+                &probe.extras.tags,
+            )?;
             Some(probe.seq)
         } else {
             None
@@ -229,6 +234,7 @@ impl S3Api {
             },
             sv.is_some(),
         );
+        let source_version = sv.clone();
         let store = self.store.clone();
         let pinned = self
             .run(rc, move |_| store.pin_object(&sb, &sk, sv.as_deref()))
@@ -239,8 +245,13 @@ impl S3Api {
         }
         if self.gate.reads_tags() {
             let read = crate::access::versioned_action(Action::GetObject, versioned);
-            self.gate
-                .confirm_served(rc, principal, read, source, &src.extras.tags)?;
+            self.gate.confirm_served(
+                rc,
+                principal,
+                (read, source_version.as_deref()),
+                source,
+                &src.extras.tags,
+            )?;
         }
         conds
             .check(&src)

@@ -203,6 +203,7 @@ impl S3Api {
             i.sse_customer_key_md5.as_deref(),
         )?;
         let (sb, sk, sv) = source_of(&i.copy_source)?;
+        let source_version = sv.clone();
         let (source, versioned) = (
             fsgate_policy::Resource::Object {
                 bucket: sb.clone(),
@@ -222,8 +223,13 @@ impl S3Api {
         // tags (see `Gate::confirm_served`).
         if self.gate.reads_tags() {
             let read = crate::access::versioned_action(fsgate_policy::Action::GetObject, versioned);
-            self.gate
-                .confirm_served(&rc, &principal, read, source, &src.extras.tags)?;
+            self.gate.confirm_served(
+                &rc,
+                &principal,
+                (read, source_version.as_deref()),
+                source,
+                &src.extras.tags,
+            )?;
         }
         let conds = SourceConditions::new(
             i.copy_source_if_match.as_ref(),

@@ -180,13 +180,14 @@ impl S3Api {
             return Ok(());
         }
         let (rc, principal) = crate::access::request_state(req)?;
-        let action = crate::access::versioned_action(action, req.input.version().is_some());
+        let version = req.input.version();
+        let action = crate::access::versioned_action(action, version.is_some());
         let resource = Resource::Object {
             bucket: req.input.bucket().to_owned(),
             key: req.input.key().to_owned(),
         };
         self.gate
-            .confirm_served(&rc, &principal, action, resource, &m.extras.tags)
+            .confirm_served(&rc, &principal, (action, version), resource, &m.extras.tags)
     }
 
     pub(super) async fn do_get_object(

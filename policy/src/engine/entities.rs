@@ -41,12 +41,12 @@ impl PolicyEngine {
         if let Some(ctx) = hit {
             return Ok(ctx);
         }
-        let ctx = Self::build_context(c)?;
+        let ctx = self.build_context(c)?;
         LAST.set(Some((c.clone(), ctx.clone())));
         Ok(ctx)
     }
 
-    fn build_context(c: &RequestContext) -> Result<Context, DecisionError> {
+    fn build_context(&self, c: &RequestContext) -> Result<Context, DecisionError> {
         let mut pairs: Vec<(String, RestrictedExpression)> = vec![
             (
                 "source_ip".into(),
@@ -85,7 +85,48 @@ impl PolicyEngine {
         for (name, v) in c.headers.present() {
             pairs.push((name.into(), RestrictedExpression::new_string(v.clone())));
         }
+        if let Some(tags) = &c.headers.request_tags {
+            pairs.push((
+                "request_tags".into(),
+                RestrictedExpression::new_entity_uid(self.request_tags_uid()),
+            ));
+            pairs.push((
+                "request_tag_keys".into(),
+                RestrictedExpression::new_set(
+                    tags.iter()
+                        .map(|(k, _)| RestrictedExpression::new_string(k.clone())),
+                ),
+            ));
+        }
         Context::from_pairs(pairs).map_err(DecisionError::from)
+    }
+
+    /// The one `RequestTags` entity a request's context names.
+    fn request_tags_uid(&self) -> EntityUid {
+        uid(&self.types.request_tags, "request")
+    }
+
+    /// Pushes the request's `RequestTags` entity (the tags a write asks for), if it has one.
+    fn push_request_tags(
+        &self,
+        req: &AccessRequest,
+        list: &mut Vec<Entity>,
+    ) -> Result<(), DecisionError> {
+        if let Some(tags) = &req.context.headers.request_tags {
+            let tags = tags
+                .iter()
+                .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
+            list.push(
+                Entity::new_with_tags(
+                    self.request_tags_uid(),
+                    HashMap::new(),
+                    HashSet::new(),
+                    tags,
+                )
+                .map_err(DecisionError::from)?,
+            );
+        }
+        Ok(())
     }
 
     fn prefix_entity(&self, bucket: &str, prefix: &str) -> Result<Entity, DecisionError> {
@@ -247,6 +288,7 @@ impl PolicyEngine {
             uid(&self.types.bucket, bucket),
             &mut list,
         )?;
+        self.push_request_tags(req, &mut list)?;
         let entities = base.add_entities(list, None).map_err(DecisionError::from)?;
         Ok((entities, self.principal_uid(principal), o))
     }
@@ -258,11 +300,15 @@ impl PolicyEngine {
             .ok_or(DecisionError::ActionNotInSchema(action.cedar_name()))
     }
 
+    /// The entities of a request: its principal's, its resource's and its request tags'.
     fn entity_list(
         &self,
         req: &AccessRequest,
     ) -> Result<(Vec<Entity>, EntityUid, EntityUid), DecisionError> {
-        self.entity_list_as(req, req.action.resource_kind())
+        let (mut list, principal, resource) =
+            self.entity_list_as(req, req.action.resource_kind())?;
+        self.push_request_tags(req, &mut list)?;
+        Ok((list, principal, resource))
     }
 
     /// The entities of `req`, its resource taken as a `kind` (an object request's shared

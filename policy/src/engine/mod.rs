@@ -163,6 +163,7 @@ struct Types {
     bucket: EntityTypeName,
     object: EntityTypeName,
     action: EntityTypeName,
+    request_tags: EntityTypeName,
 }
 
 impl Types {
@@ -178,6 +179,7 @@ impl Types {
             bucket: t("Bucket")?,
             object: t("Object")?,
             action: t("Action")?,
+            request_tags: t("RequestTags")?,
         })
     }
 }

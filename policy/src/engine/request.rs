@@ -185,6 +185,8 @@ pub struct RequestHeaders {
     pub user_agent: Option<String>,
     /// `Referer` (client-asserted).
     pub referer: Option<String>,
+    /// The tags a write asks to put on an object (`x-amz-tagging`, PutObjectTagging).
+    pub request_tags: Option<Vec<(String, String)>>,
 }
 
 impl RequestHeaders {
