@@ -58,7 +58,7 @@ impl S3Api {
                 move |s, ()| write(s),
             )
             .await?;
-        outcome.map_err(malformed)
+        outcome.map_err(|e| malformed(e.to_string()))
     }
 
     /// Puts a change of policies in force with its store write, both worked out while no
@@ -71,12 +71,12 @@ impl S3Api {
         + Send
         + 'static,
         write: impl FnOnce(&fsgate_store::Store, U) -> Result<(), StoreError> + Send + 'static,
-    ) -> S3Result<Result<(), String>> {
+    ) -> S3Result<Result<(), fsgate_policy::PolicyError>> {
         let iam = self.gate.iam().clone();
         self.run(rc, move |s| {
             match iam.change_policies_from(s, changes, write) {
                 Ok(()) => Ok(Ok(())),
-                Err(IamError::Policy(p)) => Ok(Err(p.to_string())),
+                Err(IamError::Policy(p)) => Ok(Err(p)),
                 Err(IamError::Store(e)) => Err(e),
             }
         })
