@@ -15,6 +15,11 @@ fn versioning() {
 }
 
 #[test]
+fn multipart_checksum_types() {
+    group(&["multipart_checksum_types"]);
+}
+
+#[test]
 fn conditional_writes() {
     group(&["conditional_writes"]);
 }

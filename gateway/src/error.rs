@@ -33,6 +33,7 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
             "The specified multipart upload does not exist.",
         ),
         StoreError::InvalidPart(msg) => S3Error::with_message(S3ErrorCode::InvalidPart, msg),
+        StoreError::BadDigest(msg) => S3Error::with_message(S3ErrorCode::BadDigest, msg),
         StoreError::InvalidPartOrder => S3Error::with_message(
             S3ErrorCode::InvalidPartOrder,
             "The list of parts was not in ascending order.",

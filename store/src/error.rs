@@ -23,6 +23,10 @@ pub enum StoreError {
     /// A part named in a completion is missing or its ETag differs.
     #[error("invalid part: {0}")]
     InvalidPart(String),
+    /// A checksum the client gave for the result differs from the one computed (the reason
+    /// is for the client).
+    #[error("bad digest: {0}")]
+    BadDigest(String),
     /// Parts in a completion are not in ascending order.
     #[error("parts not in ascending order")]
     InvalidPartOrder,

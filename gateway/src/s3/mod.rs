@@ -37,6 +37,7 @@ use crate::context::RequestCtx;
 use crate::error;
 
 pub use self::cors::DOC as CORS_DOC;
+pub use self::object_get::unquote_attributes_etag;
 
 /// The checksum algorithms fsgate verifies.
 #[must_use]

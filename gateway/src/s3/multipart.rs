@@ -90,18 +90,14 @@ impl S3Api {
             i.expires.as_ref(),
             i.metadata.as_ref(),
         );
-        let algo = i
-            .checksum_algorithm
+        let wanted = checksum::upload_checksum(
+            i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
+            i.checksum_type.as_ref().map(ChecksumType::as_str),
+        )?;
+        let checksum_type = wanted
             .as_ref()
-            .map(|a| a.as_str().to_ascii_uppercase());
-        if let Some(a) = &algo
-            && !checksum::ALGORITHMS.contains(&a.as_str())
-        {
-            return Err(s3_error!(
-                InvalidArgument,
-                "Unsupported checksum algorithm {a}"
-            ));
-        }
+            .map(|(_, kind)| ChecksumType::from_static(kind.s3_name()));
+        let algo = wanted.map(|(a, kind)| checksum::upload_checksum_record(&a, kind));
         let initiator = rc.fields().principal.clone();
         let (extras, _) = self
             .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
@@ -123,6 +119,7 @@ impl S3Api {
             key: Some(i.key),
             upload_id: Some(id),
             checksum_algorithm: i.checksum_algorithm,
+            checksum_type,
             server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1,
             sse_customer_key_md5: sse_out.2,
@@ -156,11 +153,16 @@ impl S3Api {
             i.checksum_sha1.as_ref(),
             i.checksum_sha256.as_ref(),
         ]);
-        let hasher = checksum::hasher_for(
+        let mut hasher = checksum::hasher_for(
             i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
             &claimed,
             &headers,
         )?;
+        // The upload's own algorithm, always: completion combines the parts' checksums.
+        if let Some((algo, _)) = checksum::upload_checksum_of(upload.checksum_algorithm.as_deref())
+        {
+            checksum::enable(&mut hasher, &algo)?;
+        }
         let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
         let (staged, computed, plain) =
             body::stage(&self.store, &rc, i.body, hasher, expected_len, enc).await?;
@@ -284,6 +286,8 @@ impl S3Api {
             .and_then(|m| m.parts)
             .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"))?;
         let mut chosen = Vec::with_capacity(parts.len());
+        // The checksums the client gives for each part, to check against the parts' own.
+        let mut part_claims = Vec::with_capacity(parts.len());
         for p in parts {
             let (Some(n), Some(e)) = (p.part_number, p.e_tag) else {
                 return Err(s3_error!(
@@ -292,34 +296,39 @@ impl S3Api {
                 ));
             };
             chosen.push((part_number(n)?, e.value().to_owned()));
+            part_claims.push(checksum::Claimed::from_fields([
+                p.checksum_crc32.as_ref(),
+                p.checksum_crc32c.as_ref(),
+                p.checksum_crc64nvme.as_ref(),
+                p.checksum_sha1.as_ref(),
+                p.checksum_sha256.as_ref(),
+            ]));
         }
+        let whole_claim = checksum::Claimed::from_fields([
+            i.checksum_crc32.as_ref(),
+            i.checksum_crc32c.as_ref(),
+            i.checksum_crc64nvme.as_ref(),
+            i.checksum_sha1.as_ref(),
+            i.checksum_sha256.as_ref(),
+        ]);
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         let upload = self.run(&rc, move |s| s.upload(&b, &k, &u)).await?;
-        let algo = upload.checksum_algorithm.clone();
+        let algo = checksum::upload_checksum_of(upload.checksum_algorithm.as_deref());
+        if let Some(t) = &i.checksum_type
+            && algo.as_ref().map(|(_, kind)| kind.s3_name()) != Some(t.as_str())
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                algo.as_ref().map_or("null", |(_, kind)| kind.s3_name())
+            ));
+        }
         let cond = super::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
         let m = self
             .run(&rc, move |s| {
                 s.complete_upload(&b, &k, &u, &chosen, MIN_PART_SIZE, &cond, |parts| {
-                    let Some(algo) = algo else {
-                        return Ok(Vec::new());
-                    };
-                    let values: Option<Vec<&str>> = parts
-                        .iter()
-                        .map(|p| {
-                            p.checksums
-                                .iter()
-                                .find(|c| c.algorithm == algo)
-                                .map(|c| c.value.as_str())
-                        })
-                        .collect();
-                    match values {
-                        Some(v) => Ok(checksum::composite(&algo, &v)
-                            .map_err(|_| StoreError::InvalidPart("bad part checksum".into()))?
-                            .into_iter()
-                            .collect()),
-                        None => Ok(Vec::new()),
-                    }
+                    completed_checksums(parts, &part_claims, algo, &whole_claim)
                 })
             })
             .await?;
@@ -348,6 +357,7 @@ impl S3Api {
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            checksum_type: c.checksum_type,
             version_id: m.version_id,
             ..Default::default()
         }))
@@ -383,9 +393,15 @@ impl S3Api {
                 .map_err(|_| s3_error!(InvalidArgument, "Invalid part-number-marker"))?,
         };
         let (b, k, u) = (i.bucket.clone(), i.key.clone(), i.upload_id.clone());
-        let (parts, truncated) = self
-            .run(&rc, move |s| s.list_parts(&b, &k, &u, marker, max))
+        let (upload, (parts, truncated)) = self
+            .run(&rc, move |s| {
+                Ok((
+                    s.upload(&b, &k, &u)?,
+                    s.list_parts(&b, &k, &u, marker, max)?,
+                ))
+            })
             .await?;
+        let algo = checksum::upload_checksum_of(upload.checksum_algorithm.as_deref());
         let next = if truncated {
             parts.last().and_then(|(n, _)| i32::try_from(*n).ok())
         } else {
@@ -417,6 +433,10 @@ impl S3Api {
             next_part_number_marker: next,
             is_truncated: Some(truncated),
             parts: Some(parts),
+            checksum_algorithm: algo
+                .as_ref()
+                .map(|(a, _)| ChecksumAlgorithm::from(a.clone())),
+            checksum_type: algo.map(|(_, kind)| ChecksumType::from_static(kind.s3_name())),
             ..Default::default()
         }))
     }
@@ -492,4 +512,66 @@ impl S3Api {
             ..Default::default()
         }))
     }
+}
+
+/// A completed object's checksum, from its parts (see `checksum`): each part's checksum the
+/// client names must be the part's own (InvalidPart otherwise, as AWS answers); the object's
+/// is of the upload's type (none when the upload has no algorithm or a part lacks it, as parts
+/// copied with UploadPartCopy do), and must equal any the client claims for the whole
+/// (BadDigest otherwise). Nothing is committed on an error.
+fn completed_checksums(
+    parts: &[&fsgate_store::model::PartRecord],
+    claims: &[checksum::Claimed],
+    algo: Option<(String, checksum::Kind)>,
+    whole: &checksum::Claimed,
+) -> Result<Vec<fsgate_store::model::StoredChecksum>, StoreError> {
+    for (n, (part, claim)) in parts.iter().zip(claims).enumerate() {
+        for (a, v) in &claim.values {
+            if !part
+                .checksums
+                .iter()
+                .any(|c| c.algorithm == *a && c.value == *v)
+            {
+                return Err(StoreError::InvalidPart(format!(
+                    "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag or {a} checksum might not have matched the part's (part {}).",
+                    n + 1
+                )));
+            }
+        }
+    }
+    let Some((algo, kind)) = algo else {
+        return Ok(Vec::new());
+    };
+    let values: Option<Vec<(&str, u64)>> = parts
+        .iter()
+        .map(|p| {
+            p.checksums
+                .iter()
+                .find(|c| c.algorithm == algo)
+                .map(|c| (c.value.as_str(), p.size))
+        })
+        .collect();
+    let Some(values) = values else {
+        return Ok(Vec::new());
+    };
+    let computed = match kind {
+        checksum::Kind::Composite => {
+            let v: Vec<&str> = values.iter().map(|(v, _)| *v).collect();
+            checksum::composite(&algo, &v)
+                .map_err(|_| StoreError::InvalidPart("bad part checksum".into()))?
+        }
+        checksum::Kind::FullObject => checksum::full_object(&algo, &values),
+    };
+    for (a, v) in &whole.values {
+        let matches = computed.as_ref().is_some_and(|c| {
+            c.algorithm == *a
+                && (c.value == *v || c.value.split_once('-').is_some_and(|(base, _)| base == v))
+        });
+        if !matches {
+            return Err(StoreError::BadDigest(format!(
+                "The {a} you specified did not match the calculated checksum."
+            )));
+        }
+    }
+    Ok(computed.into_iter().collect())
 }

@@ -300,6 +300,7 @@ impl S3Api {
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            checksum_type: c.checksum_type.clone(),
             version_id: super::shown_version(&m),
             server_side_encryption: sse_out.0.clone().map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1.clone(),
@@ -417,6 +418,7 @@ impl S3Api {
             checksum_crc64nvme: c.checksum_crc64nvme,
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
+            checksum_type: c.checksum_type.clone(),
             version_id: super::shown_version(&m),
             server_side_encryption: sse_out.0.clone().map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1.clone(),
@@ -494,15 +496,7 @@ impl S3Api {
             out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
         }
         if want(ObjectAttributes::CHECKSUM) && !m.checksums.is_empty() {
-            let c = checksum::from_stored(&m.checksums);
-            out.checksum = Some(Checksum {
-                checksum_crc32: c.checksum_crc32,
-                checksum_crc32c: c.checksum_crc32c,
-                checksum_crc64nvme: c.checksum_crc64nvme,
-                checksum_sha1: c.checksum_sha1,
-                checksum_sha256: c.checksum_sha256,
-                ..Default::default()
-            });
+            out.checksum = Some(checksum::from_stored(&m.checksums));
         }
         if want(ObjectAttributes::OBJECT_PARTS) && m.parts_count > 0 {
             let marker = i.part_number_marker.unwrap_or(0);
@@ -531,4 +525,38 @@ impl S3Api {
         }
         Ok(S3Response::new(out))
     }
+}
+
+/// GetObjectAttributes is the one response in which AWS writes the ETag unquoted; s3s quotes
+/// every ETag it serializes, so a successful answer's XML is corrected here (the front layer
+/// calls this for that operation only).
+#[must_use]
+pub fn unquote_attributes_etag(resp: http::Response<s3s::Body>) -> http::Response<s3s::Body> {
+    if resp.status() != http::StatusCode::OK {
+        return resp;
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return resp;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return resp;
+    };
+    let (Some(start), Some(end)) = (text.find("<ETag>\""), text.find("\"</ETag>")) else {
+        return resp;
+    };
+    if end < start {
+        return resp;
+    }
+    let fixed = format!(
+        "{}<ETag>{}</ETag>{}",
+        text.get(..start).unwrap_or_default(),
+        text.get(start + 7..end).unwrap_or_default(),
+        text.get(end + 8..).unwrap_or_default()
+    );
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(fixed.len()),
+    );
+    http::Response::from_parts(parts, s3s::Body::from(fixed))
 }

@@ -341,6 +341,9 @@ impl Front {
             Ok(mut req) => {
                 req.extensions_mut().insert(rc.clone());
                 match self.s3.call(req).await {
+                    Ok(r) if rc.fields().action == "s3:GetObjectAttributes" => {
+                        crate::s3::unquote_attributes_etag(r)
+                    }
                     Ok(r) => r,
                     Err(e) => {
                         tracing::error!(request_id = %id, error = ?e, "s3 service error");
