@@ -20,6 +20,53 @@ fn multipart_checksum_types() {
 }
 
 #[test]
+fn sse_kms() {
+    group(&["sse_kms"]);
+}
+
+/// `fsctl kms key ...` drives the key ring, and a static key given in MinIO's form
+/// (`MINIO_KMS_SECRET_KEY=name:base64`) encrypts and is listed, unchangeable.
+#[test]
+fn kms_key_ring_cli_and_static_key() {
+    let secret = "c3RhdGljLWtleS1vZi10aGlydHktdHdvLWJ5dGVzISE="; // 32 bytes
+    let s = Server::start_with_env(
+        &[],
+        &[("MINIO_KMS_SECRET_KEY", &format!("minio-key:{secret}"))],
+    );
+    ok(&s.fsctl(&["kms", "key", "create", "cli-key"]));
+    ok(&s.fsctl(&["kms", "key", "rotate", "cli-key"]));
+    ok(&s.fsctl(&["kms", "key", "disable", "cli-key"]));
+    let ls = ok(&s.fsctl(&["kms", "key", "ls"]));
+    assert!(
+        ls.contains(r#""name":"cli-key""#) && ls.contains(r#""version":2"#),
+        "{ls}"
+    );
+    assert!(ls.contains(r#""enabled":false"#), "{ls}");
+    assert!(
+        ls.contains(r#""name":"minio-key""#) && ls.contains(r#""source":"environment""#),
+        "{ls}"
+    );
+    fails(&s.fsctl(&["kms", "key", "rotate", "minio-key"]));
+    fails(&s.fsctl(&["kms", "key", "create", "bad key"]));
+    ok(&s.aws(&["s3", "mb", "s3://kms-static"]));
+    let put = ok(&s.aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        "kms-static",
+        "--key",
+        "k",
+        "--body",
+        "/etc/hostname",
+        "--server-side-encryption",
+        "aws:kms",
+        "--ssekms-key-id",
+        "minio-key",
+    ]));
+    assert!(put.contains("minio-key"), "{put}");
+}
+
+#[test]
 fn conditional_writes() {
     group(&["conditional_writes"]);
 }

@@ -75,6 +75,9 @@ pub(crate) enum Cmd {
     /// Service accounts: keys owned by a user, optionally narrowed by a Cedar policy.
     #[command(subcommand)]
     Svcacct(SvcacctCmd),
+    /// The KMS key ring SSE-KMS encrypts with.
+    #[command(subcommand)]
+    Kms(KmsCmd),
     /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
     Bench(bench::BenchArgs),
 }
@@ -166,6 +169,27 @@ pub(crate) enum KeyCmd {
         #[arg(long)]
         before: String,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KmsCmd {
+    /// KMS keys: their material is sealed by the SSE master key.
+    #[command(subcommand)]
+    Key(KmsKeyCmd),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KmsKeyCmd {
+    /// Create a key (its id is what clients name in x-amz-server-side-encryption-aws-kms-key-id).
+    Create { name: String },
+    /// List keys.
+    Ls,
+    /// Disable a key: it encrypts nothing, and its objects cannot be read until enabled.
+    Disable { name: String },
+    /// Enable a disabled key.
+    Enable { name: String },
+    /// Give a key new material: new objects use it, existing ones keep theirs.
+    Rotate { name: String },
 }
 
 #[derive(Subcommand)]

@@ -11,7 +11,7 @@ mod client;
 mod commands;
 mod output;
 
-use cli::{AdminCmd, AuditCmd, Cli, Cmd, LifecycleCmd};
+use cli::{AdminCmd, AuditCmd, Cli, Cmd, KmsCmd, LifecycleCmd};
 use commands::{identity, ops, policy};
 
 #[tokio::main]
@@ -35,6 +35,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Key(k) => identity::key(&c, k, j).await?,
         Cmd::Idp(i) => identity::idp(&c, i, j).await?,
         Cmd::Svcacct(sa) => identity::svcacct(&c, sa, j).await?,
+        Cmd::Kms(KmsCmd::Key(k)) => identity::kms_key(&c, k, j).await?,
         Cmd::Group(g) => identity::group(&c, g, j).await?,
         Cmd::Policy(p) => policy::policy(&c, p, j).await?,
         Cmd::Bench(args) => bench::run(&c, args, j).await?,

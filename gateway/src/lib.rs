@@ -83,6 +83,9 @@ pub enum ServeError {
     /// The SSE master key cannot be used.
     #[error("sse: {0}")]
     MasterKey(#[from] s3::sse::MasterKeyError),
+    /// The KMS key ring cannot be loaded.
+    #[error("kms: {0}")]
+    Kms(#[from] s3::KmsError),
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
@@ -204,11 +207,17 @@ async fn open_and_build(
     let audit = Arc::new(AuditWriter::start(store.clone(), 16_384)?);
 
     let gate = access::Gate::new(iam.clone(), store.clone());
-    let master = Arc::new(s3::sse::MasterKey::load(
+    let master = s3::MasterKey::load(
         &cfg.data,
         std::env::var("FSGATE_SSE_MASTER_KEY").ok().as_deref(),
-    )?);
-    let mut builder = S3ServiceBuilder::new(s3::S3Api::new(store.clone(), gate.clone(), master));
+    )?;
+    // One static KMS key may come from the environment, in MinIO's form too.
+    let static_kms = std::env::var("FSGATE_KMS_SECRET_KEY")
+        .or_else(|_| std::env::var("MINIO_KMS_SECRET_KEY"))
+        .ok();
+    let keys = s3::KeyRing::load(&store, master, static_kms.as_deref())?;
+    let mut builder =
+        S3ServiceBuilder::new(s3::S3Api::new(store.clone(), gate.clone(), keys.clone()));
     builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     let oidc = Arc::new(identity::oidc::OidcVerifier::new());
@@ -224,6 +233,7 @@ async fn open_and_build(
             audit.clone(),
             oidc.clone(),
             scrape.clone(),
+            keys,
         ),
         sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
     ));

@@ -254,6 +254,12 @@ actions! {
     AdminAddIdentityProvider => "admin:AddIdentityProvider", Service;
     /// Admin: remove an identity provider.
     AdminRemoveIdentityProvider => "admin:RemoveIdentityProvider", Service;
+    /// Admin: list the KMS key ring's keys.
+    AdminListKmsKeys => "admin:ListKmsKeys", Service;
+    /// Admin: create a KMS key.
+    AdminCreateKmsKey => "admin:CreateKmsKey", Service;
+    /// Admin: enable, disable or rotate a KMS key.
+    AdminUpdateKmsKey => "admin:UpdateKmsKey", Service;
     /// Create a service account owned by a user (the resource).
     AdminCreateServiceAccount => "admin:CreateServiceAccount", User;
     /// List a user's service accounts.

@@ -3,7 +3,8 @@
 use crate::error::{StoreError, StoreResult};
 use crate::meta::Cf;
 use crate::model::{
-    AccessKeyRecord, Attachment, IdentityProvider, ServiceAccountRecord, SessionRecord, UserRecord,
+    AccessKeyRecord, Attachment, IdentityProvider, KmsKeyRecord, ServiceAccountRecord,
+    SessionRecord, UserRecord,
 };
 use crate::{Store, now_ns};
 
@@ -175,6 +176,10 @@ fn revoke_access_key_key(access_key: &str) -> Vec<u8> {
     format!("revoke-key/{access_key}").into_bytes()
 }
 
+fn kms_key(name: &str) -> Vec<u8> {
+    format!("kms/{name}").into_bytes()
+}
+
 fn idp_key(name: &str) -> Vec<u8> {
     format!("idp/{name}").into_bytes()
 }
@@ -307,5 +312,31 @@ impl Store {
         let mut batch = self.meta().batch();
         batch.delete(Cf::Iam, &idp_key(name))?;
         self.commit(batch)
+    }
+
+    /// Adds or replaces a KMS key.
+    pub fn put_kms_key(&self, k: &KmsKeyRecord) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &kms_key(&k.name), k)?;
+        self.commit(batch)
+    }
+
+    /// Adds a KMS key, or fails with AlreadyExists.
+    pub fn create_kms_key(&self, k: &KmsKeyRecord) -> StoreResult<()> {
+        let _gate = self.bucket_exclusive();
+        if self.meta().contains(Cf::Iam, &kms_key(&k.name))? {
+            return Err(StoreError::AlreadyExists(format!("KMS key {}", k.name)));
+        }
+        self.put_kms_key(k)
+    }
+
+    /// Every KMS key, by name.
+    pub fn list_kms_keys(&self) -> StoreResult<Vec<KmsKeyRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<KmsKeyRecord>(Cf::Iam, b"kms/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 }

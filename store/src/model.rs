@@ -460,6 +460,21 @@ pub struct SessionRecord {
     pub expires_ns: u64,
 }
 
+/// A key of the built-in KMS key ring: its versions' material, each sealed by the gateway
+/// (the store never sees it in the clear). Encryption uses the newest version; every version
+/// stays for reading what it encrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsKeyRecord {
+    /// The key id clients name (`x-amz-server-side-encryption-aws-kms-key-id`).
+    pub name: String,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+    /// A disabled key encrypts and decrypts nothing.
+    pub enabled: bool,
+    /// Sealed material by version, oldest first (version n is at index n - 1).
+    pub versions: Vec<Vec<u8>>,
+}
+
 /// An identity provider that STS trusts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdentityProvider {

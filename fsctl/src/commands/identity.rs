@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::aliases::Alias;
-use crate::cli::{GroupCmd, IdpAdd, IdpCmd, KeyCmd, SvcacctCmd, UserCmd, read_optional};
+use crate::cli::{GroupCmd, IdpAdd, IdpCmd, KeyCmd, KmsKeyCmd, SvcacctCmd, UserCmd, read_optional};
 use crate::client::{call, enc};
 use crate::output::{array, print_one, print_rows};
 
@@ -244,5 +244,34 @@ pub(crate) async fn group(c: &Alias, cmd: GroupCmd, j: bool) -> Result<()> {
             .await?,
         ),
     }
+    Ok(())
+}
+
+/// `fsctl kms key ...`: the key ring.
+pub(crate) async fn kms_key(c: &Alias, cmd: KmsKeyCmd, j: bool) -> Result<()> {
+    let change = |name: &str, what: &str| format!("/admin/v1/kms/keys/{}/{what}", enc(name));
+    let one = match cmd {
+        KmsKeyCmd::Ls => {
+            print_rows(
+                j,
+                &array(call(c, "GET", "/admin/v1/kms/keys", None).await?),
+                &["name", "enabled", "version", "created", "source"],
+            );
+            return Ok(());
+        }
+        KmsKeyCmd::Create { name } => {
+            call(
+                c,
+                "POST",
+                "/admin/v1/kms/keys",
+                Some(json!({ "name": name })),
+            )
+            .await?
+        }
+        KmsKeyCmd::Disable { name } => call(c, "POST", &change(&name, "disable"), None).await?,
+        KmsKeyCmd::Enable { name } => call(c, "POST", &change(&name, "enable"), None).await?,
+        KmsKeyCmd::Rotate { name } => call(c, "POST", &change(&name, "rotate"), None).await?,
+    };
+    print_one(j, &one);
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! - `users.rs`: users, their access keys, group membership;
 //! - `policies.rs`: policy attachments; `explain.rs`: `policy test`, `who-can`, `validate`;
 //! - `identity.rs`: service accounts, revocation, identity providers;
-//! - `audit.rs`: audit queries and the lifecycle run.
+//! - `audit.rs`: audit queries and the lifecycle run;
+//! - `kms.rs`: the KMS key ring (create, list, enable, disable, rotate).
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use crate::identity::iam::{Iam, IamError};
 mod audit;
 mod explain;
 mod identity;
+mod kms;
 mod policies;
 mod users;
 
@@ -43,6 +45,7 @@ pub struct AdminApi {
     audit: Arc<AuditWriter>,
     oidc: Arc<crate::identity::oidc::OidcVerifier>,
     scrape: crate::telemetry::Scrape,
+    kms: Arc<crate::s3::KeyRing>,
 }
 
 /// An admin outcome: status and JSON body.
@@ -179,6 +182,11 @@ fn route(method: &Method, segs: &[&str]) -> Option<Action> {
         (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
         (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
         (Method::DELETE, ["idps", _]) => Action::AdminRemoveIdentityProvider,
+        (Method::GET, ["kms", "keys"]) => Action::AdminListKmsKeys,
+        (Method::POST, ["kms", "keys"]) => Action::AdminCreateKmsKey,
+        (Method::POST, ["kms", "keys", _, "enable" | "disable" | "rotate"]) => {
+            Action::AdminUpdateKmsKey
+        }
         (Method::GET, ["svcaccts"]) => Action::AdminListServiceAccounts,
         (Method::POST, ["svcaccts"]) => Action::AdminCreateServiceAccount,
         (Method::DELETE, ["svcaccts", _]) => Action::AdminDeleteServiceAccount,
@@ -209,6 +217,7 @@ impl AdminApi {
         audit: Arc<AuditWriter>,
         oidc: Arc<crate::identity::oidc::OidcVerifier>,
         scrape: crate::telemetry::Scrape,
+        kms: Arc<crate::s3::KeyRing>,
     ) -> Self {
         Self {
             store,
@@ -217,6 +226,7 @@ impl AdminApi {
             audit,
             oidc,
             scrape,
+            kms,
         }
     }
 
@@ -356,6 +366,9 @@ impl AdminApi {
             return Ok(r);
         }
         if let Some(r) = self.run_audit(rc, action, uri, &body).await? {
+            return Ok(r);
+        }
+        if let Some(r) = self.run_kms(rc, action, segs, &body).await? {
             return Ok(r);
         }
         Err(err(AdminError::NoSuchRoute, "no such admin route"))
@@ -556,6 +569,17 @@ mod tests {
                 Method::GET,
                 "/admin/v1/idps",
                 Action::AdminListIdentityProviders,
+            ),
+            (Method::GET, "/admin/v1/kms/keys", Action::AdminListKmsKeys),
+            (
+                Method::POST,
+                "/admin/v1/kms/keys",
+                Action::AdminCreateKmsKey,
+            ),
+            (
+                Method::POST,
+                "/admin/v1/kms/keys/app/rotate",
+                Action::AdminUpdateKmsKey,
             ),
             (
                 Method::PUT,

@@ -137,7 +137,7 @@ impl S3Api {
             .run(&rc, move |s| s.head_version(&b, &k, v.as_deref()))
             .await?;
         if let Some(info) = &probe.extras.sse {
-            crate::s3::sse::open_key(&self.master, info, &source_customer)?;
+            crate::s3::sse::open_key(&self.keys, info, &source_customer)?;
         }
         // When policies read tags, the source read is decided again on the version about to be
         // copied, and the copy takes exactly that version (as GET does, see
@@ -257,11 +257,7 @@ impl S3Api {
             .check(&src)
             .map_err(|e| crate::error::store_error(e, &rc.request_id))?;
         let source_key = match &src.extras.sse {
-            Some(info) => Some(crate::s3::sse::open_key(
-                &self.master,
-                info,
-                source_customer,
-            )?),
+            Some(info) => Some(crate::s3::sse::open_key(&self.keys, info, source_customer)?),
             None => None,
         };
         let stream = body::stream_range(pinned, 0, src.size, source_key, None);
@@ -346,6 +342,7 @@ fn copy_response(
         server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
         sse_customer_algorithm: sse_out.1,
         sse_customer_key_md5: sse_out.2,
+        ssekms_key_id: crate::s3::sse::kms_key_id(m.extras.sse.as_ref()),
         ..Default::default()
     };
     S3Response::new(out)

@@ -64,9 +64,12 @@ fn no_lock_config() -> S3Error {
 macro_rules! write_extras_of {
     ($i:expr) => {
         crate::s3::sse::SseRequest::from_headers(
-            $i.server_side_encryption
-                .as_ref()
-                .map(s3s::dto::ServerSideEncryption::as_str),
+            (
+                $i.server_side_encryption
+                    .as_ref()
+                    .map(s3s::dto::ServerSideEncryption::as_str),
+                $i.ssekms_key_id.as_deref(),
+            ),
             $i.sse_customer_algorithm.as_deref(),
             $i.sse_customer_key.as_deref(),
             $i.sse_customer_key_md5.as_deref(),
@@ -122,11 +125,31 @@ impl S3Api {
                 Ok((rec, doc, enc))
             })
             .await?;
-        let sse = match w.sse {
-            SseRequest::None if encryption.is_some() => SseRequest::S3,
-            other => other,
+        // The bucket's default applies to writes that ask for no encryption, and its KMS key
+        // to SSE-KMS writes that name none (then the ring's default key, made on first use).
+        let enc_default = encryption.as_deref().map(crate::s3::sse::BucketDefault::of);
+        let mut sse = match (w.sse, &enc_default) {
+            (SseRequest::None, Some(d)) if d.kms => SseRequest::Kms {
+                key_id: d.key.clone(),
+            },
+            (SseRequest::None, Some(_)) => SseRequest::S3,
+            (SseRequest::Kms { key_id: None }, Some(d)) if d.kms => SseRequest::Kms {
+                key_id: d.key.clone(),
+            },
+            (other, _) => other,
         };
-        let (key, sse_info) = match crate::s3::sse::new_key(&self.master, &sse) {
+        if let SseRequest::Kms { key_id } = &mut sse
+            && key_id.is_none()
+        {
+            let ring = self.keys.clone();
+            self.run(rc, move |s| {
+                ring.ensure_default(s)
+                    .map_err(|e| fsgate_store::StoreError::Io(std::io::Error::other(e.to_string())))
+            })
+            .await?;
+            *key_id = Some(crate::s3::sse::kms::DEFAULT_KEY.to_owned());
+        }
+        let (key, sse_info) = match crate::s3::sse::new_key(&self.keys, &sse)? {
             Some((k, info)) => (Some(k), Some(info)),
             None => (None, None),
         };

@@ -38,6 +38,8 @@ use crate::error;
 
 pub use self::cors::DOC as CORS_DOC;
 pub use self::object_get::unquote_attributes_etag;
+pub use self::sse::kms::{KeyInfo, KmsError};
+pub use self::sse::{KeyRing, MasterKey};
 
 /// The checksum algorithms fsgate verifies.
 #[must_use]
@@ -61,18 +63,15 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub struct S3Api {
     store: Arc<Store>,
     gate: Gate,
-    master: Arc<crate::s3::sse::MasterKey>,
+    /// The SSE master key and the KMS key ring.
+    keys: Arc<crate::s3::sse::KeyRing>,
 }
 
 impl S3Api {
     /// A service over `store`, deciding per-key accesses with `gate`.
     #[must_use]
-    pub fn new(store: Arc<Store>, gate: Gate, master: Arc<crate::s3::sse::MasterKey>) -> Self {
-        Self {
-            store,
-            gate,
-            master,
-        }
+    pub fn new(store: Arc<Store>, gate: Gate, keys: Arc<crate::s3::sse::KeyRing>) -> Self {
+        Self { store, gate, keys }
     }
 
     /// Runs a blocking store call off the reactor, mapping its error for the client.
@@ -103,7 +102,7 @@ impl S3Api {
     ) -> S3Result<Option<crate::s3::sse::DataKey>> {
         let Some(info) = info else { return Ok(None) };
         let req = crate::s3::sse::customer_key(customer_algorithm, customer_key, customer_key_md5)?;
-        crate::s3::sse::open_key(&self.master, info, &req).map(Some)
+        crate::s3::sse::open_key(&self.keys, info, &req).map(Some)
     }
 }
 

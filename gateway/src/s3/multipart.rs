@@ -28,7 +28,7 @@ impl S3Api {
             return Ok(None);
         };
         let req = crate::s3::sse::customer_key(algorithm, key, key_md5)?;
-        let key = crate::s3::sse::open_key(&self.master, info, &req)?;
+        let key = crate::s3::sse::open_key(&self.keys, info, &req)?;
         Ok(Some(crate::s3::sse::Encryptor::new(key, n)))
     }
 }
@@ -103,6 +103,7 @@ impl S3Api {
             .write_extras(&rc, &i.bucket, super::lock::write_extras_of!(i)?)
             .await?;
         let sse_out = crate::s3::sse::response_fields(extras.sse.as_ref());
+        let kms_key_id = crate::s3::sse::kms_key_id(extras.sse.as_ref());
         let (b, k, a) = (i.bucket.clone(), i.key.clone(), algo);
         // The ACL waits beside the upload until it completes.
         let id = self
@@ -123,6 +124,7 @@ impl S3Api {
             server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1,
             sse_customer_key_md5: sse_out.2,
+            ssekms_key_id: kms_key_id,
             ..Default::default()
         }))
     }
@@ -177,8 +179,13 @@ impl S3Api {
             })
             .await?;
         let c = checksum::from_stored(&part.checksums);
+        let sse_out = crate::s3::sse::response_fields(upload.extras.sse.as_ref());
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag)),
+            server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
+            sse_customer_algorithm: sse_out.1,
+            sse_customer_key_md5: sse_out.2,
+            ssekms_key_id: crate::s3::sse::kms_key_id(upload.extras.sse.as_ref()),
             checksum_crc32: c.checksum_crc32,
             checksum_crc32c: c.checksum_crc32c,
             checksum_crc64nvme: c.checksum_crc64nvme,
@@ -358,6 +365,10 @@ impl S3Api {
             checksum_sha1: c.checksum_sha1,
             checksum_sha256: c.checksum_sha256,
             checksum_type: c.checksum_type,
+            server_side_encryption: crate::s3::sse::response_fields(m.extras.sse.as_ref())
+                .0
+                .map(ServerSideEncryption::from),
+            ssekms_key_id: crate::s3::sse::kms_key_id(m.extras.sse.as_ref()),
             version_id: m.version_id,
             ..Default::default()
         }))

@@ -305,6 +305,7 @@ impl S3Api {
             server_side_encryption: sse_out.0.clone().map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1.clone(),
             sse_customer_key_md5: sse_out.2.clone(),
+            ssekms_key_id: crate::s3::sse::kms_key_id(m.extras.sse.as_ref()),
             tag_count: (!m.extras.tags.is_empty())
                 .then(|| i32::try_from(m.extras.tags.len()).unwrap_or(i32::MAX)),
             object_lock_mode: lock_mode(&m),
@@ -423,6 +424,7 @@ impl S3Api {
             server_side_encryption: sse_out.0.clone().map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1.clone(),
             sse_customer_key_md5: sse_out.2.clone(),
+            ssekms_key_id: crate::s3::sse::kms_key_id(m.extras.sse.as_ref()),
             object_lock_mode: lock_mode(&m),
             object_lock_retain_until_date: m.extras.retention.map(|r| timestamp(r.until_ns)),
             object_lock_legal_hold_status: m

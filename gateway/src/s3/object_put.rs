@@ -158,6 +158,7 @@ impl S3Api {
             server_side_encryption: sse_out.0.map(ServerSideEncryption::from),
             sse_customer_algorithm: sse_out.1,
             sse_customer_key_md5: sse_out.2,
+            ssekms_key_id: crate::s3::sse::kms_key_id(m.extras.sse.as_ref()),
             ..Default::default()
         };
         Ok(S3Response::new(out))

@@ -292,4 +292,13 @@ fn every_stored_type_of_format_version_1_still_decodes() {
         }),
     );
     check("revocation", &1_764_000_000_000_000_000u64);
+    check(
+        "kms-key",
+        &KmsKeyRecord {
+            name: "app-data".into(),
+            created_ns: 12,
+            enabled: true,
+            versions: vec![(0u8..60).collect(), (60u8..120).collect()],
+        },
+    );
 }

@@ -1,7 +1,8 @@
 //! Server-side encryption: SSE-S3 (a master key from `FSGATE_SSE_MASTER_KEY` or the
-//! `sse-master.key` file in the data directory, wrapping a random data key per object) and
-//! SSE-C (the customer's key wraps the data key; the key itself is never stored, only its MD5
-//! to check the key given on GET).
+//! `sse-master.key` file in the data directory, wrapping a random data key per object),
+//! SSE-KMS (a named key of the key ring wraps the data key, `kms.rs`) and SSE-C (the
+//! customer's key wraps the data key; the key itself is never stored, only its MD5 to check
+//! the key given on GET).
 //!
 //! Object bytes are AES-256-GCM in chunks of `CHUNK` plaintext bytes, each followed by its
 //! 16-byte tag. A chunk's nonce is its part number (0 for a simple upload), its index, and a
@@ -18,6 +19,7 @@
 //! from it.
 
 mod bucket;
+pub mod kms;
 
 use std::path::Path;
 
@@ -30,7 +32,8 @@ use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
 use fsgate_store::model::SseInfo;
 
-pub use self::bucket::DOC;
+pub use self::bucket::{BucketDefault, DOC};
+pub use self::kms::KeyRing;
 
 /// Plaintext bytes per encrypted chunk.
 pub const CHUNK: u64 = 64 * 1024;
@@ -40,6 +43,9 @@ pub const TAG: u64 = 16;
 pub const KIND_S3: &str = "SSE-S3";
 /// `SseInfo::kind` of SSE-C objects.
 pub const KIND_C: &str = "SSE-C";
+/// `SseInfo::kind` of SSE-KMS objects (`key_md5` holds the KMS key and version,
+/// `kms::key_ref`).
+pub const KIND_KMS: &str = "SSE-KMS";
 /// Suffix of `SseInfo::kind` for objects whose blobs begin with a nonce salt.
 const SALTED: &str = "/salted";
 /// Length of the salt at the start of a salted blob.
@@ -70,9 +76,9 @@ pub enum MasterKeyError {
     },
 }
 
-/// The SSE-S3 master key.
+/// The SSE-S3 master key (it also seals the key ring's material).
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey(pub(super) [u8; 32]);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,6 +125,12 @@ pub enum SseRequest {
     None,
     /// `x-amz-server-side-encryption: AES256`.
     S3,
+    /// `x-amz-server-side-encryption: aws:kms`, with the key it names (else the bucket's
+    /// default key, else `kms::DEFAULT_KEY`).
+    Kms {
+        /// `x-amz-server-side-encryption-aws-kms-key-id`.
+        key_id: Option<String>,
+    },
     /// A customer key (`x-amz-server-side-encryption-customer-*`), checked against its MD5.
     C {
         /// The key.
@@ -133,6 +145,7 @@ impl std::fmt::Debug for SseRequest {
         f.write_str(match self {
             Self::None => "None",
             Self::S3 => "S3",
+            Self::Kms { .. } => "Kms",
             Self::C { .. } => "C(..)",
         })
     }
@@ -141,11 +154,17 @@ impl std::fmt::Debug for SseRequest {
 impl SseRequest {
     /// Parses the SSE headers of a request.
     pub fn from_headers(
-        sse: Option<&str>,
+        (sse, kms_key_id): (Option<&str>, Option<&str>),
         customer_algorithm: Option<&str>,
         customer_key: Option<&str>,
         customer_key_md5: Option<&str>,
     ) -> S3Result<Self> {
+        if kms_key_id.is_some() && sse != Some("aws:kms") {
+            return Err(s3_error!(
+                InvalidArgument,
+                "x-amz-server-side-encryption-aws-kms-key-id header is not valid without x-amz-server-side-encryption: aws:kms"
+            ));
+        }
         match (customer_algorithm, customer_key) {
             (None, None) => {}
             (Some("AES256"), Some(k)) => {
@@ -192,9 +211,12 @@ impl SseRequest {
         match sse {
             None => Ok(Self::None),
             Some("AES256") => Ok(Self::S3),
-            Some("aws:kms" | "aws:kms:dsse") => Err(s3_error!(
+            Some("aws:kms") => Ok(Self::Kms {
+                key_id: kms_key_id.map(kms_key_name).map(str::to_owned),
+            }),
+            Some("aws:kms:dsse") => Err(s3_error!(
                 NotImplemented,
-                "SSE-KMS is not supported by fsgate; use AES256 (SSE-S3) or SSE-C"
+                "Dual-layer SSE-KMS is not supported by fsgate; use aws:kms, AES256 or SSE-C"
             )),
             Some(_) => Err(s3_error!(
                 InvalidArgument,
@@ -202,6 +224,14 @@ impl SseRequest {
             )),
         }
     }
+}
+
+/// The key id a client names, as the ring knows it: an ARN's `key/ID` part, or the id.
+#[must_use]
+pub fn kms_key_name(id: &str) -> &str {
+    id.strip_prefix("arn:")
+        .and_then(|rest| rest.rsplit_once(":key/"))
+        .map_or(id, |(_, name)| name)
 }
 
 /// A data key, opened for one object, and whether its blobs begin with a nonce salt.
@@ -237,29 +267,40 @@ fn unwrap(kek: &[u8; 32], sealed: &[u8]) -> Option<[u8; 32]> {
     <[u8; 32]>::try_from(plain.as_slice()).ok()
 }
 
-/// A fresh data key for a new object, and how it is recorded.
-pub fn new_key(master: &MasterKey, req: &SseRequest) -> Option<(DataKey, SseInfo)> {
+/// A fresh data key for a new object, and how it is recorded (`None` without encryption).
+/// SSE-KMS needs its key resolved (`Kms { key_id: Some(..) }`): an unknown or disabled key is
+/// AWS's KMS error.
+pub fn new_key(ring: &KeyRing, req: &SseRequest) -> S3Result<Option<(DataKey, SseInfo)>> {
     let data_key: [u8; 32] = rand::random();
     let info = match req {
-        SseRequest::None => return None,
+        SseRequest::None => return Ok(None),
         SseRequest::S3 => SseInfo {
             kind: format!("{KIND_S3}{SALTED}"),
             key_md5: String::new(),
-            sealed: wrap(&master.0, &data_key),
+            sealed: wrap(&ring.master().0, &data_key),
         },
+        SseRequest::Kms { key_id } => {
+            let name = key_id.as_deref().unwrap_or(kms::DEFAULT_KEY);
+            let (version, material) = ring.current(name).map_err(|e| e.s3())?;
+            SseInfo {
+                kind: format!("{KIND_KMS}{SALTED}"),
+                key_md5: kms::key_ref(name, version),
+                sealed: wrap(&material, &data_key),
+            }
+        }
         SseRequest::C { key, key_md5 } => SseInfo {
             kind: format!("{KIND_C}{SALTED}"),
             key_md5: key_md5.clone(),
             sealed: wrap(key, &data_key),
         },
     };
-    Some((
+    Ok(Some((
         DataKey {
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key)),
             salted: true,
         },
         info,
-    ))
+    )))
 }
 
 fn needs_key() -> S3Error {
@@ -269,16 +310,23 @@ fn needs_key() -> S3Error {
     )
 }
 
-/// Opens a stored object's data key with what the request supplies.
-pub fn open_key(master: &MasterKey, info: &SseInfo, req: &SseRequest) -> S3Result<DataKey> {
+/// Opens a stored object's data key with what the request supplies (an SSE-KMS object's with
+/// its key's version; a disabled or missing key is AWS's KMS error).
+pub fn open_key(ring: &KeyRing, info: &SseInfo, req: &SseRequest) -> S3Result<DataKey> {
     let key = match (kind_of(info), req) {
-        (KIND_S3, SseRequest::C { .. }) => {
+        (KIND_S3 | KIND_KMS, SseRequest::C { .. }) => {
             return Err(s3_error!(
                 InvalidRequest,
                 "The encryption parameters are not applicable to this object."
             ));
         }
-        (KIND_S3, _) => unwrap(&master.0, &info.sealed),
+        (KIND_S3, _) => unwrap(&ring.master().0, &info.sealed),
+        (KIND_KMS, _) => {
+            let (name, version) = kms::parse_key_ref(&info.key_md5)
+                .ok_or_else(|| s3_error!(InternalError, "the object's KMS key is unreadable"))?;
+            let material = ring.material(name, version).map_err(|e| e.s3())?;
+            unwrap(&material, &info.sealed)
+        }
         (KIND_C, SseRequest::C { key, key_md5 }) => {
             if *key_md5 != info.key_md5 {
                 return Err(S3Error::with_message(
@@ -442,7 +490,7 @@ pub fn customer_key(
     key: Option<&str>,
     key_md5: Option<&str>,
 ) -> S3Result<SseRequest> {
-    SseRequest::from_headers(None, algorithm, key, key_md5)
+    SseRequest::from_headers((None, None), algorithm, key, key_md5)
 }
 
 /// The response headers' view of an object's encryption: (`x-amz-server-side-encryption`,
@@ -451,9 +499,18 @@ pub fn customer_key(
 pub fn response_fields(info: Option<&SseInfo>) -> (Option<String>, Option<String>, Option<String>) {
     match info {
         Some(i) if kind_of(i) == KIND_S3 => (Some("AES256".into()), None, None),
+        Some(i) if kind_of(i) == KIND_KMS => (Some("aws:kms".into()), None, None),
         Some(i) if kind_of(i) == KIND_C => (None, Some("AES256".into()), Some(i.key_md5.clone())),
         _ => (None, None, None),
     }
+}
+
+/// The KMS key id an SSE-KMS object was encrypted under, as responses echo it
+/// (`x-amz-server-side-encryption-aws-kms-key-id`).
+#[must_use]
+pub fn kms_key_id(info: Option<&SseInfo>) -> Option<String> {
+    let i = info.filter(|i| kind_of(i) == KIND_KMS)?;
+    kms::parse_key_ref(&i.key_md5).map(|(name, _)| name.to_owned())
 }
 
 #[cfg(test)]
@@ -461,8 +518,8 @@ mod tests {
     use super::*;
 
     fn roundtrip(plain: &[u8], pushes: usize) {
-        let master = MasterKey([7; 32]);
-        let (key, info) = new_key(&master, &SseRequest::S3).unwrap();
+        let master = KeyRing::new(MasterKey([7; 32]));
+        let (key, info) = new_key(&master, &SseRequest::S3).unwrap().unwrap();
         let mut e = Encryptor::new(key, 3);
         let mut ct = Vec::new();
         let step = plain.len() / pushes.max(1) + 1;
@@ -526,8 +583,8 @@ mod tests {
     /// nonces of its first upload (part number and chunk index) with other plaintext.
     #[test]
     fn a_part_encrypted_twice_never_repeats_a_nonce() {
-        let master = MasterKey([3; 32]);
-        let (key, _) = new_key(&master, &SseRequest::S3).unwrap();
+        let master = KeyRing::new(MasterKey([3; 32]));
+        let (key, _) = new_key(&master, &SseRequest::S3).unwrap().unwrap();
         let seal = |plain: &[u8]| {
             let mut e = Encryptor::new(key.clone(), 5);
             let mut ct = e.push(plain);
@@ -543,8 +600,8 @@ mod tests {
     /// Objects written before the salt (kind without the suffix) still read.
     #[test]
     fn unsalted_objects_still_read() {
-        let master = MasterKey([4; 32]);
-        let (_, mut info) = new_key(&master, &SseRequest::S3).unwrap();
+        let master = KeyRing::new(MasterKey([4; 32]));
+        let (_, mut info) = new_key(&master, &SseRequest::S3).unwrap().unwrap();
         info.kind = KIND_S3.into();
         let key = open_key(&master, &info, &SseRequest::None).unwrap();
         assert!(!key.salted);
@@ -564,19 +621,28 @@ mod tests {
 
     #[test]
     fn customer_keys_are_checked() {
-        let master = MasterKey([1; 32]);
+        let master = KeyRing::new(MasterKey([1; 32]));
         let key = B64.encode([9u8; 32]);
         let md5 = B64.encode(md5::Md5::digest([9u8; 32]));
-        let c = SseRequest::from_headers(None, Some("AES256"), Some(&key), Some(&md5)).unwrap();
-        let (_, info) = new_key(&master, &c).unwrap();
+        let c =
+            SseRequest::from_headers((None, None), Some("AES256"), Some(&key), Some(&md5)).unwrap();
+        let (_, info) = new_key(&master, &c).unwrap().unwrap();
         assert!(open_key(&master, &info, &c).is_ok());
         assert!(open_key(&master, &info, &SseRequest::None).is_err());
-        let other =
-            SseRequest::from_headers(None, Some("AES256"), Some(&B64.encode([8u8; 32])), None)
-                .unwrap();
+        let other = SseRequest::from_headers(
+            (None, None),
+            Some("AES256"),
+            Some(&B64.encode([8u8; 32])),
+            None,
+        )
+        .unwrap();
         assert!(open_key(&master, &info, &other).is_err());
-        assert!(SseRequest::from_headers(None, Some("AES256"), Some(&key), Some("bad")).is_err());
-        assert!(SseRequest::from_headers(Some("aws:kms"), None, None, None).is_err());
+        assert!(
+            SseRequest::from_headers((None, None), Some("AES256"), Some(&key), Some("bad"))
+                .is_err()
+        );
+        assert!(SseRequest::from_headers((Some("aws:kms:dsse"), None), None, None, None).is_err());
+        assert!(SseRequest::from_headers((None, Some("k")), None, None, None).is_err());
         assert!(!info.sealed.windows(32).any(|w| w == [9u8; 32]));
     }
 }
