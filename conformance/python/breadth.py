@@ -1127,4 +1127,59 @@ def sse_kms():
     s3.delete_bucket_policy(Bucket=b)
 
 
+@test
+def sigv2_dates_and_bad_headers():
+    """Signature V2 header authentication dates as AWS answers them: none, empty, unparseable
+    or before the epoch is 403 AccessDenied, more than 15 minutes off is 403
+    RequestTimeTooSkewed (so a signed request cannot be replayed later); an empty
+    Authorization header is 403 AccessDenied; bad Content-MD5 values are InvalidDigest and
+    BadDigest. Nothing is written by any of them."""
+    import base64 as _b64
+    import email.utils
+    import hmac
+    import http.client
+    import urllib.parse
+
+    host = urllib.parse.urlparse(EP)
+
+    def v2(method, path, headers, body=b"", sign=True):
+        h = dict(headers)
+        h.setdefault("Date", email.utils.formatdate(usegmt=True))
+        if h["Date"] is None:
+            del h["Date"]
+        amz = "".join(f"{k.lower()}:{v}\n" for k, v in sorted(h.items()) if k.lower().startswith("x-amz-"))
+        # With x-amz-date, AWS signs an empty Date line.
+        date_line = "" if "x-amz-date" in h else h.get("Date", "")
+        sts = f"{method}\n{h.get('Content-MD5', '')}\n{h.get('Content-Type', '')}\n{date_line}\n{amz}{path}"
+        sig = _b64.b64encode(hmac.new(SK.encode(), sts.encode(), hashlib.sha1).digest()).decode()
+        if sign:
+            h["Authorization"] = f"AWS {AK}:{sig}"
+        c = http.client.HTTPConnection(host.hostname, host.port)
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        code = data.split(b"<Code>")[1].split(b"</Code>")[0].decode() if b"<Code>" in data else ""
+        return r.status, code
+
+    b = bucket()
+    assert v2("PUT", f"/{b}/ok", {}, b"x") == (200, ""), "a well-signed SigV2 PUT"
+    for date, want in [("Bad Date", (403, "AccessDenied")), ("", (403, "AccessDenied")),
+                       (None, (403, "AccessDenied")),
+                       ("Tue, 07 Jul 1950 21:53:04 GMT", (403, "AccessDenied")),
+                       ("Tue, 07 Jul 2010 21:53:04 GMT", (403, "RequestTimeTooSkewed")),
+                       ("Tue, 07 Jul 9999 21:53:04 GMT", (403, "RequestTimeTooSkewed"))]:
+        assert v2("PUT", f"/{b}/bad", {"Date": date}, b"x") == want, (date, want)
+        assert v2("PUT", f"/{b}-new", {"Date": date}) == want, (date, want)
+    # x-amz-date is the request's time when given.
+    now = email.utils.formatdate(usegmt=True)
+    assert v2("PUT", f"/{b}/amz", {"Date": "Tue, 07 Jul 2010 21:53:04 GMT", "x-amz-date": now}, b"x")[0] == 200
+    assert v2("PUT", f"/{b}/bad", {"Authorization": ""}, b"x", sign=False) == (403, "AccessDenied")
+    assert v2("PUT", f"/{b}/bad", {"Content-MD5": "YWJyYWNhZGFicmE="}, b"x") == (400, "InvalidDigest")
+    assert v2("PUT", f"/{b}/bad", {"Content-MD5": "rL0Y20zC+Fzt72VPzMSk2A=="}, b"x") == (400, "BadDigest")
+    assert v2("PUT", f"/{b}/bad", {"Content-MD5": ""}, b"x") == (400, "InvalidDigest")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=b)["Contents"])
+    assert keys == ["amz", "ok"], keys
+    expect("404", s3.head_bucket, Bucket=f"{b}-new")
+
+
 run(ARGS)

@@ -67,6 +67,11 @@ fn kms_key_ring_cli_and_static_key() {
 }
 
 #[test]
+fn sigv2_dates_and_bad_headers() {
+    group(&["sigv2_dates_and_bad_headers"]);
+}
+
+#[test]
 fn conditional_writes() {
     group(&["conditional_writes"]);
 }

@@ -52,9 +52,14 @@ fn amz_date_ns(s: &str) -> Option<u64> {
 }
 
 /// An HTTP date (SigV2 `Date` header) → ns.
-fn http_date_ns(s: &str) -> Option<u64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc2822).ok()?;
-    u64::try_from(t.unix_timestamp_nanos()).ok()
+/// Most a SigV2 request's time may differ from the server's (AWS: 15 minutes).
+const MAX_SKEW_SECS: u64 = 15 * 60;
+
+/// An HTTP date's seconds since the epoch (negative before it).
+fn http_date_secs(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc2822)
+        .ok()
+        .map(time::OffsetDateTime::unix_timestamp)
 }
 
 /// A header given exactly once (s3s reads signing headers with `get_unique`).
@@ -170,12 +175,33 @@ impl SignedFacts {
                     ),
                 }
             }
-            SignedBy::HeaderV2 => Self {
-                token: header_token(),
-                signed_ns: unique_header(headers, "date")
-                    .or_else(|| unique_header(headers, "x-amz-date"))
-                    .and_then(http_date_ns),
-            },
+            SignedBy::HeaderV2 => {
+                // AWS: the request's time is x-amz-date when given, else Date; without a valid
+                // one the request is AccessDenied, and more than 15 minutes from the server's
+                // clock it is RequestTimeTooSkewed (so a signed request cannot be replayed
+                // later).
+                let signed_s = unique_header(headers, "x-amz-date")
+                    .or_else(|| unique_header(headers, "date"))
+                    .and_then(http_date_secs)
+                    .and_then(|s| u64::try_from(s).ok())
+                    .ok_or_else(|| {
+                        s3_error!(
+                            AccessDenied,
+                            "AWS authentication requires a valid Date or x-amz-date header"
+                        )
+                    })?;
+                let signed_ns = signed_s.saturating_mul(1_000_000_000);
+                if signed_s.abs_diff(now_s) > MAX_SKEW_SECS {
+                    return Err(s3_error!(
+                        RequestTimeTooSkewed,
+                        "The difference between the request time and the current time is too large."
+                    ));
+                }
+                Self {
+                    token: header_token(),
+                    signed_ns: Some(signed_ns),
+                }
+            }
             SignedBy::PresignedV4 => {
                 let expires = query
                     .unique("X-Amz-Expires")

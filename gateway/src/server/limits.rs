@@ -156,6 +156,21 @@ impl Front {
                 "The Content-MD5 you specified was invalid.",
             ));
         }
+        // An empty Authorization header, or a SigV2 one on a request with no date, is a
+        // refused signature (AWS: 403 AccessDenied), not a malformed request. (The date's
+        // value is checked where the signing facts are read, `identity::signing`.)
+        let authorization = req.headers().get(http::header::AUTHORIZATION);
+        let v2_without_date = authorization.is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
+            && !req.headers().contains_key(http::header::DATE)
+            && !req.headers().contains_key("x-amz-date");
+        if v2_without_date
+            || authorization.is_some_and(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                "Access Denied",
+            ));
+        }
         let (parts, body) = req.into_parts();
         let counted = CountingBody {
             inner: body,
