@@ -310,6 +310,46 @@ def bucket_policy_conditions_on_request_headers():
 
 
 @test
+def account_public_access_block():
+    """The account-wide Public Access Block (admin API): each setting applies to every bucket
+    with the bucket's own, takes effect at once on what is already public, and lifts when
+    removed; the bucket's own settings read as they were."""
+    from s3check import admin
+    name, ak, sk = new_user("bob")
+    b = bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"data")
+    s3.put_object_acl(Bucket=b, Key="k", ACL="public-read")
+    c = bucket()
+    s3.put_object(Bucket=c, Key="k", Body=b"pub")
+    public = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{c}/*"}]})
+    s3.put_bucket_policy(Bucket=c, Policy=public)
+    assert anon.get_object(Bucket=b, Key="k")["Body"].read() == b"data"
+    assert anon.get_object(Bucket=c, Key="k")["Body"].read() == b"pub"
+    assert admin("GET", "/admin/v1/public-access-block")[0] == 404
+    # Only what the admin API allows: a user holding nothing is refused.
+    assert admin("PUT", "/admin/v1/public-access-block", {"IgnorePublicAcls": True}, ak=ak, sk=sk)[0] == 403
+    assert admin("PUT", "/admin/v1/public-access-block", {"Sideways": True})[0] == 400
+    status, out = admin("PUT", "/admin/v1/public-access-block",
+                        {"IgnorePublicAcls": True, "RestrictPublicBuckets": True, "BlockPublicAcls": True,
+                         "BlockPublicPolicy": True})
+    assert status == 200 and all(out.values()), (status, out)
+    denied(anon.get_object, Bucket=b, Key="k")
+    denied(anon.get_object, Bucket=c, Key="k")
+    denied(s3.put_bucket_acl, Bucket=b, ACL="public-read")
+    denied(s3.put_bucket_policy, Bucket=c, Policy=public)
+    expect("NoSuchPublicAccessBlockConfiguration", s3.get_public_access_block, Bucket=b)
+    # A bucket's own settings still apply with the account's: removing one keeps the other.
+    s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": False})
+    denied(anon.get_object, Bucket=b, Key="k")
+    assert admin("DELETE", "/admin/v1/public-access-block")[0] == 200
+    assert admin("GET", "/admin/v1/public-access-block")[0] == 404
+    assert anon.get_object(Bucket=b, Key="k")["Body"].read() == b"data"
+    assert anon.get_object(Bucket=c, Key="k")["Body"].read() == b"pub"
+    s3.put_bucket_acl(Bucket=b, ACL="public-read")
+
+
+@test
 def ownership_controls():
     b = bucket()
     expect("OwnershipControlsNotFoundError", s3.get_bucket_ownership_controls, Bucket=b)

@@ -43,3 +43,8 @@ fn owner_role() {
 fn request_header_conditions() {
     group(&["bucket_policy_conditions_on_request_headers"]);
 }
+
+#[test]
+fn account_public_access_block() {
+    group(&["account_public_access_block"]);
+}

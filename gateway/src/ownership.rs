@@ -128,13 +128,37 @@ impl PublicAccessBlock {
             .unwrap_or_default()
     }
 
-    /// A bucket's settings.
+    /// The settings in force for a bucket: each one on when the bucket's or the account's
+    /// is (AWS applies the most restrictive combination).
     pub fn read(store: &Store, bucket: &str) -> StoreResult<Self> {
+        Ok(Self::bucket(store, bucket)?.or(Self::account(store)?))
+    }
+
+    /// A bucket's own settings.
+    pub fn bucket(store: &Store, bucket: &str) -> StoreResult<Self> {
         Ok(Self::of(
             store
                 .bucket_config(bucket, PUBLIC_ACCESS_BLOCK_DOC)?
                 .as_deref(),
         ))
+    }
+
+    /// The account's settings (admin API).
+    pub fn account(store: &Store) -> StoreResult<Self> {
+        Ok(Self::of(
+            store.account_setting(PUBLIC_ACCESS_BLOCK_DOC)?.as_deref(),
+        ))
+    }
+
+    /// Each setting on when either's is.
+    #[must_use]
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            block_public_acls: self.block_public_acls || other.block_public_acls,
+            ignore_public_acls: self.ignore_public_acls || other.ignore_public_acls,
+            block_public_policy: self.block_public_policy || other.block_public_policy,
+            restrict_public_buckets: self.restrict_public_buckets || other.restrict_public_buckets,
+        }
     }
 }
 

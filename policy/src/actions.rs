@@ -254,6 +254,12 @@ actions! {
     AdminAddIdentityProvider => "admin:AddIdentityProvider", Service;
     /// Admin: remove an identity provider.
     AdminRemoveIdentityProvider => "admin:RemoveIdentityProvider", Service;
+    /// Admin: read the account-wide Public Access Block.
+    AdminGetPublicAccessBlock => "admin:GetPublicAccessBlock", Service;
+    /// Admin: set the account-wide Public Access Block.
+    AdminPutPublicAccessBlock => "admin:PutPublicAccessBlock", Service;
+    /// Admin: remove the account-wide Public Access Block.
+    AdminDeletePublicAccessBlock => "admin:DeletePublicAccessBlock", Service;
     /// Admin: list the KMS key ring's keys.
     AdminListKmsKeys => "admin:ListKmsKeys", Service;
     /// Admin: create a KMS key.

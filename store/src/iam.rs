@@ -176,6 +176,10 @@ fn revoke_access_key_key(access_key: &str) -> Vec<u8> {
     format!("revoke-key/{access_key}").into_bytes()
 }
 
+fn account_key(name: &str) -> Vec<u8> {
+    format!("account/{name}").into_bytes()
+}
+
 fn kms_key(name: &str) -> Vec<u8> {
     format!("kms/{name}").into_bytes()
 }
@@ -338,5 +342,34 @@ impl Store {
             .into_iter()
             .map(|(_, v)| v)
             .collect())
+    }
+
+    /// An account-wide setting document (`public-access-block`), as the gateway wrote it.
+    pub fn account_setting(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.meta().get_raw(Cf::Iam, &account_key(name))
+    }
+
+    /// Sets (or with `None` removes) an account-wide setting document, with bucket documents
+    /// that change with it, in one batch.
+    pub fn set_account_setting(
+        &self,
+        name: &str,
+        doc: Option<&[u8]>,
+        bucket_docs: &[(&str, &str, Option<&[u8]>)],
+    ) -> StoreResult<()> {
+        let _gate = self.bucket_shared();
+        let mut batch = self.meta().batch();
+        match doc {
+            Some(d) => batch.put_raw(Cf::Iam, &account_key(name), d)?,
+            None => batch.delete(Cf::Iam, &account_key(name))?,
+        }
+        for (bucket, doc_name, d) in bucket_docs {
+            let k = crate::meta::bucket_cfg_key(bucket, doc_name);
+            match d {
+                Some(d) => batch.put_raw(Cf::BucketCfg, &k, d)?,
+                None => batch.delete(Cf::BucketCfg, &k)?,
+            }
+        }
+        self.commit(batch)
     }
 }

@@ -8,7 +8,8 @@
 //! - `policies.rs`: policy attachments; `explain.rs`: `policy test`, `who-can`, `validate`;
 //! - `identity.rs`: service accounts, revocation, identity providers;
 //! - `audit.rs`: audit queries and the lifecycle run;
-//! - `kms.rs`: the KMS key ring (create, list, enable, disable, rotate).
+//! - `kms.rs`: the KMS key ring (create, list, enable, disable, rotate);
+//! - `account.rs`: account-wide settings (the Public Access Block).
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::access::{AccessFacts, Gate};
 use crate::context::RequestCtx;
 use crate::identity::iam::{Iam, IamError};
 
+mod account;
 mod audit;
 mod explain;
 mod identity;
@@ -182,6 +184,9 @@ fn route(method: &Method, segs: &[&str]) -> Option<Action> {
         (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
         (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
         (Method::DELETE, ["idps", _]) => Action::AdminRemoveIdentityProvider,
+        (Method::GET, ["public-access-block"]) => Action::AdminGetPublicAccessBlock,
+        (Method::PUT, ["public-access-block"]) => Action::AdminPutPublicAccessBlock,
+        (Method::DELETE, ["public-access-block"]) => Action::AdminDeletePublicAccessBlock,
         (Method::GET, ["kms", "keys"]) => Action::AdminListKmsKeys,
         (Method::POST, ["kms", "keys"]) => Action::AdminCreateKmsKey,
         (Method::POST, ["kms", "keys", _, "enable" | "disable" | "rotate"]) => {
@@ -369,6 +374,9 @@ impl AdminApi {
             return Ok(r);
         }
         if let Some(r) = self.run_kms(rc, action, segs, &body).await? {
+            return Ok(r);
+        }
+        if let Some(r) = self.run_account(rc, action, &body).await? {
             return Ok(r);
         }
         Err(err(AdminError::NoSuchRoute, "no such admin route"))
@@ -571,6 +579,11 @@ mod tests {
                 Action::AdminListIdentityProviders,
             ),
             (Method::GET, "/admin/v1/kms/keys", Action::AdminListKmsKeys),
+            (
+                Method::PUT,
+                "/admin/v1/public-access-block",
+                Action::AdminPutPublicAccessBlock,
+            ),
             (
                 Method::POST,
                 "/admin/v1/kms/keys",

@@ -38,6 +38,7 @@ use crate::error;
 
 pub use self::cors::DOC as CORS_DOC;
 pub use self::object_get::unquote_attributes_etag;
+pub use self::public_access::account_block_changes;
 pub use self::sse::kms::{KeyInfo, KmsError};
 pub use self::sse::{KeyRing, MasterKey};
 

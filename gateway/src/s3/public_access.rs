@@ -9,7 +9,8 @@
 //!   bucket's Cedar in force gets a `forbid` for `Anonymous` while it is on, so `policy test`
 //!   and `who-can` show why.
 //!
-//! Stored as the bucket document `public-access-block`.
+//! Stored as the bucket document `public-access-block`; the account's settings (admin API,
+//! `admin/account.rs`) apply to every bucket with its own, each setting on when either is.
 
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -27,7 +28,7 @@ use crate::ownership::PUBLIC_ACCESS_BLOCK_DOC as DOC;
 const RESTRICT: &str = "forbid (principal is Anonymous, action, resource);";
 
 /// A bucket's settings (all off when none are stored).
-pub(super) type Block = crate::ownership::PublicAccessBlock;
+pub type Block = crate::ownership::PublicAccessBlock;
 
 fn block_of(c: &PublicAccessBlockConfiguration) -> Block {
     Block {
@@ -57,6 +58,39 @@ pub(super) fn bucket_cedar(policy_cedar: Option<String>, block: Block) -> Option
             c
         }
     })
+}
+
+/// A bucket and the Cedar of its policy in force (`None`: it has none).
+pub type PolicyInForce = (String, Option<String>);
+
+/// What puts every bucket's Cedar in force again under new account-wide settings: each
+/// bucket policy with its `RestrictPublicBuckets` forbid as the combined settings say, and
+/// each ACL without its public grants while `IgnorePublicAcls` is on; with the `policy.cedar`
+/// document of each bucket that has a policy.
+pub fn account_block_changes(
+    store: &fsgate_store::Store,
+    account: Block,
+) -> Result<(fsgate_policy::Changes, Vec<PolicyInForce>), fsgate_store::StoreError> {
+    let mut changes = fsgate_policy::Changes::default();
+    let mut docs = Vec::new();
+    for (bucket, _) in store.list_buckets()? {
+        let block = Block::bucket(store, &bucket)?.or(account);
+        if let Some(doc) = store.bucket_config(&bucket, BUCKET_POLICY)?
+            && let Ok(t) = translate(&bucket, &String::from_utf8_lossy(&doc))
+        {
+            let in_force = bucket_cedar(Some(t.cedar), block);
+            changes
+                .bucket_policies
+                .push((bucket.clone(), in_force.clone()));
+            docs.push((bucket.clone(), in_force));
+        }
+        changes.acls.extend(crate::ownership::bucket_acl_changes(
+            store,
+            &bucket,
+            Some(block.ignore_public_acls),
+        )?);
+    }
+    Ok((changes, docs))
 }
 
 /// The refusal AWS answers when a setting blocks a request.
@@ -103,14 +137,17 @@ impl S3Api {
                     .cedar,
             ),
         };
-        let cedar = bucket_cedar(policy_cedar, block.unwrap_or_default());
+        // What is in force is this bucket's settings with the account's.
+        let account = self.run(rc, Block::account).await?;
+        let effective = block.unwrap_or_default().or(account);
+        let cedar = bucket_cedar(policy_cedar, effective);
         let doc = block
             .map(|b| serde_json::to_vec(&b))
             .transpose()
             .map_err(|e| s3_error!(InternalError, "{e}"))?;
         let (b, in_force) = (bucket.clone(), cedar.clone());
         // The ACLs go back in force with the new IgnorePublicAcls.
-        let (acl_bucket, ignore) = (bucket.clone(), block.unwrap_or_default().ignore_public_acls);
+        let (acl_bucket, ignore) = (bucket.clone(), effective.ignore_public_acls);
         let acls = move |s: &fsgate_store::Store| {
             crate::ownership::bucket_acl_changes(s, &acl_bucket, Some(ignore))
         };
