@@ -1182,4 +1182,49 @@ def sigv2_dates_and_bad_headers():
     expect("404", s3.head_bucket, Bucket=f"{b}-new")
 
 
+@test
+def server_access_logging():
+    """PutBucketLogging / GetBucketLogging and delivery (the server runs with
+    --access-log-interval 1): log objects in AWS's server access log format, built from the
+    audit records, land in the target bucket under the prefix; the target must exist, belong
+    to the same owner and be writable by the caller."""
+    import re
+    import time
+    src, logs = bucket(), bucket()
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
+    e = expect("InvalidTargetBucketForLogging", s3.put_bucket_logging, Bucket=src, BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": "no-such-" + logs, "TargetPrefix": "x/"}})
+    assert status_of(e) == 400
+    s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": logs, "TargetPrefix": "access/"}})
+    got = s3.get_bucket_logging(Bucket=src)["LoggingEnabled"]
+    assert got == {"TargetBucket": logs, "TargetPrefix": "access/"}, got
+    s3.put_object(Bucket=src, Key="dir/a b.txt", Body=b"hello")
+    s3.get_object(Bucket=src, Key="dir/a b.txt")["Body"].read()
+    expect("NoSuchKey", s3.get_object, Bucket=src, Key="missing")
+    lines = []
+    for _ in range(100):
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=logs, Prefix="access/").get("Contents", [])]
+        lines = [l for k in keys for l in s3.get_object(Bucket=logs, Key=k)["Body"].read().decode().splitlines()]
+        if sum(" REST." in l for l in lines) >= 3:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(lines)
+    assert all(re.match(r"access/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}$", k) for k in keys), keys
+    root_id = hashlib.sha256(b"fsgate-owner:root").hexdigest()
+    put = next(l for l in lines if " REST.PUT.OBJECT " in l)
+    fields = re.match(r'(\S+) (\S+) \[([^\]]+)\] (\S+) (\S+) (\S+) (\S+) (\S+) "([^"]*)" (\d+) (\S+) (\S+)', put)
+    assert fields, put
+    owner, bkt, _when, ip, requester, _rid, op, key, uri, status, err, _sent = fields.groups()
+    assert (owner, bkt, ip, requester, op, key, status, err) == (root_id, src, "127.0.0.1", root_id, "REST.PUT.OBJECT", "dir/a%20b.txt", "200", "-"), put
+    assert uri == f"PUT /{src}/dir/a%20b.txt HTTP/1.1", uri
+    assert "SigV4" in put and "AuthHeader" in put, put
+    miss = next(l for l in lines if " missing " in l)
+    assert " 404 NoSuchKey " in miss, miss
+    # Turned off: nothing more is delivered.
+    s3.put_bucket_logging(Bucket=src, BucketLoggingStatus={})
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
+
+
 run(ARGS)

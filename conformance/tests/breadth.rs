@@ -71,6 +71,19 @@ fn sigv2_dates_and_bad_headers() {
     group(&["sigv2_dates_and_bad_headers"]);
 }
 
+/// Server access logs, delivered every second for the test.
+#[test]
+fn server_access_logging() {
+    let s = Server::start_with(&["--access-log-interval", "1"]);
+    let out = ok(&s.python_as(
+        "breadth.py",
+        ROOT_USER,
+        ROOT_PASS,
+        &["server_access_logging"],
+    ));
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+}
+
 #[test]
 fn conditional_writes() {
     group(&["conditional_writes"]);

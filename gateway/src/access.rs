@@ -129,6 +129,7 @@ macro_rules! decided_operations {
                 get_bucket_request_payment: GetBucketRequestPaymentInput => GetBucketRequestPayment,
                 get_bucket_replication: GetBucketReplicationInput => GetBucketReplication,
                 get_bucket_logging: GetBucketLoggingInput => GetBucketLogging,
+                put_bucket_logging: PutBucketLoggingInput => PutBucketLogging,
                 get_bucket_notification_configuration: GetBucketNotificationConfigurationInput => GetBucketNotificationConfiguration,
                 get_public_access_block: GetPublicAccessBlockInput => GetPublicAccessBlock,
                 get_bucket_analytics_configuration: GetBucketAnalyticsConfigurationInput => GetBucketAnalyticsConfiguration,

@@ -24,6 +24,8 @@ pub struct Config {
     pub shutdown_timeout: std::time::Duration,
     /// Time between lifecycle passes (zero: no worker).
     pub lifecycle_interval: std::time::Duration,
+    /// Time between server access log deliveries (zero: no delivery).
+    pub access_log_interval: std::time::Duration,
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
     /// `/health/ready` fails while the data directory has less free space than this.

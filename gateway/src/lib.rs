@@ -241,6 +241,13 @@ async fn open_and_build(
     if !cfg.lifecycle_interval.is_zero() {
         s3::lifecycle::worker::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
     }
+    if !cfg.access_log_interval.is_zero() {
+        s3::logging::worker::spawn(
+            store.clone(),
+            root.access_key.clone(),
+            cfg.access_log_interval,
+        );
+    }
     let domain = cfg.domain.as_deref().map(server::host::DomainHost::new);
     if let Some(d) = &domain {
         builder.set_host(d.clone());

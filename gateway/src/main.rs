@@ -61,6 +61,9 @@ struct ServeArgs {
     /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
     #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
     lifecycle_interval: u64,
+    /// Seconds between server access log deliveries (PutBucketLogging); 0 turns them off.
+    #[arg(long, default_value_t = 60, env = "FSGATE_ACCESS_LOG_INTERVAL")]
+    access_log_interval: u64,
     /// Bearer token required by /metrics (open while unset).
     #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
@@ -187,6 +190,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 domain,
                 shutdown_timeout,
                 lifecycle_interval,
+                access_log_interval,
                 metrics_token,
                 min_free_space,
                 certs_dir,
@@ -215,6 +219,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 root_from_env,
                 shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
+                access_log_interval: std::time::Duration::from_secs(access_log_interval),
                 metrics_token,
                 min_free_bytes: min_free_space,
                 tls,

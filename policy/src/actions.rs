@@ -172,8 +172,10 @@ actions! {
     GetBucketRequestPayment => "s3:GetBucketRequestPayment", Bucket;
     /// GetBucketReplication (fsgate keeps no such configuration: answered as for a bucket without one).
     GetBucketReplication => "s3:GetBucketReplication", Bucket;
-    /// GetBucketLogging (fsgate keeps no such configuration: answered as for a bucket without one).
+    /// GetBucketLogging.
     GetBucketLogging => "s3:GetBucketLogging", Bucket;
+    /// PutBucketLogging.
+    PutBucketLogging => "s3:PutBucketLogging", Bucket;
     /// GetBucketNotificationConfiguration (fsgate keeps no such configuration: answered as for a bucket without one).
     GetBucketNotificationConfiguration => "s3:GetBucketNotificationConfiguration", Bucket;
     /// GetPublicAccessBlock (fsgate keeps no such configuration: answered as for a bucket without one).

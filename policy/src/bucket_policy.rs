@@ -180,6 +180,7 @@ const IAM_ACTIONS: &[(&str, &[Action])] = &[
         &[Action::DeleteBucketReplication],
     ),
     ("s3:GetBucketLogging", &[Action::GetBucketLogging]),
+    ("s3:PutBucketLogging", &[Action::PutBucketLogging]),
     (
         "s3:GetBucketNotification",
         &[Action::GetBucketNotificationConfiguration],

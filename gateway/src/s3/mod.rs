@@ -14,6 +14,7 @@ mod delete;
 pub mod lifecycle;
 mod list;
 mod lock;
+pub mod logging;
 mod multipart;
 mod object_get;
 mod object_put;
@@ -214,7 +215,8 @@ s3_operations! {
     get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput) -> GetBucketAccelerateConfigurationOutput: unconfigured::do_get_bucket_accelerate_configuration;
     get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput: unconfigured::do_get_bucket_request_payment;
     get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput: unconfigured::do_get_bucket_replication;
-    get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput: unconfigured::do_get_bucket_logging;
+    get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput: logging::do_get_bucket_logging;
+    put_bucket_logging(PutBucketLoggingInput) -> PutBucketLoggingOutput: logging::do_put_bucket_logging;
     get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput: unconfigured::do_get_bucket_notification_configuration;
     get_public_access_block(GetPublicAccessBlockInput) -> GetPublicAccessBlockOutput: public_access::do_get_public_access_block;
     put_public_access_block(PutPublicAccessBlockInput) -> PutPublicAccessBlockOutput: public_access::do_put_public_access_block;

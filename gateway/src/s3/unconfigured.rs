@@ -1,5 +1,5 @@
 //! Bucket configurations fsgate does not keep — website, transfer acceleration, request
-//! payment, replication, logging, event notifications, analytics,
+//! payment, replication, event notifications, analytics,
 //! intelligent tiering, inventory and metrics — answered exactly as AWS answers for a bucket
 //! that has none: the documented "no such configuration" error, an empty document, or success
 //! for deleting nothing. Setting one stays NotImplemented. Each is decided first like every
@@ -49,7 +49,6 @@ unconfigured! {
     do_get_bucket_accelerate_configuration(GetBucketAccelerateConfigurationInput) -> GetBucketAccelerateConfigurationOutput => Ok(GetBucketAccelerateConfigurationOutput::default());
     do_get_bucket_request_payment(GetBucketRequestPaymentInput) -> GetBucketRequestPaymentOutput => Ok(GetBucketRequestPaymentOutput { payer: Some(Payer::from_static(Payer::BUCKET_OWNER)) });
     do_get_bucket_replication(GetBucketReplicationInput) -> GetBucketReplicationOutput => Err(missing("ReplicationConfigurationNotFoundError", "The replication configuration was not found"));
-    do_get_bucket_logging(GetBucketLoggingInput) -> GetBucketLoggingOutput => Ok(GetBucketLoggingOutput::default());
     do_get_bucket_notification_configuration(GetBucketNotificationConfigurationInput) -> GetBucketNotificationConfigurationOutput => Ok(GetBucketNotificationConfigurationOutput::default());
     do_get_bucket_analytics_configuration(GetBucketAnalyticsConfigurationInput) -> GetBucketAnalyticsConfigurationOutput => Err(no_configuration());
     do_list_bucket_analytics_configurations(ListBucketAnalyticsConfigurationsInput) -> ListBucketAnalyticsConfigurationsOutput => Ok(ListBucketAnalyticsConfigurationsOutput { is_truncated: Some(false), ..Default::default() });
