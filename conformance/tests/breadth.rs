@@ -66,6 +66,119 @@ fn kms_key_ring_cli_and_static_key() {
     assert!(put.contains("minio-key"), "{put}");
 }
 
+/// Keys brought from elsewhere (issue 21, item 4): users, extra keys and service accounts
+/// created with a given access key and secret, which then sign requests; keys that break the
+/// length rules, or are taken (root's included), are refused and create nothing.
+#[test]
+fn bring_your_own_keys() {
+    let s = Server::start();
+    let (ak, sk) = ("MINIOAPPKEY01", "s3cr3t-from-minio/+x");
+    let out = ok(&s.fsctl(&[
+        "user",
+        "add",
+        "app",
+        "--with-access-key",
+        ak,
+        "--with-secret-key",
+        sk,
+    ]));
+    assert!(out.contains(ak) && out.contains(sk), "{out}");
+    ok(&s.fsctl(&["policy", "attach", "--user", "app", "--role", "readwrite"]));
+    ok(&s.aws_as(ak, sk, &["s3", "mb", "s3://brought-keys"]));
+    ok(&s.aws_as(
+        ak,
+        sk,
+        &["s3", "cp", "/etc/hostname", "s3://brought-keys/h"],
+    ));
+    // A second key for the user, and a service account, each with its given key.
+    ok(&s.fsctl(&[
+        "key",
+        "create",
+        "app",
+        "--with-access-key",
+        "app-second.key",
+        "--with-secret-key",
+        "second-secret",
+    ]));
+    ok(&s.aws_as(
+        "app-second.key",
+        "second-secret",
+        &["s3", "ls", "s3://brought-keys"],
+    ));
+    ok(&s.fsctl(&[
+        "svcacct",
+        "add",
+        "--user",
+        "app",
+        "--with-access-key",
+        "app-svc",
+        "--with-secret-key",
+        "svc-secret-1",
+    ]));
+    ok(&s.aws_as(
+        "app-svc",
+        "svc-secret-1",
+        &["s3", "ls", "s3://brought-keys"],
+    ));
+    // Refused, creating nothing: taken keys (a user's, root's), bad lengths or characters,
+    // half a pair.
+    for args in [
+        vec![
+            "user",
+            "add",
+            "dup",
+            "--with-access-key",
+            ak,
+            "--with-secret-key",
+            "another-secret",
+        ],
+        vec![
+            "user",
+            "add",
+            "dup",
+            "--with-access-key",
+            ROOT_USER,
+            "--with-secret-key",
+            "another-secret",
+        ],
+        vec![
+            "user",
+            "add",
+            "dup",
+            "--with-access-key",
+            "ab",
+            "--with-secret-key",
+            "another-secret",
+        ],
+        vec![
+            "user",
+            "add",
+            "dup",
+            "--with-access-key",
+            "has space",
+            "--with-secret-key",
+            "another-secret",
+        ],
+        vec![
+            "user",
+            "add",
+            "dup",
+            "--with-access-key",
+            "GOODKEY1",
+            "--with-secret-key",
+            "short",
+        ],
+        vec!["user", "add", "dup", "--with-access-key", "GOODKEY1"],
+    ] {
+        fails(&s.fsctl(&args));
+    }
+    let users = ok(&s.fsctl(&["user", "ls"]));
+    assert!(!users.contains("dup"), "{users}");
+    // The secret never shows again.
+    let keys = ok(&s.fsctl(&["key", "ls", "app"]));
+    assert!(keys.contains(ak) && !keys.contains(sk), "{keys}");
+}
+
 #[test]
 fn sigv2_dates_and_bad_headers() {
     group(&["sigv2_dates_and_bad_headers"]);

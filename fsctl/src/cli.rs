@@ -124,8 +124,13 @@ pub(crate) enum AliasCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum UserCmd {
-    /// Create a user with one access key (printed once).
-    Add { name: String },
+    /// Create a user with one access key (printed once): a new one, or one brought from
+    /// elsewhere (an application's existing MinIO or AWS key).
+    Add {
+        name: String,
+        #[command(flatten)]
+        key: GivenKey,
+    },
     /// List users.
     Ls,
     /// Disable a user: every key, presigned URL and request of theirs is refused from now on.
@@ -138,8 +143,12 @@ pub(crate) enum UserCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum KeyCmd {
-    /// Create another access key for a user.
-    Create { user: String },
+    /// Create another access key for a user (a new one, or one brought from elsewhere).
+    Create {
+        user: String,
+        #[command(flatten)]
+        key: GivenKey,
+    },
     /// List a user's access keys.
     Ls { user: String },
     /// Delete an access key.
@@ -274,6 +283,8 @@ pub(crate) enum SvcacctCmd {
         policy: Option<PathBuf>,
         #[arg(long, default_value = "")]
         description: String,
+        #[command(flatten)]
+        key: GivenKey,
     },
     /// List service accounts (the caller's, or USER's).
     Ls {
@@ -334,6 +345,32 @@ pub(crate) enum PolicyCmd {
         #[arg(long, default_value = "")]
         resource: String,
     },
+}
+
+/// An access key brought from elsewhere (both flags, or neither: a new key is made). The
+/// global `--access-key`/`--secret-key` stay the caller's own credentials.
+#[derive(Args)]
+pub(crate) struct GivenKey {
+    /// The access key to create (3-128 of A-Z a-z 0-9 . _ - + = @).
+    #[arg(long, requires = "with_secret_key")]
+    pub(crate) with_access_key: Option<String>,
+    /// Its secret key (8-128 printable characters).
+    #[arg(long, requires = "with_access_key")]
+    pub(crate) with_secret_key: Option<String>,
+}
+
+impl GivenKey {
+    /// Adds `access_key` and `secret_key` to a request body when given.
+    pub(crate) fn add_to(self, body: &mut Value) {
+        if let (Some(ak), Some(sk), Some(o)) = (
+            self.with_access_key,
+            self.with_secret_key,
+            body.as_object_mut(),
+        ) {
+            o.insert("access_key".into(), json!(ak));
+            o.insert("secret_key".into(), json!(sk));
+        }
+    }
 }
 
 /// What `policy attach` and `policy replace` attach: a role or a Cedar file, to a user or group.

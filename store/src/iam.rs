@@ -80,7 +80,52 @@ impl Store {
         self.commit(batch)
     }
 
-    /// Stores a new access key for an existing user.
+    /// Creates a user with its first access key in one batch: with a key that is taken
+    /// (another user's, a service account's or a live session's), nothing is created.
+    pub fn create_user_with_key(
+        &self,
+        name: &str,
+        access_key: &str,
+        secret_key: &str,
+    ) -> StoreResult<(UserRecord, AccessKeyRecord)> {
+        let _gate = self.bucket_exclusive();
+        if self.meta().contains(Cf::Iam, &user_key(name))? {
+            return Err(StoreError::AlreadyExists(format!("user {name}")));
+        }
+        self.check_key_free(access_key)?;
+        let user = UserRecord {
+            name: name.to_owned(),
+            enabled: true,
+            groups: Vec::new(),
+            created_ns: now_ns(),
+        };
+        let key = AccessKeyRecord {
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            user: name.to_owned(),
+            created_ns: user.created_ns,
+        };
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &user_key(name), &user)?;
+        batch.put(Cf::Iam, &access_key_key(access_key), &key)?;
+        self.commit(batch)?;
+        Ok((user, key))
+    }
+
+    /// AlreadyExists when an access key is in use: a user's or service account's key, or a
+    /// session's.
+    fn check_key_free(&self, access_key: &str) -> StoreResult<()> {
+        if self.meta().contains(Cf::Iam, &access_key_key(access_key))?
+            || self.meta().contains(Cf::Iam, &session_key(access_key))?
+        {
+            return Err(StoreError::AlreadyExists(format!(
+                "access key {access_key}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores a new access key for an existing user (AlreadyExists when the key is in use).
     pub fn create_key(
         &self,
         user: &str,
@@ -88,11 +133,7 @@ impl Store {
         secret_key: &str,
     ) -> StoreResult<AccessKeyRecord> {
         self.user(user)?;
-        if self.meta().contains(Cf::Iam, &access_key_key(access_key))? {
-            return Err(StoreError::AlreadyExists(format!(
-                "access key {access_key}"
-            )));
-        }
+        self.check_key_free(access_key)?;
         let rec = AccessKeyRecord {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
@@ -197,15 +238,7 @@ impl Store {
         secret_key: &str,
     ) -> StoreResult<()> {
         self.user(&rec.owner)?;
-        if self
-            .meta()
-            .contains(Cf::Iam, &access_key_key(&rec.access_key))?
-        {
-            return Err(StoreError::AlreadyExists(format!(
-                "access key {}",
-                rec.access_key
-            )));
-        }
+        self.check_key_free(&rec.access_key)?;
         let key = AccessKeyRecord {
             access_key: rec.access_key.clone(),
             secret_key: secret_key.to_owned(),

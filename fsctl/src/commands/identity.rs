@@ -11,10 +11,11 @@ use crate::output::{array, print_one, print_rows};
 /// `fsctl user`: add, list, enable, disable, remove, revoke.
 pub(crate) async fn user(c: &Alias, cmd: UserCmd, j: bool) -> Result<()> {
     match cmd {
-        UserCmd::Add { name } => print_one(
-            j,
-            &call(c, "POST", "/admin/v1/users", Some(json!({"name": name}))).await?,
-        ),
+        UserCmd::Add { name, key } => {
+            let mut body = json!({ "name": name });
+            key.add_to(&mut body);
+            print_one(j, &call(c, "POST", "/admin/v1/users", Some(body)).await?);
+        }
         UserCmd::Ls => print_rows(
             j,
             &array(call(c, "GET", "/admin/v1/users", None).await?),
@@ -57,16 +58,12 @@ pub(crate) async fn user(c: &Alias, cmd: UserCmd, j: bool) -> Result<()> {
 /// `fsctl key`: create, list, delete, revoke.
 pub(crate) async fn key(c: &Alias, cmd: KeyCmd, j: bool) -> Result<()> {
     match cmd {
-        KeyCmd::Create { user } => print_one(
-            j,
-            &call(
-                c,
-                "POST",
-                &format!("/admin/v1/users/{}/keys", enc(&user)),
-                None,
-            )
-            .await?,
-        ),
+        KeyCmd::Create { user, key } => {
+            let mut body = json!({});
+            key.add_to(&mut body);
+            let path = format!("/admin/v1/users/{}/keys", enc(&user));
+            print_one(j, &call(c, "POST", &path, Some(body)).await?);
+        }
         KeyCmd::Ls { user } => print_rows(
             j,
             &array(
@@ -187,9 +184,11 @@ pub(crate) async fn svcacct(c: &Alias, cmd: SvcacctCmd, j: bool) -> Result<()> {
             user,
             policy,
             description,
+            key,
         } => {
             let policy = read_optional(policy.as_deref())?;
             let mut body = json!({"policy": policy, "description": description});
+            key.add_to(&mut body);
             if let (Some(u), Some(o)) = (user, body.as_object_mut()) {
                 o.insert("user".into(), json!(u));
             }

@@ -3,7 +3,7 @@
 //! | method | path | action (resource) |
 //! |---|---|---|
 //! | GET | /admin/v1/svcaccts?user= | admin:ListServiceAccounts (the owner; the caller by default) |
-//! | POST | /admin/v1/svcaccts `{"user"?, "policy"?, "description"?}` | admin:CreateServiceAccount (the owner) |
+//! | POST | /admin/v1/svcaccts `{"user"?, "policy"?, "description"?, "access_key"?, "secret_key"?}` | admin:CreateServiceAccount (the owner) |
 //! | DELETE | /admin/v1/svcaccts/{access_key} | admin:DeleteServiceAccount (its owner) |
 //! | POST | /admin/v1/users/{name}/revoke `{"before": RFC 3339 or "now"}` | admin:RevokeKeys |
 //! | POST | /admin/v1/keys/{access key}/revoke `{"before": ...}` (one key) | admin:RevokeKeys |
@@ -20,12 +20,17 @@ use fsgate_policy::{Action, Resource};
 use fsgate_store::model::{IdentityProvider, LdapProvider, OidcProvider, ServiceAccountRecord};
 use fsgate_store::now_ns;
 
-use super::{AdminApi, AdminError, Reply, err, new_key_pair, ns_to_rfc3339, parse_time, store_err};
+use super::{AdminApi, AdminError, Reply, err, ns_to_rfc3339, parse_time, store_err};
 use crate::context::RequestCtx;
 use crate::identity::iam::valid_name;
 
 #[derive(Deserialize)]
 struct NewServiceAccount {
+    /// A key brought from elsewhere (with `secret_key`); a new one is made without.
+    #[serde(default)]
+    access_key: Option<String>,
+    #[serde(default)]
+    secret_key: Option<String>,
     policy: Option<String>,
     #[serde(default)]
     description: String,
@@ -164,7 +169,8 @@ impl AdminApi {
                 if req.description.len() > 256 {
                     return Err(bad("description: at most 256 bytes"));
                 }
-                let (ak, sk) = new_key_pair();
+                let (ak, sk) =
+                    self.key_pair(req.access_key.as_deref(), req.secret_key.as_deref())?;
                 let rec = ServiceAccountRecord {
                     access_key: ak.clone(),
                     owner: owner.clone(),

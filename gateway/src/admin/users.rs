@@ -3,10 +3,10 @@
 //! | method | path | action |
 //! |---|---|---|
 //! | GET | /admin/v1/users | admin:ListUsers |
-//! | POST | /admin/v1/users `{"name"}` | admin:AddUser (returns the first key) |
+//! | POST | /admin/v1/users `{"name", "access_key"?, "secret_key"?}` | admin:AddUser (returns the first key: the one given, or a new one) |
 //! | DELETE | /admin/v1/users/{name} | admin:RemoveUser |
 //! | POST | /admin/v1/users/{name}/enable, /disable | admin:EnableUser, admin:DisableUser |
-//! | GET, POST | /admin/v1/users/{name}/keys | admin:ListKeys, admin:CreateKey |
+//! | GET, POST | /admin/v1/users/{name}/keys `{"access_key"?, "secret_key"?}` | admin:ListKeys, admin:CreateKey |
 //! | DELETE | /admin/v1/keys/{access_key} | admin:DeleteKey |
 //! | PUT, DELETE | /admin/v1/groups/{group}/members/{user} | admin:AddGroupMember, admin:RemoveGroupMember |
 
@@ -24,6 +24,35 @@ use crate::identity::iam::valid_name;
 #[derive(Deserialize)]
 struct NewUser {
     name: String,
+    /// A key brought from elsewhere (with `secret_key`); a new one is made without.
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+/// A key brought from elsewhere, for a new key.
+#[derive(Deserialize, Default)]
+struct GivenKey {
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+impl AdminApi {
+    /// The key pair to create: the one given (checked, and never root's), or a new one.
+    pub(super) fn key_pair(
+        &self,
+        access_key: Option<&str>,
+        secret_key: Option<&str>,
+    ) -> Result<(String, String), Reply> {
+        match crate::identity::keys::given_key_pair(access_key, secret_key) {
+            Err(e) => Err(err(AdminError::InvalidArgument, e.to_string())),
+            Ok(Some((ak, _))) if ak == self.iam.root().access_key => Err(err(
+                AdminError::AlreadyExists,
+                format!("access key {ak} already exists"),
+            )),
+            Ok(Some(pair)) => Ok(pair),
+            Ok(None) => Ok(new_key_pair()),
+        }
+    }
 }
 
 impl AdminApi {
@@ -57,14 +86,12 @@ impl AdminApi {
                         "user names are 1-64 of A-Z a-z 0-9 . _ @ + = , -",
                     ));
                 }
-                let (ak, sk) = new_key_pair();
+                let (ak, sk) =
+                    self.key_pair(req.access_key.as_deref(), req.secret_key.as_deref())?;
                 let (name, ak2, sk2) = (req.name.clone(), ak.clone(), sk.clone());
-                self.blocking(move |s| {
-                    s.create_user(&name)?;
-                    s.create_key(&name, &ak2, &sk2)
-                })
-                .await
-                .map_err(|e| store_err(e, rc))?;
+                self.blocking(move |s| s.create_user_with_key(&name, &ak2, &sk2))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
                 self.identities_changed(rc).await?;
                 Ok(Reply(
                     StatusCode::CREATED,
@@ -112,7 +139,14 @@ impl AdminApi {
             }
             Action::AdminCreateKey => {
                 let name = seg(1);
-                let (ak, sk) = new_key_pair();
+                let given: GivenKey = if body.is_empty() {
+                    GivenKey::default()
+                } else {
+                    serde_json::from_value(parse(body)?)
+                        .map_err(|e| err(AdminError::MalformedJSON, e.to_string()))?
+                };
+                let (ak, sk) =
+                    self.key_pair(given.access_key.as_deref(), given.secret_key.as_deref())?;
                 let (ak2, sk2) = (ak.clone(), sk.clone());
                 self.blocking(move |s| s.create_key(&name, &ak2, &sk2))
                     .await
