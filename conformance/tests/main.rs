@@ -19,6 +19,7 @@ mod identity;
 mod js_sdk;
 mod memory;
 mod minio_py;
+mod minio_settings;
 mod operations;
 mod policy;
 mod raw;

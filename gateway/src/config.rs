@@ -1,5 +1,7 @@
 //! Server configuration and the root credentials.
 
+pub mod minio;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -89,6 +91,8 @@ pub fn root_from_env(
     for (u, p) in [
         ("FSGATE_ROOT_USER", "FSGATE_ROOT_PASSWORD"),
         ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"),
+        // MinIO's legacy names.
+        ("MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"),
     ] {
         match (
             get(u).filter(|s| !s.is_empty()),
@@ -193,5 +197,12 @@ mod tests {
             .is_err()
         );
         assert!(root_from_env(env(&[])).unwrap().is_none());
+        let r = root_from_env(env(&[
+            ("MINIO_ACCESS_KEY", "legacy"),
+            ("MINIO_SECRET_KEY", "legacy123"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.access_key, "legacy");
     }
 }

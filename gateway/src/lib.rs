@@ -195,6 +195,11 @@ async fn open_and_build(
         );
     }
     let (root, source) = config::resolve_root(&cfg)?;
+    // Identity providers MinIO's settings name (MINIO_IDENTITY_OPENID_*, _LDAP_*) are put in
+    // place (replacing those of the same name) before IAM is read.
+    for p in config::minio::identity_providers(|k| std::env::var(k).ok()) {
+        store.put_identity_provider(&p)?;
+    }
     let iam = Arc::new(identity::iam::Iam::load(&store, root.clone(), engine)?);
     let metrics = telemetry::install()?;
     let upkeep = metrics.clone();

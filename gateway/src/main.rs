@@ -123,7 +123,17 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // MinIO's command line (`fsgate server DIR`) and settings (MINIO_VOLUMES, MINIO_DOMAIN).
+    let args = match fsgate::config::minio::command_line(std::env::args_os().collect(), |k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("fsgate: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     // s3s logs whole requests at debug (Authorization headers, presigned query strings): those
     // targets stay quiet whatever RUST_LOG or --log-level ask, so secrets never reach the logs.
     let base = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone());

@@ -1,0 +1,336 @@
+//! MinIO's command line and settings, so that replacing the `minio` binary keeps a deployment's
+//! scripts: `fsgate server DIR [--address :9000] [--console-address ..]` is `fsgate serve`,
+//! `MINIO_VOLUMES` and `MINIO_DOMAIN` fill in `--data` and `--domain` when fsgate's own are
+//! not given, and `MINIO_IDENTITY_OPENID_*` / `MINIO_IDENTITY_LDAP_*` configure identity
+//! providers at start. (Root credentials, including the legacy `MINIO_ACCESS_KEY` pair, are
+//! read in `config.rs`; `MINIO_KMS_SECRET_KEY` by the key ring.)
+
+use std::ffi::OsString;
+
+use fsgate_store::model::{IdentityProvider, LdapProvider, OidcProvider};
+
+/// Why MinIO's settings cannot be followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MinioSettingsError {
+    /// fsgate serves one data directory.
+    #[error(
+        "{0}: fsgate keeps its data in one directory and cannot spread it over several drives or \
+         nodes ({1}); give one path (on a RAID, ZFS or LVM volume for more capacity or \
+         redundancy), or run fsgate as stateless gateways over PostgreSQL and an S3 blob store"
+    )]
+    Volumes(&'static str, String),
+    /// `fsgate server` without a directory.
+    #[error("fsgate server needs a data directory (or MINIO_VOLUMES)")]
+    NoVolume,
+    /// A flag without its value.
+    #[error("{0} needs a value")]
+    MissingValue(String),
+}
+
+/// Whether MinIO's volume argument names one local directory.
+fn single_volume(v: &str) -> Result<&str, String> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    match parts.as_slice() {
+        [one] if one.contains("...") || one.contains('{') => {
+            Err(format!("{one} is an ellipsis expansion"))
+        }
+        [one] if one.starts_with("http://") || one.starts_with("https://") => {
+            Err(format!("{one} names a node"))
+        }
+        [one] => Ok(one),
+        many => Err(format!("{} volumes given", many.len())),
+    }
+}
+
+/// MinIO's `:PORT` address (every interface) as a socket address.
+fn address(a: &str) -> String {
+    match a.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => a.to_owned(),
+    }
+}
+
+/// The command line fsgate runs for `args` (program name first): MinIO's `server` form is
+/// rewritten to `serve`, and MinIO's settings fill in what fsgate's own leave out.
+pub fn command_line(
+    args: Vec<OsString>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<OsString>, MinioSettingsError> {
+    let is = |i: usize, s: &str| args.get(i).is_some_and(|a| a == s);
+    let has = |flag: &str, rest: &[OsString]| {
+        rest.iter().any(|a| {
+            a.to_str()
+                .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+        })
+    };
+    let minio_server = is(1, "server");
+    if !minio_server && !is(1, "serve") {
+        return Ok(args);
+    }
+    let mut out: Vec<OsString> = args.iter().take(1).cloned().collect();
+    out.push("serve".into());
+    let mut rest: Vec<OsString> = Vec::new();
+    let mut volumes: Vec<String> = Vec::new();
+    let mut it = args.into_iter().skip(2);
+    while let Some(a) = it.next() {
+        let text = a.to_str().map(str::to_owned);
+        match text.as_deref() {
+            Some("--address") if minio_server => {
+                let v = it
+                    .next()
+                    .ok_or_else(|| MinioSettingsError::MissingValue("--address".into()))?;
+                rest.push("--address".into());
+                rest.push(address(&v.to_string_lossy()).into());
+            }
+            // MinIO's console is gone; fsgate has no console port to give it.
+            Some("--console-address") if minio_server => {
+                it.next();
+            }
+            Some("-S") if minio_server => rest.push("--certs-dir".into()),
+            Some(t) if minio_server && !t.starts_with('-') && !rest_expects_value(&rest) => {
+                volumes.push(t.to_owned());
+            }
+            _ => rest.push(a),
+        }
+    }
+    if minio_server {
+        let v = if volumes.is_empty() {
+            env("MINIO_VOLUMES").ok_or(MinioSettingsError::NoVolume)?
+        } else {
+            volumes.join(" ")
+        };
+        let dir = single_volume(&v).map_err(|why| MinioSettingsError::Volumes("volumes", why))?;
+        out.push("--data".into());
+        out.push(dir.into());
+        if !has("--address", &rest) && env("FSGATE_ADDRESS").is_none() {
+            // MinIO listens on every interface by default; so does its replacement.
+            out.push("--address".into());
+            out.push("0.0.0.0:9000".into());
+        }
+    } else if !has("--data", &rest)
+        && env("FSGATE_DATA").is_none()
+        && let Some(v) = env("MINIO_VOLUMES")
+    {
+        let dir =
+            single_volume(&v).map_err(|why| MinioSettingsError::Volumes("MINIO_VOLUMES", why))?;
+        out.push("--data".into());
+        out.push(dir.into());
+    }
+    if !has("--domain", &rest)
+        && env("FSGATE_DOMAIN").is_none()
+        && let Some(d) = env("MINIO_DOMAIN")
+    {
+        // MinIO takes a comma-separated list; fsgate serves one domain.
+        out.push("--domain".into());
+        out.push(d.split(',').next().unwrap_or_default().trim().into());
+    }
+    out.extend(rest);
+    Ok(out)
+}
+
+/// Whether the last argument collected is a flag still waiting for its value (so the next
+/// word is that value, not a volume).
+fn rest_expects_value(rest: &[OsString]) -> bool {
+    rest.last()
+        .and_then(|a| a.to_str())
+        .is_some_and(|a| a.starts_with("--") && !a.contains('='))
+        && !rest
+            .last()
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| SWITCHES.contains(&a))
+}
+
+/// `serve` flags that take no value.
+const SWITCHES: &[&str] = &["--help", "-h"];
+
+fn on(v: Option<String>) -> bool {
+    v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1" | "yes"))
+}
+
+/// The identity providers MinIO's settings configure: `openid` from
+/// `MINIO_IDENTITY_OPENID_CONFIG_URL` (with `_CLIENT_ID`, `_CLAIM_NAME` as the groups claim,
+/// `_CLAIM_USERNAME`), `ldap` from `MINIO_IDENTITY_LDAP_SERVER_ADDR` (with `_LOOKUP_BIND_DN`,
+/// `_LOOKUP_BIND_PASSWORD`, `_USER_DN_SEARCH_BASE_DN`, `_USER_DN_SEARCH_FILTER`,
+/// `_GROUP_SEARCH_BASE_DN`, `_GROUP_SEARCH_FILTER`, `_SERVER_INSECURE`, `_SERVER_STARTTLS`,
+/// `_TLS_SKIP_VERIFY`).
+#[must_use]
+pub fn identity_providers(env: impl Fn(&str) -> Option<String>) -> Vec<IdentityProvider> {
+    let get = |k: &str| env(k).filter(|v| !v.is_empty());
+    let mut out = Vec::new();
+    if let Some(url) = get("MINIO_IDENTITY_OPENID_CONFIG_URL") {
+        let issuer = url
+            .trim_end_matches('/')
+            .trim_end_matches("/.well-known/openid-configuration")
+            .to_owned();
+        out.push(IdentityProvider::Oidc(OidcProvider {
+            name: "openid".into(),
+            issuer,
+            client_id: get("MINIO_IDENTITY_OPENID_CLIENT_ID").unwrap_or_default(),
+            groups_claim: get("MINIO_IDENTITY_OPENID_CLAIM_NAME")
+                .unwrap_or_else(|| "policy".into()),
+            user_claim: get("MINIO_IDENTITY_OPENID_CLAIM_USERNAME")
+                .unwrap_or_else(|| "preferred_username".into()),
+            tag_claims: Vec::new(),
+        }));
+    }
+    if let Some(server) = get("MINIO_IDENTITY_LDAP_SERVER_ADDR") {
+        let tls = if on(get("MINIO_IDENTITY_LDAP_SERVER_INSECURE")) {
+            "none"
+        } else if on(get("MINIO_IDENTITY_LDAP_SERVER_STARTTLS")) {
+            "starttls"
+        } else {
+            "tls"
+        };
+        out.push(IdentityProvider::Ldap(LdapProvider {
+            name: "ldap".into(),
+            server,
+            tls: tls.into(),
+            tls_insecure: on(get("MINIO_IDENTITY_LDAP_TLS_SKIP_VERIFY")),
+            bind_dn: get("MINIO_IDENTITY_LDAP_LOOKUP_BIND_DN").unwrap_or_default(),
+            bind_password: get("MINIO_IDENTITY_LDAP_LOOKUP_BIND_PASSWORD").unwrap_or_default(),
+            user_base: get("MINIO_IDENTITY_LDAP_USER_DN_SEARCH_BASE_DN").unwrap_or_default(),
+            user_filter: get("MINIO_IDENTITY_LDAP_USER_DN_SEARCH_FILTER")
+                .unwrap_or_else(|| "(uid=%s)".into()),
+            group_base: get("MINIO_IDENTITY_LDAP_GROUP_SEARCH_BASE_DN").unwrap_or_default(),
+            group_filter: get("MINIO_IDENTITY_LDAP_GROUP_SEARCH_FILTER")
+                .unwrap_or_else(|| "(member=%d)".into()),
+            group_attribute: "cn".into(),
+        }));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(args: &[&str], env: &[(&str, &str)]) -> Result<Vec<String>, MinioSettingsError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        command_line(args.iter().map(OsString::from).collect(), |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+        .map(|v| {
+            v.into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn minio_command_lines_become_serve() {
+        assert_eq!(
+            line(
+                &[
+                    "fsgate",
+                    "server",
+                    "/data",
+                    "--address",
+                    ":9000",
+                    "--console-address",
+                    ":9001"
+                ],
+                &[]
+            )
+            .unwrap(),
+            [
+                "fsgate",
+                "serve",
+                "--data",
+                "/data",
+                "--address",
+                "0.0.0.0:9000"
+            ]
+        );
+        assert_eq!(
+            line(
+                &["fsgate", "server", "--address", "127.0.0.1:7000"],
+                &[("MINIO_VOLUMES", "/srv/minio")]
+            )
+            .unwrap(),
+            [
+                "fsgate",
+                "serve",
+                "--data",
+                "/srv/minio",
+                "--address",
+                "127.0.0.1:7000"
+            ]
+        );
+        assert_eq!(
+            line(
+                &["fsgate", "server", "/data"],
+                &[("MINIO_DOMAIN", "s3.example.com,s3.other")]
+            )
+            .unwrap(),
+            [
+                "fsgate",
+                "serve",
+                "--data",
+                "/data",
+                "--address",
+                "0.0.0.0:9000",
+                "--domain",
+                "s3.example.com"
+            ]
+        );
+        // fsgate's own settings win.
+        assert_eq!(
+            line(
+                &["fsgate", "serve", "--data", "/mine"],
+                &[("MINIO_VOLUMES", "/theirs")]
+            )
+            .unwrap(),
+            ["fsgate", "serve", "--data", "/mine"]
+        );
+        assert_eq!(
+            line(&["fsgate", "serve"], &[("MINIO_VOLUMES", "/theirs")]).unwrap(),
+            ["fsgate", "serve", "--data", "/theirs"]
+        );
+        assert_eq!(
+            line(&["fsgate", "check-policies", "d"], &[]).unwrap(),
+            ["fsgate", "check-policies", "d"]
+        );
+        for bad in ["/data{1...4}", "/a /b", "http://node{1...4}/data"] {
+            assert!(
+                matches!(
+                    line(&["fsgate", "server"], &[("MINIO_VOLUMES", bad)]),
+                    Err(MinioSettingsError::Volumes(..))
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            line(&["fsgate", "server"], &[]),
+            Err(MinioSettingsError::NoVolume)
+        );
+    }
+
+    #[test]
+    fn minio_identity_settings_configure_providers() {
+        let env = |k: &str| {
+            [
+                (
+                    "MINIO_IDENTITY_OPENID_CONFIG_URL",
+                    "https://kc.example/realms/main/.well-known/openid-configuration",
+                ),
+                ("MINIO_IDENTITY_OPENID_CLIENT_ID", "minio"),
+                ("MINIO_IDENTITY_LDAP_SERVER_ADDR", "ldap.example:389"),
+                ("MINIO_IDENTITY_LDAP_SERVER_INSECURE", "on"),
+                ("MINIO_IDENTITY_LDAP_USER_DN_SEARCH_FILTER", "(uid=%s)"),
+            ]
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+        };
+        let p = identity_providers(env);
+        assert!(
+            matches!(&p[..], [IdentityProvider::Oidc(o), IdentityProvider::Ldap(l)]
+            if o.issuer == "https://kc.example/realms/main" && o.client_id == "minio"
+                && l.tls == "none" && l.server == "ldap.example:389")
+        );
+        assert!(identity_providers(|_| None).is_empty());
+    }
+}
