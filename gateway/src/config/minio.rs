@@ -27,19 +27,20 @@ pub enum MinioSettingsError {
     MissingValue(String),
 }
 
-/// Whether MinIO's volume argument names one local directory.
-fn single_volume(v: &str) -> Result<&str, String> {
+/// The one local directory MinIO's volume argument (`what`) names, or why it names none.
+fn single_volume<'a>(what: &'static str, v: &'a str) -> Result<&'a str, MinioSettingsError> {
     let parts: Vec<&str> = v.split_whitespace().collect();
-    match parts.as_slice() {
+    let why = match parts.as_slice() {
         [one] if one.contains("...") || one.contains('{') => {
-            Err(format!("{one} is an ellipsis expansion"))
+            format!("{one} is an ellipsis expansion")
         }
         [one] if one.starts_with("http://") || one.starts_with("https://") => {
-            Err(format!("{one} names a node"))
+            format!("{one} names a node")
         }
-        [one] => Ok(one),
-        many => Err(format!("{} volumes given", many.len())),
-    }
+        [one] => return Ok(one),
+        many => format!("{} volumes given", many.len()),
+    };
+    Err(MinioSettingsError::Volumes(what, why))
 }
 
 /// MinIO's `:PORT` address (every interface) as a socket address.
@@ -99,7 +100,7 @@ pub fn command_line(
         } else {
             volumes.join(" ")
         };
-        let dir = single_volume(&v).map_err(|why| MinioSettingsError::Volumes("volumes", why))?;
+        let dir = single_volume("volumes", &v)?;
         out.push("--data".into());
         out.push(dir.into());
         if !has("--address", &rest) && env("FSGATE_ADDRESS").is_none() {
@@ -111,8 +112,7 @@ pub fn command_line(
         && env("FSGATE_DATA").is_none()
         && let Some(v) = env("MINIO_VOLUMES")
     {
-        let dir =
-            single_volume(&v).map_err(|why| MinioSettingsError::Volumes("MINIO_VOLUMES", why))?;
+        let dir = single_volume("MINIO_VOLUMES", &v)?;
         out.push("--data".into());
         out.push(dir.into());
     }
