@@ -1227,4 +1227,51 @@ def server_access_logging():
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=src)
 
 
+def _forwarded_client(trusted):
+    """A bucket readable only from 203.0.113.0/24 (aws:SourceIp), read with X-Forwarded-For and
+    Forwarded naming such an address: allowed, and audited with it, when the server trusts the
+    connecting proxy (127.0.0.1); refused otherwise."""
+    import http.client
+    import time
+    import urllib.parse
+    b = bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"inside")
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}}]}))
+    host = urllib.parse.urlparse(EP)
+
+    def get(headers):
+        c = http.client.HTTPConnection(host.hostname, host.port)
+        c.request("GET", f"/{b}/k", headers=headers)
+        r = c.getresponse()
+        r.read()
+        return r.status
+
+    want = 200 if trusted else 403
+    assert get({"X-Forwarded-For": "203.0.113.9"}) == want
+    assert get({"Forwarded": 'for="203.0.113.10:4711";proto=http'}) == want
+    # A client behind the proxy cannot claim an address by prepending it.
+    assert get({"X-Forwarded-For": "203.0.113.11, 198.51.100.1"}) == 403
+    assert get({}) == 403
+    if trusted:
+        for _ in range(50):
+            status, _, body = signed_request(EP, AK, SK, "GET", "/admin/v1/audit", f"bucket={b}&key=k")
+            ips = {r["source_ip"] for r in json.loads(body)}
+            if {"203.0.113.9", "203.0.113.10", "198.51.100.1"} <= ips:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(ips)
+
+
+@test
+def trusted_proxy_client_address():
+    _forwarded_client(trusted=True)
+
+
+@test
+def untrusted_forwarding_headers_ignored():
+    _forwarded_client(trusted=False)
+
 run(ARGS)

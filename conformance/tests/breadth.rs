@@ -179,6 +179,27 @@ fn bring_your_own_keys() {
     assert!(keys.contains(ak) && !keys.contains(sk), "{keys}");
 }
 
+/// The client's address behind a trusted proxy, and the same headers ignored without one.
+#[test]
+fn trusted_proxy_client_address() {
+    let trusted = Server::start_with(&["--trusted-proxies", "127.0.0.1"]);
+    let out = ok(&trusted.python_as(
+        "breadth.py",
+        ROOT_USER,
+        ROOT_PASS,
+        &["trusted_proxy_client_address"],
+    ));
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+    let untrusted = Server::start();
+    let out = ok(&untrusted.python_as(
+        "breadth.py",
+        ROOT_USER,
+        ROOT_PASS,
+        &["untrusted_forwarding_headers_ignored"],
+    ));
+    assert!(out.contains(" passed, 0 failed"), "{out}");
+}
+
 #[test]
 fn sigv2_dates_and_bad_headers() {
     group(&["sigv2_dates_and_bad_headers"]);

@@ -28,6 +28,8 @@ pub struct Config {
     pub lifecycle_interval: std::time::Duration,
     /// Time between server access log deliveries (zero: no delivery).
     pub access_log_interval: std::time::Duration,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted_proxies: crate::server::proxy::TrustedProxies,
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
     /// `/health/ready` fails while the data directory has less free space than this.

@@ -270,6 +270,7 @@ async fn open_and_build(
         server::front::Front::new(builder.build(), store.clone(), audit.clone(), metrics)
             .with_domain(domain)
             .with_secure(secure)
+            .with_trusted_proxies(cfg.trusted_proxies.clone())
             .with_limits(&cfg.limits)
             .with_operations(server::front::Operations {
                 telemetry: scrape.telemetry.clone(),

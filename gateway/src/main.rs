@@ -64,6 +64,10 @@ struct ServeArgs {
     /// Seconds between server access log deliveries (PutBucketLogging); 0 turns them off.
     #[arg(long, default_value_t = 60, env = "FSGATE_ACCESS_LOG_INTERVAL")]
     access_log_interval: u64,
+    /// Proxies (addresses or networks, comma-separated) whose X-Forwarded-For / Forwarded
+    /// headers name the client; from anyone else those headers are ignored.
+    #[arg(long, default_value = "", env = "FSGATE_TRUSTED_PROXIES")]
+    trusted_proxies: String,
     /// Bearer token required by /metrics (open while unset).
     #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
@@ -201,6 +205,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 shutdown_timeout,
                 lifecycle_interval,
                 access_log_interval,
+                trusted_proxies,
                 metrics_token,
                 min_free_space,
                 certs_dir,
@@ -230,6 +235,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
                 access_log_interval: std::time::Duration::from_secs(access_log_interval),
+                trusted_proxies: fsgate::server::proxy::TrustedProxies::parse(&trusted_proxies)?,
                 metrics_token,
                 min_free_bytes: min_free_space,
                 tls,

@@ -69,6 +69,8 @@ pub struct Front {
     pub(super) pre_decision_budget: Arc<tokio::sync::Semaphore>,
     /// Longest a request body may send nothing.
     pub(super) body_timeout: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client.
+    trusted_proxies: super::proxy::TrustedProxies,
 }
 
 impl std::fmt::Debug for Front {
@@ -148,6 +150,7 @@ impl Front {
                 crate::server::limits::Limits::default().pre_decision_memory,
             )),
             body_timeout: crate::server::limits::Limits::default().body_timeout,
+            trusted_proxies: super::proxy::TrustedProxies::default(),
         }
     }
 
@@ -181,6 +184,13 @@ impl Front {
     #[must_use]
     pub fn with_secure(mut self, secure: bool) -> Self {
         self.secure = secure;
+        self
+    }
+
+    /// Believes the forwarding headers of these proxies (see `proxy.rs`).
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: super::proxy::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 
@@ -227,10 +237,11 @@ impl Front {
         let query = DecodedQuery::of(req.uri());
         let auth = auth_method(&req, &query);
         let claimed_key = claimed_access_key(&req, &query);
+        let client = self.trusted_proxies.client(remote.ip(), req.headers());
         let rc = RequestCtx::new(
             id.clone(),
             time_ns,
-            remote.ip(),
+            client,
             self.secure,
             user_agent,
             auth.into(),

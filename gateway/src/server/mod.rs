@@ -8,7 +8,8 @@
 //!   - `health`: `/health/*`, `/metrics`, the answer while the store opens;
 //!   - `limits`: what a client may cost (timeouts, pre-decision memory, DeleteObjects checks);
 //!   - `preflight`: CORS preflight;
-//!   - `audit`: the one audit record per request and its end-of-request metrics.
+//!   - `audit`: the one audit record per request and its end-of-request metrics;
+//!   - `proxy`: the client's address behind trusted proxies.
 //! - `routes`: the route s3s hands admin and STS requests to.
 
 mod audit;
@@ -18,6 +19,7 @@ mod health;
 pub(crate) mod host;
 pub mod limits;
 mod preflight;
+pub mod proxy;
 pub(crate) mod routes;
 pub mod tls;
 
