@@ -350,6 +350,46 @@ def account_public_access_block():
 
 
 @test
+def iam_json_identity_policies():
+    """AWS IAM JSON identity policies (issue 21, item 3, part): attached to a user through
+    the admin API, and as an STS session policy, translated to Cedar and deciding live
+    requests; a Principal in an identity policy is refused, naming it."""
+    import boto3
+    from botocore.config import Config
+    from s3check import EP, admin
+    name, ak, sk = new_user("bob")
+    bob = client(ak, sk)
+    b = bucket()
+    s3.put_object(Bucket=b, Key="reports/q3", Body=b"q3")
+    s3.put_object(Bucket=b, Key="private/x", Body=b"x")
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/reports/*"},
+        {"Sid": "list", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{b}"}]}
+    admin_ok("POST", "/admin/v1/policies", {"user": name, "cedar": json.dumps(doc)})
+    assert bob.get_object(Bucket=b, Key="reports/q3")["Body"].read() == b"q3"
+    assert len(bob.list_objects_v2(Bucket=b)["Contents"]) == 2
+    denied(bob.get_object, Bucket=b, Key="private/x")
+    denied(bob.put_object, Bucket=b, Key="reports/new", Body=b"x")
+    t = admin_ok("POST", "/admin/v1/policy/test", {"principal": name, "action": "s3:GetObject", "resource": f"{b}/reports/q3"})
+    assert t["decision"] == "allow" and t["policies"][0].startswith("att-"), t
+    bad = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x/*"}]}
+    status, out = admin("POST", "/admin/v1/policies", {"user": name, "cedar": json.dumps(bad)})
+    assert status == 400 and "Principal" in out["message"], (status, out)
+    # An STS session narrowed by an IAM JSON session policy.
+    carol, cak, csk = new_user("carol", role="readwrite")
+    sts = boto3.client("sts", endpoint_url=EP, region_name="us-east-1", aws_access_key_id=cak,
+                       aws_secret_access_key=csk, config=Config(retries={"max_attempts": 1}))
+    session_policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/reports/*"}]}
+    creds = sts.assume_role(RoleArn="arn:aws:iam::fsgate:role/any", RoleSessionName="narrow",
+                            Policy=json.dumps(session_policy))["Credentials"]
+    narrow = client(creds["AccessKeyId"], creds["SecretAccessKey"], token=creds["SessionToken"])
+    assert narrow.get_object(Bucket=b, Key="reports/q3")["Body"].read() == b"q3"
+    denied(narrow.get_object, Bucket=b, Key="private/x")
+    denied(narrow.put_object, Bucket=b, Key="reports/q3", Body=b"overwrite")
+
+
+@test
 def ownership_controls():
     b = bucket()
     expect("OwnershipControlsNotFoundError", s3.get_bucket_ownership_controls, Bucket=b)

@@ -48,3 +48,8 @@ fn request_header_conditions() {
 fn account_public_access_block() {
     group(&["account_public_access_block"]);
 }
+
+#[test]
+fn iam_json_identity_policies() {
+    group(&["iam_json_identity_policies"]);
+}

@@ -4,7 +4,11 @@
 use fsgate_conformance::{ROOT_PASS, ROOT_USER, Server, add_user, fails, ok};
 
 fn group(tests: &[&str]) {
-    let s = Server::start();
+    group_on(&Server::start(), tests);
+}
+
+/// Runs groups of `python/breadth.py` on a server started for them.
+fn group_on(s: &Server, tests: &[&str]) {
     let out = ok(&s.python_as("breadth.py", ROOT_USER, ROOT_PASS, tests));
     assert!(out.contains(" passed, 0 failed"), "{out}");
 }
@@ -183,21 +187,9 @@ fn bring_your_own_keys() {
 #[test]
 fn trusted_proxy_client_address() {
     let trusted = Server::start_with(&["--trusted-proxies", "127.0.0.1"]);
-    let out = ok(&trusted.python_as(
-        "breadth.py",
-        ROOT_USER,
-        ROOT_PASS,
-        &["trusted_proxy_client_address"],
-    ));
-    assert!(out.contains(" passed, 0 failed"), "{out}");
+    group_on(&trusted, &["trusted_proxy_client_address"]);
     let untrusted = Server::start();
-    let out = ok(&untrusted.python_as(
-        "breadth.py",
-        ROOT_USER,
-        ROOT_PASS,
-        &["untrusted_forwarding_headers_ignored"],
-    ));
-    assert!(out.contains(" passed, 0 failed"), "{out}");
+    group_on(&untrusted, &["untrusted_forwarding_headers_ignored"]);
 }
 
 #[test]
@@ -209,13 +201,7 @@ fn sigv2_dates_and_bad_headers() {
 #[test]
 fn server_access_logging() {
     let s = Server::start_with(&["--access-log-interval", "1"]);
-    let out = ok(&s.python_as(
-        "breadth.py",
-        ROOT_USER,
-        ROOT_PASS,
-        &["server_access_logging"],
-    ));
-    assert!(out.contains(" passed, 0 failed"), "{out}");
+    group_on(&s, &["server_access_logging"]);
 }
 
 #[test]

@@ -507,12 +507,7 @@ impl Sts {
                 format!("the session policy is over {MAX_POLICY} bytes"),
             ));
         }
-        if text.trim_start().starts_with('{') {
-            return Err(StsError::new(
-                StsCode::MalformedPolicyDocument,
-                "fsgate session policies are Cedar text (permit/forbid), not IAM JSON",
-            ));
-        }
+        // Cedar text, or AWS IAM JSON (translated to Cedar by the policy layer).
         self.iam
             .check_limit(text)
             .map_err(|e| StsError::new(StsCode::MalformedPolicyDocument, e.to_string()))?;

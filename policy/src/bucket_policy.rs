@@ -401,23 +401,47 @@ fn principal_of(v: &Value, deny: bool) -> Result<Option<String>, MalformedPolicy
     Ok(Some(format!("({})", alts.join(" || "))))
 }
 
+/// What a Resource names. In a bucket policy every resource is of its own bucket
+/// (`bucket` None); an identity policy names buckets (`Some(name)`, or every bucket: `*`).
 enum ResourceSpec {
-    Bucket,
-    Objects(String),
+    /// A bucket.
+    Bucket(Option<String>),
+    /// Objects of a bucket (`None`: the policy's own, or for `*`, any), by key pattern.
+    Objects(Option<String>, String),
 }
 
-fn resources_of(v: &Value, bucket: &str) -> Result<Vec<ResourceSpec>, MalformedPolicy> {
+fn resources_of(v: &Value, bucket: Option<&str>) -> Result<Vec<ResourceSpec>, MalformedPolicy> {
     let mut out = Vec::new();
     for r in strings(v, "Resource")? {
         let Some(rest) = r.strip_prefix("arn:aws:s3:::") else {
             return Err(format!("Policy has invalid resource: {r}").into());
         };
-        match rest.split_once('/') {
-            None if rest == bucket => out.push(ResourceSpec::Bucket),
-            Some((b, key)) if b == bucket => out.push(ResourceSpec::Objects(key.to_owned())),
-            _ => {
+        match (bucket, rest.split_once('/')) {
+            (Some(b), None) if rest == b => out.push(ResourceSpec::Bucket(None)),
+            (Some(b), Some((rb, key))) if rb == b => {
+                out.push(ResourceSpec::Objects(None, key.to_owned()));
+            }
+            (Some(b), _) => {
                 return Err(format!(
-                    "Policy has invalid resource: {r} (a bucket policy covers only arn:aws:s3:::{bucket} and arn:aws:s3:::{bucket}/...)"
+                    "Policy has invalid resource: {r} (a bucket policy covers only arn:aws:s3:::{b} and arn:aws:s3:::{b}/...)"
+                ).into());
+            }
+            // Identity policies: `*` is everything, buckets by exact name (Cedar cannot
+            // match a bucket's name against a pattern).
+            (None, None) if rest == "*" => {
+                out.push(ResourceSpec::Bucket(None));
+                out.push(ResourceSpec::Objects(None, "*".into()));
+            }
+            (None, None) if !rest.contains(['*', '?']) && !rest.is_empty() => {
+                out.push(ResourceSpec::Bucket(Some(rest.to_owned())));
+            }
+            (None, Some((rb, key))) if !rb.contains(['*', '?']) && !rb.is_empty() => {
+                out.push(ResourceSpec::Objects(Some(rb.to_owned()), key.to_owned()));
+            }
+            (None, Some(("*", key))) => out.push(ResourceSpec::Objects(None, key.to_owned())),
+            (None, _) => {
+                return Err(format!(
+                    "Policy has invalid resource: {r} (bucket names with wildcards other than arn:aws:s3:::* cannot be translated)"
                 ).into());
             }
         }
@@ -685,7 +709,14 @@ fn condition(op: &str, key: &str, values: &[String]) -> Result<String, Malformed
     }
 }
 
-fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), MalformedPolicy> {
+/// One statement as Cedar policies, and whether it makes its bucket public. `bucket`: the
+/// bucket policy's bucket, or `None` for an identity policy (no Principal: the policy is
+/// scoped to whom it is attached to).
+fn statement(
+    bucket: Option<&str>,
+    i: usize,
+    st: &Value,
+) -> Result<(Vec<String>, bool), MalformedPolicy> {
     let Value::Object(m) = st else {
         return Err("each Statement must be an object".into());
     };
@@ -705,12 +736,16 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
         Some("Deny") => "forbid",
         _ => return Err(err("Effect must be Allow or Deny".into())),
     };
-    let principal = principal_of(
-        m.get("Principal")
-            .ok_or_else(|| err("missing Principal".into()))?,
-        effect == "forbid",
-    )
-    .map_err(err)?;
+    let principal = match (bucket, m.get("Principal")) {
+        (Some(_), Some(p)) => principal_of(p, effect == "forbid").map_err(err)?,
+        (Some(_), None) => return Err(err("missing Principal".into())),
+        (None, Some(_)) => {
+            return Err(err(
+                "Principal is not allowed in an identity policy (it applies to whom it is attached to)".into(),
+            ));
+        }
+        (None, None) => None,
+    };
     let actions = actions_of(
         m.get("Action")
             .ok_or_else(|| err("missing Action".into()))?,
@@ -729,12 +764,26 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
     let objects: Vec<String> = resources
         .iter()
         .filter_map(|r| match r {
-            ResourceSpec::Objects(p) => Some(like(p).map(|l| format!("resource.key like {l}"))),
-            ResourceSpec::Bucket => None,
+            ResourceSpec::Objects(None, p) => {
+                Some(like(p).map(|l| format!("resource.key like {l}")))
+            }
+            ResourceSpec::Objects(Some(b), p) => Some(
+                like(p)
+                    .map(|l| format!("(resource.bucket == {} && resource.key like {l})", lit(b))),
+            ),
+            ResourceSpec::Bucket(_) => None,
         })
         .collect::<Result<_, _>>()
         .map_err(err)?;
-    let has_bucket = resources.iter().any(|r| matches!(r, ResourceSpec::Bucket));
+    let buckets: Vec<String> = resources
+        .iter()
+        .filter_map(|r| match r {
+            ResourceSpec::Bucket(None) => Some("true".to_owned()),
+            ResourceSpec::Bucket(Some(b)) => Some(format!("resource in Bucket::{}", lit(b))),
+            ResourceSpec::Objects(..) => None,
+        })
+        .collect();
+    let has_bucket = !buckets.is_empty();
     let of_kind = |k: ResourceKind| -> Vec<String> {
         actions
             .iter()
@@ -749,7 +798,7 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
         when.extend(conditions.iter().cloned());
         policies.push(format!(
             "@id({})\n{effect}(principal, action in [{}], resource)\nwhen {{ {} }};",
-            lit(&format!("{bucket}: {sid}")),
+            lit(&format!("{}: {sid}", bucket.unwrap_or("identity"))),
             acts.join(", "),
             when.join(" && ")
         ));
@@ -763,14 +812,18 @@ fn statement(bucket: &str, i: usize, st: &Value) -> Result<(Vec<String>, bool), 
         );
     }
     if !bucket_actions.is_empty() && has_bucket {
-        emit(bucket_actions, "resource is Bucket".into());
+        emit(
+            bucket_actions,
+            format!("resource is Bucket && ({})", buckets.join(" || ")),
+        );
     }
     if policies.is_empty() {
         return Err(err(
             "Action does not apply to any resource(s) in statement".into()
         ));
     }
-    let public = effect == "permit" && principal.is_none() && conditions.is_empty();
+    let public =
+        bucket.is_some() && effect == "permit" && principal.is_none() && conditions.is_empty();
     Ok((policies, public))
 }
 
@@ -782,6 +835,20 @@ pub fn translate(bucket: &str, doc: &str) -> Result<Translated, MalformedPolicy>
             public: cedar_is_public(doc),
         });
     }
+    translate_document(Some(bucket), doc)
+}
+
+/// Translates an identity policy (attached to a user or group, or limiting a session or
+/// service account) when it is AWS IAM JSON: statements without Principal, over any bucket's
+/// resources. Cedar text is returned as written.
+pub fn translate_identity(doc: &str) -> Result<String, MalformedPolicy> {
+    if !doc.trim_start().starts_with('{') {
+        return Ok(doc.to_owned());
+    }
+    translate_document(None, doc).map(|t| t.cedar)
+}
+
+fn translate_document(bucket: Option<&str>, doc: &str) -> Result<Translated, MalformedPolicy> {
     let v: Value =
         serde_json::from_str(doc).map_err(|e| format!("Policies must be valid JSON: {e}"))?;
     let Value::Object(m) = &v else {
@@ -789,7 +856,7 @@ pub fn translate(bucket: &str, doc: &str) -> Result<Translated, MalformedPolicy>
     };
     for k in m.keys() {
         if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
-            return Err(format!("{k} is not supported in a bucket policy").into());
+            return Err(format!("{k} is not supported in a policy document").into());
         }
     }
     if let Some(ver) = m.get("Version").and_then(Value::as_str)

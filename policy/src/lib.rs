@@ -9,7 +9,7 @@
 //! strictly against the schema when loaded, and any evaluation error turns the decision into a
 //! deny. Names (buckets, keys, users) only ever enter Cedar as entity ids and attribute values
 //! built through the API, never spliced into policy text — except in the translation of AWS
-//! bucket policies to Cedar (`bucket_policy`), which writes every name and value through one
+//! bucket and identity policies to Cedar (`bucket_policy`), which writes every name and value through one
 //! escaping function.
 
 mod acl;

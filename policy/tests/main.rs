@@ -1545,3 +1545,131 @@ fn request_tag_conditions_decide() {
     ));
     assert!(!ask(Action::PutObject, None));
 }
+
+/// AWS IAM JSON identity policies: attached to users (several statements become several
+/// Cedar policies, all taken out with the grant) and as limits, over any bucket's resources.
+#[test]
+fn iam_json_identity_policies_decide() {
+    let doc = r#"{"Version":"2012-10-17","Statement":[
+      {"Sid":"read","Effect":"Allow","Action":["s3:GetObject"],"Resource":"arn:aws:s3:::team/reports/*"},
+      {"Sid":"list","Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::team"},
+      {"Sid":"all","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::*/public/*"},
+      {"Sid":"no","Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/reports/secret*"}
+    ]}"#;
+    let base = PolicyEngine::builtin().unwrap();
+    let e = base
+        .with_grants(&[Grant {
+            id: "iam".into(),
+            target: GrantTarget::User("alice".into()),
+            policy: GrantPolicy::Cedar(doc.into()),
+        }])
+        .unwrap();
+    let alice = || user("alice", &[]);
+    assert!(
+        decide(
+            &e,
+            alice(),
+            Action::GetObject,
+            obj("team", "reports/q3.pdf")
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            alice(),
+            Action::GetObject,
+            obj("team", "reports/secret.pdf")
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            alice(),
+            Action::GetObject,
+            obj("other", "reports/q3.pdf")
+        )
+        .allowed
+    );
+    assert!(decide(&e, alice(), Action::GetObject, obj("other", "public/x")).allowed);
+    assert!(
+        decide(
+            &e,
+            alice(),
+            Action::ListObjectsV2,
+            Resource::Bucket("team".into())
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            alice(),
+            Action::ListObjectsV2,
+            Resource::Bucket("other".into())
+        )
+        .allowed
+    );
+    assert!(
+        !decide(
+            &e,
+            user("bob", &[]),
+            Action::GetObject,
+            obj("team", "reports/q3.pdf")
+        )
+        .allowed
+    );
+    assert!(
+        e.policy_ids()
+            .iter()
+            .filter(|id| id.starts_with("att-iam"))
+            .count()
+            == 4
+    );
+    let e = e
+        .with_changes(&Changes {
+            removed_grants: vec!["iam".into()],
+            ..Changes::default()
+        })
+        .unwrap();
+    assert!(!e.policy_ids().iter().any(|id| id.starts_with("att-iam")));
+    assert!(!decide(&e, alice(), Action::GetObject, obj("other", "public/x")).allowed);
+    // Refused, naming the element: a Principal, a wildcard bucket name.
+    for bad in [
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::team*"}]}"#,
+    ] {
+        let err = base
+            .with_grants(&[Grant {
+                id: "bad".into(),
+                target: GrantTarget::User("alice".into()),
+                policy: GrantPolicy::Cedar(bad.into()),
+            }])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("Principal") || err.to_string().contains("team*"),
+            "{err}"
+        );
+    }
+    // As a limit (a session or service account policy): only narrows.
+    let limit = base
+        .limit(
+            "sess",
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::team/*"}]}"#,
+        )
+        .unwrap();
+    let rw = base
+        .with_grants(&[role(
+            "rw",
+            GrantTarget::User("alice".into()),
+            "readwrite",
+            None,
+            None,
+        )])
+        .unwrap();
+    let limited = || alice().limited(vec![limit.clone()]);
+    assert!(decide(&rw, limited(), Action::GetObject, obj("team", "a")).allowed);
+    assert!(!decide(&rw, limited(), Action::PutObject, obj("team", "a")).allowed);
+    assert!(!decide(&rw, limited(), Action::GetObject, obj("other", "a")).allowed);
+}

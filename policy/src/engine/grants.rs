@@ -350,12 +350,7 @@ impl PolicyEngine {
                 }
             }
             GrantPolicy::Cedar(text) => {
-                let policy = scoped_policy(&pid, text, &principal, &self.schema)?;
-                self.grant_text.insert(pid.clone(), text.clone());
-                added
-                    .add(policy.clone())
-                    .map_err(|e| PolicyError::one(format!("{pid}: {e}")))?;
-                Indexed::Static(Box::new(policy))
+                return self.add_cedar_grant(index, added, g, &pid, text, &principal);
             }
         };
         let list = match &g.target {
@@ -366,15 +361,84 @@ impl PolicyEngine {
         Ok(())
     }
 
+    /// Files a custom grant: Cedar text, or an AWS IAM JSON identity policy translated to
+    /// Cedar. Its policies are `att-ID`, `att-ID#1`, ... in the order written.
+    fn add_cedar_grant(
+        &mut self,
+        index: &mut PolicyIndex,
+        added: &mut PolicySet,
+        g: &Grant,
+        pid: &str,
+        text: &str,
+        principal: &EntityUid,
+    ) -> Result<(), PolicyError> {
+        let cedar = crate::bucket_policy::translate_identity(text)
+            .map_err(|e| PolicyError::one(format!("attached policy {pid}: {e}")))?;
+        // One Cedar policy as written keeps its own text, for errors that point at it.
+        let texts: Vec<String> = if cedar == text && cedar.matches(';').count() <= 1 {
+            vec![cedar.clone()]
+        } else {
+            let set = parse_without_templates(&cedar, &format!("attached policy {pid}"))?;
+            let mut written: Vec<(String, String)> = set
+                .policies()
+                .map(|p| (p.id().to_string(), p.to_string()))
+                .collect();
+            // Cedar numbers the policies of a text in order: `policy0`, `policy1`, ...
+            written.sort_by_key(|(id, _)| {
+                id.trim_start_matches("policy")
+                    .parse::<usize>()
+                    .unwrap_or(usize::MAX)
+            });
+            written.into_iter().map(|(_, t)| t).collect()
+        };
+        if texts.is_empty() {
+            return Err(PolicyError::one(format!(
+                "attached policy {pid}: no policy"
+            )));
+        }
+        let mut entries = Vec::with_capacity(texts.len());
+        for (i, t) in texts.iter().enumerate() {
+            let id = if i == 0 {
+                pid.to_owned()
+            } else {
+                format!("{pid}#{i}")
+            };
+            let policy = scoped_policy(&id, t, principal, &self.schema)?;
+            self.grant_text.insert(id.clone(), t.clone());
+            added
+                .add(policy.clone())
+                .map_err(|e| PolicyError::one(format!("{id}: {e}")))?;
+            entries.push(Indexed::Static(Box::new(policy)));
+        }
+        let list = match &g.target {
+            GrantTarget::User(n) => index.by_user.entry(n.clone()).or_default(),
+            GrantTarget::Group(n) => index.by_group.entry(n.clone()).or_default(),
+        };
+        Arc::make_mut(list).extend(entries);
+        Ok(())
+    }
+
     /// Takes the grant with this id (if any) out of the index and the prefixes; true when
     /// there was one.
     fn remove_grant(&mut self, index: &mut PolicyIndex, id: &str) -> bool {
         let pid = PolicyId::new(format!("att-{id}"));
+        let more = format!("att-{id}#");
         let mut gone: Option<Indexed> = None;
         for lists in [&mut index.by_user, &mut index.by_group] {
             lists.retain(|_, list| {
                 if let Some(at) = list.iter().position(|e| e.id() == &pid) {
                     gone = Some(Arc::make_mut(list).remove(at));
+                }
+                // The further policies of a translated grant (`att-ID#N`).
+                if list.iter().any(|e| e.id().to_string().starts_with(&more)) {
+                    let grant_text = &mut self.grant_text;
+                    Arc::make_mut(list).retain(|e| {
+                        let keep = !e.id().to_string().starts_with(&more);
+                        if !keep {
+                            grant_text.remove(&e.id().to_string());
+                        }
+                        keep
+                    });
                 }
                 !list.is_empty()
             });

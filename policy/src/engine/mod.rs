@@ -564,6 +564,9 @@ impl PolicyEngine {
     /// against the schema. `id` names it in decisions and errors.
     pub fn limit(&self, id: &str, text: &str) -> Result<Limit, PolicyError> {
         let name = format!("policy of {id}");
+        // An AWS IAM JSON policy is translated first, as for attachments.
+        let text = &crate::bucket_policy::translate_identity(text)
+            .map_err(|e| PolicyError::one(format!("{name}: {e}")))?;
         let parsed = parse_without_templates(text, &name)?;
         if parsed.policies().next().is_none() {
             return Err(PolicyError::one(format!("{name}: no policy")));
