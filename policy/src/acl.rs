@@ -75,7 +75,8 @@ pub enum AclChange {
 use AclPermission::{FullControl, Read, ReadAcp, Write, WriteAcp};
 
 /// What a permission allows on a bucket (AWS: READ lists, WRITE creates, overwrites and
-/// deletes any object in it, READ_ACP and WRITE_ACP read and write the bucket's ACL).
+/// deletes objects in it — not their older versions, which only the owner may delete — and
+/// runs multipart uploads, READ_ACP and WRITE_ACP read and write the bucket's ACL).
 fn bucket_actions(p: AclPermission) -> &'static [Action] {
     match p {
         Read => &[
@@ -89,7 +90,6 @@ fn bucket_actions(p: AclPermission) -> &'static [Action] {
             Action::PutObject,
             Action::CopyObject,
             Action::DeleteObject,
-            Action::DeleteObjectVersion,
             Action::CreateMultipartUpload,
             Action::UploadPart,
             Action::UploadPartCopy,
@@ -211,6 +211,7 @@ mod tests {
         assert!(text.contains(r#"Action::"s3:PutBucketAcl""#), "{text}");
         assert!(text.contains(r#"Action::"s3:ListObjectsV2""#), "{text}");
         assert!(text.contains(r#"Action::"s3:DeleteObject""#), "{text}");
+        assert!(!text.contains("DeleteObjectVersion"), "{text}");
     }
 
     #[test]
