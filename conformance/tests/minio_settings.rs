@@ -106,6 +106,22 @@ fn minio_command_line_and_settings() {
         "403",
         "an unsigned list of the bucket, found by its host name"
     );
+    // MinIO's health and metrics paths, with the names MinIO's dashboards query.
+    let curl = |path: &str| {
+        ok(&run(Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}"])
+            .arg(format!("{endpoint}{path}"))))
+    };
+    assert!(curl("/minio/health/cluster").ends_with("200"));
+    let metrics = curl("/minio/v2/metrics/cluster");
+    for name in [
+        "minio_s3_requests_total{api=\"createbucket\"} 1",
+        "minio_s3_traffic_received_bytes",
+        "minio_node_process_uptime_seconds",
+        "minio_cluster_nodes_online_total 1",
+    ] {
+        assert!(metrics.contains(name), "{name} in\n{metrics}");
+    }
     let _ = server.kill();
     let _ = server.wait();
 

@@ -436,7 +436,13 @@ impl AdminApi {
             if !allowed {
                 return Err(s3_error!(AccessDenied, "Access Denied"));
             }
-            let mut resp = S3Response::new(Body::from(self.scrape.render().await));
+            let rendered = self.scrape.render().await;
+            let rendered = if req.uri.path() == "/minio/v2/metrics/cluster" {
+                crate::telemetry::minio_view(&rendered)
+            } else {
+                rendered
+            };
+            let mut resp = S3Response::new(Body::from(rendered));
             resp.headers.insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -208,7 +208,9 @@ impl Front {
                 "/health/live" | "/minio/health/live" => {
                     return Ok(text(StatusCode::OK, "", "text/plain"));
                 }
-                "/health/ready" | "/minio/health/ready" => return Ok(self.ready().await),
+                "/health/ready" | "/minio/health/ready" | "/minio/health/cluster" => {
+                    return Ok(self.ready().await);
+                }
                 "/metrics" | "/minio/v2/metrics/cluster" => {
                     if let Some(r) = self.metrics_response(&req).await {
                         return Ok(r);

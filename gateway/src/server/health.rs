@@ -8,6 +8,9 @@ use super::audit::AuditedBody;
 use super::front::Front;
 use crate::identity::query::DecodedQuery;
 
+/// MinIO's metrics path: fsgate's metrics with MinIO's names added.
+pub const MINIO_METRICS: &str = "/minio/v2/metrics/cluster";
+
 /// Why the server is not ready, as `/health/ready` reports it.
 #[derive(Debug, thiserror::Error)]
 enum NotReady {
@@ -70,6 +73,11 @@ impl Front {
         } else {
             crate::telemetry::public_view(&rendered)
         };
+        let body = if req.uri().path() == MINIO_METRICS {
+            crate::telemetry::minio_view(&body)
+        } else {
+            body
+        };
         Some(text(StatusCode::OK, body, "text/plain; version=0.0.4"))
     }
 
@@ -106,7 +114,7 @@ impl Front {
 pub fn starting_response<B>(req: &Request<B>, reason: &str) -> Response<AuditedBody> {
     match req.uri().path() {
         "/health/live" | "/minio/health/live" => text(StatusCode::OK, "", "text/plain"),
-        "/health/ready" | "/minio/health/ready" => text(
+        "/health/ready" | "/minio/health/ready" | "/minio/health/cluster" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({"ready": false, "reason": reason}).to_string(),
             "application/json",

@@ -209,6 +209,107 @@ pub fn public_view(exposition: &str) -> String {
     out
 }
 
+/// One sample of an exposition: name, labels (in order), value.
+type Sample<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
+
+/// The samples of an exposition.
+fn samples(exposition: &str) -> Vec<Sample<'_>> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let value: f64 = value.parse().ok()?;
+            let (name, labels) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    Some((k, v.trim_matches('"')))
+                })
+                .collect();
+            Some((name, labels, value))
+        })
+        .collect()
+}
+
+/// The exposition with MinIO's metric names added, for `/minio/v2/metrics/cluster`: the
+/// series MinIO's Grafana dashboards query, derived from fsgate's own (requests by API and
+/// their errors, traffic, requests in flight, usage, free capacity, process figures). Only
+/// what `exposition` holds is derived, so the public view stays public.
+#[must_use]
+pub fn minio_view(exposition: &str) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    let mut by_api: BTreeMap<String, [f64; 4]> = BTreeMap::new();
+    let mut out = String::from(exposition);
+    let mut gauge = |name: &str, value: f64| {
+        let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");
+    };
+    for (name, labels, value) in samples(exposition) {
+        let label = |k: &str| labels.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        match name {
+            "fsgate_requests_total" => {
+                let api = label("api").unwrap_or_default();
+                let api = api.strip_prefix("s3:").unwrap_or(api).to_ascii_lowercase();
+                let status: u16 = label("status").and_then(|s| s.parse().ok()).unwrap_or(0);
+                let e = by_api.entry(api).or_default();
+                e[0] += value;
+                if status >= 400 {
+                    e[1] += value;
+                }
+                if (400..500).contains(&status) {
+                    e[2] += value;
+                }
+                if status >= 500 {
+                    e[3] += value;
+                }
+            }
+            "fsgate_received_bytes_total" => gauge("minio_s3_traffic_received_bytes", value),
+            "fsgate_sent_bytes_total" => gauge("minio_s3_traffic_sent_bytes", value),
+            "fsgate_requests_in_flight" => gauge("minio_s3_requests_inflight_total", value),
+            "fsgate_uptime_seconds" => gauge("minio_node_process_uptime_seconds", value),
+            "fsgate_process_resident_memory_bytes" => {
+                gauge("minio_node_process_resident_memory_bytes", value);
+            }
+            "fsgate_process_open_fds" => gauge("minio_node_file_descriptor_open_total", value),
+            "fsgate_store_logical_bytes" => gauge("minio_cluster_usage_total_bytes", value),
+            "fsgate_store_objects" => gauge("minio_cluster_usage_object_total", value),
+            "fsgate_store_buckets" => gauge("minio_cluster_bucket_total", value),
+            "fsgate_data_free_bytes" => {
+                gauge("minio_cluster_capacity_usable_free_bytes", value);
+                gauge("minio_cluster_capacity_raw_free_bytes", value);
+            }
+            _ => {}
+        }
+    }
+    // One node, one drive: always all of them online.
+    gauge("minio_cluster_nodes_online_total", 1.0);
+    gauge("minio_cluster_nodes_offline_total", 0.0);
+    gauge("minio_cluster_drive_online_total", 1.0);
+    gauge("minio_cluster_drive_offline_total", 0.0);
+    for (metric, i) in [
+        ("minio_s3_requests_total", 0),
+        ("minio_s3_requests_errors_total", 1),
+        ("minio_s3_requests_4xx_errors_total", 2),
+        ("minio_s3_requests_5xx_errors_total", 3),
+    ] {
+        let _ = writeln!(out, "# TYPE {metric} counter");
+        for (api, counts) in &by_api {
+            let _ = writeln!(
+                out,
+                "{metric}{{api=\"{api}\"}} {}",
+                counts.get(i).copied().unwrap_or(0.0)
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -218,5 +319,31 @@ mod tests {
                     fsgate_bucket_requests_total{bucket=\"b\"} 1\nfsgate_rocksdb_live_sst_bytes 4\n";
         let public = super::public_view(full);
         assert_eq!(public, "fsgate_requests_total{api=\"s3:GetObject\"} 3\n");
+    }
+
+    #[test]
+    fn minio_view_adds_the_names_minio_dashboards_query() {
+        let full = "fsgate_requests_total{api=\"s3:GetObject\",status=\"200\"} 5\n\
+                    fsgate_requests_total{api=\"s3:GetObject\",status=\"404\"} 2\n\
+                    fsgate_requests_total{api=\"s3:PutObject\",status=\"503\"} 1\n\
+                    fsgate_received_bytes_total 10\nfsgate_store_logical_bytes 99\n";
+        let view = super::minio_view(full);
+        for line in [
+            "minio_s3_requests_total{api=\"getobject\"} 7",
+            "minio_s3_requests_errors_total{api=\"getobject\"} 2",
+            "minio_s3_requests_4xx_errors_total{api=\"getobject\"} 2",
+            "minio_s3_requests_5xx_errors_total{api=\"putobject\"} 1",
+            "minio_s3_traffic_received_bytes 10",
+            "minio_cluster_usage_total_bytes 99",
+            "minio_cluster_nodes_online_total 1",
+        ] {
+            assert!(view.lines().any(|l| l == line), "{line} in\n{view}");
+        }
+        // From the public view, nothing it hid comes back under another name.
+        let public = super::minio_view(&super::public_view(full));
+        assert!(
+            !public.contains("minio_cluster_usage_total_bytes"),
+            "{public}"
+        );
     }
 }
