@@ -370,6 +370,10 @@ def iam_json_identity_policies():
     assert len(bob.list_objects_v2(Bucket=b)["Contents"]) == 2
     denied(bob.get_object, Bucket=b, Key="private/x")
     denied(bob.put_object, Bucket=b, Key="reports/new", Body=b"x")
+    # The Cedar it became is shown with the attachment (`fsctl policy ls --cedar`).
+    att = next(a for a in admin_ok("GET", "/admin/v1/policies") if a.get("user") == name)
+    assert att["cedar"] == json.dumps(doc) and "permit(" in att["cedar_in_force"], att
+    assert f'resource.bucket == "{b}"' in att["cedar_in_force"], att
     t = admin_ok("POST", "/admin/v1/policy/test", {"principal": name, "action": "s3:GetObject", "resource": f"{b}/reports/q3"})
     assert t["decision"] == "allow" and t["policies"][0].startswith("att-"), t
     bad = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::x/*"}]}

@@ -178,6 +178,26 @@ fn bring_your_own_keys() {
     }
     let users = ok(&s.fsctl(&["user", "ls"]));
     assert!(!users.contains("dup"), "{users}");
+    // An IAM JSON policy attached from a file is listed with the Cedar it became.
+    let doc = s.dir.path().join("app-policy.json");
+    std::fs::write(
+        &doc,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::brought-keys/*"}]}"#,
+    )
+    .unwrap();
+    ok(&s.fsctl(&[
+        "policy",
+        "attach",
+        "--user",
+        "app",
+        "--cedar",
+        doc.to_str().unwrap(),
+    ]));
+    let listed = ok(&s.fsctl(&["policy", "ls", "--cedar"]));
+    assert!(
+        listed.contains("cedar_in_force") && listed.contains("permit("),
+        "{listed}"
+    );
     // The secret never shows again.
     let keys = ok(&s.fsctl(&["key", "ls", "app"]));
     assert!(keys.contains(ak) && !keys.contains(sk), "{keys}");

@@ -311,7 +311,12 @@ pub(crate) enum PolicyCmd {
     /// Attach a role (readonly, readwrite, writeonly, admin, owner) or a Cedar policy file.
     Attach(AttachSpec),
     /// List attachments.
-    Ls,
+    Ls {
+        /// Show the Cedar each custom policy is in force as (what an AWS IAM JSON policy
+        /// became).
+        #[arg(long)]
+        cedar: bool,
+    },
     /// Detach by id.
     Detach { id: String },
     /// Replace an attachment in place (same id): a new role scope or Cedar file. A bad policy

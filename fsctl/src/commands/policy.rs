@@ -25,11 +25,18 @@ pub(crate) async fn policy(c: &Alias, cmd: PolicyCmd, j: bool) -> Result<()> {
             )
             .await?,
         ),
-        PolicyCmd::Ls => print_rows(
-            j,
-            &array(call(c, "GET", "/admin/v1/policies", None).await?),
-            &["id", "user", "group", "role", "bucket", "prefix", "cedar"],
-        ),
+        PolicyCmd::Ls { cedar } => {
+            let cols: &[&str] = if cedar {
+                &["id", "user", "group", "cedar_in_force"]
+            } else {
+                &["id", "user", "group", "role", "bucket", "prefix", "cedar"]
+            };
+            print_rows(
+                j,
+                &array(call(c, "GET", "/admin/v1/policies", None).await?),
+                cols,
+            );
+        }
         PolicyCmd::Detach { id } => print_one(
             j,
             &call(

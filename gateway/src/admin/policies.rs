@@ -168,6 +168,10 @@ fn attachment_json(a: &Attachment) -> Value {
             }
             AttachedPolicy::Cedar { text } => {
                 obj.insert("cedar".into(), json!(text));
+                // The Cedar an AWS IAM JSON policy became (the text itself for Cedar).
+                if let Ok(cedar) = fsgate_policy::bucket_policy::translate_identity(text) {
+                    obj.insert("cedar_in_force".into(), json!(cedar));
+                }
             }
         }
     }
