@@ -1,5 +1,5 @@
 //! MinIO's command line and settings (issue 21, item 5): the `minio server DIR` form, the legacy
-//! MINIO_ACCESS_KEY/MINIO_SECRET_KEY root, MINIO_DOMAIN, MINIO_IDENTITY_LDAP_* configuring an
+//! MINIO_ACCESS_KEY/MINIO_SECRET_KEY root, MINIO_DOMAIN, MINIO_REGION, MINIO_IDENTITY_LDAP_* configuring an
 //! identity provider at start, and MINIO_VOLUMES that fsgate cannot follow refused with a
 //! message saying what to do instead.
 
@@ -39,6 +39,7 @@ fn minio_command_line_and_settings() {
             ":9001",
         ])
         .env("MINIO_DOMAIN", "s3.localhost")
+        .env("MINIO_REGION", "eu-central-1")
         .env("MINIO_IDENTITY_LDAP_SERVER_ADDR", "ldap.example:389")
         .env("MINIO_IDENTITY_LDAP_SERVER_INSECURE", "on")
         .env(
@@ -74,10 +75,23 @@ fn minio_command_line_and_settings() {
     };
     ok(&aws(&["s3", "mb", "s3://moved-in"]));
     assert!(ok(&aws(&["s3", "ls"])).contains("moved-in"));
+    // MINIO_REGION: the buckets' region, as GetBucketLocation and HeadBucket answer it.
+    let location = ok(&aws(&[
+        "s3api",
+        "get-bucket-location",
+        "--bucket",
+        "moved-in",
+    ]));
+    assert!(location.contains("eu-central-1"), "{location}");
+    // HeadBucket's x-amz-bucket-region (aws cli shows response headers with --debug).
+    let head = aws(&["s3api", "head-bucket", "--bucket", "moved-in", "--debug"]);
+    let debug = String::from_utf8_lossy(&head.stderr).to_ascii_lowercase();
     assert!(
-        dir.path().join("data").join("root-credentials").exists()
-            || dir.path().join("data").is_dir()
+        head.status.success() && debug.contains("'x-amz-bucket-region': 'eu-central-1'"),
+        "{debug}"
     );
+    // The data went where MinIO's command line said.
+    assert!(dir.path().join("data").join("meta").is_dir());
     let fsctl = |args: &[&str]| {
         run(minio_env(&mut Command::new(bin("fsctl")), dir.path())
             .args([

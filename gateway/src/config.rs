@@ -30,6 +30,8 @@ pub struct Config {
     pub access_log_interval: std::time::Duration,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: crate::server::proxy::TrustedProxies,
+    /// The region the buckets are in.
+    pub region: String,
     /// Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<String>,
     /// `/health/ready` fails while the data directory has less free space than this.

@@ -221,8 +221,12 @@ async fn open_and_build(
         .or_else(|_| std::env::var("MINIO_KMS_SECRET_KEY"))
         .ok();
     let keys = s3::KeyRing::load(&store, master, static_kms.as_deref())?;
-    let mut builder =
-        S3ServiceBuilder::new(s3::S3Api::new(store.clone(), gate.clone(), keys.clone()));
+    let mut builder = S3ServiceBuilder::new(s3::S3Api::new(
+        store.clone(),
+        gate.clone(),
+        keys.clone(),
+        cfg.region.clone(),
+    ));
     builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     let oidc = Arc::new(identity::oidc::OidcVerifier::new());

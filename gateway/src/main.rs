@@ -68,6 +68,9 @@ struct ServeArgs {
     /// headers name the client; from anyone else those headers are ignored.
     #[arg(long, default_value = "", env = "FSGATE_TRUSTED_PROXIES")]
     trusted_proxies: String,
+    /// The region the buckets are in (GetBucketLocation, HeadBucket, ListBuckets).
+    #[arg(long, default_value = "us-east-1", env = "FSGATE_REGION")]
+    region: String,
     /// Bearer token required by /metrics (open while unset).
     #[arg(long, env = "FSGATE_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
@@ -206,6 +209,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 lifecycle_interval,
                 access_log_interval,
                 trusted_proxies,
+                region,
                 metrics_token,
                 min_free_space,
                 certs_dir,
@@ -236,6 +240,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
                 access_log_interval: std::time::Duration::from_secs(access_log_interval),
                 trusted_proxies: fsgate::server::proxy::TrustedProxies::parse(&trusted_proxies)?,
+                region,
                 metrics_token,
                 min_free_bytes: min_free_space,
                 tls,

@@ -1,7 +1,7 @@
 //! MinIO's command line and settings, so that replacing the `minio` binary keeps a deployment's
 //! scripts: `fsgate server DIR [--address :9000] [--console-address ..]` is `fsgate serve`,
 //! `MINIO_VOLUMES` and `MINIO_DOMAIN` fill in `--data` and `--domain` when fsgate's own are
-//! not given, and `MINIO_IDENTITY_OPENID_*` / `MINIO_IDENTITY_LDAP_*` configure identity
+//! not given (and `MINIO_REGION` / `MINIO_SITE_REGION` fill in `--region`), and `MINIO_IDENTITY_OPENID_*` / `MINIO_IDENTITY_LDAP_*` configure identity
 //! providers at start. (Root credentials, including the legacy `MINIO_ACCESS_KEY` pair, are
 //! read in `config.rs`; `MINIO_KMS_SECRET_KEY` by the key ring.)
 
@@ -123,6 +123,13 @@ pub fn command_line(
         // MinIO takes a comma-separated list; fsgate serves one domain.
         out.push("--domain".into());
         out.push(d.split(',').next().unwrap_or_default().trim().into());
+    }
+    if !has("--region", &rest)
+        && env("FSGATE_REGION").is_none()
+        && let Some(r) = env("MINIO_REGION").or_else(|| env("MINIO_SITE_REGION"))
+    {
+        out.push("--region".into());
+        out.push(r.into());
     }
     out.extend(rest);
     Ok(out)

@@ -15,10 +15,6 @@ use super::{S3Api, ctx};
 
 use crate::ownership::{OWNERSHIP_DOC, ROOT_OWNER, owner_name};
 
-/// The one region fsgate's buckets are in (GetBucketLocation answers it as AWS answers for
-/// us-east-1: an empty LocationConstraint).
-const REGION: &str = "us-east-1";
-
 /// The page a ListBuckets asks for: `prefix`, `bucket-region`, `max-buckets` and the
 /// `continuation-token` of the page before (the last name it held, base64url).
 struct BucketPage {
@@ -29,7 +25,7 @@ struct BucketPage {
 }
 
 impl BucketPage {
-    fn of(i: &ListBucketsInput) -> S3Result<Self> {
+    fn of(i: &ListBucketsInput, region: &str) -> S3Result<Self> {
         let max = match i.max_buckets {
             None => None,
             Some(n @ 1..=10_000) => Some(usize::try_from(n).unwrap_or(10_000)),
@@ -57,7 +53,7 @@ impl BucketPage {
         };
         Ok(Self {
             prefix: i.prefix.clone(),
-            other_region: i.bucket_region.as_deref().is_some_and(|r| r != REGION),
+            other_region: i.bucket_region.as_deref().is_some_and(|r| r != region),
             max,
             after,
         })
@@ -90,7 +86,7 @@ impl S3Api {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let (rc, principal) = request_state(&req)?;
-        let page = BucketPage::of(&req.input)?;
+        let page = BucketPage::of(&req.input, &self.region)?;
         let all = self.run(&rc, |s| s.list_buckets()).await?;
         // Every bucket when allowed on the service; otherwise the buckets allowed one by one
         // (as MinIO shows a user the buckets it can use); AccessDenied when none is.
@@ -139,7 +135,7 @@ impl S3Api {
                         name: Some(name),
                         creation_date: Some(timestamp(rec.created_ns)),
                         // Paginated listings name each bucket's region, as AWS's do.
-                        bucket_region: paginated.then(|| REGION.to_owned()),
+                        bucket_region: paginated.then(|| self.region.clone()),
                     })
                     .collect(),
             ),
@@ -232,7 +228,10 @@ impl S3Api {
         let rc = ctx(&req)?;
         let name = req.input.bucket;
         self.run(&rc, move |s| s.bucket(&name)).await?;
-        Ok(S3Response::new(HeadBucketOutput::default()))
+        Ok(S3Response::new(HeadBucketOutput {
+            bucket_region: Some(self.region.clone()),
+            ..HeadBucketOutput::default()
+        }))
     }
 
     pub(super) async fn do_delete_bucket(
@@ -261,7 +260,10 @@ impl S3Api {
         let rc = ctx(&req)?;
         let name = req.input.bucket;
         self.run(&rc, move |s| s.bucket(&name)).await?;
-        // AWS: us-east-1 answers an empty LocationConstraint.
-        Ok(S3Response::new(GetBucketLocationOutput::default()))
+        // AWS: us-east-1 answers an empty LocationConstraint, other regions their name.
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: (self.region != super::DEFAULT_REGION)
+                .then(|| BucketLocationConstraint::from(self.region.clone())),
+        }))
     }
 }

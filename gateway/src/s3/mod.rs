@@ -67,13 +67,28 @@ pub struct S3Api {
     gate: Gate,
     /// The SSE master key and the KMS key ring.
     keys: Arc<crate::s3::sse::KeyRing>,
+    /// The region the buckets are in (`--region`).
+    region: String,
 }
 
+/// The region unless configured: AWS's answers for us-east-1 (an empty LocationConstraint).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 impl S3Api {
-    /// A service over `store`, deciding per-key accesses with `gate`.
+    /// A service over `store`, deciding per-key accesses with `gate`, answering for `region`.
     #[must_use]
-    pub fn new(store: Arc<Store>, gate: Gate, keys: Arc<crate::s3::sse::KeyRing>) -> Self {
-        Self { store, gate, keys }
+    pub fn new(
+        store: Arc<Store>,
+        gate: Gate,
+        keys: Arc<crate::s3::sse::KeyRing>,
+        region: String,
+    ) -> Self {
+        Self {
+            store,
+            gate,
+            keys,
+            region,
+        }
     }
 
     /// Runs a blocking store call off the reactor, mapping its error for the client.
