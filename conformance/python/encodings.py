@@ -133,6 +133,7 @@ LOCK = (b'<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled
         b'<Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>')
 RETENTION = b'<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>'
 LEGAL_HOLD = b'<LegalHold><Status>ON</Status></LegalHold>'
+LOGGING_OFF = b'<BucketLoggingStatus xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></BucketLoggingStatus>'
 
 
 def policy_doc(b):
@@ -205,6 +206,9 @@ OPS = [
     ("GetBucketPolicyStatus", "s3:GetBucketPolicyStatus", "GET", "/{b}", [("policyStatus", "")], [], b"", "obj+policy"),
     ("GetBucketAcl", "s3:GetBucketAcl", "GET", "/{b}", [("acl", "")], [], b"", "obj"),
     ("PutBucketAcl", "s3:PutBucketAcl", "PUT", "/{b}", [("acl", "")], [("x-amz-acl", "private")], b"", "obj"),
+    ("GetBucketLogging", "s3:GetBucketLogging", "GET", "/{b}", [("logging", "")], [], b"", "obj"),
+    ("PutBucketLogging", "s3:PutBucketLogging", "PUT", "/{b}", [("logging", "")],
+     [("content-md5", md5b64(LOGGING_OFF))], LOGGING_OFF, "obj"),
     ("GetBucketOwnershipControls", "s3:GetBucketOwnershipControls", "GET", "/{b}", [("ownershipControls", "")], [], b"", "obj+ownershipControls"),
     ("PutBucketOwnershipControls", "s3:PutBucketOwnershipControls", "PUT", "/{b}", [("ownershipControls", "")],
      [("content-md5", md5b64(OWNERSHIP))], OWNERSHIP, "obj"),
