@@ -354,7 +354,10 @@ impl Front {
             Ok(mut req) => {
                 req.extensions_mut().insert(rc.clone());
                 match self.s3.call(req).await {
-                    Ok(r) if rc.fields().action == "s3:GetObjectAttributes" => {
+                    Ok(r)
+                        if rc.fields().action
+                            == fsgate_policy::Action::GetObjectAttributes.cedar_name() =>
+                    {
                         crate::s3::unquote_attributes_etag(r)
                     }
                     Ok(r) => r,
