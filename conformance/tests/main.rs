@@ -9,6 +9,7 @@
 
 mod acl;
 mod aws_cli;
+mod aws_iam;
 mod bench;
 mod boto3;
 mod breadth;
@@ -18,6 +19,7 @@ mod explain;
 mod identity;
 mod js_sdk;
 mod memory;
+mod minio_admin;
 mod minio_py;
 mod minio_settings;
 mod operations;

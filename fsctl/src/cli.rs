@@ -308,7 +308,7 @@ pub(crate) enum GroupCmd {
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCmd {
-    /// Attach a role (readonly, readwrite, writeonly, admin, owner) or a Cedar policy file.
+    /// Attach a role (readonly, readwrite, writeonly, admin, owner, diagnostics) or a Cedar policy file.
     Attach(AttachSpec),
     /// List attachments.
     Ls {

@@ -79,6 +79,17 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
     }
 }
 
+/// A write over a bucket's quota: MinIO's code (its clients match on it), 400.
+#[must_use]
+pub fn quota_exceeded(msg: &str) -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("XMinioAdminBucketQuotaExceeded".into()),
+        msg.to_owned(),
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
 /// An internal failure: logged in full, reported as `InternalError`.
 pub fn internal(e: &dyn std::fmt::Display, request_id: &str) -> S3Error {
     tracing::error!(request_id, error = %e, "internal error");

@@ -197,7 +197,7 @@ async fn open_and_build(
     let (root, source) = config::resolve_root(&cfg)?;
     // Identity providers MinIO's settings name (MINIO_IDENTITY_OPENID_*, _LDAP_*) are put in
     // place (replacing those of the same name) before IAM is read.
-    for p in config::minio::identity_providers(|k| std::env::var(k).ok()) {
+    for p in identity::minio_providers::identity_providers(|k| std::env::var(k).ok()) {
         store.put_identity_provider(&p)?;
     }
     let iam = Arc::new(identity::iam::Iam::load(&store, root.clone(), engine)?);
@@ -221,11 +221,13 @@ async fn open_and_build(
         .or_else(|_| std::env::var("MINIO_KMS_SECRET_KEY"))
         .ok();
     let keys = s3::KeyRing::load(&store, master, static_kms.as_deref())?;
+    let quotas = s3::quota::BucketQuotas::load(&store)?;
     let mut builder = S3ServiceBuilder::new(s3::S3Api::new(
         store.clone(),
         gate.clone(),
         keys.clone(),
         cfg.region.clone(),
+        quotas.clone(),
     ));
     builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
@@ -234,16 +236,18 @@ async fn open_and_build(
         handle: metrics.clone(),
         telemetry: Arc::new(telemetry::Telemetry::new(store.clone(), audit.clone())),
     };
+    let admin = admin::AdminApi::new(
+        store.clone(),
+        iam.clone(),
+        gate.clone(),
+        audit.clone(),
+        oidc.clone(),
+        scrape.clone(),
+        keys,
+    )
+    .with_quotas(quotas);
     builder.set_route(server::routes::Routes::new(
-        admin::AdminApi::new(
-            store.clone(),
-            iam.clone(),
-            gate.clone(),
-            audit.clone(),
-            oidc.clone(),
-            scrape.clone(),
-            keys,
-        ),
+        admin.clone(),
         sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
     ));
     spawn_policy_reload(cfg.policies.clone(), store.clone(), iam.clone());
@@ -275,6 +279,7 @@ async fn open_and_build(
             .with_domain(domain)
             .with_secure(secure)
             .with_trusted_proxies(cfg.trusted_proxies.clone())
+            .with_iam_api(admin)
             .with_limits(&cfg.limits)
             .with_operations(server::front::Operations {
                 telemetry: scrape.telemetry.clone(),

@@ -150,12 +150,12 @@ pub fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
 
 /// Adds the pairs of `a=b&c=d` (form or query encoding); the first of a name wins.
 fn parse_form(text: &str, into: &mut HashMap<String, String>) {
-    for (k, v) in crate::admin::form_pairs(text) {
+    for (k, v) in crate::identity::query::form_pairs(text) {
         into.entry(k).or_insert(v);
     }
 }
 
-fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -191,7 +191,7 @@ fn error_response(e: &StsError, request_id: &str) -> S3Response<Body> {
     xml_response(e.code.status(), body)
 }
 
-fn xml_response(status: StatusCode, body: String) -> S3Response<Body> {
+pub(crate) fn xml_response(status: StatusCode, body: String) -> S3Response<Body> {
     let mut resp = S3Response::with_status(Body::from(body), status);
     resp.headers.insert(
         http::header::CONTENT_TYPE,

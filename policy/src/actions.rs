@@ -230,6 +230,8 @@ actions! {
     AdminCreateKey => "admin:CreateKey", Service;
     /// Admin: list access keys.
     AdminListKeys => "admin:ListKeys", Service;
+    /// Admin: make an access key active or inactive (IAM's `UpdateAccessKey`).
+    AdminUpdateKey => "admin:UpdateKey", Service;
     /// Admin: delete an access key.
     AdminDeleteKey => "admin:DeleteKey", Service;
     /// Admin: add a user to a group.
@@ -268,12 +270,32 @@ actions! {
     AdminCreateKmsKey => "admin:CreateKmsKey", Service;
     /// Admin: enable, disable or rotate a KMS key.
     AdminUpdateKmsKey => "admin:UpdateKmsKey", Service;
+    /// Admin: read the server's state (MinIO's `info`, `datausageinfo`).
+    AdminServerInfo => "admin:ServerInfo", Service;
+    /// Admin: list groups and read one group's members and status.
+    AdminListGroups => "admin:ListGroups", Service;
+    /// Admin: enable a group (its grants count again).
+    AdminEnableGroup => "admin:EnableGroup", Service;
+    /// Admin: disable a group (its grants stop counting for its members).
+    AdminDisableGroup => "admin:DisableGroup", Service;
+    /// Admin: remove an empty group.
+    AdminRemoveGroup => "admin:RemoveGroup", Service;
+    /// Admin: create or replace a named (canned) policy.
+    AdminCreatePolicy => "admin:CreatePolicy", Service;
+    /// Admin: delete a named (canned) policy.
+    AdminDeletePolicy => "admin:DeletePolicy", Service;
+    /// Admin: set or clear a bucket's quota (the resource).
+    AdminSetBucketQuota => "admin:SetBucketQuota", Bucket;
+    /// Admin: read a bucket's quota.
+    AdminGetBucketQuota => "admin:GetBucketQuota", Bucket;
     /// Create a service account owned by a user (the resource).
     AdminCreateServiceAccount => "admin:CreateServiceAccount", User;
     /// List a user's service accounts.
     AdminListServiceAccounts => "admin:ListServiceAccounts", User;
     /// Delete one of a user's service accounts.
     AdminDeleteServiceAccount => "admin:DeleteServiceAccount", User;
+    /// Change one of a user's service accounts (secret, policy, status, expiry).
+    AdminUpdateServiceAccount => "admin:UpdateServiceAccount", User;
     /// STS AssumeRole: temporary credentials for the caller.
     StsAssumeRole => "sts:AssumeRole", Service;
     /// STS AssumeRoleWithWebIdentity, decided for the token's identity.

@@ -3,8 +3,8 @@
 use crate::error::{StoreError, StoreResult};
 use crate::meta::Cf;
 use crate::model::{
-    AccessKeyRecord, Attachment, IdentityProvider, KmsKeyRecord, ServiceAccountRecord,
-    SessionRecord, UserRecord,
+    AccessKeyRecord, Attachment, GroupRecord, IdentityProvider, KeySettings, KmsKeyRecord,
+    NamedPolicyRecord, ServiceAccountRecord, SessionRecord, UserRecord,
 };
 use crate::{Store, now_ns};
 
@@ -71,6 +71,7 @@ impl Store {
         for k in self.list_keys(Some(name))? {
             batch.delete(Cf::Iam, &access_key_key(&k.access_key))?;
             batch.delete(Cf::Iam, &svc_key(&k.access_key))?;
+            batch.delete(Cf::Iam, &key_settings_key(&k.access_key))?;
         }
         for a in self.list_attachments()? {
             if a.target == crate::model::AttachTarget::User(name.to_owned()) {
@@ -170,6 +171,7 @@ impl Store {
         let mut batch = self.meta().batch();
         batch.delete(Cf::Iam, &access_key_key(access_key))?;
         batch.delete(Cf::Iam, &svc_key(access_key))?;
+        batch.delete(Cf::Iam, &key_settings_key(access_key))?;
         self.commit(batch)
     }
 
@@ -205,6 +207,18 @@ fn svc_key(ak: &str) -> Vec<u8> {
     format!("svc/{ak}").into_bytes()
 }
 
+fn key_settings_key(ak: &str) -> Vec<u8> {
+    format!("key-settings/{ak}").into_bytes()
+}
+
+fn named_policy_key(name: &str) -> Vec<u8> {
+    format!("named-policy/{name}").into_bytes()
+}
+
+fn group_key(name: &str) -> Vec<u8> {
+    format!("group/{name}").into_bytes()
+}
+
 fn session_key(ak: &str) -> Vec<u8> {
     format!("sess/{ak}").into_bytes()
 }
@@ -237,6 +251,16 @@ impl Store {
         rec: &ServiceAccountRecord,
         secret_key: &str,
     ) -> StoreResult<()> {
+        self.create_service_account_with(rec, secret_key, None)
+    }
+
+    /// `create_service_account` with MinIO's settings (name, status, expiry), in the same batch.
+    pub fn create_service_account_with(
+        &self,
+        rec: &ServiceAccountRecord,
+        secret_key: &str,
+        settings: Option<&KeySettings>,
+    ) -> StoreResult<()> {
         self.user(&rec.owner)?;
         self.check_key_free(&rec.access_key)?;
         let key = AccessKeyRecord {
@@ -248,6 +272,9 @@ impl Store {
         let mut batch = self.meta().batch();
         batch.put(Cf::Iam, &access_key_key(&rec.access_key), &key)?;
         batch.put(Cf::Iam, &svc_key(&rec.access_key), rec)?;
+        if let Some(settings) = settings {
+            batch.put(Cf::Iam, &key_settings_key(&rec.access_key), settings)?;
+        }
         self.commit(batch)
     }
 
@@ -401,6 +428,144 @@ impl Store {
             match d {
                 Some(d) => batch.put_raw(Cf::BucketCfg, &k, d)?,
                 None => batch.delete(Cf::BucketCfg, &k)?,
+            }
+        }
+        self.commit(batch)
+    }
+}
+
+impl Store {
+    /// Replaces a service account's record and settings together (its key stays).
+    pub fn update_service_account(
+        &self,
+        rec: &ServiceAccountRecord,
+        settings: &KeySettings,
+        new_secret: Option<&str>,
+    ) -> StoreResult<()> {
+        let Some(mut key) = self.key(&rec.access_key)? else {
+            return Err(StoreError::NotFound(format!(
+                "service account {}",
+                rec.access_key
+            )));
+        };
+        let mut batch = self.meta().batch();
+        if let Some(secret) = new_secret {
+            key.secret_key = secret.to_owned();
+            batch.put(Cf::Iam, &access_key_key(&rec.access_key), &key)?;
+        }
+        batch.put(Cf::Iam, &svc_key(&rec.access_key), rec)?;
+        batch.put(Cf::Iam, &key_settings_key(&rec.access_key), settings)?;
+        self.commit(batch)
+    }
+
+    /// Sets an access key's settings (IAM's `UpdateAccessKey`: Active or Inactive).
+    pub fn set_key_settings(&self, access_key: &str, settings: &KeySettings) -> StoreResult<()> {
+        if self.key(access_key)?.is_none() {
+            return Err(StoreError::NotFound(format!("access key {access_key}")));
+        }
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &key_settings_key(access_key), settings)?;
+        self.commit(batch)
+    }
+
+    /// An access key's settings (the defaults when none were stored).
+    pub fn key_settings(&self, access_key: &str) -> StoreResult<KeySettings> {
+        Ok(self
+            .meta()
+            .get(Cf::Iam, &key_settings_key(access_key))?
+            .unwrap_or_default())
+    }
+
+    /// Every service account's stored settings, by access key.
+    pub fn list_key_settings(&self) -> StoreResult<Vec<(String, KeySettings)>> {
+        let start = key_settings_key("").len();
+        Ok(self
+            .meta()
+            .scan_prefix::<KeySettings>(Cf::Iam, b"key-settings/")?
+            .into_iter()
+            .filter_map(|(k, v)| Some((String::from_utf8(k.get(start..)?.to_vec()).ok()?, v)))
+            .collect())
+    }
+
+    /// A named policy, if there is one.
+    pub fn named_policy(&self, name: &str) -> StoreResult<Option<NamedPolicyRecord>> {
+        self.meta().get(Cf::Iam, &named_policy_key(name))
+    }
+
+    /// Every named policy, by name.
+    pub fn list_named_policies(&self) -> StoreResult<Vec<NamedPolicyRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<NamedPolicyRecord>(Cf::Iam, b"named-policy/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Creates or replaces a named policy, and rewrites `attachments` (those of the name, with
+    /// its new text) in the same batch.
+    pub fn put_named_policy(
+        &self,
+        rec: &NamedPolicyRecord,
+        attachments: &[Attachment],
+    ) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &named_policy_key(&rec.name), rec)?;
+        for a in attachments {
+            batch.put(Cf::Iam, &attachment_key(&a.id), a)?;
+        }
+        self.commit(batch)
+    }
+
+    /// Deletes a named policy and the attachments of it, in one batch.
+    pub fn delete_named_policy(&self, name: &str, attachments: &[String]) -> StoreResult<()> {
+        if self.named_policy(name)?.is_none() {
+            return Err(StoreError::NotFound(format!("policy {name}")));
+        }
+        let mut batch = self.meta().batch();
+        batch.delete(Cf::Iam, &named_policy_key(name))?;
+        for id in attachments {
+            batch.delete(Cf::Iam, &attachment_key(id))?;
+        }
+        self.commit(batch)
+    }
+
+    /// Stores or replaces several attachments and deletes others, in one batch.
+    pub fn replace_attachments(&self, put: &[Attachment], delete: &[String]) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        for a in put {
+            batch.put(Cf::Iam, &attachment_key(&a.id), a)?;
+        }
+        for id in delete {
+            batch.delete(Cf::Iam, &attachment_key(id))?;
+        }
+        self.commit(batch)
+    }
+
+    /// Every group record (groups without one are enabled).
+    pub fn list_groups(&self) -> StoreResult<Vec<GroupRecord>> {
+        Ok(self
+            .meta()
+            .scan_prefix::<GroupRecord>(Cf::Iam, b"group/")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// Stores a group's record.
+    pub fn put_group(&self, rec: &GroupRecord) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.put(Cf::Iam, &group_key(&rec.name), rec)?;
+        self.commit(batch)
+    }
+
+    /// Removes a group's record and its attachments, in one batch.
+    pub fn delete_group(&self, name: &str) -> StoreResult<()> {
+        let mut batch = self.meta().batch();
+        batch.delete(Cf::Iam, &group_key(name))?;
+        for a in self.list_attachments()? {
+            if a.target == crate::model::AttachTarget::Group(name.to_owned()) {
+                batch.delete(Cf::Iam, &attachment_key(&a.id))?;
             }
         }
         self.commit(batch)

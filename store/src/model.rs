@@ -218,6 +218,14 @@ pub enum AttachedPolicy {
         /// Cedar source text.
         text: String,
     },
+    /// A named policy (`NamedPolicyRecord`), with its text as of the last change (every
+    /// attachment of a name is rewritten in the same batch when the name's text changes).
+    Named {
+        /// The policy's name.
+        name: String,
+        /// Its text: AWS IAM JSON or Cedar.
+        text: String,
+    },
 }
 
 /// A policy attached to a user or a group.
@@ -411,6 +419,43 @@ pub struct ServiceAccountRecord {
     pub description: String,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_ns: u64,
+}
+
+/// What an access key has besides its secret: MinIO's service-account name and expiry, and
+/// the on/off switch of both MinIO's service accounts and IAM's `UpdateAccessKey`. Kept beside
+/// the key (`key-settings/AK`) so records written before it still read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySettings {
+    /// Display name (MinIO's `name`).
+    pub name: String,
+    /// A disabled (IAM: Inactive) key is refused.
+    pub disabled: bool,
+    /// After this time (ns since the Unix epoch) the key is refused.
+    pub expires_ns: Option<u64>,
+}
+
+/// A named policy (MinIO's canned policy): an AWS IAM JSON document or Cedar text that
+/// attachments refer to by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamedPolicyRecord {
+    /// Its name.
+    pub name: String,
+    /// The document as written.
+    pub text: String,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+    /// Last replacement, nanoseconds since the Unix epoch.
+    pub updated_ns: u64,
+}
+
+/// A group's own record: groups exist through their members, and this keeps what a group has
+/// besides (MinIO's enable/disable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// Its name.
+    pub name: String,
+    /// A disabled group's grants do not count for its members.
+    pub disabled: bool,
 }
 
 /// How an STS session was obtained.

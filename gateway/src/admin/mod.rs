@@ -9,7 +9,10 @@
 //! - `identity.rs`: service accounts, revocation, identity providers;
 //! - `audit.rs`: audit queries and the lifecycle run;
 //! - `kms.rs`: the KMS key ring (create, list, enable, disable, rotate);
-//! - `account.rs`: account-wide settings (the Public Access Block).
+//! - `account.rs`: account-wide settings (the Public Access Block);
+//! - `aws_iam.rs`: AWS's IAM query API (`Action=CreateUser`, ... on `POST /`);
+//! - `minio/`: MinIO's admin API under `/minio/admin/v3/`, a second protocol over the same
+//!   records and Cedar actions.
 
 use std::sync::Arc;
 
@@ -29,9 +32,11 @@ use crate::identity::iam::{Iam, IamError};
 
 mod account;
 mod audit;
+pub mod aws_iam;
 mod explain;
 mod identity;
 mod kms;
+pub mod minio;
 mod policies;
 mod users;
 
@@ -48,6 +53,9 @@ pub struct AdminApi {
     oidc: Arc<crate::identity::oidc::OidcVerifier>,
     scrape: crate::telemetry::Scrape,
     kms: Arc<crate::s3::KeyRing>,
+    quotas: Arc<crate::s3::quota::BucketQuotas>,
+    /// Bounds the MinIO admin bodies sealed or opened at once (`minio::SEALING_AT_ONCE`).
+    sealing: Arc<tokio::sync::Semaphore>,
 }
 
 /// An admin outcome: status and JSON body.
@@ -232,7 +240,16 @@ impl AdminApi {
             oidc,
             scrape,
             kms,
+            quotas: Arc::default(),
+            sealing: Arc::new(tokio::sync::Semaphore::new(minio::SEALING_AT_ONCE)),
         }
+    }
+
+    /// The bucket quotas the S3 side enforces (MinIO's `set-bucket-quota` changes them).
+    #[must_use]
+    pub fn with_quotas(mut self, quotas: Arc<crate::s3::quota::BucketQuotas>) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     async fn blocking<T: Send + 'static>(
@@ -387,7 +404,7 @@ impl AdminApi {
     /// True for admin API paths.
     #[must_use]
     pub fn matches(uri: &Uri) -> bool {
-        uri.path().starts_with(PREFIX)
+        uri.path().starts_with(PREFIX) || uri.path().starts_with(minio::PREFIX)
     }
 
     /// `GET /metrics` with a signature (the front layer answers every other scrape).
@@ -449,16 +466,33 @@ impl AdminApi {
             );
             return Ok(resp);
         }
-        let body = http_body_util::Limited::new(req.input, MAX_BODY)
+        let body = match http_body_util::Limited::new(req.input, MAX_BODY)
             .collect()
             .await
-            .map_err(|_| {
-                s3_error!(
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) if req.uri.path().starts_with(minio::PREFIX) => {
+                return Ok(minio::too_large(&rc, &req.uri));
+            }
+            Err(_) => {
+                return Err(s3_error!(
                     IncompleteBody,
                     "admin request body unreadable or over 1 MiB"
+                ));
+            }
+        };
+        if req.uri.path().starts_with(minio::PREFIX) {
+            return Ok(self
+                .minio(
+                    &rc,
+                    &principal,
+                    access_key.as_deref(),
+                    &req.method,
+                    &req.uri,
+                    body,
                 )
-            })?
-            .to_bytes();
+                .await);
+        }
         let Reply(status, value) = self
             .dispatch(&rc, &principal, &req.method, &req.uri, body)
             .await;

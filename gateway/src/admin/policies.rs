@@ -166,6 +166,13 @@ fn attachment_json(a: &Attachment) -> Value {
                 obj.insert("bucket".into(), json!(bucket));
                 obj.insert("prefix".into(), json!(prefix));
             }
+            AttachedPolicy::Named { name, text } => {
+                obj.insert("policy_name".into(), json!(name));
+                obj.insert("cedar".into(), json!(text));
+                if let Ok(cedar) = fsgate_policy::bucket_policy::translate_identity(text) {
+                    obj.insert("cedar_in_force".into(), json!(cedar));
+                }
+            }
             AttachedPolicy::Cedar { text } => {
                 obj.insert("cedar".into(), json!(text));
                 // The Cedar an AWS IAM JSON policy became (the text itself for Cedar).

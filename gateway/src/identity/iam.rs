@@ -70,6 +70,10 @@ pub struct IamSnapshot {
     revoked: HashMap<String, u64>,
     /// Revocation times of single access keys.
     revoked_keys: HashMap<String, u64>,
+    /// Service accounts' expiry times (ns): their keys are refused after.
+    expiring: HashMap<String, u64>,
+    /// Keys switched off (IAM's Inactive, MinIO's service account status off): refused.
+    disabled_keys: std::collections::HashSet<String>,
     /// Identity providers by name.
     pub providers: Vec<IdentityProvider>,
     /// The policy engine with every attachment linked.
@@ -140,7 +144,9 @@ pub fn grant_of(a: &Attachment) -> Grant {
                 bucket: bucket.clone(),
                 prefix: prefix.clone(),
             },
-            AttachedPolicy::Cedar { text } => GrantPolicy::Cedar(text.clone()),
+            AttachedPolicy::Cedar { text } | AttachedPolicy::Named { text, .. } => {
+                GrantPolicy::Cedar(text.clone())
+            }
         },
     }
 }
@@ -230,10 +236,20 @@ impl Iam {
     /// Reads users, keys, service accounts, revocations and identity providers from the
     /// store, around an engine already built.
     fn identities(store: &Store, engine: Arc<PolicyEngine>) -> Result<IamSnapshot, IamError> {
+        // A disabled group's grants do not count: its members are seen without it.
+        let disabled: Vec<String> = store
+            .list_groups()?
+            .into_iter()
+            .filter(|g| g.disabled)
+            .map(|g| g.name)
+            .collect();
         let users: HashMap<String, UserRecord> = store
             .list_users()?
             .into_iter()
-            .map(|u| (u.name.clone(), u))
+            .map(|mut u| {
+                u.groups.retain(|g| !disabled.contains(g));
+                (u.name.clone(), u)
+            })
             .collect();
         let mut keys: HashMap<String, (String, String)> = store
             .list_keys(None)?
@@ -241,6 +257,15 @@ impl Iam {
             .map(|k| (k.access_key, (k.user, k.secret_key)))
             .collect();
         let mut service_accounts = HashMap::new();
+        let mut expiring = HashMap::new();
+        let mut disabled_keys = std::collections::HashSet::new();
+        for (ak, settings) in store.list_key_settings()? {
+            if settings.disabled {
+                disabled_keys.insert(ak);
+            } else if let Some(at) = settings.expires_ns {
+                expiring.insert(ak, at);
+            }
+        }
         for sa in store.list_service_accounts()? {
             let limit = match optional_limit(
                 &engine,
@@ -264,6 +289,8 @@ impl Iam {
             service_accounts,
             revoked: store.list_revocations()?.into_iter().collect(),
             revoked_keys: store.list_key_revocations()?.into_iter().collect(),
+            expiring,
+            disabled_keys,
             providers: store.list_identity_providers()?,
             engine,
         })
@@ -402,6 +429,14 @@ impl Iam {
         let snap = self.snapshot_now();
         if let Some((user, secret)) = snap.keys.get(access_key) {
             snap.users.get(user).filter(|u| u.enabled)?;
+            if snap.disabled_keys.contains(access_key)
+                || snap
+                    .expiring
+                    .get(access_key)
+                    .is_some_and(|at| *at <= now_ns())
+            {
+                return None;
+            }
             return Some(secret.clone());
         }
         self.session(access_key)

@@ -139,6 +139,7 @@ impl S3Api {
         if let Some(info) = &probe.extras.sse {
             crate::s3::sse::open_key(&self.keys, info, &source_customer)?;
         }
+        self.admit_write(&rc, &i.bucket, Some(probe.size)).await?;
         // When policies read tags, the source read is decided again on the version about to be
         // copied, and the copy takes exactly that version (as GET does, see
         // `Gate::confirm_served`).

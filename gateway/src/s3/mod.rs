@@ -20,6 +20,7 @@ mod object_get;
 mod object_put;
 mod policy;
 mod public_access;
+pub mod quota;
 pub mod sse;
 mod tagging;
 mod unconfigured;
@@ -69,6 +70,8 @@ pub struct S3Api {
     keys: Arc<crate::s3::sse::KeyRing>,
     /// The region the buckets are in (`--region`).
     region: String,
+    /// Bucket quotas (MinIO's admin API sets them).
+    quotas: Arc<quota::BucketQuotas>,
 }
 
 /// The region unless configured: AWS's answers for us-east-1 (an empty LocationConstraint).
@@ -82,12 +85,25 @@ impl S3Api {
         gate: Gate,
         keys: Arc<crate::s3::sse::KeyRing>,
         region: String,
+        quotas: Arc<quota::BucketQuotas>,
     ) -> Self {
         Self {
             store,
             gate,
             keys,
             region,
+            quotas,
+        }
+    }
+
+    /// Refuses a write that would take the bucket over its quota (before its body is read).
+    async fn admit_write(&self, rc: &RequestCtx, bucket: &str, len: Option<u64>) -> S3Result<()> {
+        match self.quotas.admit(&self.store, bucket, len).await {
+            Ok(()) => Ok(()),
+            Err(e @ quota::QuotaError::Exceeded { .. }) => {
+                Err(crate::error::quota_exceeded(&e.to_string()))
+            }
+            Err(quota::QuotaError::Store(e)) => Err(crate::error::store_error(e, &rc.request_id)),
         }
     }
 

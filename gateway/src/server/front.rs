@@ -71,6 +71,8 @@ pub struct Front {
     pub(super) body_timeout: std::time::Duration,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client.
     trusted_proxies: super::proxy::TrustedProxies,
+    /// Answers requests signed for IAM (s3s verifies only `s3` and `sts` scopes).
+    iam_api: Option<crate::admin::AdminApi>,
 }
 
 impl std::fmt::Debug for Front {
@@ -151,7 +153,15 @@ impl Front {
             )),
             body_timeout: crate::server::limits::Limits::default().body_timeout,
             trusted_proxies: super::proxy::TrustedProxies::default(),
+            iam_api: None,
         }
+    }
+
+    /// Answers AWS's IAM query API (requests signed for the `iam` service) with `admin`.
+    #[must_use]
+    pub fn with_iam_api(mut self, admin: crate::admin::AdminApi) -> Self {
+        self.iam_api = Some(admin);
+        self
     }
 
     /// What a request may cost before it is decided.
@@ -351,22 +361,16 @@ impl Front {
         body_done: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Response<Body> {
         let resp = match self.precheck(req, rc, received, body_done).await {
-            Ok(mut req) => {
-                req.extensions_mut().insert(rc.clone());
-                match self.s3.call(req).await {
-                    Ok(r)
-                        if rc.fields().action
-                            == fsgate_policy::Action::GetObjectAttributes.cedar_name() =>
-                    {
-                        crate::s3::unquote_attributes_etag(r)
-                    }
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(request_id = %id, error = ?e, "s3 service error");
-                        s3_error_response(crate::error::s3_error(S3ErrorCode::InternalError))
-                    }
+            Ok(req) if self.iam_api.is_some() && req.method() == Method::POST => {
+                match (
+                    &self.iam_api,
+                    crate::identity::sigv4_iam::iam_authorization(req.headers()),
+                ) {
+                    (Some(iam), Some(auth)) => iam.iam_signed(req, rc, auth).await,
+                    _ => self.s3_service(req, rc, id).await,
                 }
             }
+            Ok(req) => self.s3_service(req, rc, id).await,
             Err(e) => s3_error_response(e),
         };
         // A body fsgate stopped reading fails the request with its own answer, whatever the
@@ -374,6 +378,28 @@ impl Front {
         match rc.body_refused() {
             Some(why) if resp.status().as_u16() >= 400 => body_refused_response(why),
             _ => resp,
+        }
+    }
+
+    async fn s3_service(
+        &self,
+        mut req: Request<Body>,
+        rc: &Arc<RequestCtx>,
+        id: &str,
+    ) -> Response<Body> {
+        req.extensions_mut().insert(rc.clone());
+        match self.s3.call(req).await {
+            Ok(r)
+                if rc.fields().action
+                    == fsgate_policy::Action::GetObjectAttributes.cedar_name() =>
+            {
+                crate::s3::unquote_attributes_etag(r)
+            }
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(request_id = %id, error = ?e, "s3 service error");
+                s3_error_response(crate::error::s3_error(S3ErrorCode::InternalError))
+            }
         }
     }
 }

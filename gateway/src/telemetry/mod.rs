@@ -90,6 +90,12 @@ impl Telemetry {
         }
     }
 
+    /// Seconds since the process started.
+    #[must_use]
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
     /// Brings the gauges up to date (called before each scrape renders).
     pub async fn refresh(&self) {
         metrics::gauge!("fsgate_uptime_seconds").set(self.started.elapsed().as_secs_f64());

@@ -147,7 +147,14 @@ impl Decision {
 }
 
 /// Built-in role names.
-pub const ROLES: [&str; 5] = ["readonly", "readwrite", "writeonly", "admin", "owner"];
+pub const ROLES: [&str; 6] = [
+    "readonly",
+    "readwrite",
+    "writeonly",
+    "admin",
+    "owner",
+    "diagnostics",
+];
 
 /// The Cedar id of the service entity.
 pub const SERVICE_ID: &str = "fsgate";
