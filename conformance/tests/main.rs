@@ -17,6 +17,7 @@ mod cors;
 mod crash;
 mod explain;
 mod identity;
+mod import;
 mod js_sdk;
 mod memory;
 mod minio_admin;

@@ -78,8 +78,18 @@ pub(crate) enum Cmd {
     /// The KMS key ring SSE-KMS encrypts with.
     #[command(subcommand)]
     Kms(KmsCmd),
+    /// Copy from another S3 server (a MinIO being replaced): buckets, versions, settings.
+    #[command(subcommand)]
+    Import(ImportCmd),
     /// Load generator: put, get, delete or mixed workloads against any S3 endpoint.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ImportCmd {
+    /// Copy buckets, every object version and their settings from any S3 endpoint; resumable,
+    /// verified at the end.
+    S3(crate::commands::import::ImportS3Args),
 }
 
 #[derive(Subcommand)]

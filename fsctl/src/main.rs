@@ -11,8 +11,8 @@ mod client;
 mod commands;
 mod output;
 
-use cli::{AdminCmd, AuditCmd, Cli, Cmd, KmsCmd, LifecycleCmd};
-use commands::{identity, ops, policy};
+use cli::{AdminCmd, AuditCmd, Cli, Cmd, ImportCmd, KmsCmd, LifecycleCmd};
+use commands::{identity, import, ops, policy};
 
 #[tokio::main]
 async fn main() {
@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Group(g) => identity::group(&c, g, j).await?,
         Cmd::Policy(p) => policy::policy(&c, p, j).await?,
         Cmd::Bench(args) => bench::run(&c, args, j).await?,
+        Cmd::Import(ImportCmd::S3(args)) => import::import_s3(&c, args, j).await?,
         Cmd::Admin(AdminCmd::PrometheusConfig { token, interval }) => {
             ops::prometheus_config(&c, token.as_deref(), &interval)?;
         }
