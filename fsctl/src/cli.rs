@@ -90,6 +90,9 @@ pub(crate) enum ImportCmd {
     /// Copy buckets, every object version and their settings from any S3 endpoint; resumable,
     /// verified at the end.
     S3(crate::commands::import::ImportS3Args),
+    /// Create the users, groups, policies and service accounts (with their keys) of MinIO's
+    /// IAM export (`mc admin cluster iam export`); what cannot be translated is listed.
+    Iam(crate::commands::import_iam::ImportIamArgs),
 }
 
 #[derive(Subcommand)]
@@ -329,6 +332,13 @@ pub(crate) enum PolicyCmd {
     },
     /// Detach by id.
     Detach { id: String },
+    /// Create or replace a named policy from a file (AWS IAM JSON or Cedar); every user and
+    /// group holding it gets the new text at once.
+    Create { name: String, file: PathBuf },
+    /// List named policies (with the Cedar each is in force as).
+    Named,
+    /// Delete a named policy (detached everywhere).
+    Rm { name: String },
     /// Replace an attachment in place (same id): a new role scope or Cedar file. A bad policy
     /// is refused with the reason and the old one stays in force.
     Replace {
@@ -395,11 +405,18 @@ pub(crate) struct AttachSpec {
     pub(crate) user: Option<String>,
     #[arg(long)]
     pub(crate) group: Option<String>,
-    #[arg(long, conflicts_with = "cedar", required_unless_present = "cedar")]
+    #[arg(
+        long,
+        conflicts_with_all = ["cedar", "named"],
+        required_unless_present_any = ["cedar", "named"]
+    )]
     pub(crate) role: Option<String>,
     /// A Cedar policy file (its principal is scoped to the user or group).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "named")]
     pub(crate) cedar: Option<PathBuf>,
+    /// A named policy (`fsctl policy create`), attached by name: its later changes apply.
+    #[arg(long)]
+    pub(crate) named: Option<String>,
     /// Limit the role to one bucket.
     #[arg(long)]
     pub(crate) bucket: Option<String>,
@@ -414,6 +431,7 @@ impl AttachSpec {
         Ok(
             json!({"user": self.user, "group": self.group, "role": self.role,
                   "cedar": read_optional(self.cedar.as_deref())?,
+                  "policy_name": self.named,
                   "bucket": self.bucket, "prefix": self.prefix}),
         )
     }

@@ -12,7 +12,7 @@ mod commands;
 mod output;
 
 use cli::{AdminCmd, AuditCmd, Cli, Cmd, ImportCmd, KmsCmd, LifecycleCmd};
-use commands::{identity, import, ops, policy};
+use commands::{identity, import, import_iam, ops, policy};
 
 #[tokio::main]
 async fn main() {
@@ -40,6 +40,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Policy(p) => policy::policy(&c, p, j).await?,
         Cmd::Bench(args) => bench::run(&c, args, j).await?,
         Cmd::Import(ImportCmd::S3(args)) => import::import_s3(&c, args, j).await?,
+        Cmd::Import(ImportCmd::Iam(args)) => import_iam::import_iam(&c, args, j).await?,
         Cmd::Admin(AdminCmd::PrometheusConfig { token, interval }) => {
             ops::prometheus_config(&c, token.as_deref(), &interval)?;
         }

@@ -2,5 +2,6 @@
 
 pub(crate) mod identity;
 pub(crate) mod import;
+pub(crate) mod import_iam;
 pub(crate) mod ops;
 pub(crate) mod policy;

@@ -37,6 +37,35 @@ pub(crate) async fn policy(c: &Alias, cmd: PolicyCmd, j: bool) -> Result<()> {
                 cols,
             );
         }
+        PolicyCmd::Create { name, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            print_one(
+                j,
+                &call(
+                    c,
+                    "PUT",
+                    &format!("/admin/v1/named-policies/{}", enc(&name)),
+                    Some(serde_json::json!({"policy": text})),
+                )
+                .await?,
+            );
+        }
+        PolicyCmd::Named => print_rows(
+            j,
+            &array(call(c, "GET", "/admin/v1/named-policies", None).await?),
+            &["name", "updated", "cedar_in_force"],
+        ),
+        PolicyCmd::Rm { name } => print_one(
+            j,
+            &call(
+                c,
+                "DELETE",
+                &format!("/admin/v1/named-policies/{}", enc(&name)),
+                None,
+            )
+            .await?,
+        ),
         PolicyCmd::Detach { id } => print_one(
             j,
             &call(

@@ -16,9 +16,7 @@ use http::StatusCode;
 use s3s::{Body, S3Response};
 
 use fsgate_policy::{Action, Changes, Principal, Resource};
-use fsgate_store::model::{
-    AttachTarget, AttachedPolicy, Attachment, GroupRecord, KeySettings, NamedPolicyRecord,
-};
+use fsgate_store::model::{AttachTarget, AttachedPolicy, Attachment, GroupRecord, KeySettings};
 use fsgate_store::{StoreError, now_ns};
 
 use super::AdminApi;
@@ -930,30 +928,10 @@ impl AdminApi {
                         ),
                     ));
                 }
-                let probe = Attachment {
-                    id: format!("named-policy:{name}"),
-                    target: AttachTarget::User("policy-check".into()),
-                    policy: AttachedPolicy::Named {
-                        name: name.clone(),
-                        text: doc.clone(),
-                    },
-                    created_ns: 0,
-                };
-                self.iam
-                    .check_policies(&Changes {
-                        grants: vec![grant_of(&probe)],
-                        ..Changes::default()
-                    })
-                    .map_err(|e| fail(IamCode::MalformedPolicyDocument, e.to_string()))?;
+                self.put_named_policy(rc, name.clone(), doc)
+                    .await
+                    .map_err(from_native)?;
                 let now = now_ns();
-                let rec = NamedPolicyRecord {
-                    name: name.clone(),
-                    text: doc,
-                    created_ns: now,
-                    updated_ns: now,
-                };
-                self.iam_store(rc, move |s| s.put_named_policy(&rec, &[]))
-                    .await?;
                 Ok(format!(
                     "<Policy>{}</Policy>",
                     policy_xml(&name, now, now, 0)
@@ -999,8 +977,9 @@ impl AdminApi {
                         "Cannot delete a policy attached to entities.",
                     ));
                 }
-                self.iam_store(rc, move |s| s.delete_named_policy(&name, &[]))
-                    .await?;
+                self.delete_named_policy(rc, name)
+                    .await
+                    .map_err(from_native)?;
                 Ok(String::new())
             }
             "ListPolicies" => {

@@ -3,7 +3,7 @@
 //! | method | path | action (resource) |
 //! |---|---|---|
 //! | GET | /admin/v1/svcaccts?user= | admin:ListServiceAccounts (the owner; the caller by default) |
-//! | POST | /admin/v1/svcaccts `{"user"?, "policy"?, "description"?, "access_key"?, "secret_key"?}` | admin:CreateServiceAccount (the owner) |
+//! | POST | /admin/v1/svcaccts `{"user"?, "policy"?, "description"?, "access_key"?, "secret_key"?, "name"?, "disabled"?, "expiration"?}` | admin:CreateServiceAccount (the owner) |
 //! | DELETE | /admin/v1/svcaccts/{access_key} | admin:DeleteServiceAccount (its owner) |
 //! | POST | /admin/v1/users/{name}/revoke `{"before": RFC 3339 or "now"}` | admin:RevokeKeys |
 //! | POST | /admin/v1/keys/{access key}/revoke `{"before": ...}` (one key) | admin:RevokeKeys |
@@ -34,6 +34,15 @@ struct NewServiceAccount {
     policy: Option<String>,
     #[serde(default)]
     description: String,
+    /// A display name (MinIO's).
+    #[serde(default)]
+    name: String,
+    /// Made switched off (refused until enabled).
+    #[serde(default)]
+    disabled: bool,
+    /// RFC 3339 or Unix seconds after which the key is refused.
+    #[serde(default)]
+    expiration: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +180,19 @@ impl AdminApi {
                 }
                 let (ak, sk) =
                     self.key_pair(req.access_key.as_deref(), req.secret_key.as_deref())?;
+                let expires_ns = match req.expiration.as_deref() {
+                    None | Some("") => None,
+                    Some(t) => {
+                        Some(parse_time(t).filter(|at| *at > now_ns()).ok_or_else(|| {
+                            bad("expiration: a future RFC 3339 time or Unix seconds")
+                        })?)
+                    }
+                };
+                let settings = fsgate_store::model::KeySettings {
+                    name: req.name,
+                    disabled: req.disabled,
+                    expires_ns,
+                };
                 let rec = ServiceAccountRecord {
                     access_key: ak.clone(),
                     owner: owner.clone(),
@@ -179,7 +201,7 @@ impl AdminApi {
                     created_ns: now_ns(),
                 };
                 let (r, sk2) = (rec.clone(), sk.clone());
-                self.blocking(move |s| s.create_service_account(&r, &sk2))
+                self.blocking(move |s| s.create_service_account_with(&r, &sk2, Some(&settings)))
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 self.identities_changed(rc).await?;

@@ -9,6 +9,7 @@
 //! | GET, POST | /admin/v1/users/{name}/keys `{"access_key"?, "secret_key"?}` | admin:ListKeys, admin:CreateKey |
 //! | DELETE | /admin/v1/keys/{access_key} | admin:DeleteKey |
 //! | PUT, DELETE | /admin/v1/groups/{group}/members/{user} | admin:AddGroupMember, admin:RemoveGroupMember |
+//! | POST | /admin/v1/groups/{group}/enable, /disable (a disabled group's grants stop counting) | admin:EnableGroup, admin:DisableGroup |
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -187,6 +188,24 @@ impl AdminApi {
                 Ok(Reply(
                     StatusCode::OK,
                     json!({"group": group, "user": seg(3), "member": add}),
+                ))
+            }
+            Action::AdminEnableGroup | Action::AdminDisableGroup => {
+                let group = seg(1);
+                if !valid_name(&group) {
+                    return Err(err(AdminError::InvalidName, "invalid group name"));
+                }
+                let rec = fsgate_store::model::GroupRecord {
+                    name: group.clone(),
+                    disabled: action == Action::AdminDisableGroup,
+                };
+                self.blocking(move |s| s.put_group(&rec))
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                self.identities_changed(rc).await?;
+                Ok(Reply(
+                    StatusCode::OK,
+                    json!({"group": group, "enabled": action == Action::AdminEnableGroup}),
                 ))
             }
             _ => return Ok(None),

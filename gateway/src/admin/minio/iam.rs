@@ -18,8 +18,7 @@ use serde_json::{Value, json};
 
 use fsgate_policy::{Action, Changes, Principal, Resource};
 use fsgate_store::model::{
-    AttachTarget, AttachedPolicy, Attachment, GroupRecord, KeySettings, NamedPolicyRecord,
-    ServiceAccountRecord,
+    AttachTarget, AttachedPolicy, Attachment, GroupRecord, KeySettings, ServiceAccountRecord,
 };
 use fsgate_store::{Store, StoreError, now_ns};
 
@@ -577,51 +576,7 @@ impl AdminApi {
                 "the policy document is empty",
             ));
         }
-        let atts: Vec<Attachment> = self
-            .attachments(rc)
-            .await?
-            .into_iter()
-            .filter(|a| matches!(&a.policy, AttachedPolicy::Named { name: n, .. } if *n == name))
-            .map(|mut a| {
-                a.policy = AttachedPolicy::Named {
-                    name: name.clone(),
-                    text: text.clone(),
-                };
-                a
-            })
-            .collect();
-        // The document must translate and validate even when nothing uses it yet.
-        let probe = Attachment {
-            id: format!("named-policy:{name}"),
-            target: AttachTarget::User("policy-check".into()),
-            policy: AttachedPolicy::Named {
-                name: name.clone(),
-                text: text.clone(),
-            },
-            created_ns: 0,
-        };
-        self.iam
-            .check_policies(&Changes {
-                grants: vec![grant_of(&probe)],
-                ..Changes::default()
-            })
-            .map_err(|e| refuse(MinioError::MalformedPolicy, e.to_string()))?;
-        let now = now_ns();
-        let existing = {
-            let n = name.clone();
-            self.store_op(rc, move |s| s.named_policy(&n)).await?
-        };
-        let rec = NamedPolicyRecord {
-            name,
-            text,
-            created_ns: existing.map_or(now, |e| e.created_ns),
-            updated_ns: now,
-        };
-        let changes = Changes {
-            grants: atts.iter().map(grant_of).collect(),
-            ..Changes::default()
-        };
-        self.change_policies(rc, changes, move |s| s.put_named_policy(&rec, &atts))
+        self.put_named_policy(rc, name, text)
             .await
             .map_err(super::from_native)?;
         Ok(Answer::Empty(StatusCode::OK))
@@ -643,18 +598,7 @@ impl AdminApi {
         {
             return Err(no_such_policy(&name));
         }
-        let ids: Vec<String> = self
-            .attachments(rc)
-            .await?
-            .into_iter()
-            .filter(|a| matches!(&a.policy, AttachedPolicy::Named { name: n, .. } if *n == name))
-            .map(|a| a.id)
-            .collect();
-        let changes = Changes {
-            removed_grants: ids.clone(),
-            ..Changes::default()
-        };
-        self.change_policies(rc, changes, move |s| s.delete_named_policy(&name, &ids))
+        self.delete_named_policy(rc, name)
             .await
             .map_err(super::from_native)?;
         Ok(Answer::Empty(StatusCode::OK))
