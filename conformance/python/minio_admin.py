@@ -212,6 +212,18 @@ def identity_configuration_through_config_kv():
 
 
 @test
+def kms_keys_through_the_admin_api():
+    key = name("app-key")
+    root.kms_key_create(key)
+    status = json.loads(root.kms_key_status(key))
+    assert status["key-id"] == key and status["encryption-error"] == "", status
+    refused(404, "XMinioKMSKeyNotFound", root.kms_key_status, name("missing"))
+    b = bucket()
+    s3.put_object(Bucket=b, Key="k", Body=b"secret", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    assert s3.head_object(Bucket=b, Key="k")["SSEKMSKeyId"].endswith(key)
+
+
+@test
 def bad_input_changes_nothing():
     from sigv4 import signed_request
     user = name("bad")

@@ -30,6 +30,11 @@ fn identity_configuration() {
 }
 
 #[test]
+fn kms_keys() {
+    group(&["kms_keys_through_the_admin_api"]);
+}
+
+#[test]
 fn bad_input() {
     group(&["bad_input_changes_nothing"]);
 }

@@ -54,6 +54,19 @@ pub(crate) struct ImportS3Args {
     /// Also write the closing report (the `--json` object) to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Versions larger than this (MiB) are copied as multipart uploads.
+    #[arg(long, default_value_t = 512, hide = true)]
+    multipart_threshold_mib: u64,
+    /// The part size (MiB) of those uploads (raised to keep within 10,000 parts).
+    #[arg(long, default_value_t = 16, hide = true)]
+    part_size_mib: u64,
+}
+
+/// How versions are written: one PUT, or parts of this many bytes above the threshold.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    multipart_over: u64,
+    part: u64,
 }
 
 /// One version as listed: a delete marker or an object version.
@@ -75,7 +88,7 @@ impl Listed {
         // A multipart ETag depends on the part sizes, which a copy need not keep; some servers
         // answer no ETag, or one unquoted.
         let (a, b) = (self.etag.trim_matches('"'), d.etag.trim_matches('"'));
-        self.size == d.size && (a.is_empty() || a.contains('-') || a == b)
+        self.size == d.size && (a.is_empty() || a.contains('-') || b.contains('-') || a == b)
     }
 }
 
@@ -483,6 +496,7 @@ async fn copy_version(
     bucket: &str,
     key: &str,
     v: &Listed,
+    sizes: Sizes,
 ) -> Result<u64> {
     if v.delete_marker {
         dst.delete_object()
@@ -539,6 +553,23 @@ async fn copy_version(
         .filter(|h| **h == ObjectLockLegalHoldStatus::On)
         .cloned();
     let size = u64::try_from(got.content_length().unwrap_or(v.size)).unwrap_or(0);
+    if size > sizes.multipart_over {
+        let create = dst
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .set_content_type(got.content_type().map(str::to_owned))
+            .set_content_encoding(got.content_encoding().map(str::to_owned))
+            .set_content_disposition(got.content_disposition().map(str::to_owned))
+            .set_content_language(got.content_language().map(str::to_owned))
+            .set_cache_control(got.cache_control().map(str::to_owned))
+            .set_metadata(got.metadata().cloned())
+            .set_tagging(tags)
+            .set_object_lock_mode(lock_mode)
+            .set_object_lock_retain_until_date(retain_until)
+            .set_object_lock_legal_hold_status(legal_hold);
+        return copy_in_parts(dst, bucket, key, create, got.body, size, sizes.part).await;
+    }
     let mut put = dst
         .put_object()
         .bucket(bucket)
@@ -578,6 +609,95 @@ async fn copy_version(
     Ok(size)
 }
 
+/// Streams a large version into a multipart upload, one part in memory at a time; an upload
+/// that fails is aborted.
+async fn copy_in_parts(
+    dst: &Client,
+    bucket: &str,
+    key: &str,
+    create: aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder,
+    mut body: aws_sdk_s3::primitives::ByteStream,
+    size: u64,
+    part_size: u64,
+) -> Result<u64> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let part_size = part_size.max(size.div_ceil(9_000)).max(5 << 20);
+    let upload = create
+        .send()
+        .await
+        .map_err(sdk_err(format!("starting the upload of {bucket}/{key}")))?;
+    let id = upload.upload_id().unwrap_or_default().to_owned();
+    let result = async {
+        let mut parts = Vec::new();
+        let mut buf = Vec::with_capacity(usize::try_from(part_size).unwrap_or(16 << 20));
+        let mut number = 1;
+        loop {
+            let chunk = body
+                .try_next()
+                .await
+                .with_context(|| format!("reading {bucket}/{key} from the source"))?;
+            let end = chunk.is_none();
+            if let Some(c) = chunk {
+                buf.extend_from_slice(&c);
+            }
+            while buf.len() as u64 >= part_size || (end && !buf.is_empty()) {
+                let take = buf
+                    .len()
+                    .min(usize::try_from(part_size).unwrap_or(usize::MAX));
+                let rest = buf.split_off(take);
+                let part = std::mem::replace(&mut buf, rest);
+                let len = part.len() as i64;
+                let out = dst
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&id)
+                    .part_number(number)
+                    .content_length(len)
+                    .body(aws_sdk_s3::primitives::ByteStream::from(part))
+                    .send()
+                    .await
+                    .map_err(sdk_err(format!("writing part {number} of {bucket}/{key}")))?;
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(out.e_tag().map(str::to_owned))
+                        .build(),
+                );
+                number += 1;
+            }
+            if end {
+                break;
+            }
+        }
+        dst.complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(sdk_err(format!("completing {bucket}/{key}")))?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = dst
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .send()
+            .await;
+        return Err(e);
+    }
+    Ok(size)
+}
+
 fn enc(s: &str) -> String {
     crate::client::enc(s)
 }
@@ -592,6 +712,7 @@ async fn import_key(
     source: Vec<Listed>,
     versioned: bool,
     dry_run: bool,
+    sizes: Sizes,
     figures: Arc<Figures>,
 ) -> Result<()> {
     let have = if dry_run && dst.head_bucket().bucket(&bucket).send().await.is_err() {
@@ -629,7 +750,7 @@ async fn import_key(
         return Ok(());
     }
     for v in source.iter().skip(have.len()) {
-        let bytes = copy_version(&src, &dst, &bucket, &key, v).await?;
+        let bytes = copy_version(&src, &dst, &bucket, &key, v, sizes).await?;
         figures.copied.fetch_add(1, Ordering::Relaxed);
         figures.bytes.fetch_add(bytes, Ordering::Relaxed);
         figures.done.fetch_add(1, Ordering::Relaxed);
@@ -722,6 +843,10 @@ pub(crate) async fn import_s3(c: &Alias, a: ImportS3Args, json_out: bool) -> Res
         })
     };
     let parallel = Arc::new(tokio::sync::Semaphore::new(a.parallel.max(1)));
+    let sizes = Sizes {
+        multipart_over: a.multipart_threshold_mib << 20,
+        part: a.part_size_mib << 20,
+    };
     let mut per_bucket = Vec::new();
     let mut failure: Option<anyhow::Error> = None;
     for b in &buckets {
@@ -761,7 +886,7 @@ pub(crate) async fn import_s3(c: &Alias, a: ImportS3Args, json_out: bool) -> Res
                 let (src, dst, f, bucket) = (src.clone(), dst.clone(), figures.clone(), b.clone());
                 let dry = a.dry_run;
                 tasks.spawn(async move {
-                    let r = import_key(src, dst, bucket, key, list, versioned, dry, f).await;
+                    let r = import_key(src, dst, bucket, key, list, versioned, dry, sizes, f).await;
                     drop(permit);
                     r
                 });

@@ -61,6 +61,7 @@ enum MinioError {
     BadBody,
     MalformedPolicy,
     NoSuchBucket,
+    NoSuchKmsKey,
     AccessDenied,
     NotImplemented,
     Internal,
@@ -82,6 +83,7 @@ impl MinioError {
             Self::BadBody => "XMinioAdminConfigBadJSON",
             Self::MalformedPolicy => "XMinioMalformedPolicy",
             Self::NoSuchBucket => "NoSuchBucket",
+            Self::NoSuchKmsKey => "XMinioKMSKeyNotFound",
             Self::AccessDenied => "AccessDenied",
             Self::NotImplemented => "XMinioAdminNotImplemented",
             Self::Internal => "InternalError",
@@ -95,7 +97,8 @@ impl MinioError {
             | Self::NoSuchPolicy
             | Self::NoSuchServiceAccount
             | Self::NoSuchQuota
-            | Self::NoSuchBucket => StatusCode::NOT_FOUND,
+            | Self::NoSuchBucket
+            | Self::NoSuchKmsKey => StatusCode::NOT_FOUND,
             Self::GroupNotEmpty
             | Self::PolicyChangeAlreadyApplied
             | Self::InvalidArgument
@@ -219,6 +222,8 @@ fn route(method: &Method, c: &Command) -> Option<Action> {
         (Method::GET, "get-config-kv" | "help-config-kv") => Action::AdminListIdentityProviders,
         (Method::PUT, "set-config-kv") => Action::AdminAddIdentityProvider,
         (Method::DELETE, "del-config-kv") => Action::AdminRemoveIdentityProvider,
+        (Method::POST, "kms/key/create") => Action::AdminCreateKmsKey,
+        (Method::GET, "kms/key/status") => Action::AdminListKmsKeys,
         _ => return None,
     };
     Some(action)

@@ -7,6 +7,7 @@
 //! | `info`, `datausageinfo` | admin:ServerInfo |
 //! | `set-bucket-quota?bucket=`, `get-bucket-quota?bucket=` | admin:SetBucketQuota, admin:GetBucketQuota (on the bucket) |
 //! | `get-config-kv?key=`, `help-config-kv`, `set-config-kv`, `del-config-kv` | admin:ListIdentityProviders, admin:AddIdentityProvider, admin:RemoveIdentityProvider |
+//! | `kms/key/create?key-id=`, `kms/key/status?key-id=` | admin:CreateKmsKey, admin:ListKmsKeys |
 
 use std::collections::HashMap;
 
@@ -177,6 +178,39 @@ impl AdminApi {
                     .await
                     .map_err(super::from_native)?;
                 Ok(Answer::Empty(StatusCode::OK))
+            }
+            Action::AdminCreateKmsKey => {
+                let name = c.param("key-id");
+                let (ring, store) = (self.kms.clone(), self.store.clone());
+                let created = tokio::task::spawn_blocking(move || ring.create(&store, &name))
+                    .await
+                    .map_err(|_| refuse(MinioError::Internal, "KMS change failed"))?;
+                created.map_err(|e| refuse(MinioError::InvalidArgument, e.to_string()))?;
+                Ok(Answer::Empty(StatusCode::OK))
+            }
+            Action::AdminListKmsKeys => {
+                let name = Some(c.param("key-id"))
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| crate::s3::sse::kms::DEFAULT_KEY.to_owned());
+                let key = self
+                    .kms
+                    .list()
+                    .into_iter()
+                    .find(|k| k.name == name)
+                    .ok_or_else(|| {
+                        refuse(
+                            MinioError::NoSuchKmsKey,
+                            format!("KMS key {name} not found"),
+                        )
+                    })?;
+                let error = if key.enabled {
+                    ""
+                } else {
+                    "the key is disabled"
+                };
+                Ok(Answer::Json(json!({
+                    "key-id": key.name, "encryption-error": error, "decryption-error": error,
+                })))
             }
             _ => Err(refuse(
                 MinioError::NotImplemented,
