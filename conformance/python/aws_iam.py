@@ -83,6 +83,19 @@ def users_keys_and_inline_policies_with_boto3():
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Active")
     app.get_object(Bucket=b, Key="k")
 
+    # A key brought from elsewhere (fsgate's extension: AccessKeyId and SecretAccessKey).
+    iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+    from sigv4 import signed_request
+    form = f"Action=CreateAccessKey&Version=2010-05-08&UserName={user}&AccessKeyId=BROUGHT{uuid.uuid4().hex[:12].upper()}&SecretAccessKey=brought-secret-123"
+    status, _, out = signed_request(EP, AK, SK, "POST", "/", body=form.encode(), region="us-east-1", service="iam",
+                                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert status == 200 and b"BROUGHT" in out, (status, out)
+    brought = out.decode().split("<AccessKeyId>")[1].split("<")[0]
+    client(brought, "brought-secret-123").get_object(Bucket=b, Key="k")
+    status, _, out = signed_request(EP, AK, SK, "POST", "/", body=(form.replace("brought-secret-123", "short")).encode(),
+                                    region="us-east-1", service="iam", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert status == 400, (status, out)
+    key = {"AccessKeyId": brought}
     refused("DeleteConflict", 409, iam.delete_user, UserName=user)
     iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     refused("DeleteConflict", 409, iam.delete_user, UserName=user)
@@ -159,6 +172,23 @@ def callers_without_the_right_are_refused():
     refused("AccessDenied", 403, as_user.create_user, UserName=name("x"))
     refused("AccessDenied", 403, as_user.list_users)
     refused("InvalidAction", 400, iam._make_api_call, "ListRoles", {})
+    # Signatures for the iam scope are verified: a wrong secret, a changed body, an old date.
+    from sigv4 import signed_request
+    import datetime
+    form = b"Action=ListUsers&Version=2010-05-08"
+    hdrs = {"content-type": "application/x-www-form-urlencoded"}
+    status, _, out = signed_request(EP, AK, SK + "x", "POST", "/", body=form, service="iam", headers=hdrs)
+    assert status == 403 and b"SignatureDoesNotMatch" in out, (status, out)
+    status, _, out = signed_request(EP, AK, SK, "POST", "/", body=form, service="iam", headers=hdrs,
+                                    payload_hash=__import__("hashlib").sha256(b"Action=DeleteUser").hexdigest())
+    assert status in (400, 403) and b"<Users>" not in out, (status, out)
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)
+    status, _, out = signed_request(EP, AK, SK, "POST", "/", body=form, service="iam", headers=hdrs, when=old)
+    assert status == 403 and b"SignatureDoesNotMatch" in out, (status, out)
+    status, _, out = signed_request(EP, "NOSUCHKEY", SK, "POST", "/", body=form, service="iam", headers=hdrs)
+    assert status == 403 and b"InvalidClientTokenId" in out, (status, out)
+    status, _, out = signed_request(EP, AK, SK, "POST", "/", body=form, service="iam", headers=hdrs)
+    assert status == 200 and b"<ListUsersResult>" in out, (status, out)
 
 
 @test

@@ -11,7 +11,7 @@ def _h(key, msg):
 
 
 def signed_request(endpoint, ak, sk, method, path, query="", body=b"", headers=None, when=None,
-                   payload_hash=None, region="us-east-1"):
+                   payload_hash=None, region="us-east-1", service="s3"):
     """Signs and sends one request; returns (status, headers, body)."""
     u = urllib.parse.urlparse(endpoint)
     host = u.netloc
@@ -29,9 +29,9 @@ def signed_request(endpoint, ak, sk, method, path, query="", body=b"", headers=N
     canon = "\n".join([
         method, urllib.parse.quote(path, safe="/-_.~"), canon_q,
         "".join(f"{k}:{hdrs[k].strip()}\n" for k in signed), ";".join(signed), payload_hash])
-    scope = f"{date}/{region}/s3/aws4_request"
+    scope = f"{date}/{region}/{service}/aws4_request"
     sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canon.encode()).hexdigest()])
-    key = _h(_h(_h(_h(("AWS4" + sk).encode(), date), region), "s3"), "aws4_request")
+    key = _h(_h(_h(_h(("AWS4" + sk).encode(), date), region), service), "aws4_request")
     sig = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
     hdrs["authorization"] = (f"AWS4-HMAC-SHA256 Credential={ak}/{scope}, "
                              f"SignedHeaders={';'.join(signed)}, Signature={sig}")

@@ -605,7 +605,11 @@ impl AdminApi {
                         format!("Cannot exceed quota for AccessKeysPerUser: {KEYS_PER_USER}"),
                     ));
                 }
-                let (ak, sk) = super::new_key_pair();
+                // fsgate's extension for keys brought from elsewhere: `AccessKeyId` and
+                // `SecretAccessKey` on the request (AWS makes every key itself).
+                let (ak, sk) = self
+                    .key_pair(p.get("AccessKeyId"), p.get("SecretAccessKey"))
+                    .map_err(from_native)?;
                 let (n, a, s2) = (name.clone(), ak.clone(), sk.clone());
                 self.iam_store(rc, move |s| s.create_key(&n, &a, &s2).map(|_| ()))
                     .await?;
