@@ -19,6 +19,7 @@ mod explain;
 mod identity;
 mod import;
 mod js_sdk;
+mod kms_vault;
 mod memory;
 mod minio_admin;
 mod minio_py;

@@ -28,6 +28,10 @@ pub struct Config {
     pub lifecycle_interval: std::time::Duration,
     /// Time between server access log deliveries (zero: no delivery).
     pub access_log_interval: std::time::Duration,
+    /// The external KMS (Vault's transit engine) SSE-KMS keys are sealed by, if any.
+    pub kms_vault: Option<crate::s3::sse::vault::VaultSettings>,
+    /// Time between openings of the external KMS's keys (what it stops opening is unusable).
+    pub kms_vault_refresh: std::time::Duration,
     /// Proxies whose forwarding headers name the client.
     pub trusted_proxies: crate::server::proxy::TrustedProxies,
     /// The region the buckets are in.

@@ -58,6 +58,7 @@ use fsgate_store::{Store, StoreError, StoreOptions};
 
 pub use self::config::Config;
 use self::config::RootSource;
+pub use self::s3::sse::vault::VaultSettings;
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +221,19 @@ async fn open_and_build(
     let static_kms = std::env::var("FSGATE_KMS_SECRET_KEY")
         .or_else(|_| std::env::var("MINIO_KMS_SECRET_KEY"))
         .ok();
-    let keys = s3::KeyRing::load(&store, master, static_kms.as_deref())?;
+    let vault = cfg.kms_vault.clone().map(s3::sse::vault::VaultTransit::new);
+    let keys = s3::KeyRing::load(&store, master, static_kms.as_deref(), vault.clone())?;
+    if vault.is_some() {
+        // The keys Vault sealed are opened before the first request, then every refresh.
+        keys.refresh().await;
+        let (ring, every) = (keys.clone(), cfg.kms_vault_refresh);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                ring.refresh().await;
+            }
+        });
+    }
     let quotas = s3::quota::BucketQuotas::load(&store)?;
     let mut builder = S3ServiceBuilder::new(s3::S3Api::new(
         store.clone(),

@@ -64,6 +64,17 @@ struct ServeArgs {
     /// Seconds between server access log deliveries (PutBucketLogging); 0 turns them off.
     #[arg(long, default_value_t = 60, env = "FSGATE_ACCESS_LOG_INTERVAL")]
     access_log_interval: u64,
+    /// An external KMS for SSE-KMS keys: HashiCorp Vault's (or OpenBao's) address; its token
+    /// comes from FSGATE_KMS_VAULT_TOKEN or VAULT_TOKEN.
+    #[arg(long, env = "FSGATE_KMS_VAULT")]
+    kms_vault: Option<String>,
+    /// The mount path of Vault's transit engine.
+    #[arg(long, default_value = "transit", env = "FSGATE_KMS_VAULT_MOUNT")]
+    kms_vault_mount: String,
+    /// Seconds between openings of the keys Vault seals (a key Vault stops opening becomes
+    /// unusable at the next one).
+    #[arg(long, default_value_t = 60, env = "FSGATE_KMS_VAULT_REFRESH")]
+    kms_vault_refresh: u64,
     /// Proxies (addresses or networks, comma-separated) whose X-Forwarded-For / Forwarded
     /// headers name the client; from anyone else those headers are ignored.
     #[arg(long, default_value = "", env = "FSGATE_TRUSTED_PROXIES")]
@@ -208,6 +219,9 @@ fn run(command: Command) -> anyhow::Result<()> {
                 shutdown_timeout,
                 lifecycle_interval,
                 access_log_interval,
+                kms_vault,
+                kms_vault_mount,
+                kms_vault_refresh,
                 trusted_proxies,
                 region,
                 metrics_token,
@@ -239,6 +253,21 @@ fn run(command: Command) -> anyhow::Result<()> {
                 shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
                 access_log_interval: std::time::Duration::from_secs(access_log_interval),
+                kms_vault: match kms_vault {
+                    Some(endpoint) => Some(fsgate::VaultSettings {
+                        endpoint,
+                        mount: kms_vault_mount,
+                        token: std::env::var("FSGATE_KMS_VAULT_TOKEN")
+                            .or_else(|_| std::env::var("VAULT_TOKEN"))
+                            .map_err(|_| {
+                                anyhow::anyhow!(
+                                    "--kms-vault needs a token in FSGATE_KMS_VAULT_TOKEN or VAULT_TOKEN"
+                                )
+                            })?,
+                    }),
+                    None => None,
+                },
+                kms_vault_refresh: std::time::Duration::from_secs(kms_vault_refresh.max(1)),
                 trusted_proxies: fsgate::server::proxy::TrustedProxies::parse(&trusted_proxies)?,
                 region,
                 metrics_token,

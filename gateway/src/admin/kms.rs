@@ -22,6 +22,8 @@ fn key_json(k: &KeyInfo) -> Value {
         "name": k.name, "enabled": k.enabled, "version": k.version,
         "created": if k.from_env { String::new() } else { ns_to_rfc3339(k.created_ns) },
         "source": if k.from_env { "environment" } else { "store" },
+        "sealed_by": if k.external { "vault" } else { "master key" },
+        "unavailable": k.unavailable,
     })
 }
 
@@ -33,6 +35,9 @@ fn kms_err(e: KmsError, rc: &RequestCtx) -> Reply {
         KmsError::NotFound(name) => err(AdminError::NotFound, format!("KMS key {name} not found")),
         e @ (KmsError::BadName(_) | KmsError::Static(_)) => {
             err(AdminError::InvalidArgument, e.to_string())
+        }
+        e @ (KmsError::Vault(_) | KmsError::Unavailable(..)) => {
+            err(AdminError::ExternalKms, e.to_string())
         }
         other => {
             tracing::error!(request_id = %rc.request_id, error = %other, "KMS key ring");

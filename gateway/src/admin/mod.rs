@@ -80,6 +80,8 @@ enum AdminError {
     NoSuchRoute,
     /// The caller's policies do not allow the action.
     AccessDenied,
+    /// The external KMS refused or could not be reached.
+    ExternalKms,
     /// fsgate failed; the cause is in its log.
     InternalError,
 }
@@ -94,6 +96,7 @@ impl AdminError {
             Self::NotFound | Self::NoSuchRoute => StatusCode::NOT_FOUND,
             Self::AlreadyExists => StatusCode::CONFLICT,
             Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::ExternalKms => StatusCode::BAD_GATEWAY,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +111,7 @@ impl AdminError {
             Self::AlreadyExists => "AlreadyExists",
             Self::NoSuchRoute => "NoSuchRoute",
             Self::AccessDenied => "AccessDenied",
+            Self::ExternalKms => "ExternalKmsError",
             Self::InternalError => "InternalError",
         }
     }

@@ -6,7 +6,10 @@
 //! neither encrypts nor decrypts: its objects cannot be read until it is enabled again.
 //!
 //! The ring is held in memory (read at start-up, changed through the admin API, which writes
-//! the store first); a request never waits on the store for a key.
+//! the store first); a request never waits on the store for a key. With an external KMS
+//! (`vault.rs`), new material is sealed by Vault's transit engine instead of the master key,
+//! and opened through Vault at start and every refresh; what Vault stops opening becomes
+//! unusable (`KmsError::Unavailable`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -18,6 +21,7 @@ use s3s::{S3Error, S3ErrorCode};
 use fsgate_store::model::KmsKeyRecord;
 use fsgate_store::{Store, StoreError};
 
+use super::vault::{VaultError, VaultTransit, is_sealed_by_vault};
 use super::{MasterKey, unwrap, wrap};
 
 /// The key SSE-KMS uses when a request names none and its bucket has no default key: created
@@ -45,6 +49,12 @@ pub enum KmsError {
     /// The environment's static key is malformed.
     #[error("KMS secret key: expected NAME:BASE64 of 32 bytes")]
     BadSecret,
+    /// The external KMS does not open the key (deleted, token revoked, unreachable).
+    #[error("KMS key {0} is unavailable: {1}")]
+    Unavailable(String, String),
+    /// The external KMS refused a change.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -59,6 +69,10 @@ impl KmsError {
                 ("KMS.NotFoundException", http::StatusCode::BAD_REQUEST)
             }
             KmsError::Disabled(_) => ("KMS.DisabledException", http::StatusCode::BAD_REQUEST),
+            KmsError::Unavailable(..) => (
+                "KMS.KMSInvalidStateException",
+                http::StatusCode::BAD_REQUEST,
+            ),
             _ => {
                 return S3Error::with_message(S3ErrorCode::InternalError, self.to_string());
             }
@@ -76,6 +90,10 @@ struct OpenKey {
     enabled: bool,
     versions: Vec<[u8; 32]>,
     from_env: bool,
+    /// The versions as stored, for the external KMS to open again at each refresh.
+    sealed: Vec<Vec<u8>>,
+    /// Why the external KMS does not open it now (`None`: usable).
+    unavailable: Option<String>,
 }
 
 /// A key as listed.
@@ -91,12 +109,18 @@ pub struct KeyInfo {
     pub created_ns: u64,
     /// Given in the environment (not stored, not changeable).
     pub from_env: bool,
+    /// Why the external KMS does not open it now, if it does not.
+    pub unavailable: Option<String>,
+    /// Sealed by the external KMS (else by the master key).
+    pub external: bool,
 }
 
 /// The key ring.
 pub struct KeyRing {
     master: MasterKey,
     keys: RwLock<BTreeMap<String, OpenKey>>,
+    /// The external KMS new material is sealed by, when configured.
+    vault: Option<VaultTransit>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -126,6 +150,7 @@ impl KeyRing {
         Self {
             master,
             keys: RwLock::new(BTreeMap::new()),
+            vault: None,
         }
     }
 
@@ -136,12 +161,16 @@ impl KeyRing {
     }
 
     /// The ring of the store's keys, with the environment's static key (`name:base64`).
+    /// With `vault`, new material is sealed by it; call `refresh` before serving to open what
+    /// it sealed.
     pub fn load(
         store: &Store,
         master: MasterKey,
         static_key: Option<&str>,
+        vault: Option<VaultTransit>,
     ) -> Result<Arc<Self>, KmsError> {
-        let ring = Self::new(master);
+        let mut ring = Self::new(master);
+        ring.vault = vault;
         for rec in store.list_kms_keys()? {
             ring.hold(&rec)?;
         }
@@ -160,6 +189,8 @@ impl KeyRing {
                     enabled: true,
                     versions: vec![material],
                     from_env: true,
+                    sealed: Vec::new(),
+                    unavailable: None,
                 },
             );
         }
@@ -178,14 +209,29 @@ impl KeyRing {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Opens a stored key and holds it.
+    /// Opens a stored key and holds it: what the master key sealed at once; what the external
+    /// KMS sealed is held unavailable until `refresh` opens it (or `opened` gives it).
     fn hold(&self, rec: &KmsKeyRecord) -> Result<(), KmsError> {
-        let versions = rec
-            .versions
-            .iter()
-            .map(|sealed| unwrap(&self.master.0, sealed))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| KmsError::Sealed(rec.name.clone()))?;
+        self.hold_with(rec, None)
+    }
+
+    fn hold_with(&self, rec: &KmsKeyRecord, opened: Option<Vec<[u8; 32]>>) -> Result<(), KmsError> {
+        let external = rec.versions.iter().any(|v| is_sealed_by_vault(v));
+        let (versions, unavailable) = match opened {
+            Some(v) => (v, None),
+            None if external => (
+                vec![[0u8; 32]; rec.versions.len()],
+                Some("not opened by the external KMS yet".to_owned()),
+            ),
+            None => (
+                rec.versions
+                    .iter()
+                    .map(|sealed| unwrap(&self.master.0, sealed))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| KmsError::Sealed(rec.name.clone()))?,
+                None,
+            ),
+        };
         self.write().insert(
             rec.name.clone(),
             OpenKey {
@@ -193,9 +239,81 @@ impl KeyRing {
                 enabled: rec.enabled,
                 versions,
                 from_env: false,
+                sealed: rec.versions.clone(),
+                unavailable,
             },
         );
         Ok(())
+    }
+
+    /// Opens again, through the external KMS, every key it sealed: a key it opens is usable,
+    /// one it refuses (deleted, token revoked, unreachable) is not until it opens again.
+    pub async fn refresh(&self) {
+        let Some(vault) = &self.vault else {
+            return;
+        };
+        let sealed: Vec<(String, Vec<Vec<u8>>)> = self
+            .read()
+            .iter()
+            .filter(|(_, k)| k.sealed.iter().any(|v| is_sealed_by_vault(v)))
+            .map(|(n, k)| (n.clone(), k.sealed.clone()))
+            .collect();
+        for (name, versions) in sealed {
+            let mut opened = Vec::with_capacity(versions.len());
+            let mut failure = None;
+            for v in &versions {
+                let r = if is_sealed_by_vault(v) {
+                    vault.open(&name, v).await.map_err(|e| e.to_string())
+                } else {
+                    unwrap(&self.master.0, v)
+                        .ok_or_else(|| "sealed by another master key".to_owned())
+                };
+                match r {
+                    Ok(m) => opened.push(m),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            let mut keys = self.write();
+            let Some(k) = keys.get_mut(&name) else {
+                continue;
+            };
+            if k.sealed != versions {
+                continue; // changed meanwhile: the change holds the newer state
+            }
+            match failure {
+                None => {
+                    if k.unavailable.is_some() {
+                        tracing::info!(key = %name, "KMS key opened by the external KMS");
+                    }
+                    k.versions = opened;
+                    k.unavailable = None;
+                }
+                Some(e) => {
+                    if k.unavailable.as_deref() != Some(e.as_str()) {
+                        tracing::warn!(key = %name, error = %e, "the external KMS does not open this key: its objects cannot be read");
+                    }
+                    k.versions.iter_mut().for_each(|m| *m = [0u8; 32]);
+                    k.unavailable = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Seals new material: by the external KMS (creating its key first) when configured, else
+    /// by the master key. Runs on a blocking thread (the admin API's).
+    fn seal_new(&self, name: &str, material: &[u8; 32]) -> Result<Vec<u8>, KmsError> {
+        let Some(vault) = &self.vault else {
+            return Ok(wrap(&self.master.0, material));
+        };
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| KmsError::Unavailable(name.to_owned(), e.to_string()))?;
+        handle.block_on(async {
+            vault.create_key(name).await?;
+            Ok(vault.seal(name, material).await?)
+        })
     }
 
     /// Every key.
@@ -209,6 +327,8 @@ impl KeyRing {
                 version: u32::try_from(k.versions.len()).unwrap_or(u32::MAX),
                 created_ns: k.created_ns,
                 from_env: k.from_env,
+                unavailable: k.unavailable.clone(),
+                external: k.sealed.iter().any(|v| is_sealed_by_vault(v)),
             })
             .collect()
     }
@@ -225,15 +345,20 @@ impl KeyRing {
         if self.read().get(name).is_some_and(|k| k.from_env) {
             return Err(KmsError::Static(name.to_owned()));
         }
+        if self.contains(name) {
+            return Err(KmsError::Store(StoreError::AlreadyExists(format!(
+                "KMS key {name}"
+            ))));
+        }
         let material: [u8; 32] = rand::random();
         let rec = KmsKeyRecord {
             name: name.to_owned(),
             created_ns: fsgate_store::now_ns(),
             enabled: true,
-            versions: vec![wrap(&self.master.0, &material)],
+            versions: vec![self.seal_new(name, &material)?],
         };
         store.create_kms_key(&rec)?;
-        self.hold(&rec)?;
+        self.hold_with(&rec, Some(vec![material]))?;
         self.info(name)
     }
 
@@ -260,6 +385,7 @@ impl KeyRing {
         &self,
         store: &Store,
         name: &str,
+        added: Option<[u8; 32]>,
         f: impl FnOnce(&mut KmsKeyRecord),
     ) -> Result<KeyInfo, KmsError> {
         if self.read().get(name).is_some_and(|k| k.from_env) {
@@ -272,7 +398,19 @@ impl KeyRing {
             .ok_or_else(|| KmsError::NotFound(name.to_owned()))?;
         f(&mut rec);
         store.put_kms_key(&rec)?;
-        self.hold(&rec)?;
+        // The material held stays (a new version's comes with `added`); the rest as stored.
+        let held = self
+            .read()
+            .get(name)
+            .map(|k| (k.versions.clone(), k.unavailable.is_none()));
+        match (held, added) {
+            (Some((mut versions, true)), Some(m)) => {
+                versions.push(m);
+                self.hold_with(&rec, Some(versions))?;
+            }
+            (Some((versions, true)), None) => self.hold_with(&rec, Some(versions))?,
+            _ => self.hold(&rec)?,
+        }
         self.info(name)
     }
 
@@ -283,14 +421,17 @@ impl KeyRing {
         name: &str,
         enabled: bool,
     ) -> Result<KeyInfo, KmsError> {
-        self.change(store, name, |r| r.enabled = enabled)
+        self.change(store, name, None, |r| r.enabled = enabled)
     }
 
     /// Adds a new version: new objects use it, older ones keep theirs.
     pub fn rotate(&self, store: &Store, name: &str) -> Result<KeyInfo, KmsError> {
+        if !self.contains(name) {
+            return Err(KmsError::NotFound(name.to_owned()));
+        }
         let material: [u8; 32] = rand::random();
-        let sealed = wrap(&self.master.0, &material);
-        self.change(store, name, |r| r.versions.push(sealed))
+        let sealed = self.seal_new(name, &material)?;
+        self.change(store, name, Some(material), |r| r.versions.push(sealed))
     }
 
     /// The newest version of an enabled key and its material, for a new object.
@@ -301,6 +442,9 @@ impl KeyRing {
             .ok_or_else(|| KmsError::NotFound(name.to_owned()))?;
         if !k.enabled {
             return Err(KmsError::Disabled(name.to_owned()));
+        }
+        if let Some(why) = &k.unavailable {
+            return Err(KmsError::Unavailable(name.to_owned(), why.clone()));
         }
         let material = k
             .versions
@@ -320,6 +464,9 @@ impl KeyRing {
             .ok_or_else(|| KmsError::NotFound(name.to_owned()))?;
         if !k.enabled {
             return Err(KmsError::Disabled(name.to_owned()));
+        }
+        if let Some(why) = &k.unavailable {
+            return Err(KmsError::Unavailable(name.to_owned(), why.clone()));
         }
         let index = usize::try_from(version)
             .ok()

@@ -20,6 +20,7 @@
 
 mod bucket;
 pub mod kms;
+pub mod vault;
 
 use std::path::Path;
 
