@@ -1004,6 +1004,13 @@ def multipart_checksum_types():
     g = s3.get_object(Bucket=b, Key="comp", ChecksumMode="ENABLED")
     assert g["ChecksumSHA256"] == want and g["ChecksumType"] == "COMPOSITE", g
     g["Body"].read()
+    # GetObjectAttributes lists each part with its checksum, paginated.
+    a = s3.get_object_attributes(Bucket=b, Key="comp", ObjectAttributes=["ObjectParts", "Checksum"], MaxParts=1)
+    assert a["Checksum"]["ChecksumSHA256"] == want, a
+    first = a["ObjectParts"]["Parts"]
+    assert first == [{"PartNumber": 1, "Size": len(p1), "ChecksumSHA256": done[0]["ChecksumSHA256"]}], first
+    a = s3.get_object_attributes(Bucket=b, Key="comp", ObjectAttributes=["ObjectParts"], PartNumberMarker=1)
+    assert a["ObjectParts"]["Parts"] == [{"PartNumber": 2, "Size": len(p2), "ChecksumSHA256": done[1]["ChecksumSHA256"]}], a
 
     # A single PUT's checksum is a FULL_OBJECT one.
     s3.put_object(Bucket=b, Key="single", Body=b"abc", ChecksumAlgorithm="CRC32")

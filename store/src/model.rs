@@ -91,7 +91,8 @@ pub struct ObjectHeaders {
 /// A checksum the client asked for (or sent), kept to return on GET/HEAD with checksum mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredChecksum {
-    /// Algorithm name as S3 spells it: CRC32, CRC32C, CRC64NVME, SHA1, SHA256.
+    /// Algorithm name as S3 spells it: CRC32, CRC32C, CRC64NVME, SHA1, SHA256; `NAME#N` for
+    /// part N's checksum of a multipart object (kept after the whole object's).
     pub algorithm: String,
     /// Base64 value (for multipart objects the checksum of checksums, suffixed `-N`).
     pub value: String,

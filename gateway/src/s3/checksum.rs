@@ -163,6 +163,28 @@ pub fn to_stored(c: &Checksum) -> Vec<StoredChecksum> {
         .collect()
 }
 
+/// How a multipart object stores part `n`'s checksum of `algo` (`CRC32#3`).
+#[must_use]
+pub fn part_algorithm(algo: &str, n: usize) -> String {
+    format!("{algo}#{n}")
+}
+
+/// Part `n`'s stored checksums, in the fields of an `ObjectPart`.
+#[must_use]
+pub fn part_checksums(stored: &[StoredChecksum], n: usize) -> Checksum {
+    let suffix = format!("#{n}");
+    let part: Vec<StoredChecksum> = stored
+        .iter()
+        .filter_map(|s| {
+            s.algorithm.strip_suffix(&suffix).map(|a| StoredChecksum {
+                algorithm: a.to_owned(),
+                value: s.value.clone(),
+            })
+        })
+        .collect();
+    from_stored(&part)
+}
+
 /// Stored checksums back into the s3s output shape, with their type: COMPOSITE for a
 /// checksum of part checksums (`-N`), FULL_OBJECT otherwise (single uploads too, as AWS).
 #[must_use]

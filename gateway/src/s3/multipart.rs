@@ -585,5 +585,13 @@ fn completed_checksums(
             )));
         }
     }
-    Ok(computed.into_iter().collect())
+    // Each part's checksum stays with the object (`ALGO#N`), for GetObjectAttributes.
+    let mut stored: Vec<fsgate_store::model::StoredChecksum> = computed.into_iter().collect();
+    stored.extend(values.iter().enumerate().map(|(n, (v, _))| {
+        fsgate_store::model::StoredChecksum {
+            algorithm: checksum::part_algorithm(&algo, n + 1),
+            value: (*v).to_owned(),
+        }
+    }));
+    Ok(stored)
 }

@@ -507,10 +507,17 @@ impl S3Api {
                 .extents
                 .iter()
                 .enumerate()
-                .map(|(n, e)| ObjectPart {
-                    part_number: i32::try_from(n + 1).ok(),
-                    size: i64::try_from(e.len).ok(),
-                    ..Default::default()
+                .map(|(n, e)| {
+                    let c = checksum::part_checksums(&m.checksums, n + 1);
+                    ObjectPart {
+                        part_number: i32::try_from(n + 1).ok(),
+                        size: i64::try_from(e.len).ok(),
+                        checksum_crc32: c.checksum_crc32,
+                        checksum_crc32c: c.checksum_crc32c,
+                        checksum_crc64nvme: c.checksum_crc64nvme,
+                        checksum_sha1: c.checksum_sha1,
+                        checksum_sha256: c.checksum_sha256,
+                    }
                 })
                 .filter(|p| p.part_number.is_some_and(|n| n > marker))
                 .collect();
