@@ -108,6 +108,16 @@ pub(crate) fn sign_request<B>(
     req: &mut http::Request<B>,
     body: SignableBody<'_>,
 ) -> Result<()> {
+    sign_request_in(conn, "us-east-1", req, body)
+}
+
+/// `sign_request` for a server in `region`.
+pub(crate) fn sign_request_in<B>(
+    conn: &Alias,
+    region: &str,
+    req: &mut http::Request<B>,
+    body: SignableBody<'_>,
+) -> Result<()> {
     let url = req.uri().to_string();
     let host = req
         .uri()
@@ -122,7 +132,7 @@ pub(crate) fn sign_request<B>(
         aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region("us-east-1")
+        .region(region)
         .name("s3")
         .time(SystemTime::now())
         .settings(settings)

@@ -76,7 +76,6 @@ struct Listed {
     delete_marker: bool,
     size: i64,
     etag: String,
-    modified: Option<DateTime>,
 }
 
 impl Listed {
@@ -194,11 +193,107 @@ fn code_of<E: aws_sdk_s3::error::ProvideErrorMetadata>(
         .to_owned()
 }
 
+/// An S3 endpoint as the import reads it: its own signed GETs, for the listings the SDK cannot
+/// keep in order.
+#[derive(Clone)]
+pub(crate) struct Endpoint {
+    alias: Alias,
+    region: String,
+    http: crate::client::HttpsClient,
+}
+
+impl Endpoint {
+    fn new(alias: Alias, region: &str) -> Result<Self> {
+        let http = crate::client::https_client(alias.ca_bundle.as_deref())?;
+        Ok(Self {
+            alias,
+            region: region.to_owned(),
+            http,
+        })
+    }
+
+    /// A signed GET: the status and the body (at most 64 MiB).
+    async fn get(&self, path_and_query: &str) -> Result<(u16, String)> {
+        use http_body_util::BodyExt as _;
+        let url = format!("{}{path_and_query}", self.alias.url.trim_end_matches('/'));
+        let mut req = http::Request::get(&url)
+            .header("x-amz-content-sha256", crate::client::sha256_hex(b""))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))?;
+        crate::client::sign_request_in(
+            &self.alias,
+            &self.region,
+            &mut req,
+            aws_sigv4::http_request::SignableBody::Bytes(b""),
+        )?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .with_context(|| format!("connecting to {}", self.alias.url))?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), 64 << 20)
+            .collect()
+            .await
+            .map_err(|e| anyhow!("reading from {}: {e}", self.alias.url))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// The children of `ListVersionsResult`, in the order listed: versions and delete markers
+/// interleaved, as the server ordered them (the SDK separates the two kinds).
+#[derive(serde::Deserialize)]
+struct VersionsPage {
+    #[serde(rename = "$value", default)]
+    children: Vec<PageChild>,
+}
+
+#[derive(serde::Deserialize)]
+enum PageChild {
+    Version(PageEntry),
+    DeleteMarker(PageEntry),
+    IsTruncated(String),
+    NextKeyMarker(String),
+    NextVersionIdMarker(String),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PageEntry {
+    key: String,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    size: Option<i64>,
+    #[serde(rename = "ETag", default)]
+    etag: Option<String>,
+    #[serde(default)]
+    last_modified: Option<String>,
+    #[serde(default)]
+    is_latest: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorDoc {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+fn query_enc(s: &str) -> String {
+    crate::client::enc(s)
+}
+
 /// Every version of every key of a bucket, oldest first per key, from a listing that pages
 /// through `ListObjectVersions` (or `ListObjectsV2` on a source without versions), handing each
 /// key's versions to `each` as soon as the key is complete.
 async fn each_key<F, Fut>(
     src: &Client,
+    from: &Endpoint,
     bucket: &str,
     prefix: Option<&str>,
     mut each: F,
@@ -207,62 +302,85 @@ where
     F: FnMut(String, Vec<Listed>) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let mut key_marker: Option<String> = None;
-    let mut version_marker: Option<String> = None;
+    let mut markers: Option<(String, String)> = None;
     let mut pending: Option<(String, Vec<Listed>)> = None;
     loop {
-        let out = src
-            .list_object_versions()
-            .bucket(bucket)
-            .set_prefix(prefix.map(str::to_owned))
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            Err(e)
-                if prefix.is_none()
-                    && matches!(code_of(&e).as_str(), "NotImplemented" | "MethodNotAllowed") =>
+        let mut q = format!("/{}?versions=", query_enc(bucket));
+        if let Some(p) = prefix {
+            q.push_str(&format!("&prefix={}", query_enc(p)));
+        }
+        if let Some((k, v)) = &markers {
+            q.push_str(&format!("&key-marker={}", query_enc(k)));
+            if !v.is_empty() {
+                q.push_str(&format!("&version-id-marker={}", query_enc(v)));
+            }
+        }
+        let (status, text) = from.get(&q).await?;
+        if status >= 300 {
+            let e: ErrorDoc = quick_xml::de::from_str(&text).unwrap_or(ErrorDoc {
+                code: format!("HTTP {status}"),
+                message: text.chars().take(200).collect(),
+            });
+            if prefix.is_none() && matches!(e.code.as_str(), "NotImplemented" | "MethodNotAllowed")
             {
                 return each_key_unversioned(src, bucket, each).await;
             }
-            Err(e) => return Err(sdk_err(format!("listing versions of {bucket}"))(e)),
-        };
-        let mut page: Vec<(String, Listed)> = Vec::new();
-        for v in out.versions() {
-            page.push((
-                v.key().unwrap_or_default().to_owned(),
-                Listed {
-                    version_id: v.version_id().filter(|v| *v != "null").map(str::to_owned),
-                    delete_marker: false,
-                    size: v.size().unwrap_or(0),
-                    etag: v.e_tag().unwrap_or_default().to_owned(),
-                    modified: v.last_modified().copied(),
-                },
+            return Err(anyhow!(
+                "listing versions of {bucket} at {}: {}: {}",
+                from.alias.url,
+                e.code,
+                e.message
             ));
         }
-        for m in out.delete_markers() {
-            page.push((
-                m.key().unwrap_or_default().to_owned(),
-                Listed {
-                    version_id: m.version_id().filter(|v| *v != "null").map(str::to_owned),
-                    delete_marker: true,
-                    size: 0,
-                    etag: String::new(),
-                    modified: m.last_modified().copied(),
-                },
-            ));
+        let page: VersionsPage = quick_xml::de::from_str(&text).with_context(|| {
+            format!("the version listing of {bucket} is not ListVersionsResult")
+        })?;
+        let (mut truncated, mut next_key, mut next_version) = (false, None, None);
+        // (key, newest-first rank, entry): the server's order is kept within a key, except
+        // that what it lists later but happened later moves up (a server whose listing
+        // puts delete markers after all versions, as s3s's does, gets them back in place).
+        let mut entries: Vec<(String, (i128, bool), Listed)> = Vec::new();
+        for child in page.children {
+            let (e, delete_marker) = match child {
+                PageChild::Version(e) => (e, false),
+                PageChild::DeleteMarker(e) => (e, true),
+                PageChild::IsTruncated(t) => {
+                    truncated = t == "true";
+                    continue;
+                }
+                PageChild::NextKeyMarker(k) => {
+                    next_key = Some(k);
+                    continue;
+                }
+                PageChild::NextVersionIdMarker(v) => {
+                    next_version = Some(v);
+                    continue;
+                }
+                PageChild::Other => continue,
+            };
+            let when = e
+                .last_modified
+                .as_deref()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map_or(0, time::OffsetDateTime::unix_timestamp_nanos);
+            let latest = e.is_latest.as_deref() == Some("true");
+            let v = Listed {
+                version_id: e.version_id.filter(|v| v != "null"),
+                delete_marker,
+                size: e.size.unwrap_or(0),
+                etag: e.etag.unwrap_or_default(),
+            };
+            entries.push((e.key, (when, latest), v));
         }
-        // Key order, newest first within a key (as S3 lists them, markers interleaved).
-        page.sort_by(|(ka, a), (kb, b)| {
-            ka.cmp(kb).then_with(|| {
-                b.modified
-                    .map(|t| t.as_nanos())
-                    .cmp(&a.modified.map(|t| t.as_nanos()))
-            })
+        // By key, then newest first: later time, then the latest one; the listed order
+        // otherwise (a stable sort).
+        entries.sort_by(|(ka, (ta, la), _), (kb, (tb, lb), _)| {
+            ka.cmp(kb).then_with(|| tb.cmp(ta)).then_with(|| lb.cmp(la))
         });
-        for (key, v) in page {
+        for (key, _, v) in entries {
             match &mut pending {
                 Some((k, list)) if *k == key => list.push(v),
                 _ => {
@@ -274,14 +392,9 @@ where
                 }
             }
         }
-        if out.is_truncated() == Some(true) {
-            key_marker = out.next_key_marker().map(str::to_owned);
-            version_marker = out.next_version_id_marker().map(str::to_owned);
-            if key_marker.is_none() {
-                break;
-            }
-        } else {
-            break;
+        match (truncated, next_key) {
+            (true, Some(k)) => markers = Some((k, next_version.unwrap_or_default())),
+            _ => break,
         }
     }
     if let Some((k, mut list)) = pending.take() {
@@ -311,7 +424,6 @@ where
                 delete_marker: false,
                 size: o.size().unwrap_or(0),
                 etag: o.e_tag().unwrap_or_default().to_owned(),
-                modified: o.last_modified().copied(),
             };
             each(o.key().unwrap_or_default().to_owned(), vec![v]).await?;
         }
@@ -323,9 +435,14 @@ where
 }
 
 /// The destination's versions of exactly `key`, oldest first.
-async fn destination_versions(dst: &Client, bucket: &str, key: &str) -> Result<Vec<Listed>> {
+async fn destination_versions(
+    dst: &Client,
+    to: &Endpoint,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<Listed>> {
     let mut out = Vec::new();
-    each_key(dst, bucket, Some(key), |k, list| {
+    each_key(dst, to, bucket, Some(key), |k, list| {
         if k == key {
             out = list;
         }
@@ -707,6 +824,7 @@ fn enc(s: &str) -> String {
 async fn import_key(
     src: Client,
     dst: Client,
+    to: Endpoint,
     bucket: String,
     key: String,
     source: Vec<Listed>,
@@ -718,7 +836,7 @@ async fn import_key(
     let have = if dry_run && dst.head_bucket().bucket(&bucket).send().await.is_err() {
         Vec::new()
     } else {
-        destination_versions(&dst, &bucket, &key).await?
+        destination_versions(&dst, &to, &bucket, &key).await?
     };
     // A bucket without versions keeps only the latest: it is what must match.
     let source: Vec<Listed> = if versioned {
@@ -749,13 +867,18 @@ async fn import_key(
             .fetch_add((source.len() - have.len()) as u64, Ordering::Relaxed);
         return Ok(());
     }
-    for v in source.iter().skip(have.len()) {
+    for (i, v) in source.iter().skip(have.len()).enumerate() {
+        // Versions of one key land at least a millisecond apart, the resolution of S3's
+        // listed times, so the destination's order can be read back without ties.
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let bytes = copy_version(&src, &dst, &bucket, &key, v, sizes).await?;
         figures.copied.fetch_add(1, Ordering::Relaxed);
         figures.bytes.fetch_add(bytes, Ordering::Relaxed);
         figures.done.fetch_add(1, Ordering::Relaxed);
     }
-    let after = destination_versions(&dst, &bucket, &key).await?;
+    let after = destination_versions(&dst, &to, &bucket, &key).await?;
     if after.len() == source.len() && after.iter().zip(&source).all(|(d, s)| s.matches(d)) {
         figures
             .verified
@@ -809,6 +932,16 @@ pub(crate) async fn import_s3(c: &Alias, a: ImportS3Args, json_out: bool) -> Res
         "us-east-1",
         c.ca_bundle.as_ref(),
     )?;
+    let from = Endpoint::new(
+        Alias {
+            url: a.from.clone(),
+            access_key: a.from_access_key.clone(),
+            secret_key: a.from_secret_key.clone(),
+            ca_bundle: None,
+        },
+        &a.from_region,
+    )?;
+    let to = Endpoint::new(c.clone(), "us-east-1")?;
     let buckets: Vec<String> = if a.bucket.is_empty() {
         src.list_buckets()
             .send()
@@ -824,7 +957,7 @@ pub(crate) async fn import_s3(c: &Alias, a: ImportS3Args, json_out: bool) -> Res
     // A first pass counts the versions, for the progress bar's ETA.
     let mut total = 0u64;
     for b in &buckets {
-        each_key(&src, b, None, |_, list| {
+        each_key(&src, &from, b, None, |_, list| {
             total += list.len() as u64;
             async { Ok(()) }
         })
@@ -865,9 +998,9 @@ pub(crate) async fn import_s3(c: &Alias, a: ImportS3Args, json_out: bool) -> Res
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Vec<Listed>)>(a.parallel.max(1));
         let listing = {
             let tx = tx;
-            let src = &src;
+            let (src, from) = (&src, &from);
             async move {
-                each_key(src, b, None, |key, list| {
+                each_key(src, from, b, None, |key, list| {
                     let tx = tx.clone();
                     async move {
                         tx.send((key, list))
@@ -884,9 +1017,11 @@ pub(crate) async fn import_s3(c: &Alias, a: ImportS3Args, json_out: bool) -> Res
             while let Some((key, list)) = rx.recv().await {
                 let permit = parallel.clone().acquire_owned().await?;
                 let (src, dst, f, bucket) = (src.clone(), dst.clone(), figures.clone(), b.clone());
+                let to = to.clone();
                 let dry = a.dry_run;
                 tasks.spawn(async move {
-                    let r = import_key(src, dst, bucket, key, list, versioned, dry, sizes, f).await;
+                    let r =
+                        import_key(src, dst, to, bucket, key, list, versioned, dry, sizes, f).await;
                     drop(permit);
                     r
                 });
