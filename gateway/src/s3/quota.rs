@@ -51,6 +51,8 @@ struct Usage {
 /// The quotas in force and the usage readings behind them.
 #[derive(Default)]
 pub struct BucketQuotas {
+    /// Whether any bucket has a quota: the one check a write pays when none has.
+    any: std::sync::atomic::AtomicBool,
     limits: RwLock<HashMap<String, u64>>,
     usage: Mutex<HashMap<String, Usage>>,
 }
@@ -113,17 +115,19 @@ impl BucketQuotas {
         } else {
             limits.insert(bucket.to_owned(), limit);
         }
+        self.any
+            .store(!limits.is_empty(), std::sync::atomic::Ordering::Release);
         lock(&self.usage).remove(bucket);
     }
 
     fn limit(&self, bucket: &str) -> Option<u64> {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         let limits = self
             .limits
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if limits.is_empty() {
-            return None;
-        }
         limits.get(bucket).copied()
     }
 

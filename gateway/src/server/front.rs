@@ -361,16 +361,28 @@ impl Front {
         body_done: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Response<Body> {
         let resp = match self.precheck(req, rc, received, body_done).await {
-            Ok(req) if self.iam_api.is_some() && req.method() == Method::POST => {
-                match (
-                    &self.iam_api,
-                    crate::identity::sigv4_iam::iam_authorization(req.headers()),
-                ) {
-                    (Some(iam), Some(auth)) => iam.iam_signed(req, rc, auth).await,
-                    _ => self.s3_service(req, rc, id).await,
+            Ok(mut req) => {
+                // Requests signed for IAM are the admin API's (s3s verifies only `s3` and `sts`
+                // scopes); boxed, so that every other request does not carry its state.
+                if let Some((iam, auth)) = self.iam_request(&req) {
+                    Box::pin(iam.iam_signed(req, rc, auth)).await
+                } else {
+                    req.extensions_mut().insert(rc.clone());
+                    match self.s3.call(req).await {
+                        Ok(r)
+                            if rc.fields().action
+                                == fsgate_policy::Action::GetObjectAttributes.cedar_name() =>
+                        {
+                            crate::s3::unquote_attributes_etag(r)
+                        }
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(request_id = %id, error = ?e, "s3 service error");
+                            s3_error_response(crate::error::s3_error(S3ErrorCode::InternalError))
+                        }
+                    }
                 }
             }
-            Ok(req) => self.s3_service(req, rc, id).await,
             Err(e) => s3_error_response(e),
         };
         // A body fsgate stopped reading fails the request with its own answer, whatever the
@@ -381,25 +393,21 @@ impl Front {
         }
     }
 
-    async fn s3_service(
+    /// The admin API and authorization of a request signed for IAM, if it is one.
+    fn iam_request(
         &self,
-        mut req: Request<Body>,
-        rc: &Arc<RequestCtx>,
-        id: &str,
-    ) -> Response<Body> {
-        req.extensions_mut().insert(rc.clone());
-        match self.s3.call(req).await {
-            Ok(r)
-                if rc.fields().action
-                    == fsgate_policy::Action::GetObjectAttributes.cedar_name() =>
-            {
-                crate::s3::unquote_attributes_etag(r)
-            }
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(request_id = %id, error = ?e, "s3 service error");
-                s3_error_response(crate::error::s3_error(S3ErrorCode::InternalError))
-            }
+        req: &Request<Body>,
+    ) -> Option<(
+        &crate::admin::AdminApi,
+        crate::identity::sigv4_iam::IamAuthorization,
+    )> {
+        if req.method() != Method::POST {
+            return None;
         }
+        let iam = self.iam_api.as_ref()?;
+        Some((
+            iam,
+            crate::identity::sigv4_iam::iam_authorization(req.headers())?,
+        ))
     }
 }
