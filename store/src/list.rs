@@ -129,37 +129,22 @@ impl Store {
     /// one bucket (quotas, usage reports). Reads every manifest of the bucket: callers cache it.
     pub fn bucket_usage(&self, bucket: &str) -> StoreResult<(u64, u64)> {
         self.bucket(bucket)?;
-        let prefix = crate::meta::object_key(bucket, "");
-        let (mut n, mut bytes) = (0u64, 0u64);
-        for cf in [Cf::Objects, Cf::Versions] {
-            let mut it = self.meta().cursor(cf)?;
-            it.seek(&prefix);
-            while it.valid() {
-                if !it.key().is_some_and(|k| k.starts_with(&prefix)) {
-                    break;
-                }
-                if let Some(v) = it.value() {
-                    let m: ObjectManifest = crate::meta::codec::decode("object", v)?;
-                    if !m.delete_marker {
-                        n += 1;
-                        bytes += m.size;
-                    }
-                }
-                it.next();
-            }
-            it.status()?;
-        }
-        Ok((n, bytes))
+        self.usage_under(&crate::meta::object_key(bucket, ""))
     }
 
     /// Number of object versions (delete markers aside) and their logical size in bytes,
     /// across all buckets (for metrics).
     pub fn usage(&self) -> StoreResult<(u64, u64)> {
+        self.usage_under(&[])
+    }
+
+    /// The figures of `usage` for the objects whose keys start with `prefix`.
+    fn usage_under(&self, prefix: &[u8]) -> StoreResult<(u64, u64)> {
         let (mut n, mut bytes) = (0u64, 0u64);
         for cf in [Cf::Objects, Cf::Versions] {
             let mut it = self.meta().cursor(cf)?;
-            it.seek_to_first();
-            while it.valid() {
+            it.seek(prefix);
+            while it.valid() && it.key().is_some_and(|k| k.starts_with(prefix)) {
                 if let Some(v) = it.value() {
                     let m: ObjectManifest = crate::meta::codec::decode("object", v)?;
                     if !m.delete_marker {

@@ -569,16 +569,8 @@ impl AdminApi {
                         "Cannot delete entity, must remove users from group first.",
                     ));
                 }
-                let atts = self.iam_store(rc, |s| s.list_attachments()).await?;
-                if atts
-                    .iter()
-                    .any(|a| a.target == AttachTarget::User(name.clone()))
-                {
-                    return Err(fail(
-                        IamCode::DeleteConflict,
-                        "Cannot delete entity, must delete policies first.",
-                    ));
-                }
+                self.no_policies_held(rc, AttachTarget::User(name.clone()))
+                    .await?;
                 self.iam_store(rc, move |s| s.delete_user(&name)).await?;
                 self.reload(rc).await.map_err(from_native)?;
                 Ok(String::new())
@@ -777,22 +769,26 @@ impl AdminApi {
                         "Cannot delete entity, must remove users from group first.",
                     ));
                 }
-                let atts = self.iam_store(rc, |s| s.list_attachments()).await?;
-                if atts
-                    .iter()
-                    .any(|a| a.target == AttachTarget::Group(name.clone()))
-                {
-                    return Err(fail(
-                        IamCode::DeleteConflict,
-                        "Cannot delete entity, must delete policies first.",
-                    ));
-                }
+                self.no_policies_held(rc, AttachTarget::Group(name.clone()))
+                    .await?;
                 self.iam_store(rc, move |s| s.delete_group(&name)).await?;
                 self.identities_changed(rc).await.map_err(from_native)?;
                 Ok(String::new())
             }
             _ => self.iam_policies(rc, action, p).await,
         }
+    }
+
+    /// AWS's DeleteConflict while a user or group still holds a policy.
+    async fn no_policies_held(&self, rc: &RequestCtx, target: AttachTarget) -> IamResult<()> {
+        let atts = self.iam_store(rc, |s| s.list_attachments()).await?;
+        if atts.iter().any(|a| a.target == target) {
+            return Err(fail(
+                IamCode::DeleteConflict,
+                "Cannot delete entity, must delete policies first.",
+            ));
+        }
+        Ok(())
     }
 
     /// The target of a policy call: `UserName` for the user forms, `GroupName` for the group
