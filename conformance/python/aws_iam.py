@@ -189,6 +189,18 @@ def callers_without_the_right_are_refused():
     assert status == 403 and b"InvalidClientTokenId" in out, (status, out)
     status, _, out = signed_request(EP, AK, SK, "POST", "/", body=form, service="iam", headers=hdrs)
     assert status == 200 and b"<ListUsersResult>" in out, (status, out)
+    # Encoded variants: the action is decoded once, and decided as what it executes.
+    for enc in [b"Action=List%55sers&Version=2010-05-08", b"Version=2010-05-08&Action=%4C%69stUsers"]:
+        status, _, out = signed_request(EP, key["AccessKeyId"], key["SecretAccessKey"], "POST", "/", body=enc,
+                                        service="iam", headers=hdrs)
+        assert status == 403 and b"AccessDenied" in out and b"iam:ListUsers" in out, (status, out)
+        status, _, out = signed_request(EP, AK, SK, "POST", "/", body=enc, service="iam", headers=hdrs)
+        assert status == 200 and b"<ListUsersResult>" in out, (status, out)
+    # A query Action and a body Action: the one decided is the one executed (the first).
+    status, _, out = signed_request(EP, key["AccessKeyId"], key["SecretAccessKey"], "POST", "/",
+                                    query="Action=ListUsers", body=b"Action=GetUser&Version=2010-05-08",
+                                    service="iam", headers=hdrs)
+    assert status == 403 and b"iam:ListUsers" in out, (status, out)
 
 
 @test
