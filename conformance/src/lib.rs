@@ -291,6 +291,13 @@ impl Server {
         None
     }
 
+    /// Starts the server again after `stop` (same data directory and port).
+    pub fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+    }
+
     /// Starts the server again on the same data directory and port.
     pub fn restart(&mut self) {
         self.kill9();

@@ -8,6 +8,7 @@
 )]
 
 mod acl;
+mod audit_log;
 mod aws_cli;
 mod aws_iam;
 mod bench;

@@ -464,4 +464,58 @@ pub(crate) enum AuditCmd {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Export the records of a time range as JSON Lines (or CloudTrail-shaped JSON), with the
+    /// signed checkpoints that cover them: what `fsctl audit verify --file` checks.
+    Export {
+        /// RFC 3339 time or Unix seconds (default: the log's start).
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time or Unix seconds (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// The file to write (`-`: standard output).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// `jsonl`: the log's own lines (verifiable); `cloudtrail`: `{"Records": [...]}`.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "cloudtrail"])]
+        format: String,
+    },
+    /// Check that the log was not changed: every record against the signed checkpoints.
+    /// Without --file, the server's log (or its time range); exits non-zero when not ok.
+    Verify {
+        /// An exported log (JSON Lines) to check offline.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// The public key (PEM, from `fsctl audit pubkey`); default: the server's.
+        #[arg(long)]
+        pubkey: Option<std::path::PathBuf>,
+        /// A proof (from `fsctl audit prove --json`) to check instead of a log.
+        #[arg(long, conflicts_with = "file")]
+        proof: Option<std::path::PathBuf>,
+        /// RFC 3339 time or Unix seconds (the server's log only).
+        #[arg(long, conflicts_with_all = ["file", "proof"])]
+        since: Option<String>,
+        /// RFC 3339 time or Unix seconds (the server's log only).
+        #[arg(long, conflicts_with_all = ["file", "proof"])]
+        until: Option<String>,
+    },
+    /// Prove that a request's record is in the log (inclusion against the latest checkpoint,
+    /// consistency from the first checkpoint that covered it), or that the log of an earlier
+    /// checkpoint is a prefix of a later one's (--old-size).
+    Prove {
+        /// The request (its x-amz-request-id).
+        #[arg(long, required_unless_present = "old_size")]
+        request_id: Option<String>,
+        /// The size of an earlier checkpoint: prove the log then is a prefix of the log now.
+        #[arg(long, conflicts_with = "request_id")]
+        old_size: Option<u64>,
+        /// With --old-size: the later checkpoint's size (default: the latest).
+        #[arg(long, requires = "old_size")]
+        new_size: Option<u64>,
+        /// The public key to check the proof with (default: the server's).
+        #[arg(long)]
+        pubkey: Option<std::path::PathBuf>,
+    },
+    /// Print the public key (PEM) that verifies the log's checkpoints.
+    Pubkey,
 }

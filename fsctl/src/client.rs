@@ -160,6 +160,18 @@ pub(crate) async fn call(
     path_and_query: &str,
     body: Option<Value>,
 ) -> Result<Value> {
+    let (_, bytes) = call_raw(conn, method, path_and_query, body).await?;
+    Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// `call`, answering the response's headers and bytes as they are (an error status is still
+/// an error, with the server's code and message).
+pub(crate) async fn call_raw(
+    conn: &Alias,
+    method: &str,
+    path_and_query: &str,
+    body: Option<Value>,
+) -> Result<(http::HeaderMap, Bytes)> {
     let url = format!("{}{}", conn.url.trim_end_matches('/'), path_and_query);
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = http::Request::builder()
@@ -175,9 +187,10 @@ pub(crate) async fn call(
         .await
         .with_context(|| format!("connecting to {}", conn.url))?;
     let status = resp.status();
-    let bytes = resp.into_body().collect().await?.to_bytes();
-    let text = String::from_utf8_lossy(&bytes).to_string();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await?.to_bytes();
     if !status.is_success() {
+        let text = String::from_utf8_lossy(&bytes).to_string();
         let msg = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| {
@@ -204,7 +217,7 @@ pub(crate) async fn call(
             .unwrap_or(text);
         bail!("{status}: {msg}");
     }
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    Ok((parts.headers, bytes))
 }
 
 pub(crate) fn sha256_hex(b: &[u8]) -> String {

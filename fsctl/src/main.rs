@@ -12,7 +12,7 @@ mod commands;
 mod output;
 
 use cli::{AdminCmd, AuditCmd, Cli, Cmd, ImportCmd, KmsCmd, LifecycleCmd};
-use commands::{identity, import, import_iam, ops, policy};
+use commands::{audit, identity, import, import_iam, ops, policy};
 
 #[tokio::main]
 async fn main() {
@@ -27,6 +27,16 @@ async fn run(cli: Cli) -> Result<()> {
     let j = cli.json;
     if let Cmd::Alias(a) = &cli.cmd {
         return aliases::command(a, j);
+    }
+    // Checking an exported log or a proof with a key file needs no server.
+    if let Cmd::Audit(
+        cmd @ AuditCmd::Verify {
+            pubkey: Some(_), ..
+        },
+    ) = &cli.cmd
+        && audit::is_offline(cmd)
+    {
+        return audit::verify_offline(cmd, j);
     }
     let c = cli.conn.resolve()?;
     match cli.cmd {
@@ -45,7 +55,7 @@ async fn run(cli: Cli) -> Result<()> {
             ops::prometheus_config(&c, token.as_deref(), &interval)?;
         }
         Cmd::Lifecycle(LifecycleCmd::Run { now }) => ops::lifecycle_run(&c, now, j).await?,
-        Cmd::Audit(q @ AuditCmd::Query { .. }) => ops::audit_query(&c, q, j).await?,
+        Cmd::Audit(a) => audit::audit(&c, a, j).await?,
     }
     Ok(())
 }

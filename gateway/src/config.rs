@@ -46,12 +46,64 @@ pub struct Config {
     pub metrics_per_bucket: bool,
     /// Write audit records (off only for benchmarking what auditing costs).
     pub audit: bool,
+    /// The audit log's signing key file (`None`: `audit-signing-key.pem` in the data
+    /// directory, created the first time).
+    pub audit_signing_key: Option<PathBuf>,
     /// Send object bytes with `sendfile` on plain-HTTP connections.
     pub zero_copy: bool,
     /// Write large blobs past the page cache (`O_DIRECT`).
     pub direct_writes: bool,
     /// What a client may cost before it is decided.
     pub limits: crate::server::limits::Limits,
+}
+
+/// Why the audit log's signing key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditKeyError {
+    /// The file cannot be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file holds no Ed25519 private key.
+    #[error("{path}: {source}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: fsgate_auditlog::checkpoint::KeyError,
+    },
+}
+
+/// The key that signs the audit log's checkpoints: the file given, or the data directory's,
+/// created (0600, durably) with a new key the first time.
+pub fn audit_signing_key(cfg: &Config) -> Result<fsgate_auditlog::SigningKey, AuditKeyError> {
+    let (path, given) = match &cfg.audit_signing_key {
+        Some(p) => (p.clone(), true),
+        None => (cfg.data.join("audit-signing-key.pem"), false),
+    };
+    let file = |source| AuditKeyError::File {
+        path: path.clone(),
+        source,
+    };
+    let key = |source| AuditKeyError::Key {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => fsgate_auditlog::SigningKey::from_pem(&text).map_err(key),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !given => {
+            let new = fsgate_auditlog::SigningKey::generate().map_err(key)?;
+            let pem = new.to_pem().map_err(key)?;
+            fsgate_store::private_file::write_private(&path, pem.as_bytes()).map_err(file)?;
+            tracing::info!(path = %path.display(), key_id = new.public().key_id(), "audit signing key created");
+            Ok(new)
+        }
+        Err(e) => Err(file(e)),
+    }
 }
 
 /// Where the root credentials came from.

@@ -87,6 +87,9 @@ pub enum ServeError {
     /// The KMS key ring cannot be loaded.
     #[error("kms: {0}")]
     Kms(#[from] s3::KmsError),
+    /// The audit log's signing key cannot be used.
+    #[error("audit signing key: {0}")]
+    AuditKey(#[from] config::AuditKeyError),
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
@@ -210,7 +213,12 @@ async fn open_and_build(
             upkeep.run_upkeep();
         }
     });
-    let audit = Arc::new(AuditWriter::start(store.clone(), 16_384)?);
+    let audit_key = Arc::new(config::audit_signing_key(&cfg)?);
+    let audit = Arc::new(AuditWriter::start(
+        store.clone(),
+        16_384,
+        audit_key.clone(),
+    )?);
 
     let gate = access::Gate::new(iam.clone(), store.clone());
     let master = s3::MasterKey::load(
@@ -258,7 +266,8 @@ async fn open_and_build(
         scrape.clone(),
         keys,
     )
-    .with_quotas(quotas);
+    .with_quotas(quotas)
+    .with_audit_key(audit_key.public().clone());
     builder.set_route(server::routes::Routes::new(
         admin.clone(),
         sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
@@ -471,8 +480,8 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
             () = &mut shutdown => break,
         }
     }
-    // Stop accepting, let in-flight requests finish (up to the timeout), then flush every
-    // audit record and close RocksDB.
+    // Stop accepting, let in-flight requests finish (up to the timeout), then commit and sign
+    // every audit record and close RocksDB.
     drop(listener);
     if running.is_none() {
         opening.abort();
@@ -490,9 +499,10 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     set_phase(&phase, Phase::Opening("shutting down".into()));
     if let Some(r) = running {
         let a = r.audit.clone();
-        let _ = tokio::task::spawn_blocking(move || a.flush()).await;
+        // Every record committed and covered by a signed checkpoint.
+        let _ = tokio::task::spawn_blocking(move || a.checkpoint()).await;
         drop(r);
-        tracing::info!("audit flushed; stopped");
+        tracing::info!("audit flushed and signed; stopped");
     }
     Ok(())
 }

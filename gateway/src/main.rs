@@ -88,6 +88,11 @@ struct ServeArgs {
     /// /health/ready fails while free space in the data directory is below this (bytes).
     #[arg(long, default_value_t = 256 << 20, env = "FSGATE_MIN_FREE_SPACE")]
     min_free_space: u64,
+    /// The Ed25519 key (PKCS#8 PEM) that signs the audit log's checkpoints; by default
+    /// DATA/audit-signing-key.pem, created (0600) the first time. `fsctl audit pubkey` prints
+    /// its public half.
+    #[arg(long, env = "FSGATE_AUDIT_SIGNING_KEY")]
+    audit_signing_key: Option<PathBuf>,
     /// `off` stops writing audit records. It exists only to measure what auditing costs
     /// (benchmarks); never run without an audit trail otherwise.
     #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_AUDIT")]
@@ -231,6 +236,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 tls_key,
                 metrics_per_bucket,
                 audit,
+                audit_signing_key,
                 zero_copy,
                 direct_writes,
                 header_timeout,
@@ -275,6 +281,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 tls,
                 metrics_per_bucket,
                 audit: audit == "on",
+                audit_signing_key,
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
                 limits: fsgate::server::limits::Limits {

@@ -330,6 +330,64 @@ pub struct AuditEntry<'a> {
     pub trace_id: &'a str,
 }
 
+impl<'a> AuditEntry<'a> {
+    /// The record as the audit log's line holds it, with its arrival time as `time`.
+    #[must_use]
+    pub fn log_record(
+        &self,
+        time: &'a str,
+    ) -> fsgate_auditlog::record::Record<&'a str, &'a [String]> {
+        fsgate_auditlog::record::Record {
+            seq: 0,
+            time,
+            request_id: self.request_id,
+            principal: self.principal,
+            access_key: self.access_key,
+            auth: self.auth,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            action: self.action,
+            bucket: self.bucket,
+            key: self.key,
+            version_id: self.version_id,
+            decision: self.decision,
+            policies: self.policies,
+            status: self.status,
+            error_code: self.error_code,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration_us: self.duration_us,
+            trace_id: self.trace_id,
+        }
+    }
+}
+
+impl From<fsgate_auditlog::record::OwnedRecord> for AuditRecord {
+    fn from(r: fsgate_auditlog::record::OwnedRecord) -> Self {
+        Self {
+            time_ns: fsgate_auditlog::checkpoint::parse_rfc3339_nanos(&r.time).unwrap_or(0),
+            request_id: r.request_id,
+            principal: r.principal,
+            access_key: r.access_key,
+            auth: r.auth,
+            source_ip: r.source_ip,
+            user_agent: r.user_agent,
+            action: r.action,
+            bucket: r.bucket,
+            key: r.key,
+            decision: r.decision,
+            policies: r.policies,
+            status: r.status,
+            error_code: r.error_code,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            duration_us: r.duration_us,
+            version_id: r.version_id,
+            trace_id: r.trace_id,
+        }
+    }
+}
+
 impl<'a> From<&'a AuditRecord> for AuditEntry<'a> {
     fn from(r: &'a AuditRecord) -> Self {
         Self {

@@ -558,7 +558,8 @@ fn iam_records() {
 fn audit_writer_commits_everything_and_queries_filter() {
     let dir = tempfile::tempdir().unwrap();
     let s = Arc::new(open(&dir));
-    let w = AuditWriter::start(s.clone(), 8).unwrap();
+    let key = Arc::new(fsgate_auditlog::SigningKey::generate().unwrap());
+    let w = AuditWriter::start(s.clone(), 8, key.clone()).unwrap();
     // A record whose id is not one fsgate makes cannot be keyed: it is refused alone and does
     // not stall the queue behind it.
     w.send_blocking(&AuditRecord {
@@ -647,6 +648,65 @@ fn audit_writer_commits_everything_and_queries_filter() {
         })
         .unwrap();
     assert_eq!(window.len(), 100);
+
+    // The log: every record is a leaf, the export verifies with the public key, and a record's
+    // proofs verify offline.
+    w.checkpoint();
+    assert_eq!(s.audit_log_size().unwrap(), 600);
+    let latest = s.latest_audit_checkpoint().unwrap().unwrap();
+    assert_eq!(latest.size, 600);
+    let mut text = Vec::new();
+    let mut from = Some(0);
+    while let Some(f) = from {
+        // Small pages: every page ends at a checkpoint and the next starts there.
+        let page = s.audit_log_page(f, latest.size, 50).unwrap();
+        text.extend_from_slice(&page.text);
+        from = page.next;
+    }
+    let report = fsgate_auditlog::verify::verify_bytes(key.public().clone(), &text);
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.records, report.tree_size), (600, 600));
+    let id = request_id(base + 7 * 1000, 7);
+    let proof = s.audit_proof(&id).unwrap();
+    assert_eq!(
+        fsgate_auditlog::proof::verify_proof(&proof, key.public()),
+        Ok(())
+    );
+    // More records and a later checkpoint: the earlier log is a prefix of the later one.
+    for i in 600..700u32 {
+        let t = base + u64::from(i) * 1000;
+        w.send_blocking(&AuditRecord {
+            time_ns: t,
+            request_id: request_id(t, i),
+            ..Default::default()
+        });
+    }
+    w.checkpoint();
+    let c = s.audit_consistency(600, None).unwrap();
+    assert_eq!((c.old.size, c.new.size), (600, 700));
+    assert_eq!(
+        fsgate_auditlog::proof::verify_consistency_doc(&c, key.public()),
+        Ok(())
+    );
+    // A part of the log starting at a checkpoint verifies on its own (its frontier).
+    let part = s.audit_log_page(600, 700, 1000).unwrap();
+    assert!(part.text.starts_with(b"{\"frontier\":"));
+    let report = fsgate_auditlog::verify::verify_bytes(key.public().clone(), &part.text);
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 100);
+    drop(w);
+    // The writer continues the stored tree after a restart.
+    let w = AuditWriter::start(s.clone(), 8, key.clone()).unwrap();
+    let t = base + 700 * 1000;
+    w.send_blocking(&AuditRecord {
+        time_ns: t,
+        request_id: request_id(t, 700),
+        ..Default::default()
+    });
+    w.checkpoint();
+    let all = s.audit_log_page(0, 701, u64::MAX).unwrap();
+    let report = fsgate_auditlog::verify::verify_bytes(key.public().clone(), &all.text);
+    assert!(report.ok && report.records == 701, "{report:?}");
     drop(w);
 }
 

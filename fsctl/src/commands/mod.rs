@@ -1,5 +1,6 @@
 //! One file per command group; each function runs one command and prints its result.
 
+pub(crate) mod audit;
 pub(crate) mod identity;
 pub(crate) mod import;
 pub(crate) mod import_iam;

@@ -1,11 +1,10 @@
-//! Operations: the audit query, a lifecycle run, the Prometheus scrape job.
+//! Operations: a lifecycle run, the Prometheus scrape job.
 
 use anyhow::Result;
 
 use crate::aliases::Alias;
-use crate::cli::AuditCmd;
-use crate::client::{call, enc};
-use crate::output::{array, print_one, print_rows};
+use crate::client::call;
+use crate::output::print_one;
 
 /// `fsctl admin prometheus-config`: a scrape job for this server.
 pub(crate) fn prometheus_config(c: &Alias, token: Option<&str>, interval: &str) -> Result<()> {
@@ -38,48 +37,5 @@ pub(crate) async fn lifecycle_run(c: &Alias, now: Option<String>, j: bool) -> Re
     let body = now.map(|t| serde_json::json!({ "now": t }));
     let v = call(c, "POST", "/admin/v1/lifecycle/run", body).await?;
     print_one(j, &v);
-    Ok(())
-}
-
-/// `fsctl audit query`.
-pub(crate) async fn audit_query(c: &Alias, q: AuditCmd, j: bool) -> Result<()> {
-    let AuditCmd::Query {
-        principal,
-        bucket,
-        key,
-        since,
-        until,
-        decision,
-        limit,
-    } = q;
-    let mut q = vec![format!("limit={limit}")];
-    for (k, v) in [
-        ("principal", principal),
-        ("bucket", bucket),
-        ("key", key),
-        ("since", since),
-        ("until", until),
-        ("decision", decision),
-    ] {
-        if let Some(v) = v {
-            q.push(format!("{k}={}", enc(&v)));
-        }
-    }
-    let rows = array(call(c, "GET", &format!("/admin/v1/audit?{}", q.join("&")), None).await?);
-    print_rows(
-        j,
-        &rows,
-        &[
-            "time",
-            "principal",
-            "action",
-            "bucket",
-            "key",
-            "decision",
-            "status",
-            "error_code",
-            "policies",
-        ],
-    );
     Ok(())
 }

@@ -3,7 +3,15 @@
 //! | method | path | action |
 //! |---|---|---|
 //! | GET | /admin/v1/audit?principal&bucket&key&since&until&decision&limit | admin:QueryAudit |
+//! | GET | /admin/v1/audit/pubkey — the checkpoints' Ed25519 key (PEM) and id | admin:QueryAudit |
+//! | GET | /admin/v1/audit/range?since&until — the log positions `{from, to}` covering a time range | admin:QueryAudit |
+//! | GET | /admin/v1/audit/log?from&to&max — a page of the log as JSON Lines (`x-fsgate-next-from`) | admin:QueryAudit |
+//! | GET | /admin/v1/audit/proof?request_id — a record's inclusion and consistency proofs | admin:QueryAudit |
+//! | GET | /admin/v1/audit/consistency?old&new — a consistency proof between two checkpoints | admin:QueryAudit |
 //! | POST | /admin/v1/lifecycle/run `{"now"?: RFC 3339}` | admin:RunLifecycle |
+//!
+//! The range, proof and consistency routes first have everything queued committed and signed,
+//! so what a caller just did is in what it gets back.
 
 use bytes::Bytes;
 use http::{StatusCode, Uri};
@@ -13,17 +21,159 @@ use fsgate_policy::Action;
 use fsgate_store::audit::AuditFilter;
 use fsgate_store::now_ns;
 
-use super::{AdminApi, AdminError, Reply, err, ns_to_rfc3339, parse_time, query_map, store_err};
+use super::{
+    AdminApi, AdminError, Answer, Reply, err, ns_to_rfc3339, parse_time, query_map, store_err,
+};
 use crate::context::RequestCtx;
 
+/// The header of a log page that goes on: the position the next page starts at.
+pub(super) const NEXT_HEADER: &str = "x-fsgate-next-from";
+
+/// Records in a log page unless the caller asks for fewer (pages end at checkpoints, so one
+/// may hold a second's records more).
+const PAGE_RECORDS: u64 = 50_000;
+
+fn number(q: &[(String, String)], name: &str) -> Result<Option<u64>, Reply> {
+    q.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| {
+            v.parse::<u64>()
+                .map_err(|_| err(AdminError::InvalidArgument, format!("{name}: a number")))
+        })
+        .transpose()
+}
+
+fn time_arg(q: &[(String, String)], name: &str) -> Result<Option<u64>, Reply> {
+    q.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| {
+            parse_time(v).ok_or_else(|| {
+                err(
+                    AdminError::InvalidArgument,
+                    format!("{name}: RFC 3339 or Unix seconds"),
+                )
+            })
+        })
+        .transpose()
+}
+
 impl AdminApi {
+    /// The routes of the tamper-evident log: its key, exports and proofs.
+    async fn run_audit_log(
+        &self,
+        rc: &RequestCtx,
+        segs: &[&str],
+        uri: &Uri,
+    ) -> Result<Option<Answer>, Reply> {
+        let q = query_map(uri);
+        let answer = match segs {
+            ["audit", "pubkey"] => {
+                let key = self
+                    .audit_key
+                    .as_ref()
+                    .ok_or_else(|| err(AdminError::NotFound, "no audit signing key"))?;
+                let pem = key
+                    .to_pem()
+                    .map_err(|e| err(AdminError::InternalError, e.to_string()))?;
+                Reply(
+                    StatusCode::OK,
+                    json!({"algorithm": "Ed25519", "key_id": key.key_id(), "public_key": pem}),
+                )
+                .into()
+            }
+            ["audit", "range"] => {
+                let (since, until) = (time_arg(&q, "since")?, time_arg(&q, "until")?);
+                let log = self.audit.clone();
+                let range = self
+                    .blocking(move |s| {
+                        log.checkpoint();
+                        s.audit_log_range(since, until)
+                    })
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Reply(StatusCode::OK, json!({"from": range.from, "to": range.to})).into()
+            }
+            ["audit", "log"] => {
+                let (Some(from), Some(to)) = (number(&q, "from")?, number(&q, "to")?) else {
+                    return Err(err(
+                        AdminError::InvalidArgument,
+                        "from and to: log positions (see /admin/v1/audit/range)",
+                    ));
+                };
+                let max = number(&q, "max")?
+                    .unwrap_or(PAGE_RECORDS)
+                    .clamp(1, PAGE_RECORDS);
+                let page = self
+                    .blocking(move |s| {
+                        // Both ends are checkpoints: a page verifies only between two.
+                        for at in [from, to] {
+                            if at > 0 && s.audit_checkpoint(at)?.is_none() {
+                                return Ok(None);
+                            }
+                        }
+                        s.audit_log_page(from, to.max(from), max).map(Some)
+                    })
+                    .await
+                    .map_err(|e| store_err(e, rc))?
+                    .ok_or_else(|| {
+                        err(
+                            AdminError::InvalidArgument,
+                            "from and to must be sizes of checkpoints (see /admin/v1/audit/range)",
+                        )
+                    })?;
+                Answer::Lines {
+                    body: Bytes::from(page.text),
+                    next: page.next,
+                }
+            }
+            ["audit", "proof"] => {
+                let id = q
+                    .iter()
+                    .find(|(k, _)| k == "request_id")
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| err(AdminError::InvalidArgument, "request_id: required"))?;
+                let log = self.audit.clone();
+                let proof = self
+                    .blocking(move |s| {
+                        log.checkpoint();
+                        s.audit_proof(&id)
+                    })
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Reply(StatusCode::OK, json!(proof)).into()
+            }
+            ["audit", "consistency"] => {
+                let old = number(&q, "old")?
+                    .ok_or_else(|| err(AdminError::InvalidArgument, "old: a checkpoint's size"))?;
+                let new = number(&q, "new")?;
+                let log = self.audit.clone();
+                let doc = self
+                    .blocking(move |s| {
+                        log.checkpoint();
+                        s.audit_consistency(old, new)
+                    })
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Reply(StatusCode::OK, json!(doc)).into()
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(answer))
+    }
+
     pub(super) async fn run_audit(
         &self,
         rc: &RequestCtx,
         action: Action,
+        segs: &[&str],
         uri: &Uri,
         body: &Bytes,
-    ) -> Result<Option<Reply>, Reply> {
+    ) -> Result<Option<Answer>, Reply> {
+        if action == Action::AdminQueryAudit
+            && let Some(a) = self.run_audit_log(rc, segs, uri).await?
+        {
+            return Ok(Some(a));
+        }
         let parse = super::json_body;
         let reply = match action {
             Action::AdminRunLifecycle => {
@@ -112,6 +262,6 @@ impl AdminApi {
             }
             _ => return Ok(None),
         };
-        reply.map(Some)
+        reply.map(|r| Some(r.into()))
     }
 }

@@ -50,6 +50,8 @@ pub struct AdminApi {
     iam: Arc<Iam>,
     gate: Gate,
     audit: Arc<AuditWriter>,
+    /// The key the audit log's checkpoints verify with.
+    audit_key: Option<fsgate_auditlog::PublicKey>,
     oidc: Arc<crate::identity::oidc::OidcVerifier>,
     scrape: crate::telemetry::Scrape,
     kms: Arc<crate::s3::KeyRing>,
@@ -60,6 +62,22 @@ pub struct AdminApi {
 
 /// An admin outcome: status and JSON body.
 struct Reply(StatusCode, Value);
+
+/// What a route answers: JSON, or a page of the audit log's JSON Lines.
+enum Answer {
+    Json(Reply),
+    /// Lines of the log, and the position the next page starts at.
+    Lines {
+        body: Bytes,
+        next: Option<u64>,
+    },
+}
+
+impl From<Reply> for Answer {
+    fn from(r: Reply) -> Self {
+        Self::Json(r)
+    }
+}
 
 /// The admin API's error codes, and the one table of their HTTP statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +213,15 @@ fn route(method: &Method, segs: &[&str]) -> Option<Action> {
         (Method::GET, ["named-policies"]) => Action::AdminListPolicies,
         (Method::PUT, ["named-policies", _]) => Action::AdminCreatePolicy,
         (Method::DELETE, ["named-policies", _]) => Action::AdminDeletePolicy,
-        (Method::GET, ["audit"]) => Action::AdminQueryAudit,
+        // The log itself, its key, exports and proofs are reads of the audit log.
+        (
+            Method::GET,
+            ["audit"]
+            | [
+                "audit",
+                "pubkey" | "range" | "log" | "proof" | "consistency",
+            ],
+        ) => Action::AdminQueryAudit,
         (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
         (Method::POST, ["users", _, "revoke"] | ["keys", _, "revoke"]) => Action::AdminRevokeKeys,
         (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
@@ -246,6 +272,7 @@ impl AdminApi {
             iam,
             gate,
             audit,
+            audit_key: None,
             oidc,
             scrape,
             kms,
@@ -258,6 +285,13 @@ impl AdminApi {
     #[must_use]
     pub fn with_quotas(mut self, quotas: Arc<crate::s3::quota::BucketQuotas>) -> Self {
         self.quotas = quotas;
+        self
+    }
+
+    /// The key the audit log's checkpoints verify with (`GET /admin/v1/audit/pubkey`).
+    #[must_use]
+    pub fn with_audit_key(mut self, key: fsgate_auditlog::PublicKey) -> Self {
+        self.audit_key = Some(key);
         self
     }
 
@@ -325,7 +359,7 @@ impl AdminApi {
         method: &Method,
         uri: &Uri,
         body: Bytes,
-    ) -> Reply {
+    ) -> Answer {
         let rest = uri.path().strip_prefix(PREFIX).unwrap_or("");
         let segs: Vec<String> = rest
             .split('/')
@@ -337,7 +371,8 @@ impl AdminApi {
             return err(
                 AdminError::NoSuchRoute,
                 format!("no admin route {method} {}", uri.path()),
-            );
+            )
+            .into();
         };
         // Service accounts are decided on their owner: named, or the caller itself.
         let resource = if action.resource_kind() == fsgate_policy::ResourceKind::User {
@@ -371,10 +406,11 @@ impl AdminApi {
             AccessFacts::default(),
         );
         if !d.allowed {
-            return err(AdminError::AccessDenied, "Access Denied");
+            return err(AdminError::AccessDenied, "Access Denied").into();
         }
         match self.run(rc, action, &segs, uri, body, &resource).await {
-            Ok(r) | Err(r) => r,
+            Ok(a) => a,
+            Err(r) => r.into(),
         }
     }
 
@@ -386,24 +422,24 @@ impl AdminApi {
         uri: &Uri,
         body: Bytes,
         resource: &Resource,
-    ) -> Result<Reply, Reply> {
+    ) -> Result<Answer, Reply> {
         if let Some(r) = self.run_identity(rc, action, segs, &body, resource).await? {
-            return Ok(r);
+            return Ok(r.into());
         }
         if let Some(r) = self.run_users(rc, action, segs, &body).await? {
-            return Ok(r);
+            return Ok(r.into());
         }
         if let Some(r) = self.run_policies(rc, action, segs, &body).await? {
-            return Ok(r);
+            return Ok(r.into());
         }
-        if let Some(r) = self.run_audit(rc, action, uri, &body).await? {
-            return Ok(r);
+        if let Some(a) = self.run_audit(rc, action, segs, uri, &body).await? {
+            return Ok(a);
         }
         if let Some(r) = self.run_kms(rc, action, segs, &body).await? {
-            return Ok(r);
+            return Ok(r.into());
         }
         if let Some(r) = self.run_account(rc, action, &body).await? {
-            return Ok(r);
+            return Ok(r.into());
         }
         Err(err(AdminError::NoSuchRoute, "no such admin route"))
     }
@@ -502,14 +538,27 @@ impl AdminApi {
                 )
                 .await);
         }
-        let Reply(status, value) = self
+        let (status, body, content_type, next) = match self
             .dispatch(&rc, &principal, &req.method, &req.uri, body)
-            .await;
-        let mut resp = S3Response::with_status(Body::from(value.to_string()), status);
+            .await
+        {
+            Answer::Json(Reply(status, value)) => (
+                status,
+                Bytes::from(value.to_string()),
+                "application/json",
+                None,
+            ),
+            Answer::Lines { body, next } => (StatusCode::OK, body, "application/x-ndjson", next),
+        };
+        let mut resp = S3Response::with_status(Body::from(body), status);
         resp.headers.insert(
             http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
+            http::HeaderValue::from_static(content_type),
         );
+        if let Some(n) = next {
+            resp.headers
+                .insert(audit::NEXT_HEADER, http::HeaderValue::from(n));
+        }
         Ok(resp)
     }
 }

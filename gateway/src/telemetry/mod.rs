@@ -124,6 +124,9 @@ impl Telemetry {
             f(now_ns().saturating_sub(oldest)) / 1e9
         };
         metrics::gauge!("fsgate_audit_oldest_unwritten_age_seconds").set(age);
+        metrics::counter!("fsgate_audit_checkpoints_total")
+            .absolute(a.checkpoints.load(Ordering::Relaxed));
+        metrics::gauge!("fsgate_audit_log_records").set(f(a.log_size.load(Ordering::Relaxed)));
 
         let mut last = self.last_store.lock().await;
         if last.is_some_and(|t| t.elapsed() < STORE_REFRESH) {

@@ -64,7 +64,7 @@ impl MetaEngine for MemMeta {
         Ok(Box::new(MemCursor { entries, at }))
     }
 
-    fn commit(&self, ops: Vec<Op>, _sync: bool) -> StoreResult<()> {
+    fn commit(&self, ops: &[Op], _sync: bool) -> StoreResult<()> {
         let mut tables = self
             .tables
             .write()
@@ -72,10 +72,10 @@ impl MetaEngine for MemMeta {
         for op in ops {
             match op {
                 Op::Put(cf, k, v) => {
-                    table_mut(&mut *tables, cf)?.insert(k, v);
+                    table_mut(&mut *tables, *cf)?.insert(k.clone(), v.clone());
                 }
                 Op::Delete(cf, k) => {
-                    table_mut(&mut *tables, cf)?.remove(&k);
+                    table_mut(&mut *tables, *cf)?.remove(k);
                 }
             }
         }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, StoreResult};
 
 /// Column family names, in the order they are opened.
-pub const CFS: [&str; 10] = [
+pub const CFS: [&str; 11] = [
     "buckets",
     "bucketcfg",
     "objects",
@@ -31,6 +31,7 @@ pub const CFS: [&str; 10] = [
     "blobrefs",
     "iam",
     "audit",
+    "auditlog",
 ];
 
 /// The column families by role.
@@ -56,11 +57,14 @@ pub enum Cf {
     Iam,
     /// Audit records by time.
     Audit,
+    /// The audit log's Merkle tree: record positions and leaf hashes, perfect subtrees,
+    /// signed checkpoints (`audit/log.rs`).
+    AuditLog,
 }
 
 impl Cf {
     /// Every column family, in `CFS` order.
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Buckets,
         Cf::BucketCfg,
         Cf::Objects,
@@ -71,6 +75,7 @@ impl Cf {
         Cf::BlobRefs,
         Cf::Iam,
         Cf::Audit,
+        Cf::AuditLog,
     ];
 
     /// The column family's name (RocksDB's, and in errors).
@@ -87,6 +92,7 @@ impl Cf {
             Cf::BlobRefs => "blobrefs",
             Cf::Iam => "iam",
             Cf::Audit => "audit",
+            Cf::AuditLog => "auditlog",
         }
     }
 }
@@ -121,7 +127,7 @@ pub trait MetaEngine: Send + Sync + 'static {
     /// A cursor over one column family, in key order, on a consistent view of it.
     fn cursor(&self, cf: Cf) -> StoreResult<Box<dyn MetaCursor + '_>>;
     /// Applies `ops` atomically. With `sync` they survive power loss once this returns.
-    fn commit(&self, ops: Vec<Op>, sync: bool) -> StoreResult<()>;
+    fn commit(&self, ops: &[Op], sync: bool) -> StoreResult<()>;
     /// Writes what the engine holds in memory to its files (a no-op where there are none).
     fn flush(&self) -> StoreResult<()>;
     /// Figures for metrics.
@@ -176,6 +182,12 @@ impl Meta {
             Some(bytes) => Ok(Some(codec::decode(cf.name(), (*bytes).as_ref())?)),
             None => Ok(None),
         }
+    }
+
+    /// The stored value as it is, version byte first (for values whose versions the caller
+    /// tells apart itself: audit records).
+    pub fn get_stored(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.engine.get(cf, key)?.map(|b| (*b).as_ref().to_vec()))
     }
 
     /// Reads a raw byte value (`[version][bytes]`, for object bytes: no per-byte decoding).
@@ -252,6 +264,11 @@ impl Meta {
         self.engine.flush()
     }
 
+    /// Commits `ops` atomically, leaving them to the caller (to retry with).
+    pub fn commit_ops(&self, ops: &[Op], sync: bool) -> StoreResult<()> {
+        self.engine.commit(ops, sync)
+    }
+
     /// Starts a batch.
     #[must_use]
     pub fn batch(&self) -> Batch<'_> {
@@ -311,7 +328,7 @@ impl Batch<'_> {
 
     /// Commits the batch atomically; with `sync` it survives power loss once this returns.
     pub fn commit(self, sync: bool) -> StoreResult<()> {
-        self.meta.engine.commit(self.ops, sync)
+        self.meta.engine.commit(&self.ops, sync)
     }
 }
 

@@ -51,7 +51,7 @@ impl RocksMeta {
                     bucket_count: INLINE_MEMTABLE_BUCKETS,
                 });
             }
-            if *name == Cf::Audit.name() {
+            if *name == Cf::Audit.name() || *name == Cf::AuditLog.name() {
                 // Audit records are written once and read rarely: held in memory only until
                 // flushed. At RocksDB's default of 64 MiB, a server auditing 45,000 requests/s
                 // (~200 bytes a record) peaked at 215 MiB resident through the bench matrix;
@@ -106,12 +106,12 @@ impl MetaEngine for RocksMeta {
     }
 
     /// Concurrent synced writers share one fsync (RocksDB group commit).
-    fn commit(&self, ops: Vec<Op>, sync: bool) -> StoreResult<()> {
+    fn commit(&self, ops: &[Op], sync: bool) -> StoreResult<()> {
         let mut batch = WriteBatch::default();
         for op in ops {
             match op {
-                Op::Put(cf, k, v) => batch.put_cf(self.cf(cf)?, k, v),
-                Op::Delete(cf, k) => batch.delete_cf(self.cf(cf)?, k),
+                Op::Put(cf, k, v) => batch.put_cf(self.cf(*cf)?, k, v),
+                Op::Delete(cf, k) => batch.delete_cf(self.cf(*cf)?, k),
             }
         }
         let mut wo = WriteOptions::default();
