@@ -39,9 +39,9 @@ fn log(key: &SigningKey) -> Vec<u8> {
             ..Default::default()
         };
         let body = serde_json::to_vec(&r).unwrap_or_default();
-        let appended = a.append(&body, |_, _, _| {});
+        let appended = a.append(&[], &body, |_, _, _| {});
         leaves.push(appended.leaf);
-        interval.extend_from_slice(&appended.line);
+        interval.extend_from_slice(&appended.stored);
         interval.push(b'\n');
         if (i + 1) % PER_CHECKPOINT == 0 || i + 1 == RECORDS {
             // As the server exports it: the interval's leaf hashes, its records, its checkpoint.

@@ -11,10 +11,18 @@ use crate::tree::{Frontier, Hash, leaf_hash};
 pub struct Appended {
     /// The record's position.
     pub seq: u64,
-    /// The record's line (stored and exported as is).
-    pub line: Vec<u8>,
+    /// The caller's prefix, then the record's line (stored and exported as is).
+    pub stored: Vec<u8>,
     /// The line's leaf hash.
     pub leaf: Hash,
+}
+
+impl Appended {
+    /// The record's line (after the prefix).
+    #[must_use]
+    pub fn line(&self, prefix_len: usize) -> &[u8] {
+        self.stored.get(prefix_len..).unwrap_or_default()
+    }
 }
 
 /// Appends records to a log whose tree is `tree`.
@@ -31,13 +39,22 @@ impl Appender {
     }
 
     /// Appends the record whose JSON without position is `body`, calling `completed` for each
-    /// perfect subtree (level ≥ 1) it completes.
-    pub fn append(&mut self, body: &[u8], completed: impl FnMut(u8, u64, &Hash)) -> Appended {
+    /// perfect subtree (level ≥ 1) it completes. The stored bytes are `prefix` (a storage
+    /// version byte, say) then the line, in one allocation.
+    pub fn append(
+        &mut self,
+        prefix: &[u8],
+        body: &[u8],
+        completed: impl FnMut(u8, u64, &Hash),
+    ) -> Appended {
         let seq = self.tree.size();
-        let line = record::line(seq, body);
-        let leaf = leaf_hash(&line);
+        let mut stored =
+            Vec::with_capacity(prefix.len() + record::RECORD_PREFIX.len() + 21 + body.len());
+        stored.extend_from_slice(prefix);
+        record::line_into(&mut stored, seq, body);
+        let leaf = leaf_hash(stored.get(prefix.len()..).unwrap_or_default());
         self.tree.push(leaf, completed);
-        Appended { seq, line, leaf }
+        Appended { seq, stored, leaf }
     }
 
     /// Records appended so far (the next record's position).

@@ -227,21 +227,37 @@ impl PublicKey {
 }
 
 /// `ns` since the epoch as RFC 3339 UTC with nine fractional digits (fixed width, so that
-/// times compare as text too).
+/// times compare as text too). Written digit by digit: every audit record carries one.
 #[must_use]
 pub fn rfc3339_nanos(ns: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    )
+    let mut out = [0u8; 30];
+    let fields: [(u32, usize); 7] = [
+        (u32::try_from(t.year()).unwrap_or(0), 4),
+        (u32::from(u8::from(t.month())), 2),
+        (u32::from(t.day()), 2),
+        (u32::from(t.hour()), 2),
+        (u32::from(t.minute()), 2),
+        (u32::from(t.second()), 2),
+        (t.nanosecond(), 9),
+    ];
+    let seps = [b'-', b'-', b'T', b':', b':', b'.', b'Z'];
+    let mut at = 0;
+    for ((mut v, width), sep) in fields.into_iter().zip(seps) {
+        for i in (0..width).rev() {
+            if let Some(d) = out.get_mut(at + i) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+        at += width;
+        if let Some(d) = out.get_mut(at) {
+            *d = sep;
+        }
+        at += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads an RFC 3339 time into ns since the epoch; `None` before 1970 or unreadable.

@@ -8,7 +8,14 @@ use serde::{Deserialize, Serialize};
 
 /// One audit record. `S` is the string type (`&str` when encoding a request's record without
 /// copying it, `String` when reading), `P` the list of deciding policy ids.
+///
+/// Fields that are often empty (keys, versions, error codes, trace ids) are left out of the
+/// line when they are, and read back empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize + AsRef<str>, P: Serialize",
+    deserialize = "S: Deserialize<'de> + Default, P: Deserialize<'de> + Default"
+))]
 pub struct Record<S = String, P = Vec<String>> {
     /// Position in the log (from 0). Not encoded by `Serialize`: the writer puts it in front
     /// when it appends the record ([`line()`]).
@@ -21,6 +28,7 @@ pub struct Record<S = String, P = Vec<String>> {
     /// Who: the user, session or service account; `-` when unauthenticated.
     pub principal: S,
     /// The access key used (or claimed, when the signature did not verify).
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub access_key: S,
     /// How the request authenticated: `sigv4`, `presigned`, `bearer`, `anonymous`, ...
     pub auth: S,
@@ -31,10 +39,13 @@ pub struct Record<S = String, P = Vec<String>> {
     /// The Cedar action (`s3:GetObject`, `admin:AddUser`, ...) or the route when none applied.
     pub action: S,
     /// The bucket, if any.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub bucket: S,
     /// The object key, if any.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub key: S,
     /// The version addressed, if any.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub version_id: S,
     /// `allow`, `deny`, or empty when no decision was made (the request failed before).
     pub decision: S,
@@ -43,15 +54,26 @@ pub struct Record<S = String, P = Vec<String>> {
     /// The HTTP status sent.
     pub status: u16,
     /// The S3 error code sent, if any.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub error_code: S,
     /// Request body bytes received.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub bytes_in: u64,
     /// Response body bytes sent.
     pub bytes_out: u64,
     /// From arrival to the last byte sent, in microseconds.
     pub duration_us: u64,
     /// The W3C trace id of the request's trace, when traced.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub trace_id: S,
+}
+
+fn is_empty<S: AsRef<str>>(s: &S) -> bool {
+    s.as_ref().is_empty()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A record as read back from a line.
@@ -64,15 +86,33 @@ pub const RECORD_PREFIX: &[u8] = b"{\"seq\":";
 /// it) is `body`, at position `seq`: the bytes that are stored, hashed and exported.
 #[must_use]
 pub fn line(seq: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_PREFIX.len() + 21 + body.len());
+    line_into(&mut out, seq, body);
+    out
+}
+
+/// Appends [`line()`]'s bytes to `out`.
+pub fn line_into(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
     let rest = body.strip_prefix(b"{").unwrap_or(body);
-    let mut out = Vec::with_capacity(RECORD_PREFIX.len() + 21 + rest.len());
     out.extend_from_slice(RECORD_PREFIX);
-    out.extend_from_slice(seq.to_string().as_bytes());
+    let mut digits = [0u8; 20];
+    let mut n = seq;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
     if rest != b"}" {
         out.push(b',');
     }
     out.extend_from_slice(rest);
-    out
 }
 
 /// The position a record line states, read without parsing the line when it is in the

@@ -26,9 +26,9 @@ fn log(key: &SigningKey, hints: bool) -> Vec<String> {
             ..Default::default()
         };
         let body = serde_json::to_vec(&r).unwrap_or_default();
-        let appended = a.append(&body, |_, _, _| {});
+        let appended = a.append(&[], &body, |_, _, _| {});
         leaves.push(appended.leaf);
-        interval.push(String::from_utf8(appended.line).unwrap_or_default());
+        interval.push(String::from_utf8(appended.stored).unwrap_or_default());
         if (i + 1) % PER_CHECKPOINT == 0 {
             if hints {
                 lines.push(LeavesPart::line(i + 1 - PER_CHECKPOINT, &leaves));
@@ -108,7 +108,7 @@ fn each_kind_of_tampering_is_named() -> Result<(), Box<dyn std::error::Error>> {
         let other = SigningKey::generate()?;
         let mut l = good.clone();
         let mut a = Appender::new(Frontier::new());
-        a.append(b"{\"x\":1}", |_, _, _| {});
+        a.append(&[], b"{\"x\":1}", |_, _, _| {});
         l[cp] = a.checkpoint(&other, 1_800_000_000_000_000_029).to_line();
         assert_eq!(check(&key, &l).map(|f| f.0), Some(Kind::BadSignature));
         let mut l = good.clone();

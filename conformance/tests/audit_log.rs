@@ -319,13 +319,14 @@ fn edit_db(path: &Path, f: impl FnOnce(&rocksdb::DB) -> String) -> String {
     out
 }
 
-/// Record `seq`'s table key (from its leaf row `L seq`).
+/// Record `seq`'s table key (from its block row `B seq/64`: 12-byte key ‖ 32-byte leaf each).
 fn table_key(db: &rocksdb::DB, seq: u64) -> Vec<u8> {
     let log = db.cf_handle("auditlog").unwrap();
-    let mut k = vec![b'L'];
-    k.extend_from_slice(&seq.to_be_bytes());
+    let mut k = vec![b'B'];
+    k.extend_from_slice(&(seq / 64).to_be_bytes());
     let v = db.get_cf(log, &k).unwrap().unwrap();
-    v[1..13].to_vec()
+    let at = 1 + (seq % 64) as usize * 44;
+    v[at..at + 12].to_vec()
 }
 
 /// Rewrites record `seq`'s principal, as someone covering their tracks would; its request id.
@@ -342,33 +343,39 @@ fn change_record(db: &rocksdb::DB, seq: u64) -> String {
     rec["request_id"].as_str().unwrap().to_owned()
 }
 
-/// Deletes record `seq` and its leaf row.
+/// Deletes record `seq`'s row.
 fn delete_record(db: &rocksdb::DB, seq: u64) {
-    let (audit, log) = (
-        db.cf_handle("audit").unwrap(),
-        db.cf_handle("auditlog").unwrap(),
-    );
-    let k = table_key(db, seq);
-    db.delete_cf(audit, &k).unwrap();
-    let mut l = vec![b'L'];
-    l.extend_from_slice(&seq.to_be_bytes());
-    db.delete_cf(log, &l).unwrap();
+    let audit = db.cf_handle("audit").unwrap();
+    db.delete_cf(audit, table_key(db, seq)).unwrap();
 }
 
-/// Deletes every record from `seq` on, with their leaf rows (the checkpoints stay).
+/// Deletes every record from `seq` on, and their places in the tree (the checkpoints stay).
 fn truncate_log(db: &rocksdb::DB, seq: u64) {
     let log = db.cf_handle("auditlog").unwrap();
-    let mut n = seq;
+    let audit = db.cf_handle("audit").unwrap();
+    let mut block = seq / 64;
     loop {
-        let mut l = vec![b'L'];
-        l.extend_from_slice(&n.to_be_bytes());
-        if db.get_cf(log, &l).unwrap().is_none() {
+        let mut k = vec![b'B'];
+        k.extend_from_slice(&block.to_be_bytes());
+        let Some(v) = db.get_cf(log, &k).unwrap() else {
             break;
+        };
+        let keep = if block == seq / 64 {
+            (seq % 64) as usize
+        } else {
+            0
+        };
+        for e in v[1..].chunks(44).skip(keep) {
+            db.delete_cf(audit, &e[..12]).unwrap();
         }
-        delete_record(db, n);
-        n += 1;
+        if keep == 0 {
+            db.delete_cf(log, &k).unwrap();
+        } else {
+            db.put_cf(log, &k, &v[..1 + keep * 44]).unwrap();
+        }
+        block += 1;
     }
-    assert!(n > seq);
+    assert!(block > seq / 64);
 }
 
 /// Applies `cases` seeded mutations to the exported log and to a proof; returns how many were
@@ -507,7 +514,7 @@ fn mutations(text: &[u8], key: &PublicKey, proof: &ProofDoc, cases: usize) -> us
                         let body = line[line.iter().position(|&b| b == b',').unwrap()..].to_vec();
                         let mut b = vec![b'{'];
                         b.extend_from_slice(&body[1..]);
-                        a.append(&b, |_, _, _| {});
+                        a.append(&[], &b, |_, _, _| {});
                     } else if is_cp(line) {
                         *line = a
                             .checkpoint(&other, 1_800_000_000_000_000_000)

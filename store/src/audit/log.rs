@@ -2,7 +2,9 @@
 //! what is read from it: the tree to continue, checkpoints, export pages and proofs.
 //!
 //! Rows (keys are a tag byte, then big-endian numbers; values are `[1]` then the bytes):
-//! - `L` seq → the record's table key (12 bytes) ‖ its leaf hash (32): one per record;
+//! - `B` block → for the records `64·block ..` (up to 64 of them, in order), each one's table
+//!   key (12 bytes) ‖ leaf hash (32): the block being filled is rewritten with each commit,
+//!   so a record costs the tree no row of its own;
 //! - `N` level index → the hash of the perfect subtree at `level` ≥ [`NODE_MIN_LEVEL`] and
 //!   `index` (smaller ones are hashed again from the leaves, at most 2^(min−1) of them);
 //! - `C` size → a signed checkpoint's line;
@@ -21,7 +23,11 @@ use crate::meta::{Cf, Op};
 /// The lowest level of perfect subtree stored: one node row per 64 records.
 pub const NODE_MIN_LEVEL: u8 = 6;
 
-const LEAF: u8 = b'L';
+const BLOCK: u8 = b'B';
+/// Records per `B` row: a perfect subtree of level [`NODE_MIN_LEVEL`].
+pub(super) const BLOCK_LEAVES: u64 = 1 << NODE_MIN_LEVEL;
+/// Bytes of one record in a `B` row.
+const ENTRY: usize = 12 + 32;
 const NODE: u8 = b'N';
 const CHECKPOINT: u8 = b'C';
 const BY_TIME: u8 = b'T';
@@ -74,9 +80,31 @@ fn number(key: &[u8]) -> Option<u64> {
         .map(u64::from_be_bytes)
 }
 
-/// The row of record `seq`: its table key and leaf hash.
-pub(super) fn leaf_op(seq: u64, table_key: &[u8; 12], leaf: &Hash) -> Op {
-    Op::Put(Cf::AuditLog, key9(LEAF, seq), row(&[table_key, leaf]))
+/// A record's place in a block: its table key and leaf hash.
+pub(super) type Entry = ([u8; 12], Hash);
+
+/// The row of block `index` holding `entries` (its first records, in order).
+pub(super) fn block_op(index: u64, entries: &[Entry]) -> Op {
+    let mut v = Vec::with_capacity(1 + entries.len() * ENTRY);
+    v.push(ROW_VERSION);
+    for (k, h) in entries {
+        v.extend_from_slice(k);
+        v.extend_from_slice(h);
+    }
+    Op::Put(Cf::AuditLog, key9(BLOCK, index), v)
+}
+
+fn entries(v: &[u8]) -> StoreResult<Vec<Entry>> {
+    let b = body(v)?;
+    if b.len() % ENTRY != 0 || b.len() / ENTRY > BLOCK_LEAVES as usize {
+        return Err(corrupt("a block row is not whole entries"));
+    }
+    Ok(b.chunks_exact(ENTRY)
+        .filter_map(|c| {
+            let (k, h) = c.split_at(12);
+            Some((<[u8; 12]>::try_from(k).ok()?, Hash::try_from(h).ok()?))
+        })
+        .collect())
 }
 
 /// The row of a completed perfect subtree.
@@ -130,12 +158,6 @@ impl Subtrees for StoredTree<'_> {
 
     fn perfect(&self, level: u8, index: u64) -> StoreResult<Hash> {
         let meta = self.0.meta();
-        if level == 0 {
-            let v = meta
-                .get_stored(Cf::AuditLog, &key9(LEAF, index))?
-                .ok_or_else(|| corrupt(format!("record #{index} has no leaf row")))?;
-            return hash_of(body(&v)?.get(12..).unwrap_or_default());
-        }
         if level >= NODE_MIN_LEVEL
             && let Some(v) = meta.get_stored(Cf::AuditLog, &node_key(level, index))?
         {
@@ -148,29 +170,17 @@ impl Subtrees for StoredTree<'_> {
                 &self.perfect(level - 1, index * 2 + 1)?,
             ));
         }
+        // Within one block: hashed again from its leaves.
         let (start, count) = (index << level, 1u64 << level);
+        let block = self.0.block(start / BLOCK_LEAVES)?;
+        let from = usize::try_from(start % BLOCK_LEAVES).unwrap_or(usize::MAX);
+        let leaves = usize::try_from(count)
+            .ok()
+            .and_then(|n| block.get(from..from + n))
+            .ok_or_else(|| corrupt(format!("records #{start}.. have no leaf hashes")))?;
         let mut f = Frontier::new();
-        let mut it = meta.cursor(Cf::AuditLog)?;
-        it.seek(&key9(LEAF, start));
-        while f.size() < count && it.valid() {
-            let (Some(k), Some(v)) = (it.key(), it.value()) else {
-                break;
-            };
-            if k.first() != Some(&LEAF) || number(k) != Some(start + f.size()) {
-                break;
-            }
-            f.push(
-                hash_of(body(v)?.get(12..).unwrap_or_default())?,
-                |_, _, _| {},
-            );
-            it.next();
-        }
-        it.status()?;
-        if f.size() != count {
-            return Err(corrupt(format!(
-                "record #{} has no leaf row",
-                start + f.size()
-            )));
+        for (_, leaf) in leaves {
+            f.push(*leaf, |_, _, _| {});
         }
         Ok(f.root())
     }
@@ -180,13 +190,23 @@ impl Store {
     /// Records in the audit log (the next record's position).
     pub fn audit_log_size(&self) -> StoreResult<u64> {
         let mut it = self.meta().cursor(Cf::AuditLog)?;
-        it.seek_for_prev(&key9(LEAF, u64::MAX));
-        let size = match it.key() {
-            Some(k) if it.valid() && k.first() == Some(&LEAF) => number(k).map_or(0, |n| n + 1),
+        it.seek_for_prev(&key9(BLOCK, u64::MAX));
+        let size = match (it.key(), it.value()) {
+            (Some(k), Some(v)) if it.valid() && k.first() == Some(&BLOCK) => {
+                let index = number(k).unwrap_or(0);
+                index * BLOCK_LEAVES + entries(v)?.len() as u64
+            }
             _ => 0,
         };
         it.status()?;
         Ok(size)
+    }
+
+    /// The records of block `index` (empty when there is none).
+    pub(super) fn block(&self, index: u64) -> StoreResult<Vec<Entry>> {
+        self.meta()
+            .get_stored(Cf::AuditLog, &key9(BLOCK, index))?
+            .map_or(Ok(Vec::new()), |v| entries(&v))
     }
 
     /// The stored tree, to continue appending to.
@@ -314,24 +334,28 @@ impl Store {
         Ok(page)
     }
 
-    /// The leaf rows of positions `[from, to)` that exist: position, table key, leaf hash.
+    /// The records of positions `[from, to)` the blocks hold: position, table key, leaf hash.
     fn leaf_rows(&self, from: u64, to: u64) -> StoreResult<Vec<(u64, [u8; 12], Hash)>> {
         let mut out = Vec::new();
         let mut it = self.meta().cursor(Cf::AuditLog)?;
-        it.seek(&key9(LEAF, from));
+        it.seek(&key9(BLOCK, from / BLOCK_LEAVES));
         while it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
             };
-            let Some(seq) = number(k).filter(|n| k.first() == Some(&LEAF) && *n < to) else {
+            let Some(index) = number(k).filter(|_| k.first() == Some(&BLOCK)) else {
                 break;
             };
-            let b = body(v)?;
-            let table_key = b
-                .get(..12)
-                .and_then(|k| <[u8; 12]>::try_from(k).ok())
-                .ok_or_else(|| corrupt("a leaf row is short"))?;
-            out.push((seq, table_key, hash_of(b.get(12..).unwrap_or_default())?));
+            let first = index * BLOCK_LEAVES;
+            if first >= to {
+                break;
+            }
+            for (i, (key, leaf)) in entries(v)?.into_iter().enumerate() {
+                let seq = first + i as u64;
+                if seq >= from && seq < to {
+                    out.push((seq, key, leaf));
+                }
+            }
             it.next();
         }
         it.status()?;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use fsgate_auditlog::{Appender, SigningKey};
 
-use super::log::{checkpoint_ops, leaf_op, node_op};
+use super::log::{BLOCK_LEAVES, Entry, block_op, checkpoint_ops, node_op};
 use super::{AUDIT_VALUE_VERSION, EncodedRecord, NODE_MIN_LEVEL};
 use crate::Store;
 use crate::error::StoreResult;
@@ -81,9 +81,11 @@ impl std::fmt::Debug for AuditWriter {
 #[derive(Debug)]
 pub struct QueueFull(pub EncodedRecord);
 
-/// The writer thread's log: the tree so far and when it was last signed.
+/// The writer thread's log: the tree so far, the block of records being filled, and when it
+/// was last signed.
 struct Log {
     appender: Appender,
+    block: Vec<Entry>,
     key: Arc<SigningKey>,
     signed_size: u64,
     signed_at: Instant,
@@ -102,6 +104,11 @@ impl AuditWriter {
     /// the log stored there and signing its checkpoints with `key`.
     pub fn start(store: Arc<Store>, capacity: usize, key: Arc<SigningKey>) -> StoreResult<Self> {
         let tree = store.audit_log_tree()?;
+        let block = if tree.size() % BLOCK_LEAVES == 0 {
+            Vec::new()
+        } else {
+            store.block(tree.size() / BLOCK_LEAVES)?
+        };
         let signed_size = store
             .latest_audit_checkpoint()?
             .map_or(0, |c| c.size.min(tree.size()));
@@ -111,6 +118,7 @@ impl AuditWriter {
         let st = stats.clone();
         let log = Log {
             appender: Appender::new(tree),
+            block,
             key,
             signed_size,
             signed_at: Instant::now(),
@@ -289,16 +297,23 @@ fn commit(
     let started = Instant::now();
     let mut ops: Vec<Op> = Vec::with_capacity(batch.len() * 2 + 4);
     for r in batch.drain(..) {
-        let appended = log.appender.append(&r.body, |level, index, hash| {
-            if level >= NODE_MIN_LEVEL {
-                ops.push(node_op(level, index, hash));
-            }
-        });
-        let mut value = Vec::with_capacity(1 + appended.line.len());
-        value.push(AUDIT_VALUE_VERSION);
-        value.extend_from_slice(&appended.line);
-        ops.push(Op::Put(Cf::Audit, r.key.to_vec(), value));
-        ops.push(leaf_op(appended.seq, &r.key, &appended.leaf));
+        let appended =
+            log.appender
+                .append(&[AUDIT_VALUE_VERSION], &r.body, |level, index, hash| {
+                    if level >= NODE_MIN_LEVEL {
+                        ops.push(node_op(level, index, hash));
+                    }
+                });
+        ops.push(Op::Put(Cf::Audit, r.key.to_vec(), appended.stored));
+        log.block.push((r.key, appended.leaf));
+        if log.block.len() as u64 == BLOCK_LEAVES {
+            ops.push(block_op(appended.seq / BLOCK_LEAVES, &log.block));
+            log.block.clear();
+        }
+    }
+    if !log.block.is_empty() && !ops.is_empty() {
+        // The block being filled, rewritten whole with its new records.
+        ops.push(block_op(log.appender.size() / BLOCK_LEAVES, &log.block));
     }
     let mut signed = false;
     if sign && log.sign_in().is_some() {
