@@ -566,6 +566,19 @@ impl Verifier {
         match parsed {
             // Hints for the interval about to start (they are only ever a help: wrong ones
             // change no verdict, only how precisely a change is named).
+            // More of the same interval's (an export's pages may split one).
+            Some((from, hashes))
+                if from == self.tree.size()
+                    && self.pending.is_none()
+                    && self
+                        .hints
+                        .as_ref()
+                        .is_some_and(|h| h.from + h.hashes.len() as u64 == from) =>
+            {
+                if let Some(h) = &mut self.hints {
+                    h.hashes.extend(hashes);
+                }
+            }
             Some((from, hashes)) if from == self.tree.size() && self.pending.is_none() => {
                 self.hints = Some(Hints {
                     from,

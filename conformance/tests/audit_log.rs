@@ -81,11 +81,14 @@ fn the_log_verifies_and_every_tampering_is_found() {
 
     // Export everything; the file verifies offline with the key alone.
     let log = dir.path().join("log.jsonl");
+    // Small pages: the export is assembled from many requests, across checkpoints.
     let summary = json(&ok(&s.fsctl(&[
         "audit",
         "export",
         "--out",
         log.to_str().unwrap(),
+        "--page-records",
+        "97",
     ])));
     let records = summary["records"].as_u64().unwrap();
     assert!(records >= made as u64, "{summary} vs {made} requests");

@@ -479,6 +479,9 @@ pub(crate) enum AuditCmd {
         /// `jsonl`: the log's own lines (verifiable); `cloudtrail`: `{"Records": [...]}`.
         #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "cloudtrail"])]
         format: String,
+        /// Records asked for per request (tests use small pages).
+        #[arg(long, hide = true, default_value_t = 50_000)]
+        page_records: u64,
     },
     /// Check that the log was not changed: every record against the signed checkpoints.
     /// Without --file, the server's log (or its time range); exits non-zero when not ok.

@@ -28,7 +28,8 @@ pub(crate) async fn audit(c: &Alias, cmd: AuditCmd, j: bool) -> Result<()> {
             until,
             out,
             format,
-        } => export(c, since, until, &out, &format, j).await,
+            page_records,
+        } => export(c, (since, until), &out, &format, page_records, j).await,
         AuditCmd::Verify {
             file,
             pubkey,
@@ -181,8 +182,7 @@ async fn range(c: &Alias, since: Option<&str>, until: Option<&str>) -> Result<(u
 /// Reads the log's pages `[from, to)` in order, handing each to `each`.
 async fn pages(
     c: &Alias,
-    from: u64,
-    to: u64,
+    (from, to, max): (u64, u64, u64),
     mut each: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut next = Some(from);
@@ -190,7 +190,10 @@ async fn pages(
         let (headers, body) = call_raw(
             c,
             "GET",
-            &format!("/admin/v1/audit/log?from={at}&to={to}"),
+            &format!(
+                "/admin/v1/audit/log?from={at}&to={to}&max={max}{}",
+                if at == from { "" } else { "&next=1" }
+            ),
             None,
         )
         .await?;
@@ -214,7 +217,7 @@ async fn verify_server(
 ) -> Result<Report> {
     let (from, to) = range(c, since.as_deref(), until.as_deref()).await?;
     let mut v = Verifier::new(key);
-    pages(c, from, to, |page| {
+    pages(c, (from, to, 50_000), |page| {
         for line in page.split(|&b| b == b'\n') {
             v.push_line(line);
         }
@@ -226,10 +229,10 @@ async fn verify_server(
 
 async fn export(
     c: &Alias,
-    since: Option<String>,
-    until: Option<String>,
+    (since, until): (Option<String>, Option<String>),
     out: &Path,
     format: &str,
+    page_records: u64,
     j: bool,
 ) -> Result<()> {
     let (from, to) = range(c, since.as_deref(), until.as_deref()).await?;
@@ -245,7 +248,7 @@ async fn export(
     if cloudtrail {
         w.write_all(b"{\"Records\":[")?;
     }
-    pages(c, from, to, |page| {
+    pages(c, (from, to, page_records), |page| {
         if !cloudtrail {
             w.write_all(page)?;
         }

@@ -5,7 +5,7 @@
 //! | GET | /admin/v1/audit?principal&bucket&key&since&until&decision&limit | admin:QueryAudit |
 //! | GET | /admin/v1/audit/pubkey — the checkpoints' Ed25519 key (PEM) and id | admin:QueryAudit |
 //! | GET | /admin/v1/audit/range?since&until — the log positions `{from, to}` covering a time range | admin:QueryAudit |
-//! | GET | /admin/v1/audit/log?from&to&max — a page of the log as JSON Lines (`x-fsgate-next-from`) | admin:QueryAudit |
+//! | GET | /admin/v1/audit/log?from&to&max[&next=1] — a page of the log as JSON Lines; `x-fsgate-next-from` names where the next page (`next=1`) starts | admin:QueryAudit |
 //! | GET | /admin/v1/audit/proof?request_id — a record's inclusion and consistency proofs | admin:QueryAudit |
 //! | GET | /admin/v1/audit/consistency?old&new — a consistency proof between two checkpoints | admin:QueryAudit |
 //! | POST | /admin/v1/lifecycle/run `{"now"?: RFC 3339}` | admin:RunLifecycle |
@@ -29,8 +29,7 @@ use crate::context::RequestCtx;
 /// The header of a log page that goes on: the position the next page starts at.
 pub(super) const NEXT_HEADER: &str = "x-fsgate-next-from";
 
-/// Records in a log page unless the caller asks for fewer (pages end at checkpoints, so one
-/// may hold a second's records more).
+/// Most records in a log page (~20 MiB).
 const PAGE_RECORDS: u64 = 50_000;
 
 fn number(q: &[(String, String)], name: &str) -> Result<Option<u64>, Reply> {
@@ -103,15 +102,19 @@ impl AdminApi {
                 let max = number(&q, "max")?
                     .unwrap_or(PAGE_RECORDS)
                     .clamp(1, PAGE_RECORDS);
+                // The first page of an export starts at a checkpoint (its frontier is signed
+                // there); the next ones go on where the last stopped.
+                let first = !q.iter().any(|(k, v)| k == "next" && v == "1");
                 let page = self
                     .blocking(move |s| {
-                        // Both ends are checkpoints: a page verifies only between two.
-                        for at in [from, to] {
+                        // An export ends at a checkpoint, and starts at one.
+                        let ends = if first { vec![from, to] } else { vec![to] };
+                        for at in ends {
                             if at > 0 && s.audit_checkpoint(at)?.is_none() {
                                 return Ok(None);
                             }
                         }
-                        s.audit_log_page(from, to.max(from), max).map(Some)
+                        s.audit_log_page(from, to.max(from), max, first).map(Some)
                     })
                     .await
                     .map_err(|e| store_err(e, rc))?

@@ -284,14 +284,21 @@ impl Store {
         })
     }
 
-    /// A page of the export of positions `[from, to)`, both checkpoint sizes (or 0): when
-    /// `from` > 0, the frontier of the records before it and its checkpoint first; then whole
-    /// checkpoint intervals — each its leaf hashes, records and checkpoint — until at least
-    /// `max_records` records are in (or `to`).
-    pub fn audit_log_page(&self, from: u64, to: u64, max_records: u64) -> StoreResult<LogPage> {
+    /// A page of the export of positions `[from, to)`: on the `first` page, when `from` > 0
+    /// (a checkpoint's size), the frontier of the records before it and its checkpoint; then
+    /// the records from `from`, at most `max_records` of them, each interval between two
+    /// checkpoints preceded by its leaf hashes and followed by its checkpoint. Pages join into
+    /// one log: the next starts where this one stopped.
+    pub fn audit_log_page(
+        &self,
+        from: u64,
+        to: u64,
+        max_records: u64,
+        first: bool,
+    ) -> StoreResult<LogPage> {
         let mut page = LogPage::default();
         let tree = StoredTree(self);
-        if from > 0 {
+        if first && from > 0 {
             let cp = self.audit_checkpoint(from)?.ok_or_else(|| {
                 StoreError::NotFound("a checkpoint of the export's first position".into())
             })?;
@@ -303,11 +310,12 @@ impl Store {
             page.text.push(b'\n');
         }
         let mut start = from;
-        while start < to && page.records < max_records {
+        let mut taken = 0u64;
+        while start < to && taken < max_records {
             let Some(cp) = self.checkpoint_near(start + 1, false)? else {
                 break;
             };
-            let end = cp.size.min(to);
+            let end = cp.size.min(to).min(start + (max_records - taken));
             let rows = self.leaf_rows(start, end)?;
             let leaves: Vec<Hash> = rows.iter().map(|(_, _, l)| *l).collect();
             let first = rows.first().map_or(start, |(s, _, _)| *s);
@@ -328,6 +336,7 @@ impl Store {
                 page.text.extend_from_slice(cp.to_line().as_bytes());
                 page.text.push(b'\n');
             }
+            taken += end - start;
             start = end;
         }
         page.next = (start < to).then_some(start);
