@@ -127,6 +127,8 @@ impl Telemetry {
         metrics::counter!("fsgate_audit_checkpoints_total")
             .absolute(a.checkpoints.load(Ordering::Relaxed));
         metrics::gauge!("fsgate_audit_log_records").set(f(a.log_size.load(Ordering::Relaxed)));
+        metrics::gauge!("fsgate_audit_log_inconsistent")
+            .set(f(a.log_inconsistent.load(Ordering::Relaxed)));
 
         let mut last = self.last_store.lock().await;
         if last.is_some_and(|t| t.elapsed() < STORE_REFRESH) {

@@ -209,6 +209,11 @@ impl Store {
             .map_or(Ok(Vec::new()), |v| entries(&v))
     }
 
+    /// The root of the stored tree's first `size` records.
+    pub fn audit_root_at(&self, size: u64) -> StoreResult<Hash> {
+        Ok(Frontier::of(&StoredTree(self), size)?.root())
+    }
+
     /// The stored tree, to continue appending to.
     pub fn audit_log_tree(&self) -> StoreResult<Frontier> {
         Frontier::of(&StoredTree(self), self.audit_log_size()?)

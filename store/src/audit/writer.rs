@@ -68,6 +68,9 @@ pub struct AuditStats {
     pub checkpoints: AtomicU64,
     /// Records in the log (the tree's size).
     pub log_size: AtomicU64,
+    /// 1 when the stored log did not match its latest checkpoint at start (its rows were
+    /// changed, removed or cut while fsgate was stopped); else 0.
+    pub log_inconsistent: AtomicU64,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -109,11 +112,26 @@ impl AuditWriter {
         } else {
             store.block(tree.size() / BLOCK_LEAVES)?
         };
-        let signed_size = store
-            .latest_audit_checkpoint()?
-            .map_or(0, |c| c.size.min(tree.size()));
+        let latest = store.latest_audit_checkpoint()?;
+        let signed_size = latest.as_ref().map_or(0, |c| c.size.min(tree.size()));
         let (tx, rx) = sync_channel(capacity);
         let stats = Arc::new(AuditStats::default());
+        // What was signed last must still be what is stored: a log edited while fsgate was
+        // stopped is reported at once (and `fsctl audit verify` says where).
+        if let Some(cp) = &latest {
+            let matches = cp.size <= tree.size()
+                && store
+                    .audit_root_at(cp.size)
+                    .is_ok_and(|root| hex::encode(root) == cp.root);
+            if !matches {
+                tracing::error!(
+                    checkpoint_size = cp.size,
+                    stored_records = tree.size(),
+                    "the audit log does not match its latest signed checkpoint: it was changed while fsgate was stopped; run `fsctl audit verify`"
+                );
+                stats.log_inconsistent.store(1, Ordering::Relaxed);
+            }
+        }
         stats.log_size.store(tree.size(), Ordering::Relaxed);
         let st = stats.clone();
         let log = Log {
