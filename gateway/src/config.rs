@@ -49,6 +49,8 @@ pub struct Config {
     /// The audit log's signing key file (`None`: `audit-signing-key.pem` in the data
     /// directory, created the first time).
     pub audit_signing_key: Option<PathBuf>,
+    /// A webhook that receives every audit record in MinIO's format.
+    pub audit_webhook: Option<String>,
     /// Send object bytes with `sendfile` on plain-HTTP connections.
     pub zero_copy: bool,
     /// Write large blobs past the page cache (`O_DIRECT`).

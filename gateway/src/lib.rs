@@ -16,6 +16,7 @@
 //!   `s3/sse/` (encryption at rest and the bucket default);
 //! - `admin/` and `sts.rs`: the admin API (dispatch in `admin/mod.rs`, routes by family) and STS;
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
+//! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook) as they commit;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
 //!   configuration.
 //!
@@ -31,6 +32,7 @@
 
 mod access;
 mod admin;
+mod audit_out;
 pub mod config;
 mod context;
 mod error;
@@ -273,6 +275,21 @@ async fn open_and_build(
         sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
     ));
     spawn_policy_reload(cfg.policies.clone(), store.clone(), iam.clone());
+    // Audit targets: fsgate's flag, and MinIO's settings.
+    let mut webhooks = audit_out::webhooks_from_minio_env(
+        |k| std::env::var(k).ok(),
+        std::env::vars().map(|(k, _)| k),
+    );
+    if let Some(url) = &cfg.audit_webhook {
+        webhooks.push(audit_out::WebhookTarget {
+            name: "webhook:fsgate".into(),
+            endpoint: url.clone(),
+            auth_token: std::env::var("FSGATE_AUDIT_WEBHOOK_AUTH_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        });
+    }
+    audit_out::spawn(store.clone(), webhooks);
     if !cfg.lifecycle_interval.is_zero() {
         s3::lifecycle::worker::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
     }

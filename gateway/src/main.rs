@@ -93,6 +93,10 @@ struct ServeArgs {
     /// its public half.
     #[arg(long, env = "FSGATE_AUDIT_SIGNING_KEY")]
     audit_signing_key: Option<PathBuf>,
+    /// A webhook that receives every audit record as it commits, in MinIO's audit format
+    /// (token, if any, in FSGATE_AUDIT_WEBHOOK_AUTH_TOKEN); MINIO_AUDIT_WEBHOOK_* work too.
+    #[arg(long, env = "FSGATE_AUDIT_WEBHOOK")]
+    audit_webhook: Option<String>,
     /// `off` stops writing audit records. It exists only to measure what auditing costs
     /// (benchmarks); never run without an audit trail otherwise.
     #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_AUDIT")]
@@ -237,6 +241,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 metrics_per_bucket,
                 audit,
                 audit_signing_key,
+                audit_webhook,
                 zero_copy,
                 direct_writes,
                 header_timeout,
@@ -282,6 +287,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 metrics_per_bucket,
                 audit: audit == "on",
                 audit_signing_key,
+                audit_webhook,
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
                 limits: fsgate::server::limits::Limits {

@@ -8,7 +8,9 @@
 //! - `N` level index → the hash of the perfect subtree at `level` ≥ [`NODE_MIN_LEVEL`] and
 //!   `index` (smaller ones are hashed again from the leaves, at most 2^(min−1) of them);
 //! - `C` size → a signed checkpoint's line;
-//! - `T` time ns → the size of the checkpoint signed then (to find a time range's records).
+//! - `T` time ns → the size of the checkpoint signed then (to find a time range's records);
+//! - `D` target name → the position up to which records were delivered to that audit target
+//!   (a webhook): the log itself is the targets' persistent queue.
 
 use fsgate_auditlog::proof::{ConsistencyDoc, ProofDoc};
 use fsgate_auditlog::tree::{Subtrees, consistency_proof, inclusion_proof, leaf_hash};
@@ -31,6 +33,7 @@ const ENTRY: usize = 12 + 32;
 const NODE: u8 = b'N';
 const CHECKPOINT: u8 = b'C';
 const BY_TIME: u8 = b'T';
+const DELIVERED: u8 = b'D';
 const ROW_VERSION: u8 = 1;
 
 fn key9(tag: u8, n: u64) -> Vec<u8> {
@@ -212,6 +215,45 @@ impl Store {
     /// The root of the stored tree's first `size` records.
     pub fn audit_root_at(&self, size: u64) -> StoreResult<Hash> {
         Ok(Frontier::of(&StoredTree(self), size)?.root())
+    }
+
+    /// Up to `max` committed records' lines from position `from` on, with their positions.
+    pub fn audit_lines(&self, from: u64, max: u64) -> StoreResult<Vec<(u64, Vec<u8>)>> {
+        let rows = self.leaf_rows(from, from.saturating_add(max))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, table_key, _) in rows {
+            if let Some(v) = self.meta().get_stored(Cf::Audit, &table_key)?
+                && let Some((&AUDIT_VALUE_VERSION, line)) = v.split_first()
+            {
+                out.push((seq, line.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where delivery to audit target `name` stands: the position of the next record to send.
+    pub fn audit_delivered(&self, name: &str) -> StoreResult<Option<u64>> {
+        let mut key = vec![DELIVERED];
+        key.extend_from_slice(name.as_bytes());
+        self.meta()
+            .get_stored(Cf::AuditLog, &key)?
+            .map(|v| {
+                body(&v)?
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt("a delivery row is not 8 bytes"))
+            })
+            .transpose()
+    }
+
+    /// Records that audit target `name` has everything before position `next`.
+    pub fn set_audit_delivered(&self, name: &str, next: u64) -> StoreResult<()> {
+        let mut key = vec![DELIVERED];
+        key.extend_from_slice(name.as_bytes());
+        self.meta().commit_ops(
+            &[Op::Put(Cf::AuditLog, key, row(&[&next.to_be_bytes()]))],
+            true,
+        )
     }
 
     /// The stored tree, to continue appending to.
