@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, PublicKey};
 use crate::record;
-use crate::tree::{Hash, leaf_hash, verify_consistency, verify_inclusion};
+use crate::tree::{hashes_from_hex, leaf_hash, verify_consistency, verify_inclusion};
 use crate::verify::{Finding, Kind};
 
 /// A consistency proof between two signed checkpoints.
@@ -39,15 +39,6 @@ pub struct ProofDoc {
     pub consistency: Option<ConsistencyDoc>,
 }
 
-fn hashes(list: &[String]) -> Option<Vec<Hash>> {
-    list.iter()
-        .map(|h| {
-            let mut out = [0u8; 32];
-            hex::decode_to_slice(h, &mut out).ok().map(|()| out)
-        })
-        .collect()
-}
-
 fn bad(kind: Kind, detail: impl Into<String>) -> Finding {
     Finding {
         kind,
@@ -70,7 +61,8 @@ pub fn verify_consistency_doc(doc: &ConsistencyDoc, key: &PublicKey) -> Result<(
     let (Ok(old_root), Ok(new_root)) = (doc.old.root_hash(), doc.new.root_hash()) else {
         return Err(bad(Kind::BadProof, "a checkpoint's root is not a hash"));
     };
-    let proof = hashes(&doc.proof).ok_or_else(|| bad(Kind::BadProof, "a proof hash is not hex"))?;
+    let proof = hashes_from_hex(&doc.proof)
+        .ok_or_else(|| bad(Kind::BadProof, "a proof hash is not hex"))?;
     if !verify_consistency(doc.old.size, doc.new.size, &old_root, &new_root, &proof) {
         return Err(bad(
             Kind::BadProof,
@@ -108,8 +100,8 @@ pub fn verify_proof(doc: &ProofDoc, key: &PublicKey) -> Result<(), Finding> {
         .checkpoint
         .root_hash()
         .map_err(|e| bad(Kind::BadProof, e.to_string()))?;
-    let path =
-        hashes(&doc.inclusion).ok_or_else(|| bad(Kind::BadProof, "a proof hash is not hex"))?;
+    let path = hashes_from_hex(&doc.inclusion)
+        .ok_or_else(|| bad(Kind::BadProof, "a proof hash is not hex"))?;
     if !verify_inclusion(&leaf_hash(line), doc.seq, doc.checkpoint.size, &path, &root) {
         return Err(bad(
             Kind::BadProof,

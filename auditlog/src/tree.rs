@@ -12,6 +12,17 @@ use sha2::{Digest, Sha256};
 /// A SHA-256 hash: of a leaf, a node or a tree.
 pub type Hash = [u8; 32];
 
+/// Hashes written as hex (as logs and proofs carry them); `None` if one is not 64 hex digits.
+#[must_use]
+pub fn hashes_from_hex(list: &[String]) -> Option<Vec<Hash>> {
+    list.iter()
+        .map(|h| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(h, &mut out).ok().map(|()| out)
+        })
+        .collect()
+}
+
 /// The root of the empty tree: SHA-256 of nothing (RFC 6962, §2.1).
 #[must_use]
 pub fn empty_root() -> Hash {

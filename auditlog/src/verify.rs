@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CHECKPOINT_PREFIX, Checkpoint, PublicKey};
 use crate::record;
-use crate::tree::{Frontier, Hash, leaf_hash};
+use crate::tree::{Frontier, Hash, hashes_from_hex, leaf_hash};
 
 /// What a frontier line begins with.
 pub const FRONTIER_PREFIX: &[u8] = b"{\"frontier\":";
@@ -550,18 +550,7 @@ impl Verifier {
         let parsed = parse_leaves_fast(line).or_else(|| {
             serde_json::from_slice::<LeavesLine>(line)
                 .ok()
-                .and_then(|l| {
-                    let hashes = l
-                        .leaves
-                        .hashes
-                        .iter()
-                        .map(|h| {
-                            let mut out = [0u8; 32];
-                            hex::decode_to_slice(h, &mut out).ok().map(|()| out)
-                        })
-                        .collect::<Option<Vec<Hash>>>()?;
-                    Some((l.leaves.from, hashes))
-                })
+                .and_then(|l| Some((l.leaves.from, hashes_from_hex(&l.leaves.hashes)?)))
         });
         match parsed {
             // Hints for the interval about to start (they are only ever a help: wrong ones
@@ -612,16 +601,7 @@ impl Verifier {
         let parsed = serde_json::from_slice::<FrontierLine>(line)
             .ok()
             .and_then(|f| {
-                let hashes = f
-                    .frontier
-                    .hashes
-                    .iter()
-                    .map(|h| {
-                        let mut out = [0u8; 32];
-                        hex::decode_to_slice(h, &mut out).ok().map(|()| out)
-                    })
-                    .collect::<Option<Vec<Hash>>>()?;
-                Frontier::from_parts(f.frontier.size, hashes)
+                Frontier::from_parts(f.frontier.size, hashes_from_hex(&f.frontier.hashes)?)
             });
         match parsed {
             Some(f) => {

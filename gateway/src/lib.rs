@@ -18,7 +18,7 @@
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
 //! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook) as they commit;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
-//!   configuration.
+//!   the client for calls out (`http_client.rs`), configuration.
 //!
 //! Modules are private except what `main.rs` uses (`config`, `server::{limits, tls}`,
 //! `telemetry::traces`), so the dead-code lint sees every item.
@@ -36,6 +36,7 @@ mod audit_out;
 pub mod config;
 mod context;
 mod error;
+mod http_client;
 mod identity;
 mod ownership;
 mod s3;

@@ -7,16 +7,11 @@
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use fsgate_auditlog::record::OwnedRecord;
 
-type HttpsClient = HyperClient<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Full<bytes::Bytes>,
->;
+type HttpsClient = crate::http_client::HttpsClient<Full<bytes::Bytes>>;
 
 /// How long one delivery may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,22 +50,12 @@ pub(super) enum SendError {
     Refused(u16),
 }
 
-/// An HTTP(S) client trusting the system's roots.
+/// The client posting entries.
 pub(super) struct Client(HttpsClient);
 
 impl Client {
     pub(super) fn new() -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            ),
-        };
-        let connector = builder.https_or_http().enable_http1().build();
-        Self(HyperClient::builder(TokioExecutor::new()).build(connector))
+        Self(crate::http_client::https_client())
     }
 
     /// Posts the record whose log line is `line`.

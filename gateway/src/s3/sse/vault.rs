@@ -12,14 +12,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-type HttpsClient = Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Full<bytes::Bytes>,
->;
+type HttpsClient = crate::http_client::HttpsClient<Full<bytes::Bytes>>;
 
 /// The largest Vault answer read.
 const MAX_ANSWER: usize = 1 << 20;
@@ -83,19 +78,9 @@ impl VaultTransit {
     /// A client trusting the system's root certificates for an `https` Vault.
     #[must_use]
     pub fn new(settings: VaultSettings) -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            ),
-        };
-        let connector = builder.https_or_http().enable_http1().build();
         Self {
             settings,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::http_client::https_client(),
         }
     }
 
