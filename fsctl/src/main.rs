@@ -11,7 +11,7 @@ mod client;
 mod commands;
 mod output;
 
-use cli::{AdminCmd, AuditCmd, Cli, Cmd, ImportCmd, KmsCmd, LifecycleCmd};
+use cli::{AdminCmd, Cli, Cmd, ImportCmd, KmsCmd, LifecycleCmd};
 use commands::{audit, identity, import, import_iam, ops, policy};
 
 #[tokio::main]
@@ -29,11 +29,7 @@ async fn run(cli: Cli) -> Result<()> {
         return aliases::command(a, j);
     }
     // Checking an exported log or a proof with a key file needs no server.
-    if let Cmd::Audit(
-        cmd @ AuditCmd::Verify {
-            pubkey: Some(_), ..
-        },
-    ) = &cli.cmd
+    if let Cmd::Audit(cmd) = &cli.cmd
         && audit::is_offline(cmd)
     {
         return audit::verify_offline(cmd, j);

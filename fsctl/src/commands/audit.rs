@@ -37,10 +37,7 @@ pub(crate) async fn audit(c: &Alias, cmd: AuditCmd, j: bool) -> Result<()> {
             since,
             until,
         } => {
-            let key = match &pubkey {
-                Some(p) => read_pubkey(p)?,
-                None => server_pubkey(c).await?,
-            };
+            let key = pubkey_of(c, pubkey.as_deref()).await?;
             if let Some(p) = proof {
                 return finish_proof(check_proof_file(&p, &key)?, j);
             }
@@ -56,10 +53,7 @@ pub(crate) async fn audit(c: &Alias, cmd: AuditCmd, j: bool) -> Result<()> {
             new_size,
             pubkey,
         } => {
-            let key = match &pubkey {
-                Some(p) => read_pubkey(p)?,
-                None => server_pubkey(c).await?,
-            };
+            let key = pubkey_of(c, pubkey.as_deref()).await?;
             prove(c, request_id, old_size, new_size, &key, j).await
         }
         AuditCmd::Pubkey => {
@@ -107,6 +101,14 @@ fn read_pubkey(path: &Path) -> Result<PublicKey> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     PublicKey::from_pem(&text).with_context(|| format!("{}", path.display()))
+}
+
+/// The key in `file`, else the server's.
+async fn pubkey_of(c: &Alias, file: Option<&Path>) -> Result<PublicKey> {
+    match file {
+        Some(p) => read_pubkey(p),
+        None => server_pubkey(c).await,
+    }
 }
 
 async fn server_pubkey(c: &Alias) -> Result<PublicKey> {

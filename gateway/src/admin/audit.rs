@@ -57,6 +57,20 @@ fn time_arg(q: &[(String, String)], name: &str) -> Result<Option<u64>, Reply> {
 }
 
 impl AdminApi {
+    /// Runs `f` on the store once everything queued is committed and signed, so that what a
+    /// caller just did is in the log it reads.
+    async fn signed<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&fsgate_store::Store) -> Result<T, fsgate_store::StoreError> + Send + 'static,
+    ) -> Result<T, fsgate_store::StoreError> {
+        let log = self.audit.clone();
+        self.blocking(move |s| {
+            log.checkpoint();
+            f(s)
+        })
+        .await
+    }
+
     /// The routes of the tamper-evident log: its key, exports and proofs.
     async fn run_audit_log(
         &self,
@@ -82,12 +96,8 @@ impl AdminApi {
             }
             ["audit", "range"] => {
                 let (since, until) = (time_arg(&q, "since")?, time_arg(&q, "until")?);
-                let log = self.audit.clone();
                 let range = self
-                    .blocking(move |s| {
-                        log.checkpoint();
-                        s.audit_log_range(since, until)
-                    })
+                    .signed(move |s| s.audit_log_range(since, until))
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 Reply(StatusCode::OK, json!({"from": range.from, "to": range.to})).into()
@@ -135,12 +145,8 @@ impl AdminApi {
                     .find(|(k, _)| k == "request_id")
                     .map(|(_, v)| v.clone())
                     .ok_or_else(|| err(AdminError::InvalidArgument, "request_id: required"))?;
-                let log = self.audit.clone();
                 let proof = self
-                    .blocking(move |s| {
-                        log.checkpoint();
-                        s.audit_proof(&id)
-                    })
+                    .signed(move |s| s.audit_proof(&id))
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 Reply(StatusCode::OK, json!(proof)).into()
@@ -149,12 +155,8 @@ impl AdminApi {
                 let old = number(&q, "old")?
                     .ok_or_else(|| err(AdminError::InvalidArgument, "old: a checkpoint's size"))?;
                 let new = number(&q, "new")?;
-                let log = self.audit.clone();
                 let doc = self
-                    .blocking(move |s| {
-                        log.checkpoint();
-                        s.audit_consistency(old, new)
-                    })
+                    .signed(move |s| s.audit_consistency(old, new))
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 Reply(StatusCode::OK, json!(doc)).into()
