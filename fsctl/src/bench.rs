@@ -74,7 +74,7 @@ pub struct BenchArgs {
     quiet: bool,
 }
 
-fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -93,7 +93,7 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size {s} too large"))
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -105,6 +105,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         _ => return Err(format!("bad duration unit in {s}")),
     };
     Ok(Duration::from_secs_f64(secs))

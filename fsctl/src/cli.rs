@@ -63,6 +63,10 @@ pub(crate) enum Cmd {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Share links: a URL to one file or folder with a lifetime, a use limit and a password,
+    /// that anyone can open without an S3 client, until it is revoked.
+    #[command(subcommand)]
+    Share(ShareCmd),
     /// Bucket lifecycle rules.
     #[command(subcommand)]
     Lifecycle(LifecycleCmd),
@@ -521,4 +525,48 @@ pub(crate) enum AuditCmd {
     },
     /// Print the public key (PEM) that verifies the log's checkpoints.
     Pubkey,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ShareCmd {
+    /// Make a link to BUCKET/KEY, or to a folder (BUCKET/PREFIX/), and print its URL.
+    Create {
+        /// BUCKET/KEY, or BUCKET/PREFIX/ for a folder.
+        target: String,
+        /// How long the link works, e.g. 30m, 24h, 7d (default: the server's, 24h).
+        #[arg(long, value_parser = crate::bench::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// How many downloads (uploads, for --upload-only) the link allows.
+        #[arg(long)]
+        max_downloads: Option<u64>,
+        /// A password the recipient must give; without a value, one is generated and printed.
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        password: Option<String>,
+        /// The link only accepts uploads (into the folder, or as the named key) and shows
+        /// nothing; an upload never replaces an existing object.
+        #[arg(long)]
+        upload_only: bool,
+        /// The largest upload the link accepts, e.g. 100MiB.
+        #[arg(long, requires = "upload_only", value_parser = crate::bench::parse_size)]
+        max_size: Option<usize>,
+        /// A label for your own listings.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List share links: yours, or one user's (--user); root sees every link.
+    Ls {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a link by id, every link to an object (--object), or every link of a user (--user).
+    Revoke {
+        /// The link's id.
+        #[arg(required_unless_present_any = ["object", "user"], conflicts_with_all = ["object", "user"])]
+        id: Option<String>,
+        /// BUCKET/KEY (or BUCKET/PREFIX/ for folder links).
+        #[arg(long, conflicts_with = "user")]
+        object: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
 }

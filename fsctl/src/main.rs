@@ -12,7 +12,7 @@ mod commands;
 mod output;
 
 use cli::{AdminCmd, Cli, Cmd, ImportCmd, KmsCmd, LifecycleCmd};
-use commands::{audit, identity, import, import_iam, ops, policy};
+use commands::{audit, identity, import, import_iam, ops, policy, share};
 
 #[tokio::main]
 async fn main() {
@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Lifecycle(LifecycleCmd::Run { now }) => ops::lifecycle_run(&c, now, j).await?,
         Cmd::Audit(a) => audit::audit(&c, a, j).await?,
+        Cmd::Share(s) => share::share(&c, s, j).await?,
     }
     Ok(())
 }

@@ -676,8 +676,14 @@ impl Gate {
             .cloned()
             .ok_or_else(denied)?;
         let access_key = cx.credentials().map(|c| c.access_key.clone());
-        let principal =
-            self.principal(access_key.as_deref(), cx.method(), cx.headers(), &rc.query)?;
+        // A share link's request is built by the share route, without credentials.
+        let principal = match (rc.share_link.get(), &access_key) {
+            (Some(link), None) => link.clone(),
+            (Some(_), Some(_)) => return Err(denied()),
+            (None, _) => {
+                self.principal(access_key.as_deref(), cx.method(), cx.headers(), &rc.query)?
+            }
+        };
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
         // AWS answers 403 when the bucket (or copy source) belongs to another account.
         for h in [

@@ -57,6 +57,8 @@ pub struct Config {
     pub direct_writes: bool,
     /// What a client may cost before it is decided.
     pub limits: crate::server::limits::Limits,
+    /// Share links' default and longest lifetime.
+    pub shares: crate::share::ShareSettings,
 }
 
 /// Why the audit log's signing key cannot be used.
@@ -267,4 +269,28 @@ mod tests {
         .unwrap();
         assert_eq!(r.access_key, "legacy");
     }
+}
+
+/// Share-link lifetimes that cannot be used together.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--share-default-ttl ({default}s) must be at least 1 second and at most --share-max-ttl ({max}s)"
+)]
+pub struct ShareTtlError {
+    default: u64,
+    max: u64,
+}
+
+/// Share links' lifetimes from `--share-default-ttl` and `--share-max-ttl` (seconds).
+pub fn share_settings(
+    default: u64,
+    max: u64,
+) -> Result<crate::share::ShareSettings, ShareTtlError> {
+    if default == 0 || default > max {
+        return Err(ShareTtlError { default, max });
+    }
+    Ok(crate::share::ShareSettings {
+        default_ttl: std::time::Duration::from_secs(default),
+        max_ttl: std::time::Duration::from_secs(max),
+    })
 }

@@ -61,6 +61,9 @@ pub struct RequestCtx {
     /// the parsed request: later looks at the same request (`Gate::confirm_served`) decide
     /// with the same facts.
     pub condition_headers: std::sync::OnceLock<fsgate_policy::RequestHeaders>,
+    /// The share link a request came through (`share/`), which the access hook takes as its
+    /// principal. Set only by the share route, on the request it builds itself.
+    pub share_link: std::sync::OnceLock<Principal>,
     fields: Mutex<AuditFields>,
     /// Set once an access hook decided the request: body bytes read from then on are no
     /// longer held against the pre-decision memory budget.
@@ -106,6 +109,7 @@ impl RequestCtx {
             query,
             trace_id: std::sync::OnceLock::new(),
             condition_headers: std::sync::OnceLock::new(),
+            share_link: std::sync::OnceLock::new(),
             fields: Mutex::new(AuditFields::default()),
             decided: AtomicBool::new(false),
             held: Mutex::new(None),

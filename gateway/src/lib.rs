@@ -16,6 +16,8 @@
 //!   `s3/sse/` (encryption at rest and the bucket default);
 //! - `admin/` and `sts.rs`: the admin API (dispatch in `admin/mod.rs`, routes by family) and STS;
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
+//! - `share/`: share links' own route (`/-/share/…`): pages, passwords, use counts; each use
+//!   handed to the S3 service with the link as its principal;
 //! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook) as they commit;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
 //!   the client for calls out (`http_client.rs`), configuration.
@@ -24,7 +26,8 @@
 //! `telemetry::traces`), so the dead-code lint sees every item.
 //!
 //! No module imports another that imports it back (`scripts/module-cycles.py`, run by CI):
-//! `ownership` sits below `identity`, which sits below `access`, which sits below `s3`, `admin` and `sts`, below `server`.
+//! `ownership` sits below `identity`, which sits below `access`, which sits below `s3`, `share`,
+//! `admin` and `sts`, below `server`.
 //! It depends on `fsgate-policy` and `fsgate-store`; neither depends on it or on each other.
 //!
 //! The one thing a newcomer must not break: every S3 and admin request is decided by Cedar
@@ -41,6 +44,7 @@ mod identity;
 mod ownership;
 mod s3;
 pub mod server;
+mod share;
 mod sts;
 mod tags;
 pub mod telemetry;
@@ -270,10 +274,11 @@ async fn open_and_build(
         keys,
     )
     .with_quotas(quotas)
-    .with_audit_key(audit_key.public().clone());
+    .with_audit_key(audit_key.public().clone())
+    .with_share_settings(cfg.shares);
     builder.set_route(server::routes::Routes::new(
         admin.clone(),
-        sts::Sts::new(store.clone(), iam.clone(), gate, oidc),
+        sts::Sts::new(store.clone(), iam.clone(), gate.clone(), oidc),
     ));
     spawn_policy_reload(cfg.policies.clone(), store.clone(), iam.clone());
     // Audit targets: fsgate's flag, and MinIO's settings.
@@ -320,6 +325,7 @@ async fn open_and_build(
             .with_secure(secure)
             .with_trusted_proxies(cfg.trusted_proxies.clone())
             .with_iam_api(admin)
+            .with_shares(share::Shares::new(store.clone(), iam.clone(), gate.clone()))
             .with_limits(&cfg.limits)
             .with_operations(server::front::Operations {
                 telemetry: scrape.telemetry.clone(),

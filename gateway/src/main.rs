@@ -61,6 +61,12 @@ struct ServeArgs {
     /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
     #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
     lifecycle_interval: u64,
+    /// Seconds a share link lives when `fsctl share create` gives no --ttl.
+    #[arg(long, default_value_t = 24 * 3600, env = "FSGATE_SHARE_DEFAULT_TTL")]
+    share_default_ttl: u64,
+    /// The longest lifetime a share link may have, in seconds.
+    #[arg(long, default_value_t = 7 * 24 * 3600, env = "FSGATE_SHARE_MAX_TTL")]
+    share_max_ttl: u64,
     /// Seconds between server access log deliveries (PutBucketLogging); 0 turns them off.
     #[arg(long, default_value_t = 60, env = "FSGATE_ACCESS_LOG_INTERVAL")]
     access_log_interval: u64,
@@ -228,6 +234,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 shutdown_timeout,
                 lifecycle_interval,
                 access_log_interval,
+                share_default_ttl,
+                share_max_ttl,
                 kms_vault,
                 kms_vault_mount,
                 kms_vault_refresh,
@@ -296,6 +304,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     max_connections: max_connections.max(1),
                     pre_decision_memory,
                 },
+                shares: fsgate::config::share_settings(share_default_ttl, share_max_ttl)?,
             };
             // Everything fsgate creates (data directory, RocksDB files with user secrets,
             // blobs, keys) is private to its user.

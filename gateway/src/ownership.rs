@@ -58,6 +58,8 @@ pub fn owner_name(p: &Principal) -> String {
         Principal::Root(_) => ROOT_OWNER.to_owned(),
         Principal::User { name, .. } => format!("user:{name}"),
         Principal::Anonymous | Principal::Limited { .. } => "anonymous".to_owned(),
+        // What a link uploads belongs to whoever made the link.
+        Principal::ShareLink(link) => owner_name(&link.creator),
     }
 }
 

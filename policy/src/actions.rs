@@ -296,6 +296,12 @@ actions! {
     AdminDeleteServiceAccount => "admin:DeleteServiceAccount", User;
     /// Change one of a user's service accounts (secret, policy, status, expiry).
     AdminUpdateServiceAccount => "admin:UpdateServiceAccount", User;
+    /// Create a share link acting for a user (the resource: the link's creator).
+    AdminCreateShareLink => "admin:CreateShareLink", User;
+    /// List a user's share links.
+    AdminListShareLinks => "admin:ListShareLinks", User;
+    /// Revoke a user's share links.
+    AdminRevokeShareLink => "admin:RevokeShareLink", User;
     /// STS AssumeRole: temporary credentials for the caller.
     StsAssumeRole => "sts:AssumeRole", Service;
     /// STS AssumeRoleWithWebIdentity, decided for the token's identity.

@@ -22,6 +22,6 @@ pub use self::acl::{AclChange, AclGrant, AclGrantee, AclPermission};
 pub use self::actions::{ALL as ALL_ACTIONS, Action, ResourceKind};
 pub use self::engine::{
     AccessRequest, Changes, Decision, Grant, GrantPolicy, GrantTarget, Limit, PolicyEngine,
-    Principal, RequestContext, RequestHeaders, Resource,
+    Principal, RequestContext, RequestHeaders, Resource, ShareLink,
 };
 pub use self::load::{BUILTIN_FILES, PolicyError, PolicyFile};

@@ -29,6 +29,7 @@ pub mod model;
 pub mod multipart;
 pub mod objects;
 pub mod private_file;
+pub mod shares;
 pub mod versions;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -110,6 +111,8 @@ pub struct Store {
     pending: Mutex<HashSet<BlobId>>,
     /// The last commit sequence handed out (see `next_seq`).
     last_seq: std::sync::atomic::AtomicU64,
+    /// Serializes changes of share links (see `shares.rs`).
+    share_locks: shares::ShareLocks,
 }
 
 /// An object's manifest with its blobs pinned: they stay readable until this is dropped, even
@@ -219,6 +222,7 @@ impl Store {
             pins: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashSet::new()),
             last_seq: std::sync::atomic::AtomicU64::new(0),
+            share_locks: shares::ShareLocks::default(),
         };
         store.recovery = store.collect_garbage()?;
         Ok(store)

@@ -6,3 +6,4 @@ pub(crate) mod import;
 pub(crate) mod import_iam;
 pub(crate) mod ops;
 pub(crate) mod policy;
+pub(crate) mod share;

@@ -124,10 +124,13 @@ impl AdminApi {
                     "principal: a user, root or anonymous",
                 )
             })?;
-            let p = self
-                .iam
-                .principal_named(&name)
-                .ok_or_else(|| err(AdminError::NotFound, format!("user {name} not found")))?;
+            let p = match name.strip_prefix("sharelink:") {
+                Some(id) => self.share_link_named(id)?,
+                None => self
+                    .iam
+                    .principal_named(&name)
+                    .ok_or_else(|| err(AdminError::NotFound, format!("user {name} not found")))?,
+            };
             let d = decide(&p);
             let mut policies = d.policies.clone();
             if policies.is_empty() && !d.allowed {
@@ -187,5 +190,30 @@ impl AdminApi {
                 "anonymous": anonymous,
             }),
         ))
+    }
+}
+
+impl AdminApi {
+    /// A share link as a principal (`sharelink:ID`), with its creator as the creator is now.
+    fn share_link_named(&self, id: &str) -> Result<fsgate_policy::Principal, Reply> {
+        let rec = self
+            .store
+            .share(id)
+            .ok()
+            .flatten()
+            .ok_or_else(|| err(AdminError::NotFound, format!("share link {id} not found")))?;
+        let creator = self
+            .iam
+            .principal_for_link(&rec.creator_key, rec.created_ns)
+            .map_err(|_| {
+                err(
+                    AdminError::NotFound,
+                    format!(
+                        "share link {id}: its creator {} can no longer act (disabled, deleted, revoked or expired)",
+                        rec.creator
+                    ),
+                )
+            })?;
+        Ok(crate::share::link_principal(&rec, creator))
     }
 }

@@ -10,6 +10,7 @@
 //! - `audit.rs`: audit queries and the lifecycle run;
 //! - `kms.rs`: the KMS key ring (create, list, enable, disable, rotate);
 //! - `account.rs`: account-wide settings (the Public Access Block);
+//! - `shares.rs`: share links (create, list, revoke);
 //! - `aws_iam.rs`: AWS's IAM query API (`Action=CreateUser`, ... on `POST /`);
 //! - `minio/`: MinIO's admin API under `/minio/admin/v3/`, a second protocol over the same
 //!   records and Cedar actions.
@@ -38,6 +39,7 @@ mod identity;
 mod kms;
 pub mod minio;
 mod policies;
+mod shares;
 mod users;
 
 const PREFIX: &str = "/admin/v1/";
@@ -58,6 +60,8 @@ pub struct AdminApi {
     quotas: Arc<crate::s3::quota::BucketQuotas>,
     /// Bounds the MinIO admin bodies sealed or opened at once (`minio::SEALING_AT_ONCE`).
     sealing: Arc<tokio::sync::Semaphore>,
+    /// Share links' default and longest lifetime.
+    shares: crate::share::ShareSettings,
 }
 
 /// An admin outcome: status and JSON body.
@@ -238,6 +242,11 @@ fn route(method: &Method, segs: &[&str]) -> Option<Action> {
         (Method::GET, ["svcaccts"]) => Action::AdminListServiceAccounts,
         (Method::POST, ["svcaccts"]) => Action::AdminCreateServiceAccount,
         (Method::DELETE, ["svcaccts", _]) => Action::AdminDeleteServiceAccount,
+        (Method::POST, ["shares"]) => Action::AdminCreateShareLink,
+        (Method::GET, ["shares"]) => Action::AdminListShareLinks,
+        (Method::DELETE, ["shares", _]) | (Method::POST, ["shares", "revoke"]) => {
+            Action::AdminRevokeShareLink
+        }
         // Explaining and checking policies reads them: decided as admin:ListPolicies.
         (Method::POST, ["policy", "test" | "who-can" | "validate"]) => Action::AdminListPolicies,
         _ => return None,
@@ -278,7 +287,15 @@ impl AdminApi {
             kms,
             quotas: Arc::default(),
             sealing: Arc::new(tokio::sync::Semaphore::new(minio::SEALING_AT_ONCE)),
+            shares: crate::share::ShareSettings::default(),
         }
+    }
+
+    /// Share links' default and longest lifetime.
+    #[must_use]
+    pub fn with_share_settings(mut self, shares: crate::share::ShareSettings) -> Self {
+        self.shares = shares;
+        self
     }
 
     /// The bucket quotas the S3 side enforces (MinIO's `set-bucket-quota` changes them).
@@ -359,6 +376,7 @@ impl AdminApi {
         method: &Method,
         uri: &Uri,
         body: Bytes,
+        base_url: &str,
     ) -> Answer {
         let rest = uri.path().strip_prefix(PREFIX).unwrap_or("");
         let segs: Vec<String> = rest
@@ -389,6 +407,12 @@ impl AdminApi {
                 Action::AdminCreateServiceAccount => serde_json::from_slice::<Value>(&body)
                     .ok()
                     .and_then(|v| v.get("user").and_then(Value::as_str).map(str::to_owned)),
+                // A link is made for the caller; one link's revocation is its creator's.
+                Action::AdminCreateShareLink => None,
+                Action::AdminRevokeShareLink if *method == Method::DELETE => {
+                    self.share_route_owner(&segs)
+                }
+                Action::AdminRevokeShareLink => None,
                 _ => query_map(uri)
                     .into_iter()
                     .find(|(k, _)| k == "user")
@@ -407,6 +431,15 @@ impl AdminApi {
         );
         if !d.allowed {
             return err(AdminError::AccessDenied, "Access Denied").into();
+        }
+        if let Some(r) = match self
+            .run_shares(rc, (principal, base_url), action, &segs, &body, &resource)
+            .await
+        {
+            Ok(r) => r,
+            Err(r) => Some(r),
+        } {
+            return r.into();
         }
         match self.run(rc, action, &segs, uri, body, &resource).await {
             Ok(a) => a,
@@ -539,7 +572,14 @@ impl AdminApi {
                 .await);
         }
         let (status, body, content_type, next) = match self
-            .dispatch(&rc, &principal, &req.method, &req.uri, body)
+            .dispatch(
+                &rc,
+                &principal,
+                &req.method,
+                &req.uri,
+                body,
+                &crate::share::base_url(&req.headers, rc.secure),
+            )
             .await
         {
             Answer::Json(Reply(status, value)) => (

@@ -570,6 +570,23 @@ impl Iam {
         })
     }
 
+    /// The principal a share link's creator is now, for one use of the link: the key it was
+    /// made with (a user's key, a service account, an STS session) checked as if it signed
+    /// at the link's creation time, so that a disabled or deleted creator, a deleted key, an
+    /// expired session or a revocation after the link was made all stop the link.
+    pub fn principal_for_link(
+        &self,
+        creator_key: &str,
+        created_ns: u64,
+    ) -> Result<Principal, AuthFailure> {
+        let token = self.session(creator_key).map(|s| s.rec.token.clone());
+        self.authenticate(Presented {
+            access_key: creator_key,
+            token: token.as_deref(),
+            signed_ns: Some(created_ns),
+        })
+    }
+
     /// The principal for a signed request: root, a user's key, a service account or an STS
     /// session, each checked from scratch (owner enabled, key not deleted, session token and
     /// expiry, revocation time) so a change takes effect on the very next request.

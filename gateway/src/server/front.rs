@@ -13,6 +13,7 @@ use tracing::Instrument as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
+use s3s::host::S3Host as _;
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode};
 
@@ -73,6 +74,8 @@ pub struct Front {
     trusted_proxies: super::proxy::TrustedProxies,
     /// Answers requests signed for IAM (s3s verifies only `s3` and `sts` scopes).
     iam_api: Option<crate::admin::AdminApi>,
+    /// Share links' route (`/-/share/…`).
+    shares: Option<Arc<crate::share::Shares>>,
 }
 
 impl std::fmt::Debug for Front {
@@ -154,7 +157,15 @@ impl Front {
             body_timeout: crate::server::limits::Limits::default().body_timeout,
             trusted_proxies: super::proxy::TrustedProxies::default(),
             iam_api: None,
+            shares: None,
         }
+    }
+
+    /// Serves share links (`/-/share/…`).
+    #[must_use]
+    pub fn with_shares(mut self, shares: crate::share::Shares) -> Self {
+        self.shares = Some(Arc::new(shares));
+        self
     }
 
     /// Answers AWS's IAM query API (requests signed for the `iam` service) with `admin`.
@@ -366,6 +377,8 @@ impl Front {
                 // scopes); boxed, so that every other request does not carry its state.
                 if let Some((iam, auth)) = self.iam_request(&req) {
                     Box::pin(iam.iam_signed(req, rc, auth)).await
+                } else if let Some(shares) = self.share_route(&req) {
+                    Box::pin(shares.call(req, rc, &self.s3)).await
                 } else {
                     req.extensions_mut().insert(rc.clone());
                     match self.s3.call(req).await {
@@ -391,6 +404,23 @@ impl Front {
             Some(why) if resp.status().as_u16() >= 400 => body_refused_response(why),
             _ => resp,
         }
+    }
+
+    /// The share-link route, for a path-style request on a share link's path (on a
+    /// virtual host, the path is a key of that host's bucket).
+    fn share_route<B>(&self, req: &Request<B>) -> Option<&crate::share::Shares> {
+        let shares = self.shares.as_deref()?;
+        if !crate::share::is_share_path(req.uri().path()) {
+            return None;
+        }
+        let virtual_host = self.host.as_ref().is_some_and(|h| {
+            req.headers()
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|host| h.parse_host_header(host).ok())
+                .is_some_and(|v| v.bucket().is_some())
+        });
+        (!virtual_host).then_some(shares)
     }
 
     /// The admin API and authorization of a request signed for IAM, if it is one.

@@ -21,6 +21,7 @@ impl PolicyEngine {
             Principal::Root(name) => uid(&t.root, name),
             Principal::User { name, .. } => uid(&t.user, name),
             Principal::Anonymous | Principal::Limited { .. } => uid(&t.anonymous, "anonymous"),
+            Principal::ShareLink(link) => uid(&t.share_link, &link.id),
         }
     }
 
@@ -343,6 +344,9 @@ impl PolicyEngine {
             Principal::Root(_) | Principal::Anonymous | Principal::Limited { .. } => {
                 list.push(Entity::with_uid(principal.clone()));
             }
+            Principal::ShareLink(link) => {
+                self.push_share_link(link, principal.clone(), &mut list)?
+            }
         }
         let service = uid(&t.service, SERVICE_ID);
         list.push(Entity::with_uid(service.clone()));
@@ -411,6 +415,62 @@ impl PolicyEngine {
             }
         };
         Ok((list, principal, resource))
+    }
+
+    /// A share link's entity, with its creator's (and the creator's groups) when a user made it.
+    fn push_share_link(
+        &self,
+        link: &crate::engine::request::ShareLink,
+        me: EntityUid,
+        list: &mut Vec<Entity>,
+    ) -> Result<(), DecisionError> {
+        let t = &self.types;
+        let string = |v: &str| RestrictedExpression::new_string(v.to_owned());
+        let mut attrs = HashMap::from([
+            (
+                "creator_name".to_owned(),
+                string(link.creator.display_name()),
+            ),
+            ("bucket".to_owned(), string(&link.bucket)),
+            ("key".to_owned(), string(&link.key)),
+            (
+                "folder".to_owned(),
+                RestrictedExpression::new_bool(link.folder),
+            ),
+            (
+                "upload_only".to_owned(),
+                RestrictedExpression::new_bool(link.upload_only),
+            ),
+            (
+                "has_password".to_owned(),
+                RestrictedExpression::new_bool(link.has_password),
+            ),
+            (
+                "created".to_owned(),
+                RestrictedExpression::new_long(link.created),
+            ),
+            (
+                "expires".to_owned(),
+                RestrictedExpression::new_long(link.expires),
+            ),
+        ]);
+        if let Some(m) = link.max_uses {
+            attrs.insert("max_uses".to_owned(), RestrictedExpression::new_long(m));
+        }
+        if let Principal::User { name, groups, .. } = link.creator.unlimited() {
+            let creator = uid(&t.user, name);
+            attrs.insert(
+                "creator".to_owned(),
+                RestrictedExpression::new_entity_uid(creator.clone()),
+            );
+            let parents: HashSet<EntityUid> = groups.iter().map(|g| uid(&t.group, g)).collect();
+            for g in &parents {
+                list.push(Entity::with_uid(g.clone()));
+            }
+            list.push(Entity::new_no_attrs(creator, parents));
+        }
+        list.push(Entity::new(me, attrs, HashSet::new()).map_err(DecisionError::from)?);
+        Ok(())
     }
 
     /// Checks that the Cedar request and entities built for `req` conform to the schema (the

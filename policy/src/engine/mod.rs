@@ -17,7 +17,7 @@ mod sets;
 
 pub use self::grants::{Changes, Grant, GrantPolicy, GrantTarget};
 pub use self::request::{
-    AccessRequest, Limit, Principal, RequestContext, RequestHeaders, Resource,
+    AccessRequest, Limit, Principal, RequestContext, RequestHeaders, Resource, ShareLink,
 };
 
 use self::grants::{PolicyIndex, add_indexed};
@@ -171,6 +171,7 @@ struct Types {
     object: EntityTypeName,
     action: EntityTypeName,
     request_tags: EntityTypeName,
+    share_link: EntityTypeName,
 }
 
 impl Types {
@@ -187,6 +188,7 @@ impl Types {
             object: t("Object")?,
             action: t("Action")?,
             request_tags: t("RequestTags")?,
+            share_link: t("ShareLink")?,
         })
     }
 }
@@ -386,6 +388,9 @@ impl PolicyEngine {
     /// decisions for that principal, action and bucket (`decisions`) when there is one.
     #[must_use]
     pub fn decide(&self, req: &AccessRequest) -> Decision {
+        if let Principal::ShareLink(link) = &req.principal {
+            return self.decide_share_link(link, req);
+        }
         // Only an unlimited principal's object requests are kept: a limit is a policy set of
         // its own, which the request set's analysis does not cover.
         let keep = req.action.resource_kind() == ResourceKind::Object
@@ -419,6 +424,43 @@ impl PolicyEngine {
                 d
             }
             Err(e) => Decision::deny_with_error(e),
+        }
+    }
+
+    /// A share link's access: within its object or folder, permitted to the link by the file
+    /// policies (`share-link-*` in `default.cedar`, and any forbid an admin adds), and
+    /// permitted to its creator as the creator is now (roles, attachments, bucket policies,
+    /// with this request's context). The first of the three that refuses decides.
+    fn decide_share_link(&self, link: &request::ShareLink, req: &AccessRequest) -> Decision {
+        if !link.covers(&req.resource, req.context.prefix.as_deref()) {
+            return Decision {
+                allowed: false,
+                policies: vec!["share-link:outside-its-object".to_owned()],
+                errors: Vec::new(),
+            };
+        }
+        let own = self.decide_in(req, &self.base, false);
+        if !own.allowed {
+            return own;
+        }
+        let creator = self.decide(&AccessRequest {
+            principal: link.creator.clone(),
+            ..req.clone()
+        });
+        if !creator.allowed {
+            let mut policies = vec!["share-link:creator-denied".to_owned()];
+            policies.extend(creator.policies);
+            return Decision {
+                policies,
+                ..creator
+            };
+        }
+        let mut policies = own.policies;
+        policies.extend(creator.policies.into_iter().map(|p| format!("creator:{p}")));
+        Decision {
+            allowed: true,
+            policies,
+            errors: Vec::new(),
         }
     }
 

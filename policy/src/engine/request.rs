@@ -33,6 +33,56 @@ pub enum Principal {
         /// The narrowing policy sets.
         limits: Vec<Limit>,
     },
+    /// A share link: allowed what the policies permit the link (only within its object or
+    /// folder) and, at the same time, its creator.
+    ShareLink(Box<ShareLink>),
+}
+
+/// A share link as a principal, with its creator as the creator is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareLink {
+    /// The link's id.
+    pub id: String,
+    /// `sharelink:<id>`, the name recorded in audit records.
+    pub name: String,
+    /// Who made the link, authenticated afresh for this request.
+    pub creator: Principal,
+    /// The bucket.
+    pub bucket: String,
+    /// The object's key, or the folder's prefix (ending in `/`) when `folder`.
+    pub key: String,
+    /// Whether the link names a folder.
+    pub folder: bool,
+    /// Whether the link only accepts uploads.
+    pub upload_only: bool,
+    /// Whether the link has a password.
+    pub has_password: bool,
+    /// Creation and expiry, seconds since the Unix epoch.
+    pub created: i64,
+    /// Expiry, seconds since the Unix epoch.
+    pub expires: i64,
+    /// How many uses it allows, if limited.
+    pub max_uses: Option<i64>,
+}
+
+impl ShareLink {
+    /// Whether `resource` lies within the link's object or folder (a folder's listing counts
+    /// when its prefix lies within the folder).
+    #[must_use]
+    pub fn covers(&self, resource: &Resource, list_prefix: Option<&str>) -> bool {
+        match resource {
+            Resource::Object { bucket, key } => {
+                *bucket == self.bucket
+                    && (*key == self.key || (self.folder && key.starts_with(&self.key)))
+            }
+            Resource::Bucket(bucket) => {
+                *bucket == self.bucket
+                    && self.folder
+                    && list_prefix.is_some_and(|p| p.starts_with(&self.key))
+            }
+            Resource::Service | Resource::User(_) => false,
+        }
+    }
 }
 
 /// A policy set that narrows what a principal may do. It never grants anything by itself:
@@ -68,6 +118,7 @@ impl Principal {
             Principal::User { name, .. } => name,
             Principal::Anonymous => "anonymous",
             Principal::Limited { principal, .. } => principal.display_name(),
+            Principal::ShareLink(link) => &link.name,
         }
     }
 
