@@ -493,3 +493,52 @@ pub fn add_user(s: &Server, name: &str) -> (String, String) {
     assert_eq!(f("user"), name);
     (f("access_key"), f("secret_key"))
 }
+
+/// `python/otlp_receiver.py`, an OTLP/HTTP receiver (traces and logs) on a free port: what it
+/// decoded, one JSON line per span or log record. `fail_first` log requests get 503 (a
+/// collector that is down).
+pub struct OtlpReceiver {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+    out: tempfile::NamedTempFile,
+}
+
+impl OtlpReceiver {
+    /// Starts it.
+    #[must_use]
+    pub fn start(fail_first: u32) -> Self {
+        use std::io::BufRead;
+        let out = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("tempfile: {e}"));
+        let mut child = Command::new(python())
+            .arg(scripts().join("otlp_receiver.py"))
+            .arg(out.path())
+            .args(["--fail-first", &fail_first.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("otlp receiver: {e}"));
+        let mut line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        }
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the receiver said {line:?}"));
+        Self { child, port, out }
+    }
+
+    /// What it received so far.
+    #[must_use]
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        json_lines(&std::fs::read_to_string(self.out.path()).unwrap_or_default())
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -4,54 +4,13 @@
 //! `store` and `audit_enqueue` children; the audit record and the log line carry the trace id;
 //! a dead collector neither slows nor fails requests.
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fsgate_conformance::{Server, json_lines, ok, python, scripts};
-
-struct Receiver {
-    child: std::process::Child,
-    port: u16,
-    out: tempfile::NamedTempFile,
-}
-
-impl Receiver {
-    fn start() -> Self {
-        let out = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(python())
-            .arg(scripts().join("otlp_receiver.py"))
-            .arg(out.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("receiver said {line:?}"));
-        Self { child, port, out }
-    }
-
-    fn spans(&self) -> Vec<serde_json::Value> {
-        json_lines(&std::fs::read_to_string(self.out.path()).unwrap_or_default())
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use fsgate_conformance::{OtlpReceiver, Server, json_lines, ok};
 
 #[test]
 fn spans_reach_an_otlp_receiver_with_the_clients_parent() {
-    let r = Receiver::start();
+    let r = OtlpReceiver::start(0);
     let endpoint = format!("http://127.0.0.1:{}", r.port);
     let s = Server::start_with_env(
         &["--log-level", "debug", "--log-format", "json"],
@@ -73,7 +32,7 @@ fn spans_reach_an_otlp_receiver_with_the_clients_parent() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let spans = loop {
         let spans: Vec<serde_json::Value> = r
-            .spans()
+            .lines()
             .into_iter()
             .filter(|s| s["trace_id"] == trace)
             .collect();

@@ -457,6 +457,9 @@ pub(crate) enum AuditCmd {
         bucket: Option<String>,
         #[arg(long)]
         key: Option<String>,
+        /// One request's record (its `x-amz-request-id`).
+        #[arg(long)]
+        request_id: Option<String>,
         /// RFC 3339 time or Unix seconds.
         #[arg(long)]
         since: Option<String>,

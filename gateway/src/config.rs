@@ -51,6 +51,8 @@ pub struct Config {
     pub audit_signing_key: Option<PathBuf>,
     /// A webhook that receives every audit record in MinIO's format.
     pub audit_webhook: Option<String>,
+    /// An OpenTelemetry collector that receives every audit record as OTLP logs.
+    pub audit_otlp: Option<String>,
     /// Send object bytes with `sendfile` on plain-HTTP connections.
     pub zero_copy: bool,
     /// Write large blobs past the page cache (`O_DIRECT`).

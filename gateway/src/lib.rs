@@ -18,7 +18,8 @@
 //! - `telemetry/`: scrape-time gauges, per-request metrics, trace export;
 //! - `share/`: share links' own route (`/-/share/…`): pages, passwords, use counts; each use
 //!   handed to the S3 service with the link as its principal;
-//! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook) as they commit;
+//! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook, OTLP logs) as they
+//!   commit;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
 //!   the client for calls out (`http_client.rs`), configuration.
 //!
@@ -287,12 +288,23 @@ async fn open_and_build(
         std::env::vars().map(|(k, _)| k),
     );
     if let Some(url) = &cfg.audit_webhook {
-        webhooks.push(audit_out::WebhookTarget {
+        webhooks.push(audit_out::AuditTarget {
             name: "webhook:fsgate".into(),
             endpoint: url.clone(),
             auth_token: std::env::var("FSGATE_AUDIT_WEBHOOK_AUTH_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
+            protocol: audit_out::Protocol::MinioWebhook,
+        });
+    }
+    if let Some(url) = &cfg.audit_otlp {
+        webhooks.push(audit_out::AuditTarget {
+            name: "otlp:default".into(),
+            endpoint: audit_out::otlp_logs_endpoint(url),
+            auth_token: std::env::var("FSGATE_AUDIT_OTLP_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            protocol: audit_out::Protocol::OtlpLogs,
         });
     }
     audit_out::spawn(store.clone(), webhooks);

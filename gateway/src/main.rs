@@ -103,6 +103,11 @@ struct ServeArgs {
     /// (token, if any, in FSGATE_AUDIT_WEBHOOK_AUTH_TOKEN); MINIO_AUDIT_WEBHOOK_* work too.
     #[arg(long, env = "FSGATE_AUDIT_WEBHOOK")]
     audit_webhook: Option<String>,
+    /// An OpenTelemetry collector (OTLP/HTTP, e.g. http://collector:4318) that receives every
+    /// audit record, as it commits, as an OTLP log record (bearer token, if any, in
+    /// FSGATE_AUDIT_OTLP_TOKEN).
+    #[arg(long, env = "FSGATE_AUDIT_OTLP")]
+    audit_otlp: Option<String>,
     /// `off` stops writing audit records. It exists only to measure what auditing costs
     /// (benchmarks); never run without an audit trail otherwise.
     #[arg(long, default_value = "on", value_parser = ["on", "off"], env = "FSGATE_AUDIT")]
@@ -250,6 +255,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit,
                 audit_signing_key,
                 audit_webhook,
+                audit_otlp,
                 zero_copy,
                 direct_writes,
                 header_timeout,
@@ -296,6 +302,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit: audit == "on",
                 audit_signing_key,
                 audit_webhook,
+                audit_otlp,
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
                 limits: fsgate::server::limits::Limits {

@@ -1,6 +1,8 @@
 //! Store hot paths the load generator cannot isolate: a synced metadata commit (a 4 KiB
-//! object written inline), an audit batch (encode + one synced commit of 64 records), and a
-//! listing page of 1,000 keys out of 1,000,000. Real RocksDB on a temporary directory.
+//! object written inline), an audit batch (encode + one synced commit of 64 records), a
+//! listing page of 1,000 keys out of 1,000,000, and an audit query for one principal's last
+//! 1,000 records among 10,000,000 (`FSGATE_BENCH_AUDIT_RECORDS` to change the count; the fill
+//! takes minutes). Real RocksDB on a temporary directory.
 
 #![allow(
     clippy::panic,
@@ -121,9 +123,66 @@ fn listing(c: &mut Criterion) {
     );
 }
 
+fn audit_query(c: &mut Criterion) {
+    let total: u64 = std::env::var("FSGATE_BENCH_AUDIT_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let s = std::sync::Arc::new(
+        Store::open(
+            dir.path(),
+            StoreOptions {
+                sync: false,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let key = std::sync::Arc::new(fsgate_auditlog::SigningKey::generate().unwrap());
+    let w = fsgate_store::audit::AuditWriter::start(s.clone(), 4096, key).unwrap();
+    let started = std::time::Instant::now();
+    // 1,000 principals over 100 buckets, interleaved as live traffic is.
+    for i in 0..total {
+        let t = 1_790_000_000_000_000_000 + i * 1000;
+        w.send_blocking(&AuditRecord {
+            time_ns: t,
+            request_id: request_id(t, u32::try_from(i % 1_000_000).unwrap()),
+            principal: format!("user{}", i % 1000),
+            auth: "sigv4".into(),
+            source_ip: "10.0.0.1".into(),
+            action: "s3:GetObject".into(),
+            bucket: format!("bucket{}", i % 100),
+            key: format!("k/{}", i % 5000),
+            decision: "allow".into(),
+            status: 200,
+            bytes_out: 4096,
+            ..AuditRecord::default()
+        });
+    }
+    w.flush();
+    eprintln!(
+        "audit query bench: {total} records written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let filter = fsgate_store::audit::AuditFilter {
+        principal: Some("user417".into()),
+        limit: 1000,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.query_audit(&filter).unwrap().len(),
+        1000.min(total as usize / 1000)
+    );
+    c.bench_function(
+        "audit query: one principal's last 1,000 records among all (index)",
+        |b| b.iter(|| black_box(s.query_audit(&filter).unwrap())),
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = metadata_commit, audit_batch, listing
+    targets = metadata_commit, audit_batch, listing, audit_query
 }
 criterion_main!(benches);

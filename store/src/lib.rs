@@ -113,6 +113,8 @@ pub struct Store {
     last_seq: std::sync::atomic::AtomicU64,
     /// Serializes changes of share links (see `shares.rs`).
     share_locks: shares::ShareLocks,
+    /// The audit index's posting lists not yet written (see `audit/index.rs`).
+    audit_pending: audit::PendingIndex,
 }
 
 /// An object's manifest with its blobs pinned: they stay readable until this is dropped, even
@@ -223,6 +225,7 @@ impl Store {
             pending: Mutex::new(HashSet::new()),
             last_seq: std::sync::atomic::AtomicU64::new(0),
             share_locks: shares::ShareLocks::default(),
+            audit_pending: audit::PendingIndex::default(),
         };
         store.recovery = store.collect_garbage()?;
         Ok(store)

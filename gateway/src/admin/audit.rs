@@ -2,7 +2,7 @@
 //!
 //! | method | path | action |
 //! |---|---|---|
-//! | GET | /admin/v1/audit?principal&bucket&key&since&until&decision&limit | admin:QueryAudit |
+//! | GET | /admin/v1/audit?principal&bucket&key&request_id&since&until&decision&limit (from the indexes by principal, bucket, object or request id) | admin:QueryAudit |
 //! | GET | /admin/v1/audit/pubkey — the checkpoints' Ed25519 key (PEM) and id | admin:QueryAudit |
 //! | GET | /admin/v1/audit/range?since&until — the log positions `{from, to}` covering a time range | admin:QueryAudit |
 //! | GET | /admin/v1/audit/log?from&to&max[&next=1] — a page of the log as JSON Lines; `x-fsgate-next-from` names where the next page (`next=1`) starts | admin:QueryAudit |
@@ -217,6 +217,7 @@ impl AdminApi {
                         "bucket" => f.bucket = Some(v),
                         "key" => f.key = Some(v),
                         "decision" => f.decision = Some(v),
+                        "request_id" => f.request_id = Some(v),
                         "since" => {
                             f.since_ns = Some(parse_time(&v).ok_or_else(|| {
                                 err(

@@ -6,13 +6,18 @@
 //! memory. Delivery is at least once: a record is sent again when fsgate stops between sending
 //! it and storing the position. Failures are retried with exponential backoff (0.1 s to 30 s).
 //!
-//! - `webhook.rs`: MinIO's audit webhook (`POST` of one JSON entry per record, in MinIO's
-//!   format, with `Authorization: Bearer` when a token is set), so existing receivers work.
+//! - `webhook.rs`: the targets and their client; MinIO's audit webhook (`POST` of one JSON
+//!   entry per record, in MinIO's format, with `Authorization: Bearer` when a token is set), so
+//!   existing receivers work;
+//! - `otlp.rs`: the OpenTelemetry logs protocol (OTLP/HTTP JSON, batches of records) to a
+//!   collector, the way into the log pipelines people run.
 //!
-//! Targets come from `--audit-webhook URL` (token in `FSGATE_AUDIT_WEBHOOK_AUTH_TOKEN`) and
-//! from MinIO's `MINIO_AUDIT_WEBHOOK_ENABLE[_ID]=on`, `MINIO_AUDIT_WEBHOOK_ENDPOINT[_ID]`,
-//! `MINIO_AUDIT_WEBHOOK_AUTH_TOKEN[_ID]`. A target first configured starts at the log's end.
+//! Targets come from `--audit-webhook URL` (token in `FSGATE_AUDIT_WEBHOOK_AUTH_TOKEN`), from
+//! MinIO's `MINIO_AUDIT_WEBHOOK_ENABLE[_ID]=on`, `MINIO_AUDIT_WEBHOOK_ENDPOINT[_ID]`,
+//! `MINIO_AUDIT_WEBHOOK_AUTH_TOKEN[_ID]`, and from `--audit-otlp URL`. A target first
+//! configured starts at the log's end.
 
+mod otlp;
 mod webhook;
 
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use std::time::Duration;
 
 use fsgate_store::Store;
 
-pub use self::webhook::WebhookTarget;
+pub use self::webhook::{AuditTarget, Protocol};
 
 /// Records read from the log per round.
 const BATCH: u64 = 1000;
@@ -34,7 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub fn webhooks_from_minio_env(
     get: impl Fn(&str) -> Option<String>,
     names: impl Iterator<Item = String>,
-) -> Vec<WebhookTarget> {
+) -> Vec<AuditTarget> {
     const ENABLE: &str = "MINIO_AUDIT_WEBHOOK_ENABLE";
     let mut out = Vec::new();
     for name in names {
@@ -50,7 +55,8 @@ pub fn webhooks_from_minio_env(
             continue;
         }
         let target = suffix.trim_start_matches('_');
-        out.push(WebhookTarget {
+        out.push(AuditTarget {
+            protocol: Protocol::MinioWebhook,
             name: format!(
                 "webhook:{}",
                 if target.is_empty() { "default" } else { target }
@@ -64,8 +70,20 @@ pub fn webhooks_from_minio_env(
     out
 }
 
+/// The OTLP logs URL of a collector given by its base URL (`http://collector:4318`) or by its
+/// full logs URL (`.../v1/logs`).
+#[must_use]
+pub fn otlp_logs_endpoint(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.ends_with("/v1/logs") {
+        url.to_owned()
+    } else {
+        format!("{url}/v1/logs")
+    }
+}
+
 /// Starts one delivery task per target.
-pub fn spawn(store: Arc<Store>, targets: Vec<WebhookTarget>) {
+pub fn spawn(store: Arc<Store>, targets: Vec<AuditTarget>) {
     for t in targets {
         let store = store.clone();
         tokio::spawn(async move { deliver(store, t).await });
@@ -91,7 +109,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Sends target `t` every record from its position on, forever.
-async fn deliver(store: Arc<Store>, t: WebhookTarget) {
+async fn deliver(store: Arc<Store>, t: AuditTarget) {
     let client = webhook::Client::new();
     let label = t.name.clone();
     // Where this target stands; a new target starts at the log's end.
@@ -128,13 +146,17 @@ async fn deliver(store: Arc<Store>, t: WebhookTarget) {
             tokio::time::sleep(IDLE).await;
             continue;
         }
-        for (seq, line) in lines {
-            // A record is sent until the target takes it: delivery stays in log order.
+        for chunk in lines.chunks(t.batch()) {
+            let (Some((first, _)), Some((last, _))) = (chunk.first(), chunk.last()) else {
+                continue;
+            };
+            let (first, last) = (*first, *last);
+            // Records are sent until the target takes them: delivery stays in log order.
             loop {
-                match client.send(&t, &line).await {
+                match client.send(&t, chunk).await {
                     Ok(()) => {
                         metrics::counter!("fsgate_audit_delivered_total", "target" => label.clone())
-                            .increment(1);
+                            .increment(chunk.len() as u64);
                         backoff = Duration::from_millis(100);
                         break;
                     }
@@ -143,7 +165,7 @@ async fn deliver(store: Arc<Store>, t: WebhookTarget) {
                             .increment(1);
                         if let Some(size) = blocking(&store, |s| s.audit_log_size()).await {
                             metrics::gauge!("fsgate_audit_delivery_lag_records", "target" => label.clone())
-                                .set(size.saturating_sub(seq) as f64);
+                                .set(size.saturating_sub(first) as f64);
                         }
                         // What went out before the failure is not sent again after a restart.
                         if next > stored {
@@ -155,13 +177,13 @@ async fn deliver(store: Arc<Store>, t: WebhookTarget) {
                                 stored = at;
                             }
                         }
-                        tracing::warn!(target = %t.name, error = %e, record = seq, retry_in_ms = backoff.as_millis() as u64, "audit delivery failed");
+                        tracing::warn!(target = %t.name, error = %e, record = first, retry_in_ms = backoff.as_millis() as u64, "audit delivery failed");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                     }
                 }
             }
-            next = seq + 1;
+            next = last + 1;
         }
         let (name, at) = (t.name.clone(), next);
         if blocking(&store, move |s| s.set_audit_delivered(&name, at))

@@ -1,8 +1,9 @@
-//! MinIO's audit webhook: one `POST` per record, the body MinIO's audit entry (`version` 1:
-//! `time`, `api{name, bucket, object, status, statusCode, rx, tx, timeToResponse}`,
-//! `remotehost`, `requestID`, `userAgent`, `accessKey`, ...), so that receivers written for
-//! MinIO (Splunk, Elastic, Loki, custom ones) take fsgate's unchanged. fsgate's own fields ride
-//! in `tags`: the decision, the deciding policies, the log position.
+//! The HTTP targets and their client. MinIO's audit webhook: one `POST` per record, the body
+//! MinIO's audit entry (`version` 1: `time`, `api{name, bucket, object, status, statusCode,
+//! rx, tx, timeToResponse}`, `remotehost`, `requestID`, `userAgent`, `accessKey`, ...), so that
+//! receivers written for MinIO (Splunk, Elastic, Loki, custom ones) take fsgate's unchanged;
+//! fsgate's own fields ride in `tags`: the decision, the deciding policies, the log position.
+//! OTLP logs: batches to a collector (`otlp.rs`).
 
 use std::time::Duration;
 
@@ -16,20 +17,41 @@ type HttpsClient = crate::http_client::HttpsClient<Full<bytes::Bytes>>;
 /// How long one delivery may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A webhook that receives every audit record.
+/// What a target speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// MinIO's audit webhook: one JSON entry per `POST`.
+    MinioWebhook,
+    /// OTLP/HTTP logs (JSON), in batches.
+    OtlpLogs,
+}
+
+/// An HTTP endpoint that receives every audit record.
 #[derive(Clone)]
-pub struct WebhookTarget {
-    /// The target's name (`webhook:ID`): its delivery position is kept under it.
+pub struct AuditTarget {
+    /// The target's name (`webhook:ID`, `otlp:default`): its delivery position is kept under it.
     pub name: String,
     /// Where entries are posted.
     pub endpoint: String,
     /// Sent as `Authorization: Bearer ...` when set.
     pub auth_token: Option<String>,
+    /// What it speaks.
+    pub protocol: Protocol,
 }
 
-impl std::fmt::Debug for WebhookTarget {
+impl AuditTarget {
+    /// Records per `POST`.
+    pub(super) fn batch(&self) -> usize {
+        match self.protocol {
+            Protocol::MinioWebhook => 1,
+            Protocol::OtlpLogs => super::otlp::BATCH,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookTarget")
+        f.debug_struct("AuditTarget")
             .field("name", &self.name)
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
@@ -58,17 +80,28 @@ impl Client {
         Self(crate::http_client::https_client())
     }
 
-    /// Posts the record whose log line is `line`.
-    pub(super) async fn send(&self, t: &WebhookTarget, line: &[u8]) -> Result<(), SendError> {
-        let rec = match fsgate_auditlog::record::parse(line) {
-            Ok(r) => r,
-            Err(e) => {
-                // Nothing to retry: an unreadable line is logged and passed over.
-                tracing::error!(target = %t.name, error = %e, "audit record unreadable; not delivered");
-                return Ok(());
+    /// Posts the records whose log lines are `lines` (one for a webhook, a batch for OTLP).
+    pub(super) async fn send(
+        &self,
+        t: &AuditTarget,
+        lines: &[(u64, Vec<u8>)],
+    ) -> Result<(), SendError> {
+        let body = match t.protocol {
+            Protocol::MinioWebhook => {
+                let Some((_, line)) = lines.first() else {
+                    return Ok(());
+                };
+                match fsgate_auditlog::record::parse(line) {
+                    Ok(rec) => minio_entry(&rec).to_string(),
+                    Err(e) => {
+                        // Nothing to retry: an unreadable line is logged and passed over.
+                        tracing::error!(target = %t.name, error = %e, "audit record unreadable; not delivered");
+                        return Ok(());
+                    }
+                }
             }
+            Protocol::OtlpLogs => super::otlp::export_request(lines).to_string(),
         };
-        let body = minio_entry(&rec).to_string();
         let mut req = http::Request::post(&t.endpoint)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::USER_AGENT, "fsgate");

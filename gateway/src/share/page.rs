@@ -10,20 +10,10 @@ use s3s::Body;
 use fsgate_store::list::ListEntry;
 use fsgate_store::shares::{ShareLinkRecord, ShareRefusal};
 
-/// Text made safe to place in HTML text and attribute values.
+/// Text made safe to place in HTML text and attribute values (the five characters XML and
+/// HTML both escape).
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::sts::xml_escape(s)
 }
 
 /// `1.5 MiB`.
@@ -380,7 +370,7 @@ mod tests {
     fn text_is_escaped_for_html_and_script() {
         assert_eq!(
             esc("<a href=\"x\">'&"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+            "&lt;a href=&quot;x&quot;&gt;&apos;&amp;"
         );
         assert_eq!(js_str("a'</script>"), "a\\u0027\\u003c/script\\u003e");
         assert_eq!(human_size(512), "512 bytes");

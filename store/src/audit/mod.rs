@@ -7,14 +7,20 @@
 //!   Ed25519-signed checkpoint at least every second while records arrive — from which exports
 //!   and proofs are read, and which `fsctl audit verify` checks offline.
 //!
+//! - The **indexes** (`Cf::AuditIndex`, `index.rs`): posting lists of record keys by
+//!   principal, bucket and object, written with each checkpoint, so queries by them read only
+//!   their own records.
+//!
 //! A record's stored value is its log line (`fsgate_auditlog::record`): the bytes that were
 //! hashed are the bytes that are kept and exported. Records are written by one thread
 //! (`writer.rs`) in group-committed batches; a record, its place in the tree and any
 //! checkpoint are one atomic, synced write.
 
+mod index;
 mod log;
 mod writer;
 
+pub use self::index::PendingIndex;
 pub use self::log::{LogPage, LogRange, NODE_MIN_LEVEL};
 pub use self::writer::{AuditStats, AuditWriter, QueueFull};
 
@@ -52,8 +58,25 @@ pub struct AuditFilter {
     pub key: Option<String>,
     /// Only `allow` or `deny`.
     pub decision: Option<String>,
+    /// Only the record of this request id.
+    pub request_id: Option<String>,
     /// At most this many (the most recent ones).
     pub limit: usize,
+}
+
+impl AuditFilter {
+    /// Whether `r` passes every field of the filter but the time range.
+    #[must_use]
+    pub fn matches(&self, r: &AuditRecord) -> bool {
+        self.principal.as_ref().is_none_or(|p| &r.principal == p)
+            && self.bucket.as_ref().is_none_or(|b| &r.bucket == b)
+            && self.key.as_ref().is_none_or(|k| &r.key == k)
+            && self.decision.as_ref().is_none_or(|d| &r.decision == d)
+            && self
+                .request_id
+                .as_ref()
+                .is_none_or(|id| &r.request_id == id)
+    }
 }
 
 /// Audit values are version 3 since records are log lines (JSON); versions 2 (with a trace id)
@@ -94,6 +117,8 @@ pub struct EncodedRecord {
     time_ns: u64,
     key: [u8; 12],
     body: Vec<u8>,
+    /// Its index prefixes (`index::prefixes_of`).
+    index: Vec<u8>,
 }
 
 impl EncodedRecord {
@@ -112,13 +137,36 @@ impl EncodedRecord {
             time_ns: r.time_ns,
             key,
             body,
+            index: index::prefixes_of(r.principal, r.bucket, r.key),
         })
     }
 }
 
 impl Store {
-    /// Records matching `f`, oldest first (the most recent `limit` of them).
+    /// Records matching `f`, oldest first (the most recent `limit` of them): one point read
+    /// for a request id, an index for a principal, bucket or object, the table by time
+    /// otherwise.
     pub fn query_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        let limit = if f.limit == 0 { usize::MAX } else { f.limit };
+        if let Some(id) = &f.request_id {
+            let Some(key) = key_of_request_id(id) else {
+                return Ok(Vec::new());
+            };
+            let Some(v) = self.meta().get_stored(Cf::Audit, &key)? else {
+                return Ok(Vec::new());
+            };
+            let r = decode_record(&v)?;
+            let t = r.time_ns;
+            let in_range = f.since_ns.is_none_or(|s| t >= s) && f.until_ns.is_none_or(|u| t < u);
+            return Ok(if in_range && f.matches(&r) {
+                vec![r]
+            } else {
+                Vec::new()
+            });
+        }
+        if let Some(out) = self.query_audit_indexed(f, limit)? {
+            return Ok(out);
+        }
         let mut it = self.meta().cursor(Cf::Audit)?;
         match f.until_ns {
             Some(until) => {
@@ -136,7 +184,6 @@ impl Store {
             None => it.seek_to_last(),
         }
         let since = f.since_ns.unwrap_or(0);
-        let limit = if f.limit == 0 { usize::MAX } else { f.limit };
         let mut out = Vec::new();
         while it.valid() && out.len() < limit {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
@@ -151,11 +198,7 @@ impl Store {
                 break;
             }
             let r = decode_record(v)?;
-            let keep = f.principal.as_ref().is_none_or(|p| &r.principal == p)
-                && f.bucket.as_ref().is_none_or(|b| &r.bucket == b)
-                && f.key.as_ref().is_none_or(|k| &r.key == k)
-                && f.decision.as_ref().is_none_or(|d| &r.decision == d);
-            if keep {
+            if f.matches(&r) {
                 out.push(r);
             }
             it.prev();

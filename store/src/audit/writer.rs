@@ -106,6 +106,13 @@ impl AuditWriter {
     /// Starts the writer thread over `store` with a queue of `capacity` records, continuing
     /// the log stored there and signing its checkpoints with `key`.
     pub fn start(store: Arc<Store>, capacity: usize, key: Arc<SigningKey>) -> StoreResult<Self> {
+        let indexed = store.catch_up_audit_index()?;
+        if indexed > 0 {
+            tracing::info!(
+                records = indexed,
+                "indexed audit records the index did not cover yet"
+            );
+        }
         let tree = store.audit_log_tree()?;
         let block = if tree.size() % BLOCK_LEAVES == 0 {
             Vec::new()
@@ -323,6 +330,7 @@ fn commit(
                     }
                 });
         ops.push(Op::Put(Cf::Audit, r.key.to_vec(), appended.stored));
+        store.audit_pending.add(&r.index, r.key);
         log.block.push((r.key, appended.leaf));
         if log.block.len() as u64 == BLOCK_LEAVES {
             ops.push(block_op(appended.seq / BLOCK_LEAVES, &log.block));
@@ -337,6 +345,8 @@ fn commit(
     if sign && log.sign_in().is_some() {
         let cp = log.appender.checkpoint(&log.key, crate::now_ns());
         ops.extend(checkpoint_ops(&cp));
+        // The index's posting lists since the last checkpoint, in the same batch.
+        ops.extend(store.audit_pending.ops(cp.size));
         log.signed_size = cp.size;
         log.signed_at = Instant::now();
         signed = true;
@@ -359,6 +369,7 @@ fn commit(
     stats.log_size.store(log.appender.size(), Ordering::Relaxed);
     if signed {
         stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        store.audit_pending.clear();
     }
     stats.last_commit_ns.store(
         u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX),

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, StoreResult};
 
 /// Column family names, in the order they are opened.
-pub const CFS: [&str; 11] = [
+pub const CFS: [&str; 12] = [
     "buckets",
     "bucketcfg",
     "objects",
@@ -32,6 +32,7 @@ pub const CFS: [&str; 11] = [
     "iam",
     "audit",
     "auditlog",
+    "auditindex",
 ];
 
 /// The column families by role.
@@ -60,11 +61,13 @@ pub enum Cf {
     /// The audit log's Merkle tree: record positions and leaf hashes, perfect subtrees,
     /// signed checkpoints (`audit/log.rs`).
     AuditLog,
+    /// Audit records by principal, bucket and object (`audit/index.rs`).
+    AuditIndex,
 }
 
 impl Cf {
     /// Every column family, in `CFS` order.
-    pub const ALL: [Cf; 11] = [
+    pub const ALL: [Cf; 12] = [
         Cf::Buckets,
         Cf::BucketCfg,
         Cf::Objects,
@@ -76,6 +79,7 @@ impl Cf {
         Cf::Iam,
         Cf::Audit,
         Cf::AuditLog,
+        Cf::AuditIndex,
     ];
 
     /// The column family's name (RocksDB's, and in errors).
@@ -93,6 +97,7 @@ impl Cf {
             Cf::Iam => "iam",
             Cf::Audit => "audit",
             Cf::AuditLog => "auditlog",
+            Cf::AuditIndex => "auditindex",
         }
     }
 }
