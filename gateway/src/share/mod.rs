@@ -43,6 +43,9 @@ use self::password::{Attempts, CookieKey, Presented};
 /// or digit).
 pub const PREFIX: &str = "/-/share/";
 
+/// Password hashes computed at once.
+const HASHING_AT_ONCE: usize = 4;
+
 /// The most a folder page lists.
 const FOLDER_PAGE_MAX: usize = 1000;
 
@@ -137,6 +140,9 @@ pub struct Shares {
     iam: Arc<Iam>,
     gate: Gate,
     attempts: Attempts,
+    /// Password checks running at once (each holds Argon2's 19 MiB): whoever sends passwords,
+    /// from however many addresses, costs bounded memory.
+    hashing: tokio::sync::Semaphore,
     cookies: CookieKey,
 }
 
@@ -189,6 +195,7 @@ impl Shares {
             iam,
             gate,
             attempts: Attempts::default(),
+            hashing: tokio::sync::Semaphore::new(HASHING_AT_ONCE),
             cookies: CookieKey::random(),
         }
     }
@@ -323,6 +330,9 @@ impl Shares {
             return Err(answer("rate_limited", page::too_many_attempts()));
         }
         let hash = rec.password_hash.clone().unwrap_or_default();
+        let Ok(_permit) = self.hashing.acquire().await else {
+            return Err(answer("error", page::failed()));
+        };
         let ok = tokio::task::spawn_blocking(move || password::verify(&p, &hash))
             .await
             .unwrap_or(false);
