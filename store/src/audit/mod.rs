@@ -79,6 +79,9 @@ impl AuditFilter {
     }
 }
 
+/// Bytes reserved for a record's JSON (most are 250-450).
+const RECORD_CAPACITY: usize = 512;
+
 /// Audit values are version 3 since records are log lines (JSON); versions 2 (with a trace id)
 /// and 1 (without), written before the log, still read.
 const AUDIT_VALUE_VERSION: u8 = 3;
@@ -129,9 +132,13 @@ impl EncodedRecord {
             detail: r.request_id.to_owned(),
         })?;
         let time = fsgate_auditlog::checkpoint::rfc3339_nanos(r.time_ns);
-        let body = serde_json::to_vec(&r.log_record(&time)).map_err(|e| StoreError::Corrupt {
-            what: "audit record",
-            detail: e.to_string(),
+        // Sized for a typical record, so the encoding does not grow the buffer as it goes.
+        let mut body = Vec::with_capacity(RECORD_CAPACITY);
+        serde_json::to_writer(&mut body, &r.log_record(&time)).map_err(|e| {
+            StoreError::Corrupt {
+                what: "audit record",
+                detail: e.to_string(),
+            }
         })?;
         Ok(Self {
             time_ns: r.time_ns,
