@@ -407,6 +407,7 @@ fn share_links_download_limits_revocation_and_passwords() {
         assert_eq!(r["user_agent"], "share-test", "{r}");
         assert_eq!(r["source_ip"], "127.0.0.1", "{r}");
         assert_eq!(r["decision"], "allow", "{r}");
+        assert_eq!(r["auth"], "sharelink", "{r}");
     }
     let refused = records.iter().find(|r| r["status"] == 410).unwrap();
     assert_eq!(refused["decision"], "deny", "{refused}");

@@ -258,7 +258,12 @@ impl Front {
             .to_owned();
         // The one decoding of the query: signing facts, limits and the audit read it.
         let query = DecodedQuery::of(req.uri());
-        let auth = auth_method(&req, &query);
+        // A share link's request is the link's, whatever it carries (passwords, cookies).
+        let auth = if self.share_route(&req).is_some() {
+            "sharelink"
+        } else {
+            auth_method(&req, &query)
+        };
         let claimed_key = claimed_access_key(&req, &query);
         let client = self.trusted_proxies.client(remote.ip(), req.headers());
         let rc = RequestCtx::new(
