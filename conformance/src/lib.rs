@@ -542,3 +542,17 @@ impl Drop for OtlpReceiver {
         let _ = self.child.wait();
     }
 }
+
+/// A copy of the repository's built-in policies (`policies/`) in a temporary directory, for a
+/// test to add files to and start fsgate with `--policies`: the directory's owner and path.
+#[must_use]
+pub fn policy_dir_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let pol = dir.path().join("policies");
+    std::fs::create_dir_all(&pol).unwrap_or_else(|e| panic!("{}: {e}", pol.display()));
+    let root = crate_dir().join("../policies");
+    for f in ["fsgate.cedarschema", "default.cedar", "roles.cedar"] {
+        std::fs::copy(root.join(f), pol.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    (dir, pol)
+}

@@ -461,13 +461,7 @@ fn prefix_roles_groups_and_custom_cedar() {
 
 #[test]
 fn invalid_policy_files_stop_startup_with_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let pol = dir.path().join("policies");
-    fs::create_dir_all(&pol).unwrap();
-    let root = fsgate_conformance::crate_dir().join("../policies");
-    for f in ["fsgate.cedarschema", "default.cedar", "roles.cedar"] {
-        fs::copy(root.join(f), pol.join(f)).unwrap();
-    }
+    let (dir, pol) = fsgate_conformance::policy_dir_copy();
     fs::write(
         pol.join("zz-bad.cedar"),
         "// comment\n\npermit(principal, action == Action::\"s3:NoSuchAction\", resource);\n",
@@ -496,13 +490,7 @@ fn invalid_policy_files_stop_startup_with_file_and_line() {
 /// the running set stays in force.
 #[test]
 fn sighup_reloads_policy_files_and_keeps_them_when_bad() {
-    let dir = tempfile::tempdir().unwrap();
-    let pol = dir.path().join("policies");
-    fs::create_dir_all(&pol).unwrap();
-    let root = fsgate_conformance::crate_dir().join("../policies");
-    for f in ["fsgate.cedarschema", "default.cedar", "roles.cedar"] {
-        fs::copy(root.join(f), pol.join(f)).unwrap();
-    }
+    let (_dir, pol) = fsgate_conformance::policy_dir_copy();
     let s = Server::start_with(&["--policies", pol.to_str().unwrap()]);
     let (ak, sk) = add_user(&s, "hupper");
     ok(&s.aws(&["s3", "mb", "s3://hup"]));

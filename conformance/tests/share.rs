@@ -421,13 +421,7 @@ fn share_links_download_limits_revocation_and_passwords() {
 /// a `forbid` on a bucket stops links into it even when the creator may read.
 #[test]
 fn share_links_obey_policies_on_links() {
-    let dir = tempfile::tempdir().unwrap();
-    let pol = dir.path().join("policies");
-    fs::create_dir_all(&pol).unwrap();
-    let root = fsgate_conformance::crate_dir().join("../policies");
-    for f in ["fsgate.cedarschema", "default.cedar", "roles.cedar"] {
-        fs::copy(root.join(f), pol.join(f)).unwrap();
-    }
+    let (_dir, pol) = fsgate_conformance::policy_dir_copy();
     fs::write(
         pol.join("links.cedar"),
         "@id(\"links-need-passwords\")\nforbid (principal is ShareLink, action, resource) unless { principal.has_password };\n\

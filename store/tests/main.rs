@@ -710,6 +710,25 @@ fn audit_writer_commits_everything_and_queries_filter() {
     drop(w);
 }
 
+/// Removes every row of the audit index (the position row included) from a closed store, and
+/// writes a position row saying the log is indexed up to `position`, if given.
+fn clear_audit_index(dir: &tempfile::TempDir, position: Option<u64>) {
+    let db = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.path().join("meta"),
+        fsgate_store::meta::CFS,
+    )
+    .unwrap();
+    let cf = db.cf_handle("auditindex").unwrap();
+    db.delete_range_cf(&cf, [0u8].as_slice(), [0xffu8; 16].as_slice())
+        .unwrap();
+    if let Some(p) = position {
+        let mut v = vec![1u8];
+        v.extend_from_slice(&p.to_be_bytes());
+        db.put_cf(&cf, b"\xffposition", v).unwrap();
+    }
+}
+
 /// Queries by principal, bucket, object and request id answer from the indexes exactly what a
 /// scan of the table would, for every combination, time window and limit.
 fn audit_indexes_answer_what_a_scan_would() {
@@ -814,18 +833,7 @@ fn audit_indexes_answer_what_a_scan_would() {
     // A store whose records were written without the index (an older version) is indexed
     // when the writer starts.
     drop(s);
-    {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("meta"),
-            fsgate_store::meta::CFS,
-        )
-        .unwrap();
-        let cf = db.cf_handle("auditindex").unwrap();
-        // Every row, the position row (0xff 'p'...) included.
-        db.delete_range_cf(&cf, [0u8].as_slice(), [0xffu8; 16].as_slice())
-            .unwrap();
-    }
+    clear_audit_index(&dir, None);
     let s = Arc::new(open(&dir));
     let f = AuditFilter {
         principal: Some("bob".into()),
@@ -842,20 +850,7 @@ fn audit_indexes_answer_what_a_scan_would() {
     // A crash after records committed but before their postings: the index says it covers
     // the log up to some position; the records past it are indexed from the log at start.
     drop(s);
-    {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("meta"),
-            fsgate_store::meta::CFS,
-        )
-        .unwrap();
-        let cf = db.cf_handle("auditindex").unwrap();
-        db.delete_range_cf(&cf, [0u8].as_slice(), [0xffu8; 16].as_slice())
-            .unwrap();
-        let mut pos = vec![1u8];
-        pos.extend_from_slice(&1000u64.to_be_bytes());
-        db.put_cf(&cf, b"\xffposition", pos).unwrap();
-    }
+    clear_audit_index(&dir, Some(1000));
     let s = Arc::new(open(&dir));
     let key = Arc::new(fsgate_auditlog::SigningKey::generate().unwrap());
     let w = AuditWriter::start(s.clone(), 8, key).unwrap();

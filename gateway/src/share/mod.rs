@@ -408,14 +408,13 @@ impl Shares {
         if !resp.status().is_success() {
             let store = self.store.clone();
             let id = rec.id.clone();
-            if let Ok(Err(e)) | Err(e) = tokio::task::spawn_blocking(move || {
-                store
-                    .release_share_use(&id)
-                    .map_err(|e| std::io::Error::other(e.to_string()))
+            let given_back = tokio::task::spawn_blocking(move || {
+                store.release_share_use(&id).map_err(|e| e.to_string())
             })
             .await
-            .map_err(std::io::Error::other)
-            {
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            if let Err(e) = given_back {
                 tracing::warn!(request_id = %rc.request_id, error = %e, "could not give back a share link's use");
             }
             return answer("refused", resp);
