@@ -349,6 +349,61 @@ impl Server {
             .args(args))
     }
 
+    /// Runs `aws s3api` as root with no retries (a retry would hide which attempt failed how).
+    #[must_use]
+    pub fn s3api(&self, args: &[&str]) -> Output {
+        run(self
+            .cmd(aws_bin())
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .arg("--endpoint-url")
+            .arg(self.endpoint())
+            .arg("s3api")
+            .args(args))
+    }
+
+    /// PUTs `data` as `bucket/key` as root (`aws s3api put-object`, no retries).
+    #[must_use]
+    pub fn put_object(&self, bucket: &str, key: &str, data: &[u8]) -> Output {
+        let file = self.dir.path().join(unique("put"));
+        std::fs::write(&file, data).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let o = self.s3api(&[
+            "put-object",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            "--body",
+            &file.to_string_lossy(),
+        ]);
+        let _ = std::fs::remove_file(&file);
+        o
+    }
+
+    /// GETs `bucket/key` (bytes `range`, e.g. `bytes=0-9`, if given) as root, no retries: its
+    /// bytes, or the client's error text when the call failed.
+    pub fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<&str>,
+    ) -> Result<Vec<u8>, String> {
+        let out = self.dir.path().join(unique("get"));
+        let out_s = out.to_string_lossy().into_owned();
+        let mut args = vec!["get-object", "--bucket", bucket, "--key", key];
+        if let Some(r) = range {
+            args.extend(["--range", r]);
+        }
+        args.push(&out_s);
+        let o = self.s3api(&args);
+        let got = std::fs::read(&out).unwrap_or_default();
+        let _ = std::fs::remove_file(&out);
+        if o.status.success() {
+            Ok(got)
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    }
+
     /// Runs fsctl as root with `--json`.
     #[must_use]
     pub fn fsctl(&self, args: &[&str]) -> Output {

@@ -110,6 +110,14 @@ pub(crate) enum AdminCmd {
         #[arg(long, default_value = "15s")]
         interval: String,
     },
+    /// Re-read every stored blob and inline object and check it against what was written
+    /// (SHA-256 and chunk sums); what fails is quarantined, counted and audited. Prints
+    /// `{"blobs", "bytes", "inline", "sums_added", "corrupt": [..], "seconds"}` with --json.
+    Scrub {
+        /// Read at most this many MiB per second (default: as fast as the disk goes).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -50,6 +50,7 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Admin(AdminCmd::PrometheusConfig { token, interval }) => {
             ops::prometheus_config(&c, token.as_deref(), &interval)?;
         }
+        Cmd::Admin(AdminCmd::Scrub { rate }) => ops::scrub(&c, rate, j).await?,
         Cmd::Lifecycle(LifecycleCmd::Run { now }) => ops::lifecycle_run(&c, now, j).await?,
         Cmd::Audit(a) => audit::audit(&c, a, j).await?,
         Cmd::Share(s) => share::share(&c, s, j).await?,

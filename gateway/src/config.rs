@@ -26,6 +26,10 @@ pub struct Config {
     pub shutdown_timeout: std::time::Duration,
     /// Time between lifecycle passes (zero: no worker).
     pub lifecycle_interval: std::time::Duration,
+    /// Time between scrubs (zero: none but those asked for).
+    pub scrub_interval: std::time::Duration,
+    /// MiB per second a scheduled scrub reads at most.
+    pub scrub_rate: f64,
     /// Time between server access log deliveries (zero: no delivery).
     pub access_log_interval: std::time::Duration,
     /// The external KMS (Vault's transit engine) SSE-KMS keys are sealed by, if any.

@@ -72,6 +72,19 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
             S3ErrorCode::InvalidArgument,
             format!("{what} already exists"),
         ),
+        StoreError::IntegrityFailure(detail) => {
+            tracing::error!(request_id, detail, "object data failed its integrity check");
+            S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "The object's stored data failed its integrity check and was not sent; it is \
+                 quarantined. Restore it from a backup or upload it again.",
+            )
+        }
+        // The disk filled up under a write the reserve let through (or with no reserve).
+        ref e if e.is_no_space() => {
+            tracing::warn!(request_id, error = %e, "write failed: no space left");
+            storage_full()
+        }
         StoreError::Corrupt { .. }
         | StoreError::Locked(_)
         | StoreError::Rocks(_)
@@ -87,6 +100,21 @@ pub fn quota_exceeded(msg: &str) -> S3Error {
         msg.to_owned(),
     );
     e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
+/// A write refused because the data directory's free space is under `--min-free-space`:
+/// MinIO's code and status, 507 Insufficient Storage. Not 503 `SlowDown`: SDKs retry that with
+/// backoff, which only delays the same answer, and it tells the client to slow down when what
+/// must happen is that someone frees space.
+#[must_use]
+pub fn storage_full() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("XMinioStorageFull".into()),
+        "Storage backend has reached its minimum free drive threshold. Please delete a few \
+         objects to proceed.",
+    );
+    e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
     e
 }
 

@@ -20,6 +20,7 @@
 //!   handed to the S3 service with the link as its principal;
 //! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook, OTLP logs) as they
 //!   commit;
+//! - `integrity.rs`: bitrot the store finds, on the record; scrubs on demand and on a schedule;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
 //!   the client for calls out (`http_client.rs`), configuration.
 //!
@@ -42,6 +43,7 @@ mod context;
 mod error;
 mod http_client;
 mod identity;
+mod integrity;
 mod ownership;
 mod s3;
 pub mod server;
@@ -257,13 +259,18 @@ async fn open_and_build(
         keys.clone(),
         cfg.region.clone(),
         quotas.clone(),
+        cfg.min_free_bytes,
     ));
     builder.set_auth(identity::signing::IamAuth::new(iam.clone()));
     builder.set_access(gate.clone());
     let oidc = Arc::new(identity::oidc::OidcVerifier::new());
     let scrape = telemetry::Scrape {
         handle: metrics.clone(),
-        telemetry: Arc::new(telemetry::Telemetry::new(store.clone(), audit.clone())),
+        telemetry: Arc::new(telemetry::Telemetry::new(
+            store.clone(),
+            audit.clone(),
+            cfg.min_free_bytes,
+        )),
     };
     let admin = admin::AdminApi::new(
         store.clone(),
@@ -308,6 +315,15 @@ async fn open_and_build(
         });
     }
     audit_out::spawn(store.clone(), webhooks);
+    integrity::audit_corruptions(&store, audit.clone());
+    if !cfg.scrub_interval.is_zero() {
+        integrity::spawn_schedule(
+            store.clone(),
+            audit.clone(),
+            cfg.scrub_interval,
+            cfg.scrub_rate,
+        );
+    }
     if !cfg.lifecycle_interval.is_zero() {
         s3::lifecycle::worker::spawn(store.clone(), audit.clone(), cfg.lifecycle_interval);
     }

@@ -61,6 +61,13 @@ struct ServeArgs {
     /// Seconds between lifecycle passes (bucket expiration rules); 0 turns the worker off.
     #[arg(long, default_value_t = 3600, env = "FSGATE_LIFECYCLE_INTERVAL")]
     lifecycle_interval: u64,
+    /// Seconds between scrubs (every blob and inline object re-read and checked against what
+    /// was written); 0 turns them off. `fsctl admin scrub` runs one now.
+    #[arg(long, default_value_t = 7 * 24 * 3600, env = "FSGATE_SCRUB_INTERVAL")]
+    scrub_interval: u64,
+    /// MiB per second a scheduled scrub reads at most.
+    #[arg(long, default_value_t = 32.0, env = "FSGATE_SCRUB_RATE")]
+    scrub_rate: f64,
     /// Seconds a share link lives when `fsctl share create` gives no --ttl.
     #[arg(long, default_value_t = 24 * 3600, env = "FSGATE_SHARE_DEFAULT_TTL")]
     share_default_ttl: u64,
@@ -238,6 +245,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 domain,
                 shutdown_timeout,
                 lifecycle_interval,
+                scrub_interval,
+                scrub_rate,
                 access_log_interval,
                 share_default_ttl,
                 share_max_ttl,
@@ -277,6 +286,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 root_from_env,
                 shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
                 lifecycle_interval: std::time::Duration::from_secs(lifecycle_interval),
+                scrub_interval: std::time::Duration::from_secs(scrub_interval),
+                scrub_rate: if scrub_rate.is_finite() && scrub_rate > 0.0 {
+                    scrub_rate
+                } else {
+                    anyhow::bail!("--scrub-rate: MiB per second, above 0")
+                },
                 access_log_interval: std::time::Duration::from_secs(access_log_interval),
                 kms_vault: match kms_vault {
                     Some(endpoint) => Some(fsgate::VaultSettings {

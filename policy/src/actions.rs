@@ -248,6 +248,8 @@ actions! {
     AdminQueryAudit => "admin:QueryAudit", Service;
     /// Admin: run a lifecycle pass now (or as of a given time).
     AdminRunLifecycle => "admin:RunLifecycle", Service;
+    /// Admin: re-read every stored blob and inline object, checking them (bitrot).
+    AdminScrub => "admin:Scrub", Service;
     /// Read `/metrics` with a signature (when a metrics token is set).
     AdminScrapeMetrics => "admin:ScrapeMetrics", Service;
     /// Admin: refuse a user's signatures and sessions made before a time.

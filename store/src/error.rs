@@ -73,6 +73,9 @@ pub enum StoreError {
         /// What was wrong with it.
         detail: String,
     },
+    /// Stored bytes are not the bytes written (bitrot): the read is refused, never served.
+    #[error("stored data failed its integrity check: {0}")]
+    IntegrityFailure(String),
     /// Another process holds the metadata store (RocksDB's LOCK file).
     #[error("metadata store is locked by another process: {0}")]
     Locked(String),
@@ -82,6 +85,22 @@ pub enum StoreError {
     /// A file-system operation failed.
     #[error("io: {0}")]
     Io(#[from] io::Error),
+}
+
+impl StoreError {
+    /// Whether the file system holding the data directory is full (ENOSPC, from a blob write
+    /// or from RocksDB).
+    #[must_use]
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            Self::Io(e) => e.kind() == io::ErrorKind::StorageFull,
+            Self::Rocks(e) => {
+                e.kind() == rocksdb::ErrorKind::IOError
+                    && e.to_string().contains("No space left on device")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Result alias for store operations.

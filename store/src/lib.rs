@@ -23,6 +23,7 @@ pub mod blob;
 pub mod buckets;
 mod error;
 pub mod iam;
+pub mod integrity;
 pub mod list;
 pub mod meta;
 pub mod model;
@@ -35,7 +36,7 @@ pub mod versions;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::error::{StoreError, StoreResult};
@@ -115,16 +116,25 @@ pub struct Store {
     share_locks: shares::ShareLocks,
     /// The audit index's posting lists not yet written (see `audit/index.rs`).
     audit_pending: audit::PendingIndex,
+    /// Told about every corruption found (see `integrity.rs`).
+    corruption_hook: OnceLock<integrity::CorruptionHook>,
+    /// Blobs quarantined and not stored afresh since: reads of them fail before any byte.
+    quarantined: integrity::Quarantined,
 }
 
 /// An object's manifest with its blobs pinned: they stay readable until this is dropped, even
 /// if the object is overwritten or deleted meanwhile (a GET that started sees the old object).
 pub struct PinnedObject {
     store: Arc<Store>,
+    /// The bucket and key read (for reports of corruption).
+    bucket: String,
+    key: String,
     /// The manifest as read.
     pub manifest: model::ObjectManifest,
-    /// The bytes of an inline object, read with its manifest.
+    /// The bytes of an inline object, read with its manifest (and checked).
     pub inline: Option<Vec<u8>>,
+    /// The chunk sums of the blobs that have them (see `integrity.rs`).
+    sums: HashMap<BlobId, Arc<blob::ChunkSums>>,
 }
 
 impl std::fmt::Debug for PinnedObject {
@@ -226,8 +236,11 @@ impl Store {
             last_seq: std::sync::atomic::AtomicU64::new(0),
             share_locks: shares::ShareLocks::default(),
             audit_pending: audit::PendingIndex::default(),
+            corruption_hook: OnceLock::new(),
+            quarantined: integrity::Quarantined::default(),
         };
         store.recovery = store.collect_garbage()?;
+        store.load_quarantined()?;
         Ok(store)
     }
 
@@ -264,14 +277,16 @@ impl Store {
     /// anything else can reference a blob.
     fn collect_garbage(&self) -> StoreResult<RecoveryReport> {
         let staged_removed = self.blobs.collect_staged()?;
-        let mut unreferenced_removed = 0;
+        let mut removed = Vec::new();
         for id in self.blobs.list()? {
             let count: Option<u64> = self.meta.get(Cf::BlobRefs, &id.0)?;
             if count.unwrap_or(0) == 0 {
                 self.blobs.remove(&id)?;
-                unreferenced_removed += 1;
+                removed.push(id);
             }
         }
+        let unreferenced_removed = removed.len();
+        self.drop_sums(&removed);
         Ok(RecoveryReport {
             staged_removed,
             unreferenced_removed,
@@ -350,6 +365,10 @@ impl Store {
         if let Some(staged) = staged {
             // DURABILITY: published (synced, renamed, directory synced) before the commit.
             self.blobs.publish(staged)?;
+            // Its chunk sums commit with the first reference to it (the same content has the
+            // same sums: rewriting them for a duplicate changes nothing).
+            batch.put_raw(Cf::BlobSums, &staged.id.0, &staged.sums.to_bytes())?;
+            self.quarantined.healed(&staged.id);
         }
         let dead = self.apply_ref_deltas(&mut batch, deltas)?;
         // DURABILITY: the manifests and reference counts commit in one synced batch.
@@ -424,6 +443,7 @@ impl Store {
                 tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
             }
         }
+        self.drop_sums(&unpinned);
     }
 
     /// Reads a version's manifest (the current one when `version` is `None`; `"null"` names
@@ -470,12 +490,17 @@ impl Store {
         key: &str,
         version: Option<&str>,
     ) -> StoreResult<PinnedObject> {
-        let manifest = self.head_version(bucket, key, version)?;
+        let manifest = self
+            .head_version(bucket, key, version)
+            .map_err(|e| self.metadata_failure(bucket, key, e))?;
+        self.quarantined.check(&manifest.extents)?;
         let inline = if manifest.inline {
             Some(self.inline_data(bucket, key, manifest.seq)?)
         } else {
             None
         };
+        let sums = integrity::sums_of(self, &manifest.extents)
+            .map_err(|e| self.metadata_failure(bucket, key, e))?;
         let mut pins = lock(&self.pins);
         for e in &manifest.extents {
             *pins.entry(e.blob).or_default() += 1;
@@ -483,8 +508,11 @@ impl Store {
         drop(pins);
         Ok(PinnedObject {
             store: self.clone(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
             manifest,
             inline,
+            sums,
         })
     }
 
@@ -512,6 +540,7 @@ impl Store {
                     if let Err(e) = self.blobs.remove(id) {
                         tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
                     }
+                    self.drop_sums(&[*id]);
                 } else if lock(&self.pins).get(id).is_some() {
                     lock(&self.pending).insert(*id);
                 }

@@ -345,8 +345,7 @@ impl Store {
 
     /// The bytes of an inline version.
     pub fn inline_data(&self, bucket: &str, key: &str, seq: u64) -> StoreResult<Vec<u8>> {
-        self.meta()
-            .get_raw(Cf::Inline, &version_key(bucket, key, seq))?
+        self.checked_inline(bucket, key, seq)?
             .ok_or_else(|| StoreError::Corrupt {
                 what: "inline object",
                 detail: format!("{bucket}/{key} has no inline bytes"),
@@ -400,7 +399,11 @@ impl Store {
         manifest.modified_ns = seq;
         manifest.version_id = new_version_id(rec.versioning, seq);
         if let Content::Inline(data) = &content {
-            batch.put_raw(Cf::Inline, &version_key(bucket, key, seq), data)?;
+            batch.put_stored(
+                Cf::Inline,
+                &version_key(bucket, key, seq),
+                crate::integrity::inline_value(data),
+            );
         }
         for e in &manifest.extents {
             *deltas.entry(e.blob).or_default() += 1;

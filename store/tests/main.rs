@@ -12,6 +12,12 @@
 )]
 
 mod format;
+mod integrity;
+
+use integrity::{
+    inline_values_are_checked_and_scrubbed, reads_check_blob_chunks_and_quarantine_what_fails,
+    scrub_rehashes_every_blob_and_adds_missing_sums,
+};
 
 use std::sync::Arc;
 
@@ -1401,4 +1407,7 @@ on_both_backends!(
     conditional_deletes_check_what_they_remove,
     conditional_writes_are_checked_atomically_with_the_commit,
     locked_versions_cannot_be_removed,
+    reads_check_blob_chunks_and_quarantine_what_fails,
+    inline_values_are_checked_and_scrubbed,
+    scrub_rehashes_every_blob_and_adds_missing_sums,
 );

@@ -1,4 +1,4 @@
-//! Operations: a lifecycle run, the Prometheus scrape job.
+//! Operations: a lifecycle run, a scrub, the Prometheus scrape job.
 
 use anyhow::Result;
 
@@ -30,6 +30,25 @@ fn prometheus_job(url: &str, token: Option<&str>, interval: &str) -> Result<Stri
         ));
     }
     Ok(out)
+}
+
+/// `fsctl admin scrub [--rate MIB_PER_S]`: exits 1 when anything was found corrupt.
+pub(crate) async fn scrub(c: &Alias, rate: Option<f64>, j: bool) -> Result<()> {
+    let path = match rate {
+        Some(r) if r.is_finite() && r > 0.0 => format!("/admin/v1/scrub?rate={r}"),
+        Some(_) => anyhow::bail!("--rate: MiB per second, above 0"),
+        None => "/admin/v1/scrub".to_owned(),
+    };
+    let v = call(c, "POST", &path, None).await?;
+    print_one(j, &v);
+    let corrupt = v
+        .get("corrupt")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
+    if corrupt > 0 {
+        anyhow::bail!("{corrupt} corrupt blob(s) or object(s) found and quarantined");
+    }
+    Ok(())
 }
 
 /// `fsctl lifecycle run`.

@@ -1,4 +1,4 @@
-//! Admin routes for the audit log and the lifecycle run it records.
+//! Admin routes for the audit log and the maintenance runs it records (lifecycle, scrub).
 //!
 //! | method | path | action |
 //! |---|---|---|
@@ -9,6 +9,7 @@
 //! | GET | /admin/v1/audit/proof?request_id — a record's inclusion and consistency proofs | admin:QueryAudit |
 //! | GET | /admin/v1/audit/consistency?old&new — a consistency proof between two checkpoints | admin:QueryAudit |
 //! | POST | /admin/v1/lifecycle/run `{"now"?: RFC 3339}` | admin:RunLifecycle |
+//! | POST | /admin/v1/scrub?rate=MIB_PER_S — re-read and check every blob and inline object | admin:Scrub |
 //!
 //! The range, proof and consistency routes first have everything queued committed and signed,
 //! so what a caller just did is in what it gets back.
@@ -202,6 +203,24 @@ impl AdminApi {
                         log.flush();
                         report
                     })
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Ok(Reply(StatusCode::OK, json!(report)))
+            }
+            Action::AdminScrub => {
+                let q = query_map(uri);
+                let rate = match q.iter().find(|(k, _)| k == "rate") {
+                    None => None,
+                    Some((_, v)) => Some(
+                        v.parse::<f64>()
+                            .ok()
+                            .filter(|r| r.is_finite() && *r > 0.0)
+                            .ok_or_else(|| {
+                                err(AdminError::InvalidArgument, "rate: MiB per second, above 0")
+                            })?,
+                    ),
+                };
+                let report = crate::integrity::scrub(&self.store, &self.audit, rate)
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 Ok(Reply(StatusCode::OK, json!(report)))

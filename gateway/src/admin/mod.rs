@@ -227,6 +227,7 @@ fn route(method: &Method, segs: &[&str]) -> Option<Action> {
             ],
         ) => Action::AdminQueryAudit,
         (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
+        (Method::POST, ["scrub"]) => Action::AdminScrub,
         (Method::POST, ["users", _, "revoke"] | ["keys", _, "revoke"]) => Action::AdminRevokeKeys,
         (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
         (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
@@ -701,6 +702,7 @@ mod tests {
                 "/admin/v1/lifecycle/run",
                 Action::AdminRunLifecycle,
             ),
+            (Method::POST, "/admin/v1/scrub", Action::AdminScrub),
             (
                 Method::POST,
                 "/admin/v1/users/alice/revoke",

@@ -215,7 +215,6 @@ fn stream_decrypted(object: PinnedObject, start: u64, len: u64, key: DataKey) ->
                     &mut |b| send(Ok(b)),
                 );
             }
-            let store = object.store().clone();
             let (mut skip, mut left) = (start, len);
             for (i, e) in object.manifest.extents.iter().enumerate() {
                 if left == 0 {
@@ -232,10 +231,7 @@ fn stream_decrypted(object: PinnedObject, start: u64, len: u64, key: DataKey) ->
                 };
                 let here = (e.len - skip).min(left);
                 let mut read = |off: u64, n: usize| -> std::io::Result<Vec<u8>> {
-                    let mut r = store
-                        .blobs()
-                        .open(&e.blob, off)
-                        .map_err(|err| std::io::Error::other(err.to_string()))?;
+                    let mut r = object.blob_reader(&e.blob, off)?;
                     let mut buf = vec![0u8; n];
                     let got = read_full(&mut r, &mut buf)?;
                     buf.truncate(got);
@@ -297,7 +293,6 @@ pub fn stream_range(
     tokio::task::spawn_blocking(move || {
         let _read = span.entered();
         // `object` keeps the blobs pinned until the last byte is read or the client leaves.
-        let store = object.store().clone();
         let extents: Vec<Extent> = object.manifest.extents.clone();
         let mut skip = start;
         let mut left = len;
@@ -309,11 +304,12 @@ pub fn stream_range(
                 skip -= e.len;
                 continue;
             }
-            let mut reader = match store.blobs().open(&e.blob, skip) {
+            // Every chunk it returns is checked against the blob's sums (`integrity.rs`).
+            let mut reader = match object.blob_reader(&e.blob, skip) {
                 Ok(r) => r,
                 Err(err) => {
                     tracing::error!(error = %err, "blob read failed");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(err.to_string())));
+                    let _ = tx.blocking_send(Err(err));
                     return;
                 }
             };

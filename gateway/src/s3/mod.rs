@@ -72,6 +72,8 @@ pub struct S3Api {
     region: String,
     /// Bucket quotas (MinIO's admin API sets them).
     quotas: Arc<quota::BucketQuotas>,
+    /// Free bytes the data directory keeps (`--min-free-space`): writes under it are refused.
+    min_free: u64,
 }
 
 /// The region unless configured: AWS's answers for us-east-1 (an empty LocationConstraint).
@@ -86,6 +88,7 @@ impl S3Api {
         keys: Arc<crate::s3::sse::KeyRing>,
         region: String,
         quotas: Arc<quota::BucketQuotas>,
+        min_free: u64,
     ) -> Self {
         Self {
             store,
@@ -93,11 +96,27 @@ impl S3Api {
             keys,
             region,
             quotas,
+            min_free,
         }
     }
 
-    /// Refuses a write that would take the bucket over its quota (before its body is read).
+    /// Refuses, before its body is read, a write that would leave the data directory under its
+    /// free-space reserve (`XMinioStorageFull`, 507: the reserve keeps room for metadata, deletes
+    /// and the audit log; writing resumes by itself once space is freed) or take the bucket over
+    /// its quota.
     async fn admit_write(&self, rc: &RequestCtx, bucket: &str, len: Option<u64>) -> S3Result<()> {
+        if self.min_free > 0 {
+            let free = self
+                .store
+                .free_space()
+                .map_err(|e| error::store_error(e, &rc.request_id))?;
+            let full = free < self.min_free.saturating_add(len.unwrap_or(0));
+            metrics::gauge!("fsgate_storage_full").set(if full { 1.0 } else { 0.0 });
+            if full {
+                metrics::counter!("fsgate_storage_full_refusals_total").increment(1);
+                return Err(error::storage_full());
+            }
+        }
         match self.quotas.admit(&self.store, bucket, len).await {
             Ok(()) => Ok(()),
             Err(e @ quota::QuotaError::Exceeded { .. }) => {

@@ -40,6 +40,8 @@ pub fn install() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
 pub struct Telemetry {
     store: Arc<Store>,
     audit: Arc<AuditWriter>,
+    /// The free-space reserve (`--min-free-space`), for `fsgate_storage_full`.
+    min_free: u64,
     started: Instant,
     last_store: Mutex<Option<Instant>>,
 }
@@ -75,7 +77,7 @@ fn f(n: u64) -> f64 {
 impl Telemetry {
     /// Gauges over `store` and `audit`, for a process started at `started`.
     #[must_use]
-    pub fn new(store: Arc<Store>, audit: Arc<AuditWriter>) -> Self {
+    pub fn new(store: Arc<Store>, audit: Arc<AuditWriter>, min_free: u64) -> Self {
         metrics::gauge!(
             "fsgate_build_info",
             "version" => env!("CARGO_PKG_VERSION"),
@@ -85,6 +87,7 @@ impl Telemetry {
         Self {
             store,
             audit,
+            min_free,
             started: Instant::now(),
             last_store: Mutex::new(None),
         }
@@ -165,6 +168,12 @@ impl Telemetry {
                     0.0
                 });
                 metrics::gauge!("fsgate_data_free_bytes").set(f(free));
+                // Writes are refused while this is 1 (see `S3Api::admit_write`).
+                metrics::gauge!("fsgate_storage_full").set(if free < self.min_free {
+                    1.0
+                } else {
+                    0.0
+                });
                 *last = Some(Instant::now());
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "store metrics unavailable"),

@@ -10,7 +10,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::direct::{DIRECT_CHUNK, DirectWriter};
-use super::{BlobId, BlobSink, BlobStore, StagedBlob};
+use super::{BlobId, BlobSink, BlobStore, ChunkSummer, StagedBlob};
 use crate::error::{StoreError, StoreResult};
 
 /// Blobs on the local file system.
@@ -18,6 +18,7 @@ use crate::error::{StoreError, StoreResult};
 pub struct FsBlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    quarantine: PathBuf,
     direct: bool,
 }
 
@@ -29,7 +30,12 @@ impl FsBlobStore {
         let tmp = root.join("tmp");
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&tmp)?;
-        Ok(Self { blobs, tmp, direct })
+        Ok(Self {
+            blobs,
+            tmp,
+            quarantine: root.join("quarantine"),
+            direct,
+        })
     }
 
     fn path_of(&self, id: &BlobId) -> PathBuf {
@@ -60,6 +66,7 @@ impl FsBlobStore {
             path,
             sha: Sha256::new(),
             md5: Md5::new(),
+            sums: ChunkSummer::default(),
             len: 0,
             done: false,
             early: EarlySync::default(),
@@ -120,6 +127,7 @@ struct FsSink {
     path: PathBuf,
     sha: Sha256,
     md5: Md5,
+    sums: ChunkSummer,
     len: u64,
     done: bool,
     early: EarlySync,
@@ -206,6 +214,7 @@ impl FsSink {
 impl BlobSink for FsSink {
     fn write(&mut self, data: &[u8]) -> StoreResult<()> {
         hash_interleaved(&mut self.sha, &mut self.md5, data);
+        self.sums.update(data);
         self.len += data.len() as u64;
         self.put(data)?;
         Ok(())
@@ -219,6 +228,7 @@ impl BlobSink for FsSink {
         let mut n = 0;
         for p in pieces {
             hash_interleaved(&mut self.sha, &mut self.md5, p);
+            self.sums.update(p);
             n += p.len() as u64;
         }
         self.len += n;
@@ -255,6 +265,7 @@ impl BlobSink for FsSink {
             id,
             md5,
             len: self.len,
+            sums: std::mem::take(&mut self.sums).finish(),
             data: Some(Box::new(StagedFile(self.path.clone()))),
         })
     }
@@ -328,6 +339,36 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn quarantine(&self, id: &BlobId) -> StoreResult<()> {
+        fs::create_dir_all(&self.quarantine)?;
+        match fs::rename(self.path_of(id), self.quarantine.join(id.to_hex())) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        // DURABILITY: once moved, a restart must not find the bad copy back in service.
+        if let Some(dir) = self.path_of(id).parent() {
+            sync_dir(dir)?;
+        }
+        sync_dir(&self.quarantine)?;
+        Ok(())
+    }
+
+    fn quarantined(&self) -> StoreResult<Vec<BlobId>> {
+        let entries = match fs::read_dir(&self.quarantine) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            if let Some(id) = entry?.file_name().to_str().and_then(BlobId::from_hex) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     fn list(&self) -> StoreResult<Vec<BlobId>> {

@@ -10,13 +10,14 @@ use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::{BlobId, BlobSink, BlobStore, StagedBlob};
+use super::{BlobId, BlobSink, BlobStore, ChunkSummer, StagedBlob};
 use crate::error::{StoreError, StoreResult};
 
 /// Blobs in memory.
 #[derive(Debug, Default)]
 pub struct MemBlobStore {
     blobs: Mutex<HashMap<BlobId, Bytes>>,
+    quarantined: Mutex<HashMap<BlobId, Bytes>>,
 }
 
 impl MemBlobStore {
@@ -34,22 +35,30 @@ struct MemSink {
     data: Vec<u8>,
     sha: Sha256,
     md5: Md5,
+    sums: ChunkSummer,
 }
 
 impl BlobSink for MemSink {
     fn write(&mut self, data: &[u8]) -> StoreResult<()> {
         self.sha.update(data);
         self.md5.update(data);
+        self.sums.update(data);
         self.data.extend_from_slice(data);
         Ok(())
     }
 
     fn finish(self: Box<Self>) -> StoreResult<StagedBlob> {
-        let Self { data, sha, md5 } = *self;
+        let Self {
+            data,
+            sha,
+            md5,
+            sums,
+        } = *self;
         Ok(StagedBlob {
             id: BlobId(sha.finalize().into()),
             md5: md5.finalize().into(),
             len: data.len() as u64,
+            sums: sums.finish(),
             data: Some(Box::new(StagedBytes(data))),
         })
     }
@@ -61,6 +70,7 @@ impl BlobStore for MemBlobStore {
             data: Vec::new(),
             sha: Sha256::new(),
             md5: Md5::new(),
+            sums: ChunkSummer::default(),
         }))
     }
 
@@ -92,6 +102,26 @@ impl BlobStore for MemBlobStore {
     fn remove(&self, id: &BlobId) -> StoreResult<()> {
         self.blobs().remove(id);
         Ok(())
+    }
+
+    fn quarantine(&self, id: &BlobId) -> StoreResult<()> {
+        if let Some(bytes) = self.blobs().remove(id) {
+            self.quarantined
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(*id, bytes);
+        }
+        Ok(())
+    }
+
+    fn quarantined(&self) -> StoreResult<Vec<BlobId>> {
+        Ok(self
+            .quarantined
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect())
     }
 
     fn list(&self) -> StoreResult<Vec<BlobId>> {

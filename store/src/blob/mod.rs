@@ -12,11 +12,13 @@
 mod direct;
 mod fs;
 mod memory;
+pub mod sums;
 
 pub use self::fs::read_full;
 
 pub use self::fs::FsBlobStore;
 pub use self::memory::MemBlobStore;
+pub use self::sums::{ChunkSummer, ChunkSums};
 
 use std::fmt;
 use std::io::Read;
@@ -65,6 +67,8 @@ pub struct StagedBlob {
     pub md5: [u8; 16],
     /// Length in bytes.
     pub len: u64,
+    /// The CRC32C of each 64 KiB of the content, checked by every read (`sums.rs`).
+    pub sums: ChunkSums,
     /// The backend's staged bytes; `None` once published.
     pub(crate) data: Option<StagedData>,
 }
@@ -125,6 +129,12 @@ pub trait BlobStore: Send + Sync + 'static {
     }
     /// Removes a blob. Removing a missing blob is not an error.
     fn remove(&self, id: &BlobId) -> StoreResult<()>;
+    /// Moves a blob whose bytes are not those written out of service, kept for inspection
+    /// (never served, never collected); the same content uploaded again is stored afresh.
+    /// Quarantining a missing blob is not an error.
+    fn quarantine(&self, id: &BlobId) -> StoreResult<()>;
+    /// The blobs in quarantine (some may have been stored afresh since).
+    fn quarantined(&self) -> StoreResult<Vec<BlobId>>;
     /// Every blob present (for garbage collection at start-up).
     fn list(&self) -> StoreResult<Vec<BlobId>>;
     /// Deletes staged data left behind by a crash; returns how many entries were removed.

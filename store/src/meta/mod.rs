@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{StoreError, StoreResult};
 
 /// Column family names, in the order they are opened.
-pub const CFS: [&str; 12] = [
+pub const CFS: [&str; 13] = [
     "buckets",
     "bucketcfg",
     "objects",
@@ -33,6 +33,7 @@ pub const CFS: [&str; 12] = [
     "audit",
     "auditlog",
     "auditindex",
+    "blobsums",
 ];
 
 /// The column families by role.
@@ -63,11 +64,13 @@ pub enum Cf {
     AuditLog,
     /// Audit records by principal, bucket and object (`audit/index.rs`).
     AuditIndex,
+    /// Each blob's chunk checksums by blob id (`blob/sums.rs`).
+    BlobSums,
 }
 
 impl Cf {
     /// Every column family, in `CFS` order.
-    pub const ALL: [Cf; 12] = [
+    pub const ALL: [Cf; 13] = [
         Cf::Buckets,
         Cf::BucketCfg,
         Cf::Objects,
@@ -80,6 +83,7 @@ impl Cf {
         Cf::Audit,
         Cf::AuditLog,
         Cf::AuditIndex,
+        Cf::BlobSums,
     ];
 
     /// The column family's name (RocksDB's, and in errors).
@@ -98,6 +102,7 @@ impl Cf {
             Cf::Audit => "audit",
             Cf::AuditLog => "auditlog",
             Cf::AuditIndex => "auditindex",
+            Cf::BlobSums => "blobsums",
         }
     }
 }
@@ -193,6 +198,17 @@ impl Meta {
     /// tells apart itself: audit records).
     pub fn get_stored(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.engine.get(cf, key)?.map(|b| (*b).as_ref().to_vec()))
+    }
+
+    /// Reads the stored value, version byte first, through `read` (for values whose versions
+    /// the caller tells apart itself, without copying the whole value first).
+    pub fn read_stored<T>(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> StoreResult<Option<T>> {
+        Ok(self.engine.get(cf, key)?.map(|b| read((*b).as_ref())))
     }
 
     /// Reads a raw byte value (`[version][bytes]`, for object bytes: no per-byte decoding).
@@ -302,6 +318,11 @@ impl Batch<'_> {
     pub fn put_encoded(&mut self, cf: Cf, key: &[u8], value: &[u8]) -> StoreResult<()> {
         self.ops.push(Op::Put(cf, key.to_vec(), value.to_vec()));
         Ok(())
+    }
+
+    /// Adds a value already encoded (version byte first), taking it as it is.
+    pub fn put_stored(&mut self, cf: Cf, key: &[u8], value: Vec<u8>) {
+        self.ops.push(Op::Put(cf, key.to_vec(), value));
     }
 
     /// Adds a raw byte value as `[version][bytes]`.
