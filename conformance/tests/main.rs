@@ -23,6 +23,7 @@ mod import;
 mod integrity;
 mod js_sdk;
 mod kms_vault;
+mod limits;
 mod memory;
 mod minio_admin;
 mod minio_py;

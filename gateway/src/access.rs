@@ -344,6 +344,8 @@ pub struct Gate {
     iam: Arc<Iam>,
     /// Read only for object tags, when a policy reads them.
     store: Arc<fsgate_store::Store>,
+    /// Requests per second per principal, checked once a request is authenticated.
+    rates: Arc<crate::rate::Rates>,
 }
 
 fn now_secs() -> i64 {
@@ -361,7 +363,18 @@ impl Gate {
     /// A gate over the IAM cache.
     #[must_use]
     pub fn new(iam: Arc<Iam>, store: Arc<fsgate_store::Store>) -> Self {
-        Self { iam, store }
+        Self {
+            iam,
+            store,
+            rates: Arc::default(),
+        }
+    }
+
+    /// Holds every authenticated principal to `rates`.
+    #[must_use]
+    pub fn with_rates(mut self, rates: Arc<crate::rate::Rates>) -> Self {
+        self.rates = rates;
+        self
     }
 
     /// The IAM cache (to reload it after a bucket policy changes).
@@ -685,6 +698,11 @@ impl Gate {
             }
         };
         rc.set_principal(&principal, access_key.as_deref().unwrap_or(""));
+        if !matches!(principal, Principal::Anonymous)
+            && !self.rates.admit_principal(principal.display_name())
+        {
+            return Err(crate::error::slow_down());
+        }
         // AWS answers 403 when the bucket (or copy source) belongs to another account.
         for h in [
             "x-amz-expected-bucket-owner",

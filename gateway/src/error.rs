@@ -118,6 +118,13 @@ pub fn storage_full() -> S3Error {
     e
 }
 
+/// A request over a rate or concurrency limit: 503 `SlowDown` (the front layer adds
+/// `Retry-After`), which SDKs back off and retry.
+#[must_use]
+pub fn slow_down() -> S3Error {
+    s3_error(S3ErrorCode::SlowDown)
+}
+
 /// An internal failure: logged in full, reported as `InternalError`.
 pub fn internal(e: &dyn std::fmt::Display, request_id: &str) -> S3Error {
     tracing::error!(request_id, error = %e, "internal error");

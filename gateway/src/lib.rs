@@ -21,6 +21,8 @@
 //! - `audit_out/`: audit records pushed to targets (MinIO's audit webhook, OTLP logs) as they
 //!   commit;
 //! - `integrity.rs`: bitrot the store finds, on the record; scrubs on demand and on a schedule;
+//! - `rate.rs`: request rates per client address (checked by the front layer) and per
+//!   principal (by the gate, once authenticated), requests in flight;
 //! - request state (`context.rs`), the S3 error table (`error.rs`), S3 tag sets (`tags.rs`),
 //!   the client for calls out (`http_client.rs`), configuration.
 //!
@@ -45,6 +47,7 @@ mod http_client;
 mod identity;
 mod integrity;
 mod ownership;
+mod rate;
 mod s3;
 pub mod server;
 mod share;
@@ -230,7 +233,12 @@ async fn open_and_build(
         audit_key.clone(),
     )?);
 
-    let gate = access::Gate::new(iam.clone(), store.clone());
+    let rates = Arc::new(rate::Rates::new(
+        cfg.limits.per_source_rate,
+        cfg.limits.per_principal_rate,
+        cfg.limits.max_requests,
+    ));
+    let gate = access::Gate::new(iam.clone(), store.clone()).with_rates(rates.clone());
     let master = s3::MasterKey::load(
         &cfg.data,
         std::env::var("FSGATE_SSE_MASTER_KEY").ok().as_deref(),
@@ -355,6 +363,7 @@ async fn open_and_build(
             .with_iam_api(admin)
             .with_shares(share::Shares::new(store.clone(), iam.clone(), gate.clone()))
             .with_limits(&cfg.limits)
+            .with_rates(rates)
             .with_operations(server::front::Operations {
                 telemetry: scrape.telemetry.clone(),
                 metrics_token: cfg.metrics_token.clone(),
@@ -482,6 +491,9 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
                     let _connection_permit = connection_permit;
                     let http = http1::Builder::new()
                         .keep_alive(true)
+                        // A request line and headers past this get 431 (at most 100 headers:
+                        // hyper's own cap, kept where it is cheapest).
+                        .max_header_size(limits.max_header_bytes)
                         // A client that half-closes after its request still gets the response.
                         .half_close(true)
                         .clone();

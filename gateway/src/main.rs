@@ -154,6 +154,21 @@ struct ServeArgs {
     /// decided (POST form uploads, XML bodies); past it, a request gets 503 SlowDown.
     #[arg(long, default_value_t = 256 << 20, env = "FSGATE_PRE_DECISION_MEMORY")]
     pre_decision_memory: usize,
+    /// S3 requests in flight at once; past it a request gets 503 SlowDown with Retry-After
+    /// before any work (0: no cap).
+    #[arg(long, default_value_t = 1024, env = "FSGATE_MAX_REQUESTS")]
+    max_requests: usize,
+    /// Requests a second one client address may send (a second's worth at once, then at this
+    /// rate); past it, 503 SlowDown with Retry-After (0: no limit).
+    #[arg(long, default_value_t = 0, env = "FSGATE_RATE_LIMIT_PER_SOURCE")]
+    rate_limit_per_source: u32,
+    /// Requests a second one authenticated principal may send; past it, 503 SlowDown with
+    /// Retry-After (0: no limit).
+    #[arg(long, default_value_t = 0, env = "FSGATE_RATE_LIMIT_PER_PRINCIPAL")]
+    rate_limit_per_principal: u32,
+    /// Bytes a request's line and headers may take together (at least 8192); past it, 431.
+    #[arg(long, default_value_t = 64 << 10, env = "FSGATE_MAX_HEADER_BYTES")]
+    max_header_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -271,6 +286,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 body_timeout,
                 max_connections,
                 pre_decision_memory,
+                max_requests,
+                rate_limit_per_source,
+                rate_limit_per_principal,
+                max_header_bytes,
             } = *args;
             let tls = fsgate::server::tls::TlsFiles::from_args(
                 certs_dir.as_deref(),
@@ -325,6 +344,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                     body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
                     max_connections: max_connections.max(1),
                     pre_decision_memory,
+                    max_requests,
+                    per_source_rate: rate_limit_per_source,
+                    per_principal_rate: rate_limit_per_principal,
+                    max_header_bytes: max_header_bytes.max(8192),
                 },
                 shares: fsgate::config::share_settings(share_default_ttl, share_max_ttl)?,
             };

@@ -3,7 +3,7 @@
 
 use s3s::checksum::ChecksumHasher;
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use fsgate_policy::{Action, Principal, Resource};
 use fsgate_store::StoreError;
@@ -138,6 +138,16 @@ impl S3Api {
             .await?;
         if let Some(info) = &probe.extras.sse {
             crate::s3::sse::open_key(&self.keys, info, &source_customer)?;
+        }
+        if probe.size > super::MAX_SINGLE_UPLOAD {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The specified copy source is larger than the maximum allowable size for a \
+                     copy source: {}",
+                    super::MAX_SINGLE_UPLOAD
+                ),
+            ));
         }
         self.admit_write(&rc, &i.bucket, Some(probe.size)).await?;
         // When policies read tags, the source read is decided again on the version about to be

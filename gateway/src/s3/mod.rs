@@ -30,7 +30,7 @@ pub mod zero_copy;
 use std::sync::Arc;
 
 use s3s::dto::*;
-use s3s::{S3, S3Request, S3Response, S3Result};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use fsgate_store::{Store, StoreError};
 
@@ -59,6 +59,23 @@ pub fn enable_checksum(h: &mut s3s::checksum::ChecksumHasher, algo: &str) -> S3R
 pub const MAX_KEY_LEN: usize = 1024;
 /// Smallest part (but the last) of a multipart upload.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// Largest single upload (a PUT or a part) and copy source, as AWS: 5 GiB.
+pub const MAX_SINGLE_UPLOAD: u64 = 5 << 30;
+
+/// Refuses, before its body is read, an upload (PUT or part) declared larger than AWS takes.
+fn check_upload_size(len: Option<u64>) -> S3Result<()> {
+    match len {
+        Some(n) if n > MAX_SINGLE_UPLOAD => Err(S3Error::with_message(
+            S3ErrorCode::EntityTooLarge,
+            format!(
+                "Your proposed upload of {n} bytes exceeds the maximum allowed size of \
+                 {MAX_SINGLE_UPLOAD} bytes; use a multipart upload."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// The S3 API: every S3 operation fsgate implements (s3s's `S3` trait), over the store, each
 /// decided through `Gate`.

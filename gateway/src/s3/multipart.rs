@@ -166,6 +166,7 @@ impl S3Api {
             checksum::enable(&mut hasher, &algo)?;
         }
         let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
+        super::check_upload_size(expected_len)?;
         self.admit_write(&rc, &i.bucket, expected_len).await?;
         let (staged, computed, plain) =
             body::stage(&self.store, &rc, i.body, hasher, expected_len, enc).await?;

@@ -82,6 +82,7 @@ impl S3Api {
             &headers,
         )?;
         let expected_len = i.content_length.and_then(|n| u64::try_from(n).ok());
+        super::check_upload_size(expected_len)?;
         self.admit_write(&rc, &i.bucket, expected_len).await?;
         let cond = super::write_condition(i.if_match.as_ref(), i.if_none_match.as_ref())?;
         let headers = object_headers(

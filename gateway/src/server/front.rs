@@ -72,6 +72,8 @@ pub struct Front {
     pub(super) body_timeout: std::time::Duration,
     /// Proxies whose `X-Forwarded-For` / `Forwarded` name the client.
     trusted_proxies: super::proxy::TrustedProxies,
+    /// Request rates and the in-flight cap (`rate.rs`).
+    pub(super) rates: Arc<crate::rate::Rates>,
     /// Answers requests signed for IAM (s3s verifies only `s3` and `sts` scopes).
     iam_api: Option<crate::admin::AdminApi>,
     /// Share links' route (`/-/share/…`).
@@ -156,6 +158,7 @@ impl Front {
             )),
             body_timeout: crate::server::limits::Limits::default().body_timeout,
             trusted_proxies: super::proxy::TrustedProxies::default(),
+            rates: Arc::default(),
             iam_api: None,
             shares: None,
         }
@@ -184,6 +187,14 @@ impl Front {
                 .min(tokio::sync::Semaphore::MAX_PERMITS),
         ));
         self.body_timeout = limits.body_timeout;
+        self
+    }
+
+    /// The request rates and in-flight cap (shared with the gate, which holds principals to
+    /// them).
+    #[must_use]
+    pub fn with_rates(mut self, rates: Arc<crate::rate::Rates>) -> Self {
+        self.rates = rates;
         self
     }
 
@@ -311,10 +322,13 @@ impl Front {
         let resp = if req.method() == Method::OPTIONS {
             body_done.store(true, Ordering::Relaxed);
             self.preflight(&req).instrument(span.clone()).await
-        } else {
+        } else if let Some(_in_flight) = self.rates.enter() {
             self.s3_call(req, &rc, &id, &received, &body_done)
                 .instrument(span.clone())
                 .await
+        } else {
+            // Over the in-flight cap: refused before any work, the body left unread.
+            s3_error_response(crate::error::slow_down())
         };
         crate::telemetry::requests::in_flight(-1.0);
 
@@ -322,6 +336,11 @@ impl Front {
         self.count_auth_failure(&error_code, &claimed_key);
         let status = resp.status().as_u16();
         let (mut parts, body) = resp.into_parts();
+        if error_code == "SlowDown" && !parts.headers.contains_key(http::header::RETRY_AFTER) {
+            parts
+                .headers
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let Some((origin, bucket, method)) = cors_request
             && method != Method::OPTIONS
             && let Some(rules) = self.cors_rules(&bucket).await

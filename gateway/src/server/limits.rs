@@ -35,6 +35,14 @@ pub struct Limits {
     pub max_connections: usize,
     /// Request-body bytes held in memory, over all requests, before their decision.
     pub pre_decision_memory: usize,
+    /// S3 requests in flight at once (0: no cap).
+    pub max_requests: usize,
+    /// Requests a second from one client address (0: no limit).
+    pub per_source_rate: u32,
+    /// Requests a second of one authenticated principal (0: no limit).
+    pub per_principal_rate: u32,
+    /// Bytes of a request's line and headers together (past it: 431).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +52,10 @@ impl Default for Limits {
             body_timeout: std::time::Duration::from_secs(60),
             max_connections: 4096,
             pre_decision_memory: 256 << 20,
+            max_requests: 1024,
+            per_source_rate: 0,
+            per_principal_rate: 0,
+            max_header_bytes: 64 << 10,
         }
     }
 }
@@ -143,6 +155,10 @@ impl Front {
         received: &Arc<AtomicU64>,
         done: &Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<Request<Body>, S3Error> {
+        // Before any work: the client's request rate.
+        if !self.rates.admit_source(rc.source_ip) {
+            return Err(crate::error::slow_down());
+        }
         // s3s routes `POST /bucket?delete` (however the name is encoded) to DeleteObjects.
         let is_delete_objects = req.method() == Method::POST && rc.query.has("delete");
         // An empty Content-MD5 is an invalid digest, not an absent one (s3s reads it as none).
