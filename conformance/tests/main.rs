@@ -11,6 +11,7 @@ mod acl;
 mod audit_log;
 mod aws_cli;
 mod aws_iam;
+mod backup;
 mod bench;
 mod boto3;
 mod breadth;

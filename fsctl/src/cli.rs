@@ -118,6 +118,13 @@ pub(crate) enum AdminCmd {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// Have the server write an online, consistent backup of its store into DIR (a directory
+    /// on the server's machine, outside its data directory); run again into the same DIR, it
+    /// copies only new blobs. `fsgate restore DIR --data NEW_DATA_DIR` restores it.
+    Backup {
+        /// The backup directory (made absolute here, so give it as the server sees it).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

@@ -51,6 +51,7 @@ async fn run(cli: Cli) -> Result<()> {
             ops::prometheus_config(&c, token.as_deref(), &interval)?;
         }
         Cmd::Admin(AdminCmd::Scrub { rate }) => ops::scrub(&c, rate, j).await?,
+        Cmd::Admin(AdminCmd::Backup { dir }) => ops::backup(&c, &dir, j).await?,
         Cmd::Lifecycle(LifecycleCmd::Run { now }) => ops::lifecycle_run(&c, now, j).await?,
         Cmd::Audit(a) => audit::audit(&c, a, j).await?,
         Cmd::Share(s) => share::share(&c, s, j).await?,

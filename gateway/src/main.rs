@@ -180,6 +180,15 @@ enum Command {
         /// Directory of Cedar policies.
         dir: PathBuf,
     },
+    /// Make a new data directory from a backup (`fsctl admin backup DIR`), then check it
+    /// opens; start `fsgate serve --data DATA_DIR` on it.
+    Restore {
+        /// The backup directory.
+        dir: PathBuf,
+        /// The data directory to create (it must not exist, or be empty).
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -373,5 +382,22 @@ fn run(command: Command) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Command::Restore { dir, data } => {
+            rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+            match fsgate_store::backup::restore(&dir, &data) {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string(&report)?);
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!(
+                        "fsgate: restore {} into {}: {e}",
+                        dir.display(),
+                        data.display()
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
     }
 }

@@ -250,6 +250,8 @@ actions! {
     AdminRunLifecycle => "admin:RunLifecycle", Service;
     /// Admin: re-read every stored blob and inline object, checking them (bitrot).
     AdminScrub => "admin:Scrub", Service;
+    /// Admin: write a backup of the store into a directory on the server.
+    AdminBackup => "admin:Backup", Service;
     /// Read `/metrics` with a signature (when a metrics token is set).
     AdminScrapeMetrics => "admin:ScrapeMetrics", Service;
     /// Admin: refuse a user's signatures and sessions made before a time.

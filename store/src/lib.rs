@@ -19,6 +19,7 @@
 //! that path; every change that moves blob references goes through it.
 
 pub mod audit;
+pub mod backup;
 pub mod blob;
 pub mod buckets;
 mod error;
@@ -120,6 +121,10 @@ pub struct Store {
     corruption_hook: OnceLock<integrity::CorruptionHook>,
     /// Blobs quarantined and not stored afresh since: reads of them fail before any byte.
     quarantined: integrity::Quarantined,
+    /// Backups running: while any is, blob files are not removed (see `backup.rs`).
+    backups: std::sync::atomic::AtomicUsize,
+    /// Blobs whose last reference went away during a backup, removed at its end.
+    deferred: Mutex<Vec<BlobId>>,
 }
 
 /// An object's manifest with its blobs pinned: they stay readable until this is dropped, even
@@ -238,6 +243,8 @@ impl Store {
             audit_pending: audit::PendingIndex::default(),
             corruption_hook: OnceLock::new(),
             quarantined: integrity::Quarantined::default(),
+            backups: std::sync::atomic::AtomicUsize::new(0),
+            deferred: Mutex::new(Vec::new()),
         };
         store.recovery = store.collect_garbage()?;
         store.load_quarantined()?;
@@ -438,12 +445,40 @@ impl Store {
                 .copied()
                 .collect()
         };
+        if self.backups.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            // A backup may still copy them: removed when it ends (`remove_deferred`).
+            lock(&self.deferred).extend(unpinned);
+            return;
+        }
         for id in &unpinned {
             if let Err(e) = self.blobs.remove(id) {
                 tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
             }
         }
         self.drop_sums(&unpinned);
+    }
+
+    /// Removes the blobs a backup kept, once no backup runs, unless referenced or read again
+    /// since.
+    pub(crate) fn remove_deferred(&self) {
+        if self.backups.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return;
+        }
+        let ids = std::mem::take(&mut *lock(&self.deferred));
+        for id in ids {
+            let _blob_guard = self.lock_blobs([&id]);
+            if self.blob_refs(&id).unwrap_or(1) != 0 {
+                continue;
+            }
+            if lock(&self.pins).get(&id).is_some() {
+                lock(&self.pending).insert(id);
+                continue;
+            }
+            if let Err(e) = self.blobs.remove(&id) {
+                tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
+            }
+            self.drop_sums(&[id]);
+        }
     }
 
     /// Reads a version's manifest (the current one when `version` is `None`; `"null"` names
@@ -536,13 +571,18 @@ impl Store {
                 // Under the blob's lock: a new upload of the same bytes may have referenced
                 // it again since it became pending.
                 let _blob_guard = self.lock_blobs([id]);
-                if lock(&self.pins).get(id).is_none() && self.blob_refs(id).unwrap_or(1) == 0 {
-                    if let Err(e) = self.blobs.remove(id) {
-                        tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
-                    }
-                    self.drop_sums(&[*id]);
-                } else if lock(&self.pins).get(id).is_some() {
+                if lock(&self.pins).get(id).is_some() {
                     lock(&self.pending).insert(*id);
+                } else if self.blob_refs(id).unwrap_or(1) == 0 {
+                    if self.backups.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                        // A backup may still copy it: removed when it ends.
+                        lock(&self.deferred).push(*id);
+                    } else {
+                        if let Err(e) = self.blobs.remove(id) {
+                            tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
+                        }
+                        self.drop_sums(&[*id]);
+                    }
                 }
             }
         }

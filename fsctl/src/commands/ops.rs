@@ -1,4 +1,4 @@
-//! Operations: a lifecycle run, a scrub, the Prometheus scrape job.
+//! Operations: a lifecycle run, a scrub, a backup, the Prometheus scrape job.
 
 use anyhow::Result;
 
@@ -48,6 +48,15 @@ pub(crate) async fn scrub(c: &Alias, rate: Option<f64>, j: bool) -> Result<()> {
     if corrupt > 0 {
         anyhow::bail!("{corrupt} corrupt blob(s) or object(s) found and quarantined");
     }
+    Ok(())
+}
+
+/// `fsctl admin backup DIR`.
+pub(crate) async fn backup(c: &Alias, dir: &std::path::Path, j: bool) -> Result<()> {
+    let dir = std::path::absolute(dir)?;
+    let body = serde_json::json!({ "dir": dir.to_string_lossy() });
+    let v = call(c, "POST", "/admin/v1/backup", Some(body)).await?;
+    print_one(j, &v);
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! Admin routes for the audit log and the maintenance runs it records (lifecycle, scrub).
+//! Admin routes for the audit log and the maintenance runs it records (lifecycle, scrub,
+//! backup).
 //!
 //! | method | path | action |
 //! |---|---|---|
@@ -10,6 +11,7 @@
 //! | GET | /admin/v1/audit/consistency?old&new — a consistency proof between two checkpoints | admin:QueryAudit |
 //! | POST | /admin/v1/lifecycle/run `{"now"?: RFC 3339}` | admin:RunLifecycle |
 //! | POST | /admin/v1/scrub?rate=MIB_PER_S — re-read and check every blob and inline object | admin:Scrub |
+//! | POST | /admin/v1/backup `{"dir"}` — an online backup into a directory on the server | admin:Backup |
 //!
 //! The range, proof and consistency routes first have everything queued committed and signed,
 //! so what a caller just did is in what it gets back.
@@ -221,6 +223,30 @@ impl AdminApi {
                     ),
                 };
                 let report = crate::integrity::scrub(&self.store, &self.audit, rate)
+                    .await
+                    .map_err(|e| store_err(e, rc))?;
+                Ok(Reply(StatusCode::OK, json!(report)))
+            }
+            Action::AdminBackup => {
+                let v = parse(body)?;
+                let dir = v
+                    .get("dir")
+                    .and_then(Value::as_str)
+                    .filter(|d| std::path::Path::new(d).is_absolute())
+                    .ok_or_else(|| {
+                        err(
+                            AdminError::InvalidArgument,
+                            "dir: an absolute path on the server",
+                        )
+                    })?
+                    .to_owned();
+                let log = self.audit.clone();
+                let report = self
+                    .blocking(move |s| {
+                        // What was done before the backup is in it, audit records included.
+                        log.flush();
+                        s.backup(std::path::Path::new(&dir))
+                    })
                     .await
                     .map_err(|e| store_err(e, rc))?;
                 Ok(Reply(StatusCode::OK, json!(report)))

@@ -228,6 +228,7 @@ fn route(method: &Method, segs: &[&str]) -> Option<Action> {
         ) => Action::AdminQueryAudit,
         (Method::POST, ["lifecycle", "run"]) => Action::AdminRunLifecycle,
         (Method::POST, ["scrub"]) => Action::AdminScrub,
+        (Method::POST, ["backup"]) => Action::AdminBackup,
         (Method::POST, ["users", _, "revoke"] | ["keys", _, "revoke"]) => Action::AdminRevokeKeys,
         (Method::GET, ["idps"]) => Action::AdminListIdentityProviders,
         (Method::PUT, ["idps", _]) => Action::AdminAddIdentityProvider,
@@ -703,6 +704,7 @@ mod tests {
                 Action::AdminRunLifecycle,
             ),
             (Method::POST, "/admin/v1/scrub", Action::AdminScrub),
+            (Method::POST, "/admin/v1/backup", Action::AdminBackup),
             (
                 Method::POST,
                 "/admin/v1/users/alice/revoke",

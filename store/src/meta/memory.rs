@@ -86,6 +86,12 @@ impl MetaEngine for MemMeta {
         Ok(())
     }
 
+    fn checkpoint(&self, _dir: &std::path::Path) -> StoreResult<()> {
+        Err(StoreError::InvalidRequest(
+            "the memory backend keeps nothing to back up".into(),
+        ))
+    }
+
     fn stats(&self) -> StoreResult<EngineStats> {
         let live_bytes = self
             .read()

@@ -140,6 +140,8 @@ pub trait MetaEngine: Send + Sync + 'static {
     fn commit(&self, ops: &[Op], sync: bool) -> StoreResult<()>;
     /// Writes what the engine holds in memory to its files (a no-op where there are none).
     fn flush(&self) -> StoreResult<()>;
+    /// Writes a consistent copy of everything into the new directory `dir` (a backup).
+    fn checkpoint(&self, dir: &std::path::Path) -> StoreResult<()>;
     /// Figures for metrics.
     fn stats(&self) -> StoreResult<EngineStats>;
 }
@@ -283,6 +285,11 @@ impl Meta {
     /// Writes what the engine holds in memory to its files.
     pub fn flush(&self) -> StoreResult<()> {
         self.engine.flush()
+    }
+
+    /// Writes a consistent copy of all metadata into the new directory `dir`.
+    pub fn checkpoint(&self, dir: &std::path::Path) -> StoreResult<()> {
+        self.engine.checkpoint(dir)
     }
 
     /// Commits `ops` atomically, leaving them to the caller (to retry with).
