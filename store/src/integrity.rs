@@ -517,9 +517,7 @@ impl VerifiedReader {
         self.pos = skip.min(self.buf.len());
         Ok(true)
     }
-}
 
-impl VerifiedReader {
     /// Reads the next chunk straight into `out` and checks it there, when nothing is buffered
     /// and the whole chunk fits: the common case of a read from a chunk boundary, without the
     /// copy through `buf`. `None` when it does not apply.

@@ -541,10 +541,19 @@ impl Store {
             *pins.entry(e.blob).or_default() += 1;
         }
         drop(pins);
+        // Only blob readers report by name (inline bytes are checked above): a small object's
+        // GET allocates no copy of them.
+        let named = |s: &str| {
+            if manifest.extents.is_empty() {
+                String::new()
+            } else {
+                s.to_owned()
+            }
+        };
         Ok(PinnedObject {
             store: self.clone(),
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
+            bucket: named(bucket),
+            key: named(key),
             manifest,
             inline,
             sums,
