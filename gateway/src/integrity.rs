@@ -1,6 +1,7 @@
-//! Bitrot, on the gateway's side: the audit record of every corruption the store finds
-//! (on a read or a scrub), scrubs on demand (`POST /admin/v1/scrub`) and on a schedule
-//! (`--scrub-interval`). Detection and quarantine are the store's (`fsgate_store::integrity`).
+//! What the store finds wrong with its disk, on the gateway's side: the audit record of every
+//! corruption (on a read or a scrub), scrubs on demand (`POST /admin/v1/scrub`) and on a
+//! schedule (`--scrub-interval`), and fail-stop when a metadata write fails with an I/O
+//! error. Detection and quarantine are the store's (`fsgate_store::integrity`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,6 +46,31 @@ pub fn audit_corruptions(store: &Store, audit: Arc<AuditWriter>) {
         metrics::counter!("fsgate_integrity_failures_total", "kind" => kind).increment(0);
     }
     store.on_corruption(Box::new(move |c| audit.send_blocking(&record(c))));
+}
+
+/// The exit status of a fail-stop (EX_TEMPFAIL): restart me.
+pub const FAIL_STOP_STATUS: i32 = 75;
+
+/// Fail-stop: a metadata write that stops RocksDB (an I/O error on its log; it cannot be
+/// resumed, and it cannot be reopened while requests hold it) ends the process with status 75
+/// so that its supervisor (systemd's `Restart=on-failure`, the container runtime, Kubernetes)
+/// starts it again, and the start replays the log. What was acknowledged is durable; the write
+/// that failed got a 500 and left nothing. A full disk is not this: RocksDB resumes by itself.
+pub fn stop_on_write_failure(store: &Store) {
+    store.on_write_failure(Box::new(|e| {
+        static STOPPING: std::sync::Once = std::sync::Once::new();
+        STOPPING.call_once(|| {
+            tracing::error!(
+                error = %e,
+                "the metadata store takes no more writes after an I/O error: exiting with status {FAIL_STOP_STATUS} to be restarted"
+            );
+            // A moment for the failing request's answer to go out.
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                std::process::exit(FAIL_STOP_STATUS);
+            });
+        });
+    }));
 }
 
 /// Runs a scrub at `rate_mib` MiB/s (`None`: unthrottled) off the runtime; the report comes

@@ -27,7 +27,8 @@
 //!   the client for calls out (`http_client.rs`), configuration.
 //!
 //! Modules are private except what `main.rs` uses (`config`, `server::{limits, tls}`,
-//! `telemetry::traces`), so the dead-code lint sees every item.
+//! `telemetry::traces`) and `fuzzing` (the entry points of the fuzz targets in `fuzz/`), so
+//! the dead-code lint sees every item.
 //!
 //! No module imports another that imports it back (`scripts/module-cycles.py`, run by CI):
 //! `ownership` sits below `identity`, which sits below `access`, which sits below `s3`, `share`,
@@ -43,6 +44,8 @@ mod audit_out;
 pub mod config;
 mod context;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http_client;
 mod identity;
 mod integrity;
@@ -324,6 +327,7 @@ async fn open_and_build(
     }
     audit_out::spawn(store.clone(), webhooks);
     integrity::audit_corruptions(&store, audit.clone());
+    integrity::stop_on_write_failure(&store);
     if !cfg.scrub_interval.is_zero() {
         integrity::spawn_schedule(
             store.clone(),

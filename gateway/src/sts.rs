@@ -149,7 +149,7 @@ pub fn is_sts_request(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
 }
 
 /// Adds the pairs of `a=b&c=d` (form or query encoding); the first of a name wins.
-fn parse_form(text: &str, into: &mut HashMap<String, String>) {
+pub(crate) fn parse_form(text: &str, into: &mut HashMap<String, String>) {
     for (k, v) in crate::identity::query::form_pairs(text) {
         into.entry(k).or_insert(v);
     }

@@ -79,9 +79,14 @@ pub enum StoreError {
     /// Another process holds the metadata store (RocksDB's LOCK file).
     #[error("metadata store is locked by another process: {0}")]
     Locked(String),
-    /// RocksDB reported an error.
-    #[error("rocksdb: {0}")]
-    Rocks(#[from] rocksdb::Error),
+    /// The metadata engine (RocksDB, or another engine behind `meta::MetaEngine`) failed.
+    #[error("metadata engine: {message}")]
+    Metadata {
+        /// What kind of failure, as far as the engine tells.
+        kind: MetaFailure,
+        /// The engine's own words.
+        message: String,
+    },
     /// A file-system operation failed.
     #[error("io: {0}")]
     Io(#[from] io::Error),
@@ -94,13 +99,38 @@ impl StoreError {
     pub fn is_no_space(&self) -> bool {
         match self {
             Self::Io(e) => e.kind() == io::ErrorKind::StorageFull,
-            Self::Rocks(e) => {
-                e.kind() == rocksdb::ErrorKind::IOError
-                    && e.to_string().contains("No space left on device")
-            }
+            Self::Metadata { kind, .. } => *kind == MetaFailure::NoSpace,
             _ => false,
         }
     }
+
+    /// Whether this error, from a metadata write, leaves the engine refusing every later
+    /// write until it is opened again (an I/O error or corruption; a full disk is not: RocksDB
+    /// resumes by itself once space returns).
+    #[must_use]
+    pub fn stops_writes(&self) -> bool {
+        matches!(
+            self,
+            Self::Metadata {
+                kind: MetaFailure::Io | MetaFailure::Corruption,
+                ..
+            }
+        )
+    }
+}
+
+/// Kinds of metadata engine failure the store acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaFailure {
+    /// The engine's own checks (block checksums) failed: bitrot.
+    Corruption,
+    /// The file system is full.
+    NoSpace,
+    /// Another I/O error (EIO): after one on a write, RocksDB takes no more writes until it
+    /// is opened again.
+    Io,
+    /// Any other failure.
+    Other,
 }
 
 /// Result alias for store operations.

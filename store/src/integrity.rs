@@ -239,8 +239,11 @@ impl Store {
     /// RocksDB's own checks (block checksums) failing are bitrot too: reported as such.
     pub(crate) fn metadata_failure(&self, bucket: &str, key: &str, e: StoreError) -> StoreError {
         match &e {
-            StoreError::Rocks(r) if r.kind() == rocksdb::ErrorKind::Corruption => {
-                let detail = r.to_string();
+            StoreError::Metadata {
+                kind: crate::MetaFailure::Corruption,
+                message,
+            } => {
+                let detail = message.clone();
                 self.report_corruption(Corruption {
                     kind: "metadata",
                     bucket: bucket.into(),

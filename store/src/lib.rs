@@ -22,7 +22,11 @@ pub mod audit;
 pub mod backup;
 pub mod blob;
 pub mod buckets;
+pub mod check;
+pub mod crash;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod iam;
 pub mod integrity;
 pub mod list;
@@ -40,15 +44,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use self::error::{StoreError, StoreResult};
+pub use self::error::{MetaFailure, StoreError, StoreResult};
 
-use self::blob::{BlobId, BlobStore, FsBlobStore, MemBlobStore};
-use self::meta::{Batch, Cf, MemMeta, Meta, RocksMeta};
+use self::blob::{BlobId, BlobStore, MemBlobStore};
+use self::meta::{Batch, Cf, MemMeta, Meta};
 
 /// The on-disk format version this release reads and writes.
 pub const FORMAT_VERSION: u32 = 2;
 
 const STRIPES: usize = 1024;
+
+/// Called with a metadata write's error when it stops the engine (`Store::on_write_failure`).
+pub type WriteFailureHook = Box<dyn Fn(&StoreError) + Send + Sync>;
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]
@@ -119,6 +126,7 @@ pub struct Store {
     audit_pending: audit::PendingIndex,
     /// Told about every corruption found (see `integrity.rs`).
     corruption_hook: OnceLock<integrity::CorruptionHook>,
+    write_failure_hook: OnceLock<WriteFailureHook>,
     /// Blobs quarantined and not stored afresh since: reads of them fail before any byte.
     quarantined: integrity::Quarantined,
     /// Backups running: while any is, blob files are not removed (see `backup.rs`).
@@ -218,10 +226,18 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         let (meta, blobs): (Meta, Arc<dyn BlobStore>) = match opts.backend {
+            #[cfg(feature = "rocksdb")]
             Backend::Disk => (
-                Meta::new(Box::new(RocksMeta::open(&root.join("meta"))?)),
-                Arc::new(FsBlobStore::open(root, opts.direct_writes)?),
+                Meta::new(Box::new(meta::RocksMeta::open(&root.join("meta"))?)),
+                Arc::new(blob::FsBlobStore::open(root, opts.direct_writes)?),
             ),
+            #[cfg(not(feature = "rocksdb"))]
+            Backend::Disk => {
+                return Err(StoreError::Metadata {
+                    kind: MetaFailure::Other,
+                    message: "this build has no RocksDB (the `rocksdb` feature is off)".into(),
+                });
+            }
             Backend::Memory => (
                 Meta::new(Box::new(MemMeta::new())),
                 Arc::new(MemBlobStore::default()),
@@ -242,6 +258,7 @@ impl Store {
             share_locks: shares::ShareLocks::default(),
             audit_pending: audit::PendingIndex::default(),
             corruption_hook: OnceLock::new(),
+            write_failure_hook: OnceLock::new(),
             quarantined: integrity::Quarantined::default(),
             backups: std::sync::atomic::AtomicUsize::new(0),
             deferred: Mutex::new(Vec::new()),
@@ -249,6 +266,23 @@ impl Store {
         store.recovery = store.collect_garbage()?;
         store.load_quarantined()?;
         Ok(store)
+    }
+
+    /// Has `hook` called when a metadata write fails in a way that stops the engine taking
+    /// writes (`StoreError::stops_writes`: an I/O error on its log). RocksDB cannot be resumed
+    /// after one; the server's hook stops the process so that its supervisor restarts it, and
+    /// recovery replays the log (fail-stop). The first hook set stays.
+    pub fn on_write_failure(&self, hook: WriteFailureHook) {
+        let _ = self.write_failure_hook.set(hook);
+    }
+
+    /// Reports a failed metadata write to the hook when it stops the engine.
+    pub(crate) fn write_failed(&self, e: &StoreError) {
+        if e.stops_writes()
+            && let Some(hook) = self.write_failure_hook.get()
+        {
+            hook(e);
+        }
     }
 
     /// The data directory.
@@ -288,6 +322,7 @@ impl Store {
         for id in self.blobs.list()? {
             let count: Option<u64> = self.meta.get(Cf::BlobRefs, &id.0)?;
             if count.unwrap_or(0) == 0 {
+                crash::point(crash::Step::BlobRemove);
                 self.blobs.remove(&id)?;
                 removed.push(id);
             }
@@ -417,7 +452,12 @@ impl Store {
     /// otherwise). Changes that move blob references go through `commit_with_refs`.
     pub(crate) fn commit(&self, batch: Batch<'_>) -> StoreResult<()> {
         let started = std::time::Instant::now();
+        crash::point(crash::Step::MetaCommit);
         let r = batch.commit(self.opts.sync);
+        match &r {
+            Ok(()) => crash::point(crash::Step::MetaCommitted),
+            Err(e) => self.write_failed(e),
+        }
         metrics::histogram!("fsgate_metadata_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         r
@@ -451,6 +491,7 @@ impl Store {
             return;
         }
         for id in &unpinned {
+            crash::point(crash::Step::BlobRemove);
             if let Err(e) = self.blobs.remove(id) {
                 tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
             }
@@ -474,6 +515,7 @@ impl Store {
                 lock(&self.pending).insert(id);
                 continue;
             }
+            crash::point(crash::Step::BlobRemove);
             if let Err(e) = self.blobs.remove(&id) {
                 tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
             }
@@ -587,6 +629,7 @@ impl Store {
                         // A backup may still copy it: removed when it ends.
                         lock(&self.deferred).push(*id);
                     } else {
+                        crash::point(crash::Step::BlobRemove);
                         if let Err(e) = self.blobs.remove(id) {
                             tracing::warn!(blob = %id.to_hex(), error = %e, "could not remove unreferenced blob");
                         }

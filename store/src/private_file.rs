@@ -34,14 +34,26 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         // DURABILITY: the bytes are on disk before the name points at them.
         f.sync_all()?;
         // DURABILITY: the name appears whole, and never replaces a file written before.
-        rustix::fs::renameat_with(
+        match rustix::fs::renameat_with(
             rustix::fs::CWD,
             &tmp,
             rustix::fs::CWD,
             path,
             rustix::fs::RenameFlags::NOREPLACE,
-        )
-        .map_err(io::Error::from)
+        ) {
+            Ok(()) => Ok(()),
+            // File systems without renameat2's flags (FUSE file systems, some network ones):
+            // a hard link refuses an existing name just the same; the temporary name goes.
+            Err(e)
+                if e == rustix::io::Errno::INVAL
+                    || e == rustix::io::Errno::NOSYS
+                    || e == rustix::io::Errno::OPNOTSUPP =>
+            {
+                std::fs::hard_link(&tmp, path)?;
+                std::fs::remove_file(&tmp)
+            }
+            Err(e) => Err(io::Error::from(e)),
+        }
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);

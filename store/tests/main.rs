@@ -1385,7 +1385,55 @@ fn locked_versions_cannot_be_removed() {
     assert_eq!(read_version(&s, "b", "comp", &comp), b"c");
 }
 
+/// `Store::check` (`fsgate check`) is clean on a store the commit path made, and names what
+/// breaks each invariant: a missing blob, an unreferenced one, a wrong reference count.
+fn check_finds_what_breaks_the_invariants() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    s.create_bucket("b", false).unwrap();
+    put(&s, "b", "big", &[1u8; 200_000]);
+    put(&s, "b", "same", &[1u8; 200_000]);
+    put_inline(&s, "b", "small", b"tiny");
+    let up = s
+        .create_upload(
+            "b",
+            "mp",
+            ObjectHeaders::default(),
+            None,
+            "root",
+            ObjectExtras::default(),
+        )
+        .unwrap();
+    let staged = stage(&s, &[2u8; 100_000]);
+    s.put_part("b", "mp", &up, 1, staged, Vec::new(), None)
+        .unwrap();
+    let r = s.check().unwrap();
+    assert!(r.is_clean(), "{r:?}");
+    assert_eq!(
+        (r.versions, r.parts, r.blobs, r.inline),
+        (3, 1, 2, 1),
+        "{r:?}"
+    );
+
+    // A blob with no reference: what a crash between a commit and a removal leaves.
+    let mut orphan = stage(&s, &[3u8; 100_000]);
+    s.blobs().publish(&mut orphan).unwrap();
+    let r = s.check().unwrap();
+    assert_eq!(r.problem_count, 1, "{r:?}");
+    assert!(r.problems[0].contains("unreferenced"), "{r:?}");
+    s.blobs().remove(&orphan.id).unwrap();
+
+    // A referenced blob gone.
+    let m = s.head_object("b", "big").unwrap();
+    let id = m.extents[0].blob;
+    s.blobs().remove(&id).unwrap();
+    let r = s.check().unwrap();
+    assert!(r.problems.iter().any(|p| p.contains("missing")), "{r:?}");
+    assert_eq!(s.blob_refs(&id).unwrap(), 2);
+}
+
 on_both_backends!(
+    check_finds_what_breaks_the_invariants,
     bucket_documents_by_prefix,
     identical_content_is_stored_once_and_freed_with_its_last_reference,
     buckets_refuse_duplicates_and_deletion_while_not_empty,

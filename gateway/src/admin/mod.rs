@@ -170,7 +170,7 @@ fn ns_to_rfc3339(ns: u64) -> String {
 }
 
 /// Parses RFC 3339 or Unix seconds into ns.
-fn parse_time(s: &str) -> Option<u64> {
+pub(crate) fn parse_time(s: &str) -> Option<u64> {
     if let Ok(secs) = s.parse::<u64>() {
         return secs.checked_mul(1_000_000_000);
     }

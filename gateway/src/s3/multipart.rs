@@ -44,7 +44,7 @@ fn part_number(n: i32) -> S3Result<u32> {
 }
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size.
-fn copy_range(range: Option<&String>, size: u64) -> S3Result<(u64, u64)> {
+pub(crate) fn copy_range(range: Option<&String>, size: u64) -> S3Result<(u64, u64)> {
     let Some(r) = range else { return Ok((0, size)) };
     let bad = || {
         s3_error!(

@@ -16,7 +16,7 @@ fn encode(tags: &[(String, String)]) -> S3Result<Vec<u8>> {
         .map_err(|e| S3Error::with_message(S3ErrorCode::InternalError, e.to_string()))
 }
 
-fn decode(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
+pub(crate) fn decode(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
     serde_json::from_slice(doc)
         .map_err(|e| S3Error::with_message(S3ErrorCode::InternalError, e.to_string()))
 }

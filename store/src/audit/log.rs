@@ -490,6 +490,6 @@ impl Store {
     }
 }
 
-fn parse_checkpoint(v: &[u8]) -> StoreResult<Checkpoint> {
+pub(crate) fn parse_checkpoint(v: &[u8]) -> StoreResult<Checkpoint> {
     Checkpoint::from_line(body(v)?).map_err(|e| corrupt(format!("checkpoint: {e}")))
 }

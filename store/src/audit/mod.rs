@@ -17,7 +17,7 @@
 //! checkpoint are one atomic, synced write.
 
 mod index;
-mod log;
+pub(crate) mod log;
 mod writer;
 
 pub use self::index::PendingIndex;
@@ -87,7 +87,7 @@ const RECORD_CAPACITY: usize = 512;
 const AUDIT_VALUE_VERSION: u8 = 3;
 
 /// Reads a stored record.
-fn decode_record(v: &[u8]) -> StoreResult<AuditRecord> {
+pub(crate) fn decode_record(v: &[u8]) -> StoreResult<AuditRecord> {
     use crate::meta::codec::decode_body;
     match v.split_first() {
         Some((&AUDIT_VALUE_VERSION, line)) => fsgate_auditlog::record::parse(line)

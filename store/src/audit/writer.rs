@@ -356,10 +356,12 @@ fn commit(
     // which the operator will notice.
     let mut delay = Duration::from_millis(10);
     loop {
+        crate::crash::point(crate::crash::Step::AuditCommit);
         match store.meta().commit_ops(&ops, true) {
             Ok(()) => break,
             Err(e) => {
                 tracing::error!(error = %e, ops = ops.len(), "audit commit failed; retrying");
+                store.write_failed(&e);
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -254,6 +254,7 @@ impl BlobSink for FsSink {
         }
         let started = std::time::Instant::now();
         self.early.wait()?;
+        crate::crash::point(crate::crash::Step::BlobSync);
         self.file.sync_data()?;
         metrics::histogram!("fsgate_blob_fsync_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("fsgate_blob_writes_total").increment(1);
@@ -316,7 +317,9 @@ impl BlobStore for FsBlobStore {
         create_dir_synced(&self.blobs, dir)?;
         // DURABILITY: rename the synced file into place, then sync the directory so the new
         // name survives power loss; only then may metadata refer to it.
+        crate::crash::point(crate::crash::Step::BlobRename);
         fs::rename(&tmp, &dest)?;
+        crate::crash::point(crate::crash::Step::BlobDirSync);
         sync_dir(dir)?;
         Ok(())
     }

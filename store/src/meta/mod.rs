@@ -9,9 +9,11 @@
 
 pub mod codec;
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use self::memory::MemMeta;
+#[cfg(feature = "rocksdb")]
 pub use self::rocks::RocksMeta;
 
 use serde::Serialize;

@@ -302,3 +302,24 @@ fn every_stored_type_of_format_version_1_still_decodes() {
         },
     );
 }
+
+/// Writes `fuzz/corpus/stored_value/` from the data directory `FSGATE_SEED_DATA` (a stopped
+/// server's). Run by hand after a format change:
+/// `FSGATE_SEED_DATA=DIR cargo test --release --workspace --test main -- --ignored fuzz_seeds`.
+#[test]
+#[ignore = "writes the fuzz corpus; run by hand"]
+fn fuzz_seeds_from_a_data_directory() {
+    let data = std::env::var("FSGATE_SEED_DATA").expect("FSGATE_SEED_DATA: a data directory");
+    let store = fsgate_store::Store::open(
+        std::path::Path::new(&data),
+        fsgate_store::StoreOptions::default(),
+    )
+    .unwrap();
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/stored_value");
+    std::fs::create_dir_all(&out).unwrap();
+    for seed in fsgate_store::fuzzing::seeds(&store).unwrap() {
+        use sha2::Digest as _;
+        let name = hex::encode(&sha2::Sha256::digest(&seed)[..8]);
+        std::fs::write(out.join(name), seed).unwrap();
+    }
+}

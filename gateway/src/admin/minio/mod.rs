@@ -25,7 +25,7 @@ use crate::context::RequestCtx;
 
 mod iam;
 pub mod sealed;
-mod server;
+pub(crate) mod server;
 
 /// Where MinIO's clients call the admin API.
 pub const PREFIX: &str = "/minio/admin/v3/";

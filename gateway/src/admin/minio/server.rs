@@ -56,7 +56,7 @@ fn config_line(p: &IdentityProvider) -> String {
 }
 
 /// Splits `key=value key2="a value"` into pairs (values may be double-quoted).
-fn key_values(text: &str) -> Vec<(String, String)> {
+pub(crate) fn key_values(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {

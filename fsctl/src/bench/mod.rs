@@ -1,6 +1,12 @@
 //! `fsctl bench`: a load generator in the spirit of MinIO's warp. Keep-alive HTTP/1.1
 //! connections, SigV4 per request (unsigned payload), distinct object contents (no dedup wins),
 //! bounded by object count and duration; prints ops/s, MiB/s and latency percentiles.
+//!
+//! `mixed --versioning --multipart` is a soak's mix (`mix`), and `--interval`/`--watch-pid`
+//! record a time series of throughput, p99 and the server's memory and descriptors (`watch`).
+
+mod mix;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -72,6 +78,21 @@ pub struct BenchArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    /// mixed: turn versioning on for the bucket; PUTs keep at most 4 noncurrent versions per
+    /// key (deleting the oldest by version id) and DELETEs remove versions.
+    #[arg(long)]
+    versioning: bool,
+    /// mixed: multipart uploads (create, part, complete or abort) in the mix.
+    #[arg(long)]
+    multipart: bool,
+    /// mixed: print and record, every interval, throughput, errors and p50/p99 (and the
+    /// watched process's memory and descriptors), e.g. 10s, 1m.
+    #[arg(long, value_parser = parse_duration)]
+    interval: Option<Duration>,
+    /// mixed: sample this process's resident memory and open descriptors each interval
+    /// (Linux; the server's pid when it runs on this machine).
+    #[arg(long)]
+    watch_pid: Option<u32>,
 }
 
 pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
@@ -138,6 +159,26 @@ impl Target {
             }
         }
         Ok((status, n))
+    }
+
+    /// Sends a request and keeps the answer's headers and body.
+    async fn send_full(
+        &self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(u16, http::HeaderMap, Bytes)> {
+        let url = format!("{}{path}", self.base);
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+            .body(Full::new(body))?;
+        crate::client::sign_request(&self.conn, &mut req, SignableBody::UnsignedPayload)?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status().as_u16();
+        let (parts, body) = resp.into_parts();
+        Ok((status, parts.headers, body.collect().await?.to_bytes()))
     }
 }
 
@@ -209,6 +250,7 @@ async fn phase(
     spec: PhaseSpec<'_>,
     op: OpFn,
     payloads: &Arc<Payloads>,
+    rec: Option<&Arc<watch::Recorder>>,
 ) -> Result<(Stats, Duration)> {
     let PhaseSpec {
         name,
@@ -224,12 +266,13 @@ async fn phase(
     let deadline = duration.map(|d| started + d);
     let mut tasks = Vec::new();
     for w in 0..concurrency {
-        let (t, next, done, op, payloads) = (
+        let (t, next, done, op, payloads, rec) = (
             t.clone(),
             next.clone(),
             done.clone(),
             op.clone(),
             payloads.clone(),
+            rec.cloned(),
         );
         tasks.push(tokio::spawn(async move {
             let mut st = Stats::default();
@@ -251,17 +294,26 @@ async fn phase(
                 let t0 = Instant::now();
                 match t.send(&method, &path, body).await {
                     Ok((status, got)) if status < 300 => {
-                        st.lat_us.push(t0.elapsed().as_micros() as u64);
+                        let us = t0.elapsed().as_micros() as u64;
+                        st.lat_us.push(us);
                         st.bytes += sent + got;
+                        if let Some(r) = &rec {
+                            r.record(Some(us));
+                        }
                     }
-                    _ => st.errors += 1,
+                    _ => {
+                        st.errors += 1;
+                        if let Some(r) = &rec {
+                            r.record(None);
+                        }
+                    }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
             }
             st
         }));
     }
-    let progress = (!quiet).then(|| {
+    let progress = (!quiet && rec.is_none()).then(|| {
         let done = done.clone();
         let name = name.to_owned();
         tokio::spawn(async move {
@@ -341,13 +393,32 @@ pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
         quiet: args.quiet,
     };
     let n = args.objects;
+    let soak = args.workload == Workload::Mixed && (args.versioning || args.multipart);
+    if args.versioning {
+        let body = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        let (status, _) = t
+            .send("PUT", &format!("/{bucket}?versioning"), Bytes::from(body))
+            .await
+            .context("turning versioning on")?;
+        if status >= 300 {
+            bail!("turning versioning on for {bucket}: HTTP {status}");
+        }
+    }
+    let mix = Arc::new(mix::Mix::new(
+        bucket.clone(),
+        n,
+        args.versioning,
+        args.multipart,
+    ));
+    let mut series = Vec::new();
     let b = bucket.clone();
     let put_op: OpFn = Arc::new(move |i, _| ("PUT".into(), format!("/{b}/{}", key(i)), Some(i)));
     let (stats, elapsed) = match args.workload {
-        Workload::Put => phase(&t, spec("put", deadline), put_op.clone(), &payloads).await?,
+        Workload::Put => phase(&t, spec("put", deadline), put_op.clone(), &payloads, None).await?,
         Workload::Get | Workload::Delete | Workload::Mixed => {
             if !args.existing {
-                let (prep, _) = phase(&t, spec("prepare", None), put_op.clone(), &payloads).await?;
+                let (prep, _) =
+                    phase(&t, spec("prepare", None), put_op.clone(), &payloads, None).await?;
                 if prep.errors > 0 {
                     bail!("{} uploads failed while preparing", prep.errors);
                 }
@@ -370,7 +441,34 @@ pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
                     }
                 }),
             };
-            phase(&t, spec(args.workload.name(), deadline), op, &payloads).await?
+            let rec = Arc::new(watch::Recorder::default());
+            let sampler = args.interval.map(|every| {
+                tokio::spawn(watch::sample(
+                    rec.clone(),
+                    every,
+                    args.watch_pid,
+                    args.quiet,
+                ))
+            });
+            let ran = if soak {
+                mix.clone()
+                    .run(
+                        t.clone(),
+                        args.concurrency,
+                        args.duration,
+                        payloads.clone(),
+                        rec.clone(),
+                    )
+                    .await?
+            } else {
+                let rec = sampler.as_ref().map(|_| &rec);
+                phase(&t, spec(args.workload.name(), deadline), op, &payloads, rec).await?
+            };
+            rec.stop();
+            if let Some(s) = sampler {
+                series = s.await?;
+            }
+            ran
         }
     };
     let mut lat = stats.lat_us.clone();
@@ -385,8 +483,16 @@ pub async fn run(conn: &Alias, args: BenchArgs, json_out: bool) -> Result<()> {
         "ops_per_sec": ops, "mib_per_sec": mib,
         "latency_ms": {"p50": pct(&lat, 0.50), "p90": pct(&lat, 0.90), "p99": pct(&lat, 0.99),
                         "max": lat.last().copied().unwrap_or(0) as f64 / 1000.0},
+        "versioning": args.versioning, "multipart": args.multipart,
+        "series": series,
     });
     if own_bucket {
+        if soak {
+            mix.cleanup(&t).await;
+        }
+        if args.versioning {
+            delete_all_versions(&t, &bucket).await;
+        }
         cleanup(&t, &bucket, n * 2 + 10).await;
     }
     if json_out {
@@ -431,6 +537,46 @@ async fn cleanup(t: &Arc<Target>, bucket: &str, max_keys: usize) {
         let _ = h.await;
     }
     let _ = t.send("DELETE", &format!("/{bucket}"), Bytes::new()).await;
+}
+
+/// Deletes every version and delete marker of a versioned bucket (ListObjectVersions pages).
+async fn delete_all_versions(t: &Arc<Target>, bucket: &str) {
+    for _ in 0..10_000 {
+        let Ok((200, _, body)) = t
+            .send_full(
+                "GET",
+                &format!("/{bucket}?versions&max-keys=1000"),
+                Bytes::new(),
+            )
+            .await
+        else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&body);
+        let mut found = 0;
+        for entry in text.split("<Key>").skip(1) {
+            let (Some(k), Some(v)) = (
+                entry.split("</Key>").next(),
+                entry
+                    .split("<VersionId>")
+                    .nth(1)
+                    .and_then(|v| v.split("</VersionId>").next()),
+            ) else {
+                continue;
+            };
+            found += 1;
+            let _ = t
+                .send(
+                    "DELETE",
+                    &format!("/{bucket}/{k}?versionId={v}"),
+                    Bytes::new(),
+                )
+                .await;
+        }
+        if found == 0 {
+            return;
+        }
+    }
 }
 
 fn rand_u32() -> u32 {
