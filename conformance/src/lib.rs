@@ -116,8 +116,15 @@ impl Server {
     /// Starts a server with extra `serve` arguments and environment variables.
     #[must_use]
     pub fn start_with_env(extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut s = Self::unstarted(extra, envs, None);
+        s.spawn();
+        s
+    }
+
+    /// A server not started yet, in a new temporary directory.
+    fn unstarted(extra: &[&str], envs: &[(&str, &str)], data_dir: Option<PathBuf>) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut s = Self {
+        Self {
             child: None,
             dir,
             port: free_port(),
@@ -126,10 +133,8 @@ impl Server {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            data_dir: None,
-        };
-        s.spawn();
-        s
+            data_dir,
+        }
     }
 
     /// The data directory.
@@ -143,15 +148,7 @@ impl Server {
     /// Starts a server whose data directory is `data` (on a file system the test mounted).
     #[must_use]
     pub fn start_with_data(data: &Path, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut s = Self {
-            child: None,
-            dir,
-            port: free_port(),
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-            envs: Vec::new(),
-            data_dir: Some(data.to_path_buf()),
-        };
+        let mut s = Self::unstarted(extra, &[], Some(data.to_path_buf()));
         s.spawn();
         s
     }
@@ -248,26 +245,14 @@ impl Server {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Result<Self, Box<(Self, std::process::ExitStatus)>> {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let data = dir.path().join("data");
+        let mut s = Self::unstarted(extra, envs, None);
         let copied = Command::new("cp")
             .arg("-a")
             .arg(template)
-            .arg(&data)
+            .arg(s.data())
             .status()
             .unwrap_or_else(|e| panic!("cp: {e}"));
         assert!(copied.success(), "cp -a {} failed", template.display());
-        let mut s = Self {
-            child: None,
-            dir,
-            port: free_port(),
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-            envs: envs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            data_dir: None,
-        };
         s.spawn_only();
         match s.wait_up(0) {
             Ok(()) => Ok(s),

@@ -475,9 +475,11 @@ fn mutations(text: &[u8], key: &PublicKey, proof: &ProofDoc, cases: usize) -> us
                 l.swap(i, i + 1);
                 (Kind::Reordered, Some(s))
             }
-            // A forged record, with a position of its own, slipped in.
+            // A forged record, with a position of its own, slipped in (before the last record:
+            // after it, a record far ahead reads as the records in between missing, which is
+            // just as true).
             5 => {
-                let i = records[rng.random_range(0..records.len())];
+                let i = records[rng.random_range(0..records.len() - 1)];
                 let forged = format!(
                     "{{\"seq\":{},\"time\":\"2026-01-01T00:00:00.000000000Z\",\"request_id\":\"forged\"}}",
                     1_000_000 + case

@@ -94,3 +94,58 @@ pub fn document(data: &[u8]) {
         }
     }
 }
+
+/// Bucket configuration bodies: the XML is s3s's to parse (its restXml deserializer, run here
+/// as the service runs it); what fsgate makes of the result is under test — lifecycle rules
+/// and their checks, CORS rules, their checks and their matching of an origin and headers, tag
+/// sets and the `x-amz-tagging` header. The first byte picks a document.
+pub fn config_xml(data: &[u8]) {
+    use s3s::dto::{BucketLifecycleConfiguration, CORSConfiguration, Tagging};
+    use s3s::xml::{Deserialize, Deserializer};
+
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    match pick % 4 {
+        0 => {
+            let Ok(cfg) = BucketLifecycleConfiguration::deserialize(&mut Deserializer::new(rest))
+            else {
+                return;
+            };
+            let rules: Result<Vec<_>, _> = cfg
+                .rules
+                .into_iter()
+                .map(crate::s3::lifecycle::bucket::rule_of)
+                .collect();
+            if let Ok(rules) = rules {
+                let _ = crate::s3::lifecycle::validate(&rules);
+            }
+        }
+        1 => {
+            let Ok(cfg) = CORSConfiguration::deserialize(&mut Deserializer::new(rest)) else {
+                return;
+            };
+            let rules: Vec<crate::s3::cors::CorsRule> = cfg
+                .cors_rules
+                .into_iter()
+                .map(crate::s3::cors::CorsRule::from)
+                .collect();
+            if crate::s3::cors::validate(&rules).is_ok() {
+                let origin = rules
+                    .first()
+                    .and_then(|r| r.allowed_origins.first())
+                    .map_or("https://example.com", String::as_str);
+                let _ =
+                    crate::s3::cors::find(&rules, origin, "GET", &["x-amz-date", "content-type"]);
+            }
+        }
+        2 => {
+            if let Ok(t) = Tagging::deserialize(&mut Deserializer::new(rest)) {
+                let _ = crate::tags::from_set(t.tag_set, 10);
+            }
+        }
+        _ => {
+            let _ = crate::tags::from_header(Some(&String::from_utf8_lossy(rest)));
+        }
+    }
+}

@@ -16,7 +16,11 @@
 //! The one thing a newcomer must not break: an object commit is one atomic, synced write batch,
 //! made only after the blobs it names are durably in place, and a blob file is removed only
 //! after the batch that drops its last reference has committed. `Store::commit_with_refs` is
-//! that path; every change that moves blob references goes through it.
+//! that path; every change that moves blob references goes through it. `check.rs` recomputes
+//! what that path promises (`fsgate check`); `crash.rs` marks its durable steps, where the
+//! crash-point tests abort the process (compiled in only with the `crash-points` feature).
+//! RocksDB is the default `rocksdb` feature: the fuzz targets (`fuzz/`, `fuzzing.rs`) build
+//! without it.
 
 pub mod audit;
 pub mod backup;

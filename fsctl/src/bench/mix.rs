@@ -262,22 +262,13 @@ impl Mix {
                 let mut rng = (n as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 while Instant::now() < deadline {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    mix.op(&mut w, i, rng, &payloads).await;
+                    let r = super::next_random(&mut rng);
+                    mix.op(&mut w, i, r, &payloads).await;
                 }
                 w.st
             }));
         }
-        let mut total = Stats::default();
-        for task in tasks {
-            let st = task.await?;
-            total.lat_us.extend(st.lat_us);
-            total.bytes += st.bytes;
-            total.errors += st.errors;
-        }
-        Ok((total, started.elapsed()))
+        Ok((Stats::join(tasks).await?, started.elapsed()))
     }
 
     /// Deletes what the mix left: scratch objects and noncurrent versions it knows of.

@@ -141,7 +141,13 @@ struct Target {
 }
 
 impl Target {
-    async fn send(&self, method: &str, path: &str, body: Bytes) -> Result<(u16, u64)> {
+    /// Signs and sends a request (unsigned payload).
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Bytes,
+    ) -> Result<http::Response<hyper::body::Incoming>> {
         let url = format!("{}{path}", self.base);
         let mut req = http::Request::builder()
             .method(method)
@@ -149,7 +155,12 @@ impl Target {
             .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
             .body(Full::new(body))?;
         crate::client::sign_request(&self.conn, &mut req, SignableBody::UnsignedPayload)?;
-        let resp = self.client.request(req).await?;
+        Ok(self.client.request(req).await?)
+    }
+
+    /// Sends a request; the answer's status and how many bytes its body had.
+    async fn send(&self, method: &str, path: &str, body: Bytes) -> Result<(u16, u64)> {
+        let resp = self.call(method, path, body).await?;
         let status = resp.status().as_u16();
         let mut body = resp.into_body();
         let mut n = 0u64;
@@ -168,14 +179,7 @@ impl Target {
         path: &str,
         body: Bytes,
     ) -> Result<(u16, http::HeaderMap, Bytes)> {
-        let url = format!("{}{path}", self.base);
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-            .body(Full::new(body))?;
-        crate::client::sign_request(&self.conn, &mut req, SignableBody::UnsignedPayload)?;
-        let resp = self.client.request(req).await?;
+        let resp = self.call(method, path, body).await?;
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
         Ok((status, parts.headers, body.collect().await?.to_bytes()))
@@ -188,6 +192,28 @@ struct Stats {
     lat_us: Vec<u64>,
     bytes: u64,
     errors: u64,
+}
+
+impl Stats {
+    /// The workers' figures together.
+    async fn join(tasks: Vec<tokio::task::JoinHandle<Stats>>) -> Result<Self> {
+        let mut total = Stats::default();
+        for task in tasks {
+            let st = task.await?;
+            total.lat_us.extend(st.lat_us);
+            total.bytes += st.bytes;
+            total.errors += st.errors;
+        }
+        Ok(total)
+    }
+}
+
+/// The next number of a worker's xorshift64 sequence (choices of keys and operations).
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 /// Distinct contents for every object: windows of one random buffer at distinct offsets.
@@ -285,10 +311,7 @@ async fn phase(
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let (method, path, upload) = op(i, rng);
+                let (method, path, upload) = op(i, next_random(&mut rng));
                 let body = upload.map_or_else(Bytes::new, |n| payloads.object(n));
                 let sent = body.len() as u64;
                 let t0 = Instant::now();
@@ -325,13 +348,7 @@ async fn phase(
             }
         })
     });
-    let mut total = Stats::default();
-    for task in tasks {
-        let st = task.await?;
-        total.lat_us.extend(st.lat_us);
-        total.bytes += st.bytes;
-        total.errors += st.errors;
-    }
+    let total = Stats::join(tasks).await?;
     if let Some(p) = progress {
         p.abort();
         eprint!("\r");

@@ -66,6 +66,9 @@ pub(super) struct Sample {
     pub rss_mib: Option<f64>,
     /// The watched process's open file descriptors.
     pub fds: Option<u64>,
+    /// Of those, RocksDB table files (`*.sst`): they grow with the data (the audit log
+    /// never shrinks), not with the requests in flight; the rest should stay flat.
+    pub sst_fds: Option<u64>,
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {
@@ -81,8 +84,17 @@ fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn fds(pid: u32) -> Option<u64> {
-    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+/// Open descriptors, and how many of them are RocksDB table files.
+fn fds(pid: u32) -> Option<(u64, u64)> {
+    let (mut all, mut sst) = (0, 0);
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        all += 1;
+        if std::fs::read_link(entry.path()).is_ok_and(|t| t.extension().is_some_and(|e| e == "sst"))
+        {
+            sst += 1;
+        }
+    }
+    Some((all, sst))
 }
 
 /// Cuts an interval every `every` until `rec.stop()`; prints each on stderr unless `quiet`.
@@ -102,6 +114,7 @@ pub(super) async fn sample(
         }
         let mut w = rec.take();
         w.lat_us.sort_unstable();
+        let open = pid.and_then(fds);
         let s = Sample {
             t: started.elapsed().as_secs_f64(),
             ops: w.lat_us.len() as u64,
@@ -109,11 +122,12 @@ pub(super) async fn sample(
             p50_ms: super::pct(&w.lat_us, 0.50),
             p99_ms: super::pct(&w.lat_us, 0.99),
             rss_mib: pid.and_then(rss_mib),
-            fds: pid.and_then(fds),
+            fds: open.map(|(all, _)| all),
+            sst_fds: open.map(|(_, sst)| sst),
         };
         if !quiet {
             eprintln!(
-                "{:>7.0}s {:>8} ops {:>4} errors  p50 {:>7.2} ms  p99 {:>7.2} ms  rss {}  fds {}",
+                "{:>7.0}s {:>8} ops {:>4} errors  p50 {:>7.2} ms  p99 {:>7.2} ms  rss {}  fds {} ({} sst)",
                 s.t,
                 s.ops,
                 s.errors,
@@ -121,6 +135,7 @@ pub(super) async fn sample(
                 s.p99_ms,
                 s.rss_mib.map_or("-".into(), |m| format!("{m:.1} MiB")),
                 s.fds.map_or("-".into(), |f| f.to_string()),
+                s.sst_fds.map_or("-".into(), |f| f.to_string()),
             );
         }
         out.push(s);

@@ -148,6 +148,12 @@ impl Telemetry {
                 engine.pending_compaction_bytes,
                 engine.writes_stopped,
             );
+            metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => "memtables")
+                .set(f(engine.memtable_bytes));
+            metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => "block_cache")
+                .set(f(engine.block_cache_bytes));
+            metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => "table_readers")
+                .set(f(engine.table_readers_bytes));
             let free = store.free_space()?;
             Ok::<_, fsgate_store::StoreError>((
                 buckets, objects, logical, physical, sst, pending, stopped, free,

@@ -127,6 +127,12 @@ pub struct EngineStats {
     pub pending_compaction_bytes: u64,
     /// Writes are stopped (RocksDB's write stall).
     pub writes_stopped: bool,
+    /// Memory: memtables, mutable and waiting to be flushed.
+    pub memtable_bytes: u64,
+    /// Memory: the block cache in use.
+    pub block_cache_bytes: u64,
+    /// Memory: open table files' indexes and filters (outside the block cache).
+    pub table_readers_bytes: u64,
 }
 
 /// A stored value lent by the engine (RocksDB pins it in its cache: no copy).

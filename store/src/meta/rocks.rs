@@ -174,6 +174,13 @@ impl MetaEngine for RocksMeta {
             pending_compaction_bytes: self
                 .int_property("rocksdb.estimate-pending-compaction-bytes")?,
             writes_stopped: self.int_property("rocksdb.is-write-stopped")? > 0,
+            memtable_bytes: self.int_property("rocksdb.cur-size-all-mem-tables")?,
+            // One cache for every family: asked once.
+            block_cache_bytes: self
+                .db
+                .property_int_value("rocksdb.block-cache-usage")?
+                .unwrap_or(0),
+            table_readers_bytes: self.int_property("rocksdb.estimate-table-readers-mem")?,
         })
     }
 }

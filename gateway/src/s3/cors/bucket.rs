@@ -25,14 +25,7 @@ impl S3Api {
             .cors_configuration
             .cors_rules
             .into_iter()
-            .map(|r| CorsRule {
-                id: r.id,
-                allowed_origins: r.allowed_origins,
-                allowed_methods: r.allowed_methods,
-                allowed_headers: r.allowed_headers.unwrap_or_default(),
-                expose_headers: r.expose_headers.unwrap_or_default(),
-                max_age_seconds: r.max_age_seconds,
-            })
+            .map(CorsRule::from)
             .collect();
         validate(&rules)
             .map_err(|e| S3Error::with_message(S3ErrorCode::InvalidRequest, e.to_string()))?;

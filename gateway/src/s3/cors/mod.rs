@@ -29,6 +29,19 @@ pub struct CorsRule {
     pub max_age_seconds: Option<i32>,
 }
 
+impl From<s3s::dto::CORSRule> for CorsRule {
+    fn from(r: s3s::dto::CORSRule) -> Self {
+        Self {
+            id: r.id,
+            allowed_origins: r.allowed_origins,
+            allowed_methods: r.allowed_methods,
+            allowed_headers: r.allowed_headers.unwrap_or_default(),
+            expose_headers: r.expose_headers.unwrap_or_default(),
+            max_age_seconds: r.max_age_seconds,
+        }
+    }
+}
+
 /// Why a CORS configuration is refused; the text is AWS's message for `InvalidRequest`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CorsConfigError {

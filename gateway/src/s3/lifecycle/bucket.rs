@@ -76,7 +76,7 @@ fn midnight(d: Timestamp) -> S3Result<u64> {
     Ok(u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0))
 }
 
-fn rule_of(r: LifecycleRule) -> S3Result<Rule> {
+pub(crate) fn rule_of(r: LifecycleRule) -> S3Result<Rule> {
     // AWS: a Status other than Enabled or Disabled is a schema error.
     let enabled = match r.status.as_str() {
         ExpirationStatus::ENABLED => true,

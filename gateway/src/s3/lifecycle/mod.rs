@@ -7,7 +7,7 @@
 //! Here: the rules and their validation; `bucket.rs`: the Put/Get/Delete operations that
 //! store them; `worker.rs`: the worker that applies them.
 
-mod bucket;
+pub(crate) mod bucket;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};
