@@ -51,6 +51,10 @@ impl RocksMeta {
         // Bounded memory, whatever the number of families (see the constants).
         opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        // The default family (unused, but RocksDB keeps one) shares it too.
+        opts.set_block_based_table_factory(&table);
         let cfs = CFS.iter().map(|name| {
             let mut cf_opts = Options::default();
             cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
@@ -175,11 +179,14 @@ impl MetaEngine for RocksMeta {
                 .int_property("rocksdb.estimate-pending-compaction-bytes")?,
             writes_stopped: self.int_property("rocksdb.is-write-stopped")? > 0,
             memtable_bytes: self.int_property("rocksdb.cur-size-all-mem-tables")?,
-            // One cache for every family: asked once.
-            block_cache_bytes: self
-                .db
-                .property_int_value("rocksdb.block-cache-usage")?
-                .unwrap_or(0),
+            // One cache for every family: asked of one.
+            block_cache_bytes: match self.db.cf_handle(Cf::Objects.name()) {
+                Some(h) => self
+                    .db
+                    .property_int_value_cf(h, "rocksdb.block-cache-usage")?
+                    .unwrap_or(0),
+                None => 0,
+            },
             table_readers_bytes: self.int_property("rocksdb.estimate-table-readers-mem")?,
         })
     }
