@@ -126,11 +126,8 @@ impl Change {
         // Something no change touches: it must stay whole through every crash.
         put(c, "bystander", content("bystander", 200_000)).await;
         match self {
-            Self::PutInline => {
-                put(c, "k", content("old", 1000)).await;
-            }
-            Self::PutBlob | Self::Collection => {
-                put(c, "k", content("old", 300_000)).await;
+            Self::PutInline | Self::PutBlob | Self::Collection => {
+                put(c, "k", content("old", self.object_len())).await;
             }
             Self::Complete => {
                 let up = c
@@ -175,22 +172,23 @@ impl Change {
         setup
     }
 
+    /// The size of the object `k` a PutObject change writes over: kept inline, or a blob.
+    fn object_len(self) -> usize {
+        if self == Self::PutInline {
+            1000
+        } else {
+            300_000
+        }
+    }
+
     /// The change itself: `true` when acknowledged.
     async fn apply(self, c: &Client, setup: &Setup) -> bool {
         match self {
-            Self::PutInline => c
+            Self::PutInline | Self::PutBlob => c
                 .put_object()
                 .bucket(BUCKET)
                 .key("k")
-                .body(ByteStream::from(content("new", 1000)))
-                .send()
-                .await
-                .is_ok(),
-            Self::PutBlob => c
-                .put_object()
-                .bucket(BUCKET)
-                .key("k")
-                .body(ByteStream::from(content("new", 300_000)))
+                .body(ByteStream::from(content("new", self.object_len())))
                 .send()
                 .await
                 .is_ok(),
@@ -302,11 +300,7 @@ impl Change {
         let got = got.as_deref();
         match self {
             Self::PutInline | Self::PutBlob => {
-                let len = if self == Self::PutInline {
-                    1000
-                } else {
-                    300_000
-                };
+                let len = self.object_len();
                 let (old, new) = (content("old", len), content("new", len));
                 let allowed: &[Option<&[u8]>] = if acked {
                     &[Some(&new)]
@@ -441,12 +435,14 @@ fn audit_verifies(s: &Server, context: &str) -> u64 {
     v["records"].as_u64().unwrap_or_else(|| panic!("{out}"))
 }
 
-/// The steps a crash log names (`data 3 meta.commit`), as `3 meta.commit`.
-fn steps(log: &Path) -> Vec<String> {
+/// The steps of one class (`data` or `audit`) a crash log names (`data 3 meta.commit`), as
+/// `3 meta.commit`. The other class's steps come from another thread and may be logged
+/// between the aborting step's line and the abort, so they are left out.
+fn steps(log: &Path, class: &str) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_owned())
+        .filter_map(|l| l.strip_prefix(class)?.strip_prefix(' ').map(str::to_owned))
         .collect()
 }
 
@@ -498,7 +494,7 @@ async fn enumerate(change: Change, class: &str) -> Vec<String> {
             }
         };
         let crashed = status.is_some_and(|st| st.signal() == Some(libc::SIGABRT));
-        let passed = steps(&log_path);
+        let passed = steps(&log_path, class);
         if crashed {
             enumerated.push(passed.last().cloned().unwrap_or_default());
         }

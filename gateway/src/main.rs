@@ -192,7 +192,9 @@ enum Command {
     /// Check a stopped server's data directory: reference counts against manifests and parts,
     /// blobs on disk against references, inline bytes against their versions. Prints a JSON
     /// report; exits 1 when anything is wrong. Opening collects what a crash left behind
-    /// (temporary files, unreferenced blobs), as a start does.
+    /// (temporary files, unreferenced blobs), as a start does, and the check flushes the
+    /// metadata's memtables to table files before it reads them: it writes, so run it on a
+    /// copy to keep a data directory byte for byte.
     Check {
         /// The data directory.
         #[arg(long)]
