@@ -12,7 +12,7 @@ def main():
     series = result["series"]
     if len(series) < 10:
         sys.exit(f"soak: only {len(series)} samples; run longer")
-    # Warm-up: the first fifth, while RocksDB's memtables (256 MiB for all) and block cache
+    # Warm-up: the first fifth, while RocksDB's memtables (128 MiB for all) and block cache
     # (64 MiB) fill.
     warm = max(1, len(series) // 5)
     tenth = max(1, len(series) // 10)
