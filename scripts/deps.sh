@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing fsgate needs on a fresh Debian machine: libclang for the
 # bundled RocksDB, the real S3 clients the conformance suite drives (aws cli v2, s3cmd, fuse3
-# for rclone mounts, restic, chromium for the browser tests, promtool, slapd for the LDAP tests), a
+# for rclone mounts, restic, chromium for the browser tests, promtool, slapd for the LDAP tests,
+# PostgreSQL for the metadata engine on PostgreSQL), a
 # Python virtual environment with boto3 (+awscrt), minio, rclone and PyJWT, and
 # the AWS SDK for JavaScript (npm).
 # Safe to run again: it only installs what is missing.
@@ -25,6 +26,8 @@ command -v clang >/dev/null 2>&1 || [ -e /usr/lib/llvm-14/lib/libclang.so ] || n
   # A real OpenLDAP for the LDAP identity tests (the suite runs its own slapd on a free port).
   [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
   command -v ldapadd >/dev/null 2>&1 || need_apt+=(ldap-utils)
+  # A real PostgreSQL for the metadata engine's tests (the suites start their own server).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 }
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "deps: installing ${need_apt[*]}" >&2

@@ -676,3 +676,154 @@ pub fn policy_dir_copy() -> (tempfile::TempDir, PathBuf) {
     }
     (dir, pol)
 }
+
+/// A real PostgreSQL (Debian's, `scripts/deps.sh` installs it) in a temporary directory on a
+/// free port, for the tests of `fsgate serve --meta postgres://…`. It can be stopped and
+/// started again under load; dropping it stops it. `initdb` refuses root: as root, the server
+/// runs as the `postgres` user.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Creates a cluster (user `postgres`, trust authentication) and starts it.
+    #[must_use]
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("fsgate-pg-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        if Self::as_root() {
+            run(Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(dir.path()));
+        }
+        let pg = Self {
+            dir,
+            port: free_port(),
+        };
+        let d = pg.dir.path().display();
+        pg.shell(&format!(
+            "{}/initdb -D {d}/data -U postgres --auth=trust -E UTF8 --no-sync",
+            Self::bin_dir().display()
+        ));
+        pg.start_again();
+        pg
+    }
+
+    /// True when this process runs as root (its effective user id, from /proc: the workspace
+    /// forbids the `unsafe` a libc call takes).
+    fn as_root() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1).map(|e| e == "0"))
+            .unwrap_or(false)
+    }
+
+    /// The newest installed PostgreSQL's `bin` directory.
+    fn bin_dir() -> PathBuf {
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap_or_else(|e| panic!("PostgreSQL is not installed ({e}): run scripts/deps.sh"))
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let v = e.file_name().to_str()?.parse().ok()?;
+                Some((v, e.path().join("bin")))
+            })
+            .filter(|(_, bin)| bin.join("pg_ctl").exists())
+            .collect();
+        versions.sort();
+        versions
+            .pop()
+            .unwrap_or_else(|| panic!("no PostgreSQL under /usr/lib/postgresql"))
+            .1
+    }
+
+    /// `sh -c script`, as `postgres` when this process is root.
+    fn shell_command(&self, script: &str) -> Command {
+        let mut c = if Self::as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "sh", "-c", script]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs `script` (see [`Postgres::shell_command`]); it must succeed.
+    fn shell(&self, script: &str) -> String {
+        ok(&run(&mut self.shell_command(script)))
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub fn start_again(&self) {
+        let d = self.dir.path().display();
+        self.shell(&format!(
+            "{}/pg_ctl -D {d}/data -l {d}/server.log -w -t 60 start -o \
+             \"-p {} -k {d} -c listen_addresses=127.0.0.1 -c max_connections=200\"",
+            Self::bin_dir().display(),
+            self.port
+        ));
+    }
+
+    /// Stops the server (fast: open connections are closed).
+    pub fn stop(&self) {
+        let d = self.dir.path().display();
+        self.shell(&format!(
+            "{}/pg_ctl -D {d}/data -w -m fast stop",
+            Self::bin_dir().display()
+        ));
+    }
+
+    /// `psql -c SQL` on database `db`: its output.
+    #[must_use]
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        ok(&run(Command::new(Self::bin_dir().join("psql")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-At",
+            "-c",
+            sql,
+        ])))
+    }
+
+    /// A URL for database `db` (created here if missing), as `fsgate serve --meta` takes it.
+    #[must_use]
+    pub fn url(&self, db: &str) -> String {
+        let exists = format!("SELECT 1 FROM pg_database WHERE datname = '{db}'");
+        if self.psql("postgres", &exists).trim() != "1" {
+            let _created = self.psql("postgres", &format!("CREATE DATABASE {db}"));
+        }
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The server's log.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let d = self.dir.path().display();
+        let script = format!(
+            "{}/pg_ctl -D {d}/data -w -m immediate stop",
+            Self::bin_dir().display()
+        );
+        let _ = self.shell_command(&script).stdin(Stdio::null()).output();
+    }
+}

@@ -33,6 +33,7 @@ mod minio_py;
 mod minio_settings;
 mod operations;
 mod policy;
+mod postgres_meta;
 mod raw;
 mod rclone;
 mod restic;

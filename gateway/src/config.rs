@@ -61,6 +61,8 @@ pub struct Config {
     pub zero_copy: bool,
     /// Write large blobs past the page cache (`O_DIRECT`).
     pub direct_writes: bool,
+    /// Metadata on PostgreSQL at this URL (`None`: RocksDB under the data directory).
+    pub meta: Option<String>,
     /// What a client may cost before it is decided.
     pub limits: crate::server::limits::Limits,
     /// Share links' default and longest lifetime.

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use s3s::{S3Error, S3ErrorCode};
 
-use fsgate_store::StoreError;
+use fsgate_store::{MetaFailure, StoreError};
 
 /// Converts a store outcome into the S3 error a client expects. Unexpected failures become
 /// `InternalError`; their cause is logged with the request id, never sent to the client.
@@ -84,6 +84,18 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
         ref e if e.is_no_space() => {
             tracing::warn!(request_id, error = %e, "write failed: no space left");
             storage_full()
+        }
+        // PostgreSQL away (scale-out): 503, which SDKs retry with backoff.
+        StoreError::Metadata {
+            kind: MetaFailure::Unavailable,
+            ref message,
+        } => {
+            tracing::warn!(request_id, error = %message, "metadata engine unavailable");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "The metadata service cannot be reached at the moment; nothing was changed. \
+                 Please retry the request.",
+            )
         }
         StoreError::Corrupt { .. }
         | StoreError::Locked(_)

@@ -162,7 +162,8 @@ struct Running {
 }
 
 /// Opens the store. While another process holds the metadata store's lock (an old instance
-/// still shutting down) it keeps trying, and readiness says so; any other failure stops.
+/// still shutting down), or the metadata engine cannot be reached (PostgreSQL not up yet), it
+/// keeps trying, and readiness says so; any other failure stops.
 async fn open_store(
     data: &std::path::Path,
     opts: StoreOptions,
@@ -177,10 +178,16 @@ async fn open_store(
             .map_err(|e| ServeError::Config(e.to_string()))?;
         match opened {
             Ok(store) => return Ok(Arc::new(store)),
-            Err(e @ fsgate_store::StoreError::Locked(_)) => {
+            Err(
+                e @ (fsgate_store::StoreError::Locked(_)
+                | fsgate_store::StoreError::Metadata {
+                    kind: fsgate_store::MetaFailure::Unavailable,
+                    ..
+                }),
+            ) => {
                 let reason = e.to_string();
                 if !warned {
-                    tracing::warn!(error = %e, "metadata store locked; retrying every second");
+                    tracing::warn!(error = %e, "metadata store not open; retrying every second");
                     warned = true;
                 }
                 set_phase(phase, Phase::Opening(reason));
@@ -202,6 +209,7 @@ async fn open_and_build(
     let phase = &phase;
     let opts = StoreOptions {
         direct_writes: cfg.direct_writes,
+        meta_url: cfg.meta.clone(),
         ..StoreOptions::default()
     };
     let store = open_store(&cfg.data, opts, phase).await?;

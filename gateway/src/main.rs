@@ -49,6 +49,10 @@ struct ServeArgs {
     /// Data directory.
     #[arg(long, default_value = "./data", env = "FSGATE_DATA")]
     data: PathBuf,
+    /// Metadata on PostgreSQL (`postgres://USER@HOST:PORT/DB`, or libpq's `key=value` form)
+    /// instead of the embedded RocksDB under --data; blobs stay under --data.
+    #[arg(long, env = "FSGATE_META")]
+    meta: Option<String>,
     /// Directory of Cedar policies (default: the built-in copy of policies/).
     #[arg(long, env = "FSGATE_POLICIES")]
     policies: Option<PathBuf>,
@@ -302,6 +306,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit_otlp,
                 zero_copy,
                 direct_writes,
+                meta,
                 header_timeout,
                 body_timeout,
                 max_connections,
@@ -359,6 +364,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 audit_otlp,
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
+                meta,
                 limits: fsgate::server::limits::Limits {
                     header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
                     body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),

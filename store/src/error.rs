@@ -129,6 +129,9 @@ pub enum MetaFailure {
     /// Another I/O error (EIO): after one on a write, RocksDB takes no more writes until it
     /// is opened again.
     Io,
+    /// The engine cannot be reached (a lost or refused connection to PostgreSQL, no free
+    /// connection in time): nothing was written, and the same request may succeed later.
+    Unavailable,
     /// Any other failure.
     Other,
 }

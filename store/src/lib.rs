@@ -72,6 +72,9 @@ pub struct StoreOptions {
     pub direct_writes: bool,
     /// Where metadata and blobs live.
     pub backend: Backend,
+    /// Metadata on PostgreSQL at this URL (`postgres://USER@HOST:PORT/DB`) instead of the
+    /// backend's own (blobs stay where `backend` keeps them).
+    pub meta_url: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -80,6 +83,7 @@ impl Default for StoreOptions {
             sync: true,
             direct_writes: false,
             backend: Backend::default(),
+            meta_url: None,
         }
     }
 }
@@ -208,6 +212,20 @@ fn stripe_of(bytes: &[u8]) -> usize {
     usize::try_from(h % STRIPES as u64).unwrap_or(0)
 }
 
+/// The metadata on PostgreSQL at `url`.
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> StoreResult<Meta> {
+    Ok(Meta::new(Box::new(meta::PgMeta::open(url)?)))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> StoreResult<Meta> {
+    Err(StoreError::Metadata {
+        kind: MetaFailure::Other,
+        message: "this build has no PostgreSQL engine (the `postgres` feature is off)".into(),
+    })
+}
+
 impl Store {
     /// Opens the store under `root`, creating it if needed, and collects whatever a crash left
     /// behind (temporary files, unreferenced blobs) before returning.
@@ -229,23 +247,24 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let (meta, blobs): (Meta, Arc<dyn BlobStore>) = match opts.backend {
+        let meta = match (&opts.meta_url, opts.backend) {
+            (Some(url), _) => open_postgres(url)?,
             #[cfg(feature = "rocksdb")]
-            Backend::Disk => (
-                Meta::new(Box::new(meta::RocksMeta::open(&root.join("meta"))?)),
-                Arc::new(blob::FsBlobStore::open(root, opts.direct_writes)?),
-            ),
+            (None, Backend::Disk) => {
+                Meta::new(Box::new(meta::RocksMeta::open(&root.join("meta"))?))
+            }
             #[cfg(not(feature = "rocksdb"))]
-            Backend::Disk => {
+            (None, Backend::Disk) => {
                 return Err(StoreError::Metadata {
                     kind: MetaFailure::Other,
                     message: "this build has no RocksDB (the `rocksdb` feature is off)".into(),
                 });
             }
-            Backend::Memory => (
-                Meta::new(Box::new(MemMeta::new())),
-                Arc::new(MemBlobStore::default()),
-            ),
+            (None, Backend::Memory) => Meta::new(Box::new(MemMeta::new())),
+        };
+        let blobs: Arc<dyn BlobStore> = match opts.backend {
+            Backend::Disk => Arc::new(blob::FsBlobStore::open(root, opts.direct_writes)?),
+            Backend::Memory => Arc::new(MemBlobStore::default()),
         };
         let mut store = Self {
             root: root.to_path_buf(),

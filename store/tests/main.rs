@@ -1,8 +1,9 @@
 //! The store's logic: commits, reference counting and blob removal, listing order and
 //! pagination, multipart, recovery, IAM and audit. The suite runs once per backend:
-//! `disk::` (RocksDB and files in a temporary directory) and `memory::` (both in memory).
-//! Tests of what only disk has (recovery after a crash, reopening, RocksDB's memtables)
-//! return early on memory.
+//! `disk::` (RocksDB and files in a temporary directory), `memory::` (both in memory) and
+//! `postgres::` (metadata on a real PostgreSQL the suite starts, blobs in files). Tests of
+//! what only disk has (recovery after a crash, reopening) return early on memory; tests of
+//! RocksDB's own files return early on memory and PostgreSQL.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -13,6 +14,7 @@
 
 mod format;
 mod integrity;
+mod pg;
 
 use integrity::{
     inline_values_are_checked_and_scrubbed, reads_check_blob_chunks_and_quarantine_what_fails,
@@ -30,8 +32,10 @@ use fsgate_store::{Backend, Store, StoreError, StoreOptions};
 use md5::Digest as _;
 
 thread_local! {
-    /// The backend this thread's test runs on (see `on_both_backends!`).
+    /// The backend this thread's test runs on (see `on_every_backend!`).
     static BACKEND: std::cell::Cell<Backend> = const { std::cell::Cell::new(Backend::Disk) };
+    /// The PostgreSQL schema holding this thread's test's metadata, on `postgres::`.
+    static META_URL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 fn with_backend(backend: Backend, test: fn()) {
@@ -39,8 +43,14 @@ fn with_backend(backend: Backend, test: fn()) {
     test();
 }
 
-/// Every test, once per backend: `disk::name` and `memory::name`.
-macro_rules! on_both_backends {
+fn with_postgres(test: fn()) {
+    BACKEND.set(Backend::Disk);
+    META_URL.set(Some(pg::fresh_url()));
+    test();
+}
+
+/// Every test, once per backend: `disk::name`, `memory::name` and `postgres::name`.
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod disk {
             $(#[test]
@@ -54,12 +64,19 @@ macro_rules! on_both_backends {
                 super::with_backend(fsgate_store::Backend::Memory, super::$name);
             })*
         }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::with_postgres(super::$name);
+            })*
+        }
     };
 }
 
 fn open(dir: &tempfile::TempDir) -> Store {
     let opts = StoreOptions {
         backend: BACKEND.get(),
+        meta_url: META_URL.with_borrow(Clone::clone),
         ..StoreOptions::default()
     };
     Store::open(dir.path(), opts).unwrap()
@@ -72,6 +89,16 @@ fn memory_backend(test: &str) -> bool {
         eprintln!("{test}: disk only");
     }
     memory
+}
+
+/// True (and says so) when the test runs on a backend other than RocksDB, whose files it
+/// reaches into.
+fn rocksdb_only(test: &str) -> bool {
+    let other = BACKEND.get() == Backend::Memory || META_URL.with_borrow(Option::is_some);
+    if other {
+        eprintln!("{test}: RocksDB only");
+    }
+    other
 }
 
 fn stage(s: &Store, data: &[u8]) -> StagedBlob {
@@ -833,7 +860,7 @@ fn audit_indexes_answer_what_a_scan_would() {
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].principal, all[1234].principal);
     drop(w);
-    if memory_backend("audit_indexes_answer_what_a_scan_would") {
+    if rocksdb_only("audit_indexes_answer_what_a_scan_would") {
         return;
     }
     // A store whose records were written without the index (an older version) is indexed
@@ -1432,7 +1459,7 @@ fn check_finds_what_breaks_the_invariants() {
     assert_eq!(s.blob_refs(&id).unwrap(), 2);
 }
 
-on_both_backends!(
+on_every_backend!(
     check_finds_what_breaks_the_invariants,
     bucket_documents_by_prefix,
     identical_content_is_stored_once_and_freed_with_its_last_reference,

@@ -2,17 +2,21 @@
 //! cursor, written in atomic batches. The store's logic (objects, versions, multipart, IAM,
 //! audit) talks to [`Meta`], which encodes and decodes values and hands the bytes to a
 //! [`MetaEngine`]: RocksDB (`rocks.rs`, the default, in the key layouts `FORMAT.md` describes)
-//! or memory (`memory.rs`, for tests; the store's suite runs against both). A PostgreSQL
-//! engine (scale-out) implements the same trait.
+//! PostgreSQL (`postgres.rs`, scale-out: `fsgate serve --meta postgres://…`) or memory
+//! (`memory.rs`, for tests). The store's suite runs against all three.
 //!
 //! Every call blocks: the gateway runs them off its async reactor.
 
 pub mod codec;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "rocksdb")]
 mod rocks;
 
 pub use self::memory::MemMeta;
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgMeta;
 #[cfg(feature = "rocksdb")]
 pub use self::rocks::RocksMeta;
 

@@ -9,7 +9,7 @@ use fsgate_store::blob::BlobId;
 use fsgate_store::integrity::Corruption;
 use sha2::Digest as _;
 
-use super::{memory_backend, open, put, put_inline};
+use super::{memory_backend, open, put, put_inline, rocksdb_only};
 
 fn content(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -122,7 +122,7 @@ pub(super) fn reads_check_blob_chunks_and_quarantine_what_fails() {
 }
 
 pub(super) fn inline_values_are_checked_and_scrubbed() {
-    if memory_backend("inline_values_are_checked_and_scrubbed") {
+    if rocksdb_only("inline_values_are_checked_and_scrubbed") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -173,7 +173,7 @@ pub(super) fn inline_values_are_checked_and_scrubbed() {
 }
 
 pub(super) fn scrub_rehashes_every_blob_and_adds_missing_sums() {
-    if memory_backend("scrub_rehashes_every_blob_and_adds_missing_sums") {
+    if rocksdb_only("scrub_rehashes_every_blob_and_adds_missing_sums") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
