@@ -571,6 +571,23 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     .and_then(|r| r.split(' ').nth(1)?.parse().ok())
 }
 
+/// The value of the first series of `/metrics` (an unauthenticated scrape) named `series`:
+/// a metric name, matching any labels, or a name with its labels as printed
+/// (`fsgate_postgres_seconds_count{op="commit"}`). `None` when no such series is exported.
+#[must_use]
+pub fn metric(port: u16, series: &str) -> Option<f64> {
+    let text = raw(
+        port,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )?;
+    text.lines()
+        .find(|l| {
+            l.strip_prefix(series)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// Sends raw bytes and returns the whole response as text.
 #[must_use]
 pub fn raw(port: u16, request: &str) -> Option<String> {

@@ -688,15 +688,7 @@ impl Drop for Receiver {
 }
 
 fn metric(s: &Server, name: &str) -> f64 {
-    let text = fsgate_conformance::raw(
-        port_of(s),
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
+    fsgate_conformance::metric(port_of(s), name).unwrap_or(0.0)
 }
 
 #[test]

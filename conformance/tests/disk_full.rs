@@ -65,15 +65,7 @@ fn content(len: usize) -> Vec<u8> {
 }
 
 fn metric(s: &Server, name: &str) -> f64 {
-    let text = fsgate_conformance::raw(
-        s.port,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name) && l.as_bytes().get(name.len()) == Some(&b' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(-1.0)
+    fsgate_conformance::metric(s.port, name).unwrap_or(-1.0)
 }
 
 fn server_on_small_disk(reserve: &str, mib: u64) -> (Server, SmallDisk) {

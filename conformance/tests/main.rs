@@ -38,6 +38,7 @@ mod raw;
 mod rclone;
 mod restic;
 mod rust_sdk;
+mod s3_blobs;
 mod s3cmd;
 mod security;
 mod share;

@@ -2,7 +2,7 @@
 //! the test starts, a real fsgate and real clients. Objects small (inline) and large (blobs),
 //! versions, multipart, IAM and the audit log live in PostgreSQL and survive restarts of
 //! fsgate; PostgreSQL restarted under load costs failed requests (503, retried by SDKs), never
-//! the server or an acknowledged write.
+//! the server or an acknowledged write, and the `fsgate_postgres_*` metrics show it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +18,28 @@ use crate::rust_sdk::client;
 
 fn body(tag: &str, len: usize) -> Vec<u8> {
     tag.bytes().cycle().take(len).collect()
+}
+
+/// The sum of every series of `/metrics` named `name` whose labels include `label`
+/// (`kind="unavailable"`; "" for all), from an unauthenticated scrape (off the async workers).
+async fn metric_sum(port: u16, name: &'static str, label: &'static str) -> f64 {
+    let text = tokio::task::spawn_blocking(move || {
+        fsgate_conformance::raw(
+            port,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .unwrap()
+    .expect("/metrics answered");
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+                && l.contains(label)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
@@ -234,9 +256,18 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // Round trips are timed by operation; the sessions are open.
+    let port = s.port;
+    assert!(metric_sum(port, "fsgate_postgres_seconds_count", "op=\"commit\"").await > 0.0);
+    assert!(metric_sum(port, "fsgate_postgres_seconds_count", "op=\"get\"").await > 0.0);
+    assert!(metric_sum(port, "fsgate_postgres_connections", "").await >= 1.0);
+    assert_eq!(
+        metric_sum(port, "fsgate_postgres_errors_total", "").await,
+        0.0,
+        "errors before the outage"
+    );
     pg.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let port = s.port;
     let ready = tokio::task::spawn_blocking(move || http_status(port, "/health/ready"));
     assert_eq!(
         ready.await.unwrap(),
@@ -278,6 +309,17 @@ async fn postgres_restarted_under_load_loses_nothing_acknowledged() {
             s.log()
         );
     }
+    // The metrics saw the outage: failures of kind `unavailable`, connections refused, and
+    // sessions open again after it.
+    let unavailable =
+        metric_sum(port, "fsgate_postgres_errors_total", "kind=\"unavailable\"").await;
+    assert!(
+        unavailable >= failed.len() as f64,
+        "{unavailable} unavailable errors counted for {} refused requests",
+        failed.len()
+    );
+    assert!(metric_sum(port, "fsgate_postgres_connects_total", "result=\"failed\"").await >= 1.0);
+    assert!(metric_sum(port, "fsgate_postgres_connections", "").await >= 1.0);
     // Writes succeed again after the restart.
     let after = acked
         .iter()

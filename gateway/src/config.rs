@@ -63,10 +63,32 @@ pub struct Config {
     pub direct_writes: bool,
     /// Metadata on PostgreSQL at this URL (`None`: RocksDB under the data directory).
     pub meta: Option<String>,
+    /// Blobs in a bucket of an S3-compatible store (`None`: files under the data directory).
+    pub blobs: Option<BlobsConfig>,
     /// What a client may cost before it is decided.
     pub limits: crate::server::limits::Limits,
     /// Share links' default and longest lifetime.
     pub shares: crate::share::ShareSettings,
+}
+
+/// `--blobs s3://BUCKET/PREFIX?endpoint=URL` and the keys to sign requests to it with.
+#[derive(Clone)]
+pub struct BlobsConfig {
+    /// The location (`fsgate_blobs_s3::S3Location::parse` reads it).
+    pub url: String,
+    /// Access key id for the store.
+    pub access_key: String,
+    /// Its secret.
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for BlobsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobsConfig")
+            .field("url", &self.url)
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why the audit log's signing key cannot be used.

@@ -97,6 +97,15 @@ pub fn store_error(e: StoreError, request_id: &str) -> S3Error {
                  Please retry the request.",
             )
         }
+        // The blob store (scale-out: an S3-compatible store) away: 503, retried by SDKs.
+        StoreError::Unavailable(ref message) => {
+            tracing::warn!(request_id, error = %message, "blob store unavailable");
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "The storage service cannot be reached at the moment; nothing was changed. \
+                 Please retry the request.",
+            )
+        }
         StoreError::Corrupt { .. }
         | StoreError::Locked(_)
         | StoreError::Metadata { .. }

@@ -180,6 +180,7 @@ async fn open_store(
             Ok(store) => return Ok(Arc::new(store)),
             Err(
                 e @ (fsgate_store::StoreError::Locked(_)
+                | fsgate_store::StoreError::Unavailable(_)
                 | fsgate_store::StoreError::Metadata {
                     kind: fsgate_store::MetaFailure::Unavailable,
                     ..
@@ -198,6 +199,54 @@ async fn open_store(
     }
 }
 
+/// Connects to the blob store of `--blobs s3://…`, spooling uploads under `data`; while it
+/// cannot be reached, keeps trying every second, and readiness says so.
+#[cfg(feature = "s3-blobs")]
+async fn open_blob_store(
+    cfg: &config::BlobsConfig,
+    data: &std::path::Path,
+    phase: &SharedPhase,
+) -> Result<Arc<dyn fsgate_store::blob::BlobStore>, ServeError> {
+    let location = fsgate_blobs_s3::S3Location::parse(&cfg.url)?;
+    let credentials = fsgate_blobs_s3::S3Credentials {
+        access_key: cfg.access_key.clone(),
+        secret_key: cfg.secret_key.clone(),
+    };
+    let mut warned = false;
+    loop {
+        let (location, credentials) = (location.clone(), credentials.clone());
+        let spool = data.join("spool");
+        let opened = tokio::task::spawn_blocking(move || {
+            fsgate_blobs_s3::S3BlobStore::open(&location, &credentials, &spool)
+        })
+        .await
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+        match opened {
+            Ok(blobs) => return Ok(Arc::new(blobs)),
+            Err(e @ StoreError::Unavailable(_)) => {
+                if !warned {
+                    tracing::warn!(error = %e, "blob store not reachable; retrying every second");
+                    warned = true;
+                }
+                set_phase(phase, Phase::Opening(e.to_string()));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(not(feature = "s3-blobs"))]
+async fn open_blob_store(
+    _cfg: &config::BlobsConfig,
+    _data: &std::path::Path,
+    _phase: &SharedPhase,
+) -> Result<Arc<dyn fsgate_store::blob::BlobStore>, ServeError> {
+    Err(ServeError::Config(
+        "this build has no S3 blob backend (the `s3-blobs` feature is off)".into(),
+    ))
+}
+
 /// Opens the store and builds everything behind the listener; then serves.
 async fn open_and_build(
     cfg: Config,
@@ -207,9 +256,14 @@ async fn open_and_build(
     phase: SharedPhase,
 ) -> Result<Running, ServeError> {
     let phase = &phase;
+    let blobs = match &cfg.blobs {
+        Some(b) => Some(open_blob_store(b, &cfg.data, phase).await?),
+        None => None,
+    };
     let opts = StoreOptions {
         direct_writes: cfg.direct_writes,
         meta_url: cfg.meta.clone(),
+        blobs,
         ..StoreOptions::default()
     };
     let store = open_store(&cfg.data, opts, phase).await?;
@@ -442,7 +496,8 @@ pub async fn serve(cfg: Config) -> Result<(), ServeError> {
     ));
     let mut running: Option<Running> = None;
 
-    let zero_copy_on = cfg.zero_copy;
+    // sendfile needs blobs as local files: blobs in an S3-compatible store have none.
+    let zero_copy_on = cfg.zero_copy && cfg.blobs.is_none();
     let limits = cfg.limits;
     // One permit per open connection: past the cap a connection is closed at once, so no
     // client can hold every file descriptor.

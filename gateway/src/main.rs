@@ -53,6 +53,21 @@ struct ServeArgs {
     /// instead of the embedded RocksDB under --data; blobs stay under --data.
     #[arg(long, env = "FSGATE_META")]
     meta: Option<String>,
+    /// Blobs in a bucket of an S3-compatible store (`s3://BUCKET/PREFIX?endpoint=URL&region=R`;
+    /// Ceph RGW, Garage, SeaweedFS, AWS S3, another fsgate) instead of files under --data.
+    #[arg(long, env = "FSGATE_BLOBS")]
+    blobs: Option<String>,
+    /// Access key for --blobs.
+    #[arg(long, env = "FSGATE_BLOBS_ACCESS_KEY", requires = "blobs")]
+    blobs_access_key: Option<String>,
+    /// Secret key for --blobs.
+    #[arg(
+        long,
+        env = "FSGATE_BLOBS_SECRET_KEY",
+        hide_env_values = true,
+        requires = "blobs"
+    )]
+    blobs_secret_key: Option<String>,
     /// Directory of Cedar policies (default: the built-in copy of policies/).
     #[arg(long, env = "FSGATE_POLICIES")]
     policies: Option<PathBuf>,
@@ -307,6 +322,9 @@ fn run(command: Command) -> anyhow::Result<()> {
                 zero_copy,
                 direct_writes,
                 meta,
+                blobs,
+                blobs_access_key,
+                blobs_secret_key,
                 header_timeout,
                 body_timeout,
                 max_connections,
@@ -322,6 +340,20 @@ fn run(command: Command) -> anyhow::Result<()> {
                 tls_key.as_deref(),
             )?;
             let root_from_env = fsgate::config::root_from_env(|k| std::env::var(k).ok())?;
+            let blobs = match (blobs, blobs_access_key, blobs_secret_key) {
+                (None, ..) => None,
+                (Some(url), Some(access_key), Some(secret_key)) => {
+                    Some(fsgate::config::BlobsConfig {
+                        url,
+                        access_key,
+                        secret_key,
+                    })
+                }
+                (Some(_), ..) => anyhow::bail!(
+                    "--blobs needs the store's keys: --blobs-access-key and --blobs-secret-key \
+                     (FSGATE_BLOBS_ACCESS_KEY, FSGATE_BLOBS_SECRET_KEY)"
+                ),
+            };
             let cfg = fsgate::Config {
                 address,
                 data,
@@ -365,6 +397,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 zero_copy: zero_copy == "on",
                 direct_writes: direct_writes == "on",
                 meta,
+                blobs,
                 limits: fsgate::server::limits::Limits {
                     header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
                     body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),

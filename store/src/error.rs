@@ -87,6 +87,10 @@ pub enum StoreError {
         /// The engine's own words.
         message: String,
     },
+    /// A backend reached over the network (blobs in an S3-compatible store) cannot be reached
+    /// or refused the request: nothing was changed, and the same request may succeed later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A file-system operation failed.
     #[error("io: {0}")]
     Io(#[from] io::Error),
@@ -134,6 +138,20 @@ pub enum MetaFailure {
     Unavailable,
     /// Any other failure.
     Other,
+}
+
+impl MetaFailure {
+    /// The kind as a metric label (`fsgate_postgres_errors_total{kind}`).
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            MetaFailure::Corruption => "corruption",
+            MetaFailure::NoSpace => "no_space",
+            MetaFailure::Io => "io",
+            MetaFailure::Unavailable => "unavailable",
+            MetaFailure::Other => "other",
+        }
+    }
 }
 
 /// Result alias for store operations.

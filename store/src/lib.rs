@@ -75,6 +75,9 @@ pub struct StoreOptions {
     /// Metadata on PostgreSQL at this URL (`postgres://USER@HOST:PORT/DB`) instead of the
     /// backend's own (blobs stay where `backend` keeps them).
     pub meta_url: Option<String>,
+    /// Blobs in this store instead of the backend's own (the gateway's `--blobs s3://…`: a
+    /// bucket of an S3-compatible store, `blobs-s3/`).
+    pub blobs: Option<Arc<dyn BlobStore>>,
 }
 
 impl Default for StoreOptions {
@@ -84,6 +87,7 @@ impl Default for StoreOptions {
             direct_writes: false,
             backend: Backend::default(),
             meta_url: None,
+            blobs: None,
         }
     }
 }
@@ -262,9 +266,10 @@ impl Store {
             }
             (None, Backend::Memory) => Meta::new(Box::new(MemMeta::new())),
         };
-        let blobs: Arc<dyn BlobStore> = match opts.backend {
-            Backend::Disk => Arc::new(blob::FsBlobStore::open(root, opts.direct_writes)?),
-            Backend::Memory => Arc::new(MemBlobStore::default()),
+        let blobs: Arc<dyn BlobStore> = match (&opts.blobs, opts.backend) {
+            (Some(blobs), _) => Arc::clone(blobs),
+            (None, Backend::Disk) => Arc::new(blob::FsBlobStore::open(root, opts.direct_writes)?),
+            (None, Backend::Memory) => Arc::new(MemBlobStore::default()),
         };
         let mut store = Self {
             root: root.to_path_buf(),

@@ -111,6 +111,10 @@ impl Telemetry {
         if let Some(cpu) = cpu_seconds() {
             metrics::gauge!("fsgate_process_cpu_seconds_total").set(cpu);
         }
+        if let Some(committed) = mimalloc_committed_bytes() {
+            metrics::gauge!("fsgate_allocator_committed_bytes", "allocator" => "mimalloc")
+                .set(f(committed));
+        }
         let a = self.audit.stats();
         metrics::counter!("fsgate_audit_records_written_total")
             .absolute(a.written.load(Ordering::Relaxed));
@@ -142,37 +146,17 @@ impl Telemetry {
             let buckets = store.list_buckets()?.len() as u64;
             let (objects, logical) = store.usage()?;
             let physical = store.blobs().physical_bytes()?;
-            let engine = store.metadata_stats()?;
-            let (sst, pending, stopped) = (
-                engine.live_bytes,
-                engine.pending_compaction_bytes,
-                engine.writes_stopped,
-            );
-            metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => "memtables")
-                .set(f(engine.memtable_bytes));
-            metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => "block_cache")
-                .set(f(engine.block_cache_bytes));
-            metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => "table_readers")
-                .set(f(engine.table_readers_bytes));
+            engine_gauges(&store.metadata_stats()?);
             let free = store.free_space()?;
-            Ok::<_, fsgate_store::StoreError>((
-                buckets, objects, logical, physical, sst, pending, stopped, free,
-            ))
+            Ok::<_, fsgate_store::StoreError>((buckets, objects, logical, physical, free))
         })
         .await;
         match figures {
-            Ok(Ok((buckets, objects, logical, physical, sst, pending, stopped, free))) => {
+            Ok(Ok((buckets, objects, logical, physical, free))) => {
                 metrics::gauge!("fsgate_store_buckets").set(f(buckets));
                 metrics::gauge!("fsgate_store_objects").set(f(objects));
                 metrics::gauge!("fsgate_store_logical_bytes").set(f(logical));
                 metrics::gauge!("fsgate_store_physical_bytes").set(f(physical));
-                metrics::gauge!("fsgate_rocksdb_live_sst_bytes").set(f(sst));
-                metrics::gauge!("fsgate_rocksdb_pending_compaction_bytes").set(f(pending));
-                metrics::gauge!("fsgate_rocksdb_write_stopped").set(if stopped {
-                    1.0
-                } else {
-                    0.0
-                });
                 metrics::gauge!("fsgate_data_free_bytes").set(f(free));
                 // Writes are refused while this is 1 (see `S3Api::admit_write`).
                 metrics::gauge!("fsgate_storage_full").set(if free < self.min_free {
@@ -185,6 +169,44 @@ impl Telemetry {
             Ok(Err(e)) => tracing::warn!(error = %e, "store metrics unavailable"),
             Err(e) => tracing::warn!(error = %e, "store metrics task failed"),
         }
+    }
+}
+
+/// Memory mimalloc, the server's allocator for everything but RocksDB (`main.rs`), holds
+/// committed: what fsgate's own allocations cost in resident memory, free blocks it keeps for
+/// reuse included. With RocksDB's own gauges, it accounts for most of the resident memory.
+fn mimalloc_committed_bytes() -> Option<u64> {
+    let stats = mimalloc::MiMalloc::stats_json().ok()?;
+    let v: serde_json::Value = serde_json::from_slice(stats.to_bytes()).ok()?;
+    v.get("process")?.get("commit_current")?.as_u64()
+}
+
+/// The metadata engine's own gauges: RocksDB's files and memory, or PostgreSQL's table and
+/// sessions (its round trips are timed as they happen, in the store).
+fn engine_gauges(engine: &fsgate_store::meta::EngineStats) {
+    match engine.engine {
+        "rocksdb" => {
+            metrics::gauge!("fsgate_rocksdb_live_sst_bytes").set(f(engine.live_bytes));
+            metrics::gauge!("fsgate_rocksdb_pending_compaction_bytes")
+                .set(f(engine.pending_compaction_bytes));
+            metrics::gauge!("fsgate_rocksdb_write_stopped").set(if engine.writes_stopped {
+                1.0
+            } else {
+                0.0
+            });
+            for (part, bytes) in [
+                ("memtables", engine.memtable_bytes),
+                ("block_cache", engine.block_cache_bytes),
+                ("table_readers", engine.table_readers_bytes),
+            ] {
+                metrics::gauge!("fsgate_rocksdb_memory_bytes", "part" => part).set(f(bytes));
+            }
+        }
+        "postgres" => {
+            metrics::gauge!("fsgate_postgres_table_bytes").set(f(engine.live_bytes));
+            metrics::gauge!("fsgate_postgres_connections").set(f(engine.connections));
+        }
+        _ => {}
     }
 }
 
@@ -205,8 +227,8 @@ impl Scrape {
     }
 }
 
-/// Metric families that reveal what tenants stored (capacity, dedup, free space, RocksDB
-/// sizes, per-bucket traffic): a tenant who may not see another's objects could otherwise
+/// Metric families that reveal what tenants stored (capacity, dedup, free space, RocksDB's
+/// and PostgreSQL's sizes, per-bucket traffic): a tenant who may not see another's objects could otherwise
 /// learn, from physical bytes or free space, whether a guess of another tenant's object
 /// deduplicated against it. They are shown only to a scrape with the metrics token or an
 /// admin's signature.
@@ -214,6 +236,7 @@ const TENANT_REVEALING: &[&str] = &[
     "fsgate_store_",
     "fsgate_data_free_bytes",
     "fsgate_rocksdb_",
+    "fsgate_postgres_table_bytes",
     "fsgate_bucket_",
 ];
 

@@ -5,8 +5,10 @@
 //! store publishes it under its name while holding the blob's lock, and only then commits the
 //! metadata that refers to it.
 //!
-//! Backends: files under the data directory (`fs.rs`, the product) and memory (`memory.rs`,
-//! the second backend the store's suite runs against). Nothing in [`BlobStore`] is a path or
+//! Backends: files under the data directory (`fs.rs`, the product), memory (`memory.rs`,
+//! the second backend the store's suite runs against), and outside this crate, which knows
+//! nothing of HTTP, a bucket of an S3-compatible store (`blobs-s3/`, given to
+//! [`crate::StoreOptions::blobs`]). Nothing in [`BlobStore`] is a path or
 //! a file, except the optional zero-copy capability [`BlobStore::local_file`].
 
 mod direct;
@@ -84,9 +86,21 @@ impl fmt::Debug for StagedBlob {
 }
 
 impl StagedBlob {
+    /// A staged blob with its digests, holding `data` (the backend's, until it publishes).
+    #[must_use]
+    pub fn new(id: BlobId, md5: [u8; 16], len: u64, sums: ChunkSums, data: StagedData) -> Self {
+        Self {
+            id,
+            md5,
+            len,
+            sums,
+            data: Some(data),
+        }
+    }
+
     /// Takes the backend's staged data, of type `T`, for publishing: `None` when it was
     /// published already; an error when another backend staged it.
-    pub(crate) fn take_data<T: 'static>(&mut self) -> StoreResult<Option<Box<T>>> {
+    pub fn take_data<T: 'static>(&mut self) -> StoreResult<Option<Box<T>>> {
         let Some(data) = self.data.take() else {
             return Ok(None);
         };
@@ -113,7 +127,7 @@ pub trait BlobSink: Send {
 }
 
 /// Where blob bytes live.
-pub trait BlobStore: Send + Sync + 'static {
+pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Starts a new staged blob.
     fn stage(&self) -> StoreResult<Box<dyn BlobSink>>;
     /// Publishes a staged blob under its name, durably. Publishing a blob that already exists

@@ -100,6 +100,7 @@ impl MetaEngine for MemMeta {
             .map(|(k, v)| (k.len() + v.len()) as u64)
             .sum();
         Ok(EngineStats {
+            engine: "memory",
             live_bytes,
             ..EngineStats::default()
         })

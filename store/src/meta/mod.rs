@@ -125,6 +125,10 @@ pub enum Op {
 /// Figures an engine reports for metrics (zero where it has no such thing).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
+    /// Which engine: `rocksdb`, `postgres` or `memory` (the gateway's metrics differ by it).
+    pub engine: &'static str,
+    /// Connections open to the engine's server (PostgreSQL's sessions; zero when embedded).
+    pub connections: u64,
     /// Bytes of live data files.
     pub live_bytes: u64,
     /// Bytes waiting for compaction.

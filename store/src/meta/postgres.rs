@@ -17,10 +17,13 @@
 //!   async workers included. A session PostgreSQL closed (a restart) is replaced on first use.
 //! - **Schema**: versioned (`fsgate_schema`) and migrated at open, under an advisory lock so
 //!   that gateways starting together apply each step once.
+//! - **Metrics** (`fsgate_postgres_*`, listed in the README): each round trip's time by
+//!   operation, failures by operation and kind, retries by reason, connections made; the
+//!   open sessions are counted at scrape time ([`EngineStats::connections`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls, Statement};
@@ -174,6 +177,26 @@ fn is_shutdown(e: &PgError) -> bool {
     e.code().is_some_and(|c| c.code().starts_with("57P"))
 }
 
+/// Records a round trip of `op` (`get`, `scan`, `commit`, `stats`) that started at `started`:
+/// its time, and its failure's kind when it failed.
+fn observe<T>(op: &'static str, started: Instant, result: &StoreResult<T>) {
+    metrics::histogram!("fsgate_postgres_seconds", "op" => op)
+        .record(started.elapsed().as_secs_f64());
+    if let Err(e) = result {
+        let kind = match e {
+            StoreError::Metadata { kind, .. } => kind.label(),
+            _ => MetaFailure::Other.label(),
+        };
+        metrics::counter!("fsgate_postgres_errors_total", "op" => op, "kind" => kind).increment(1);
+    }
+}
+
+/// Counts a retry: `conflict` (a commit's serialization failure or deadlock) or `reconnect`
+/// (a statement run again on a new session after PostgreSQL closed the old one).
+fn count_retry(reason: &'static str) {
+    metrics::counter!("fsgate_postgres_retries_total", "reason" => reason).increment(1);
+}
+
 /// The family's number in the table (its place in [`Cf::ALL`]).
 fn cf_id(cf: Cf) -> i16 {
     // At most 13 families: the cast cannot truncate.
@@ -258,13 +281,28 @@ impl PgMeta {
     /// A new session: connected, its statements prepared.
     fn connect(&self) -> StoreResult<Session> {
         let config = self.config.clone();
-        self.run(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(connection);
-            let stmts = prepare(&client).await?;
-            Ok::<_, PgError>(Session { client, stmts })
-        })?
-        .map_err(|e| pg_error(&e))
+        let session = self
+            .run(async move {
+                let (client, connection) = config.connect(NoTls).await?;
+                tokio::spawn(connection);
+                let stmts = prepare(&client).await?;
+                Ok::<_, PgError>(Session { client, stmts })
+            })?
+            .map_err(|e| pg_error(&e));
+        let result = if session.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("fsgate_postgres_connects_total", "result" => result).increment(1);
+        session
+    }
+
+    /// Sessions connected and not closed.
+    fn open_sessions(&self) -> u64 {
+        let open = self.sessions.iter().filter(|slot| {
+            slot.read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(|s| !s.client.is_closed())
+        });
+        open.count() as u64
     }
 
     /// The next session, round robin, connecting it when it is not (or no longer) connected.
@@ -317,6 +355,7 @@ impl PgMeta {
         match work(&s) {
             Err(e) if s.client.is_closed() || is_shutdown(&e) => {
                 self.forget(i, &s);
+                count_retry("reconnect");
                 let (_, s) = self.session()?;
                 Ok(work(&s))
             }
@@ -327,12 +366,14 @@ impl PgMeta {
 
 impl MetaEngine for PgMeta {
     fn get(&self, cf: Cf, key: &[u8]) -> StoreResult<Option<Value<'_>>> {
+        let started = Instant::now();
         let row = self
             .with_session(|s| {
                 futures::executor::block_on(s.client.query_opt(&s.stmts.get, &[&cf_id(cf), &key]))
-            })?
-            .map_err(|e| pg_error(&e))?;
-        Ok(row.map(|r| Box::new(r.get::<_, Vec<u8>>(0)) as Value<'_>))
+            })
+            .and_then(|r| r.map_err(|e| pg_error(&e)));
+        observe("get", started, &row);
+        Ok(row?.map(|r| Box::new(r.get::<_, Vec<u8>>(0)) as Value<'_>))
     }
 
     fn cursor(&self, cf: Cf) -> StoreResult<Box<dyn MetaCursor + '_>> {
@@ -372,23 +413,28 @@ impl MetaEngine for PgMeta {
                 }
             }
         }
+        let started = Instant::now();
         let mut attempt = 0;
-        loop {
+        let committed = loop {
             attempt += 1;
             let result = self.with_session(|s| {
                 futures::executor::block_on(
                     s.client
                         .execute(&s.stmts.commit, &[&put_cf, &put_k, &put_v, &del_cf, &del_k]),
                 )
-            })?;
+            });
             match result {
-                Ok(_) => return Ok(()),
-                Err(e) if retryable(&e) && attempt < COMMIT_ATTEMPTS => {
+                Ok(Ok(_)) => break Ok(()),
+                Ok(Err(e)) if retryable(&e) && attempt < COMMIT_ATTEMPTS => {
+                    count_retry("conflict");
                     std::thread::sleep(Duration::from_millis(2 << attempt));
                 }
-                Err(e) => return Err(pg_error(&e)),
+                Ok(Err(e)) => break Err(pg_error(&e)),
+                Err(e) => break Err(e),
             }
-        }
+        };
+        observe("commit", started, &committed);
+        committed
     }
 
     fn flush(&self) -> StoreResult<()> {
@@ -404,16 +450,20 @@ impl MetaEngine for PgMeta {
     }
 
     fn stats(&self) -> StoreResult<EngineStats> {
-        let live: i64 = self
+        let started = Instant::now();
+        let row = self
             .with_session(|s| {
                 futures::executor::block_on(
                     s.client
                         .query_one("SELECT pg_total_relation_size('fsgate_kv')", &[]),
                 )
-            })?
-            .map_err(|e| pg_error(&e))?
-            .get(0);
+            })
+            .and_then(|r| r.map_err(|e| pg_error(&e)));
+        observe("stats", started, &row);
+        let live: i64 = row?.get(0);
         Ok(EngineStats {
+            engine: "postgres",
+            connections: self.open_sessions(),
             live_bytes: u64::try_from(live).unwrap_or(0),
             ..EngineStats::default()
         })
@@ -448,6 +498,7 @@ impl PgCursor<'_> {
     /// Replaces the window with a page; lands on its first row (forward pages) or its last
     /// (backward pages), or on nothing when the page is empty.
     fn fetch(&mut self, page: Page<'_>, size: i64) {
+        let started = Instant::now();
         let cf = &self.cf;
         let backward = matches!(page, Page::To(_) | Page::Before(_) | Page::Last);
         let result = self.meta.with_session(|s| {
@@ -474,8 +525,10 @@ impl PgCursor<'_> {
             };
             futures::executor::block_on(s.client.query(stmt, params))
         });
+        let result = result.and_then(|r| r.map_err(|e| pg_error(&e)));
+        observe("scan", started, &result);
         let result = match result {
-            Ok(r) => r.map_err(|e| pg_failure(&e)),
+            Ok(rows) => Ok(rows),
             Err(StoreError::Metadata { kind, message }) => Err((kind, message)),
             Err(e) => Err((MetaFailure::Other, e.to_string())),
         };

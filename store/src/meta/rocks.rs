@@ -184,6 +184,8 @@ impl MetaEngine for RocksMeta {
 
     fn stats(&self) -> StoreResult<EngineStats> {
         Ok(EngineStats {
+            engine: "rocksdb",
+            connections: 0,
             live_bytes: self.int_property("rocksdb.live-sst-files-size")?,
             pending_compaction_bytes: self
                 .int_property("rocksdb.estimate-pending-compaction-bytes")?,
